@@ -1,0 +1,1 @@
+//! Procedural macros of tars-mqtt. Use them through the `tars` crate.

@@ -1,0 +1,329 @@
+//! Reading the `MQTT_*` environment variables.
+
+use std::time::Duration;
+
+use super::{Config, ConfigError};
+
+/// Defaults applied where a variable is unset. A plain [`Client`](crate::Client) uses
+/// [`EnvDefaults::client`] (like the Python client); `#[tars::service]` uses
+/// [`EnvDefaults::service`] (health and heartbeat on, its `name` as client id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvDefaults {
+    /// Client id used when `MQTT_CLIENT_ID` is unset.
+    pub client_id: Option<String>,
+    /// `MQTT_ENABLE_HEALTH` when unset.
+    pub enable_health: bool,
+    /// `MQTT_ENABLE_HEARTBEAT` when unset.
+    pub enable_heartbeat: bool,
+}
+
+impl EnvDefaults {
+    /// The defaults of a plain client: no client id, health and heartbeat off.
+    pub fn client() -> Self {
+        Self::default()
+    }
+
+    /// The defaults of a service: health and heartbeat on, `name` as client id.
+    pub fn service(name: Option<&str>) -> Self {
+        Self {
+            client_id: name.map(str::to_owned),
+            enable_health: true,
+            enable_heartbeat: true,
+        }
+    }
+}
+
+type Lookup<'a> = dyn Fn(&str) -> Result<Option<String>, ConfigError> + 'a;
+
+pub(super) fn process_lookup(name: &str) -> Result<Option<String>, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::Invalid {
+            variable: leak_name(name),
+            value: "<not UTF-8>".to_owned(),
+            rule: "must be valid UTF-8".to_owned(),
+        }),
+    }
+}
+
+/// Maps a looked-up name back to its `'static` spelling.
+fn leak_name(name: &str) -> &'static str {
+    VARIABLES.iter().copied().find(|v| *v == name).unwrap_or("MQTT_*")
+}
+
+/// Every variable the configuration reads.
+pub(crate) const VARIABLES: &[&str] = &[
+    "MQTT_URL",
+    "MQTT_CLIENT_ID",
+    "MQTT_SOURCE_NAME",
+    "MQTT_KEEPALIVE",
+    "MQTT_ENABLE_HEALTH",
+    "MQTT_ENABLE_HEARTBEAT",
+    "MQTT_HEARTBEAT_INTERVAL",
+    "MQTT_DEDUPE_TTL",
+    "MQTT_DEDUPE_MAX_ENTRIES",
+    "MQTT_RECONNECT_MIN_DELAY",
+    "MQTT_RECONNECT_MAX_DELAY",
+    "MQTT_MAX_PACKET_SIZE",
+];
+
+/// A set, non-blank variable.
+fn get(lookup: &Lookup<'_>, name: &'static str) -> Result<Option<String>, ConfigError> {
+    Ok(lookup(name)?
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty()))
+}
+
+fn parse_bool(name: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(invalid(name, raw, "must be one of true/false/1/0/yes/no")),
+    }
+}
+
+fn parse_seconds(name: &'static str, raw: &str, rule: &str) -> Result<Duration, ConfigError> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| invalid(name, raw, rule))
+}
+
+fn parse_count(name: &'static str, raw: &str, rule: &str) -> Result<usize, ConfigError> {
+    raw.parse::<usize>().map_err(|_| invalid(name, raw, rule))
+}
+
+fn invalid(variable: &'static str, value: &str, rule: &str) -> ConfigError {
+    ConfigError::Invalid {
+        variable,
+        value: value.to_owned(),
+        rule: rule.to_owned(),
+    }
+}
+
+pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config, ConfigError> {
+    let url = get(lookup, "MQTT_URL")?.ok_or(ConfigError::Missing {
+        variable: "MQTT_URL",
+        hint: "set it to the broker's URL, e.g. MQTT_URL=mqtt://localhost:1883",
+    })?;
+    let client_id = get(lookup, "MQTT_CLIENT_ID")?
+        .or_else(|| defaults.client_id.clone())
+        .ok_or(ConfigError::Missing {
+            variable: "MQTT_CLIENT_ID",
+            hint: "set it to a name unique on the broker, e.g. MQTT_CLIENT_ID=tars-stt",
+        })?;
+    let mut builder = Config::builder(url, client_id)
+        .enable_health(defaults.enable_health)
+        .enable_heartbeat(defaults.enable_heartbeat);
+
+    if let Some(source) = get(lookup, "MQTT_SOURCE_NAME")? {
+        builder = builder.source_name(source);
+    }
+    if let Some(raw) = get(lookup, "MQTT_KEEPALIVE")? {
+        let rule = "must be a whole number of seconds from 1 to 65535";
+        let secs = raw.parse::<u64>().map_err(|_| invalid("MQTT_KEEPALIVE", &raw, rule))?;
+        builder = builder.keepalive(Duration::from_secs(secs));
+    }
+    if let Some(raw) = get(lookup, "MQTT_ENABLE_HEALTH")? {
+        builder = builder.enable_health(parse_bool("MQTT_ENABLE_HEALTH", &raw)?);
+    }
+    if let Some(raw) = get(lookup, "MQTT_ENABLE_HEARTBEAT")? {
+        builder = builder.enable_heartbeat(parse_bool("MQTT_ENABLE_HEARTBEAT", &raw)?);
+    }
+    if let Some(raw) = get(lookup, "MQTT_HEARTBEAT_INTERVAL")? {
+        let rule = "must be a number of seconds ≥ 1.0";
+        builder = builder.heartbeat_interval(parse_seconds("MQTT_HEARTBEAT_INTERVAL", &raw, rule)?);
+    }
+    let ttl = match get(lookup, "MQTT_DEDUPE_TTL")? {
+        Some(raw) => parse_seconds("MQTT_DEDUPE_TTL", &raw, "must be a number of seconds ≥ 0")?,
+        None => Duration::ZERO,
+    };
+    let entries = match get(lookup, "MQTT_DEDUPE_MAX_ENTRIES")? {
+        Some(raw) => parse_count("MQTT_DEDUPE_MAX_ENTRIES", &raw, "must be a whole number ≥ 0")?,
+        None => 0,
+    };
+    builder = builder.dedupe(ttl, entries);
+    let min = match get(lookup, "MQTT_RECONNECT_MIN_DELAY")? {
+        Some(raw) => parse_seconds("MQTT_RECONNECT_MIN_DELAY", &raw, "must be a number of seconds ≥ 0.1")?,
+        None => Duration::from_secs(1),
+    };
+    let max = match get(lookup, "MQTT_RECONNECT_MAX_DELAY")? {
+        Some(raw) => parse_seconds("MQTT_RECONNECT_MAX_DELAY", &raw, "must be a number of seconds ≥ 0.5")?,
+        None => Duration::from_secs(5),
+    };
+    builder = builder.reconnect_delays(min, max);
+    if let Some(raw) = get(lookup, "MQTT_MAX_PACKET_SIZE")? {
+        let rule = "must be a number of bytes from 1024 to 268435455";
+        builder = builder.max_packet_size(parse_count("MQTT_MAX_PACKET_SIZE", &raw, rule)?);
+    }
+    builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load_from(vars: &[(&str, &str)], defaults: EnvDefaults) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(&defaults, |name| map.get(name).cloned())
+    }
+
+    fn with_base(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut vars = vec![("MQTT_URL", "mqtt://localhost"), ("MQTT_CLIENT_ID", "svc")];
+        vars.extend_from_slice(extra);
+        load_from(&vars, EnvDefaults::client())
+    }
+
+    fn variable_of(extra: &[(&'static str, &'static str)]) -> &'static str {
+        with_base(extra).expect_err("should be rejected").variable()
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = with_base(&[]).unwrap();
+        assert_eq!(c.source_name(), "svc");
+        assert_eq!(c.keepalive(), Duration::from_secs(60));
+        assert!(!c.enable_health() && !c.enable_heartbeat());
+        assert_eq!(c.heartbeat_interval(), Duration::from_secs(30));
+        assert!(!c.dedupe_enabled());
+        assert_eq!(c.reconnect_min_delay(), Duration::from_secs(1));
+        assert_eq!(c.reconnect_max_delay(), Duration::from_secs(5));
+        assert_eq!(c.max_packet_size(), 1024 * 1024);
+    }
+
+    #[test]
+    fn service_defaults_turn_health_and_heartbeat_on_and_name_the_client() {
+        let c = load_from(&[("MQTT_URL", "mqtt://h")], EnvDefaults::service(Some("stt"))).unwrap();
+        assert_eq!(c.client_id(), "stt");
+        assert!(c.enable_health() && c.enable_heartbeat());
+        let c = load_from(
+            &[("MQTT_URL", "mqtt://h"), ("MQTT_CLIENT_ID", "x"), ("MQTT_ENABLE_HEALTH", "no")],
+            EnvDefaults::service(Some("stt")),
+        )
+        .unwrap();
+        assert_eq!(c.client_id(), "x");
+        assert!(!c.enable_health());
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = with_base(&[
+            ("MQTT_SOURCE_NAME", "src"),
+            ("MQTT_KEEPALIVE", "15"),
+            ("MQTT_ENABLE_HEALTH", "YES"),
+            ("MQTT_ENABLE_HEARTBEAT", "1"),
+            ("MQTT_HEARTBEAT_INTERVAL", "2.5"),
+            ("MQTT_DEDUPE_TTL", "30"),
+            ("MQTT_DEDUPE_MAX_ENTRIES", "2048"),
+            ("MQTT_RECONNECT_MIN_DELAY", "0.1"),
+            ("MQTT_RECONNECT_MAX_DELAY", "0.5"),
+            ("MQTT_MAX_PACKET_SIZE", "65536"),
+        ])
+        .unwrap();
+        assert_eq!(c.source_name(), "src");
+        assert_eq!(c.keepalive(), Duration::from_secs(15));
+        assert!(c.enable_health() && c.enable_heartbeat());
+        assert_eq!(c.heartbeat_interval(), Duration::from_millis(2500));
+        assert_eq!((c.dedupe_ttl(), c.dedupe_max_entries()), (Duration::from_secs(30), 2048));
+        assert_eq!(c.reconnect_min_delay(), Duration::from_millis(100));
+        assert_eq!(c.reconnect_max_delay(), Duration::from_millis(500));
+        assert_eq!(c.max_packet_size(), 65536);
+    }
+
+    #[test]
+    fn blank_values_count_as_unset() {
+        let c = with_base(&[("MQTT_SOURCE_NAME", "  "), ("MQTT_KEEPALIVE", "")]).unwrap();
+        assert_eq!(c.source_name(), "svc");
+        assert_eq!(c.keepalive(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn missing_required_variables_are_named() {
+        let err = load_from(&[("MQTT_CLIENT_ID", "x")], EnvDefaults::client()).unwrap_err();
+        assert_eq!(err.variable(), "MQTT_URL");
+        assert!(err.to_string().contains("MQTT_URL is not set"), "{err}");
+        let err = load_from(&[("MQTT_URL", "mqtt://h")], EnvDefaults::client()).unwrap_err();
+        assert_eq!(err.variable(), "MQTT_CLIENT_ID");
+    }
+
+    #[test]
+    fn the_validation_matrix_names_each_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("MQTT_URL", "http://h")], "MQTT_URL"),
+            (&[("MQTT_CLIENT_ID", "a+b")], "MQTT_CLIENT_ID"),
+            (&[("MQTT_KEEPALIVE", "0")], "MQTT_KEEPALIVE"),
+            (&[("MQTT_KEEPALIVE", "1.5")], "MQTT_KEEPALIVE"),
+            (&[("MQTT_KEEPALIVE", "70000")], "MQTT_KEEPALIVE"),
+            (&[("MQTT_ENABLE_HEALTH", "maybe")], "MQTT_ENABLE_HEALTH"),
+            (&[("MQTT_ENABLE_HEARTBEAT", "2")], "MQTT_ENABLE_HEARTBEAT"),
+            (&[("MQTT_HEARTBEAT_INTERVAL", "0.5")], "MQTT_HEARTBEAT_INTERVAL"),
+            (&[("MQTT_HEARTBEAT_INTERVAL", "abc")], "MQTT_HEARTBEAT_INTERVAL"),
+            (&[("MQTT_HEARTBEAT_INTERVAL", "NaN")], "MQTT_HEARTBEAT_INTERVAL"),
+            (&[("MQTT_DEDUPE_TTL", "-1")], "MQTT_DEDUPE_TTL"),
+            (&[("MQTT_DEDUPE_TTL", "5")], "MQTT_DEDUPE_MAX_ENTRIES"),
+            (&[("MQTT_DEDUPE_TTL", "5"), ("MQTT_DEDUPE_MAX_ENTRIES", "-3")], "MQTT_DEDUPE_MAX_ENTRIES"),
+            (&[("MQTT_RECONNECT_MIN_DELAY", "0.05")], "MQTT_RECONNECT_MIN_DELAY"),
+            (&[("MQTT_RECONNECT_MAX_DELAY", "0.4")], "MQTT_RECONNECT_MAX_DELAY"),
+            (
+                &[("MQTT_RECONNECT_MIN_DELAY", "3"), ("MQTT_RECONNECT_MAX_DELAY", "2")],
+                "MQTT_RECONNECT_MAX_DELAY",
+            ),
+            (&[("MQTT_MAX_PACKET_SIZE", "10")], "MQTT_MAX_PACKET_SIZE"),
+            (&[("MQTT_MAX_PACKET_SIZE", "1GB")], "MQTT_MAX_PACKET_SIZE"),
+        ];
+        for (vars, expected) in cases {
+            assert_eq!(variable_of(vars), *expected, "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn errors_state_the_rule_and_the_value() {
+        let err = with_base(&[("MQTT_HEARTBEAT_INTERVAL", "0.5")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "MQTT_HEARTBEAT_INTERVAL=\"0.5\" is invalid: must be a number of seconds ≥ 1.0"
+        );
+        let err = with_base(&[("MQTT_RECONNECT_MIN_DELAY", "3"), ("MQTT_RECONNECT_MAX_DELAY", "2")])
+            .unwrap_err();
+        assert!(err.to_string().contains("≥ MQTT_RECONNECT_MIN_DELAY (3)"), "{err}");
+    }
+
+    #[test]
+    fn the_password_is_absent_from_debug_display_and_errors() {
+        let ok = load_from(
+            &[("MQTT_URL", "mqtt://svc:Hunter2Pass@h"), ("MQTT_CLIENT_ID", "x")],
+            EnvDefaults::client(),
+        )
+        .unwrap();
+        for shown in [ok.to_string(), format!("{ok:?}"), format!("{:?}", ok.to_builder())] {
+            assert!(!shown.contains("Hunter2Pass"), "{shown}");
+            assert!(shown.contains("svc"), "{shown}");
+        }
+        let err = load_from(
+            &[("MQTT_URL", "mqtt://svc:Hunter2Pass@h:0"), ("MQTT_CLIENT_ID", "x")],
+            EnvDefaults::client(),
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("Hunter2Pass") && !format!("{err:?}").contains("Hunter2Pass"));
+    }
+
+    #[test]
+    fn builder_applies_the_same_rules() {
+        let err = Config::builder("mqtt://h", "x")
+            .heartbeat_interval(Duration::from_millis(10))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.variable(), "MQTT_HEARTBEAT_INTERVAL");
+        let err = Config::builder("mqtt://h", "").build().unwrap_err();
+        assert_eq!(err.variable(), "MQTT_CLIENT_ID");
+        let c = Config::builder("mqtt://h", "x").build().unwrap();
+        let c2 = c.to_builder().enable_health(true).build().unwrap();
+        assert_eq!(c2.broker(), c.broker());
+        assert!(c2.enable_health());
+    }
+}

@@ -1,0 +1,424 @@
+//! Service configuration: from the environment (`MQTT_*` variables, the same as the
+//! Python stack's) or built in code. Every rule is checked once, here; an invalid value
+//! is a [`ConfigError`] naming the variable, the value (password redacted) and the rule.
+
+mod broker_url;
+mod env;
+mod secret;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use broker_url::{BrokerUrl, Transport};
+pub use env::EnvDefaults;
+pub use secret::Secret;
+
+/// Default largest MQTT packet accepted or sent: 1 MiB (rumqttc alone allows 10 KiB and
+/// drops the connection on anything larger).
+pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
+/// Default capacity of each handler's queue of received messages.
+pub const DEFAULT_HANDLER_QUEUE_CAPACITY: usize = 1024;
+/// Default bound on how long shutdown waits for in-flight handlers.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest packet MQTT can carry (the remaining-length limit).
+const MQTT_MAX_PACKET_SIZE: usize = 268_435_455;
+const MIN_MAX_PACKET_SIZE: usize = 1024;
+
+/// A configuration value that breaks its rule. `Display` is one line that names the
+/// variable and says what is expected; passwords are never part of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("{variable} is not set: {hint}")]
+    Missing {
+        /// The environment variable.
+        variable: &'static str,
+        /// What to set it to.
+        hint: &'static str,
+    },
+    /// A variable is set to a value that breaks its rule.
+    #[error("{variable}={value:?} is invalid: {rule}")]
+    Invalid {
+        /// The environment variable.
+        variable: &'static str,
+        /// The value given (for `MQTT_URL`, with the password replaced by `***`).
+        value: String,
+        /// What a valid value looks like.
+        rule: String,
+    },
+}
+
+impl ConfigError {
+    /// The environment variable the error is about.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            Self::Missing { variable, .. } | Self::Invalid { variable, .. } => variable,
+        }
+    }
+}
+
+/// Validated settings of a [`Client`](crate::Client).
+///
+/// Build one from the environment with [`Config::from_env`] or in code with
+/// [`Config::builder`]:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let config = tars::Config::builder("mqtt://localhost:1883", "tars-stt")
+///     .enable_health(true)
+///     .heartbeat_interval(Duration::from_secs(10))
+///     .build()?;
+/// assert_eq!(config.source_name(), "tars-stt");
+/// # Ok::<(), tars::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    broker: BrokerUrl,
+    client_id: String,
+    source_name: String,
+    keepalive: Duration,
+    enable_health: bool,
+    enable_heartbeat: bool,
+    heartbeat_interval: Duration,
+    dedupe_ttl: Duration,
+    dedupe_max_entries: usize,
+    reconnect_min_delay: Duration,
+    reconnect_max_delay: Duration,
+    max_packet_size: usize,
+    handler_queue_capacity: usize,
+    drain_timeout: Duration,
+}
+
+impl Config {
+    /// Starts a configuration for the broker at `url` (an `MQTT_URL`) with all other
+    /// settings at their defaults (health and heartbeat off, as for the Python client).
+    pub fn builder(url: impl Into<String>, client_id: impl Into<String>) -> ConfigBuilder {
+        ConfigBuilder::new(url.into(), client_id.into())
+    }
+
+    /// Reads the `MQTT_*` variables of the process environment with the defaults of a
+    /// plain [`Client`](crate::Client) (health and heartbeat off).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with(&EnvDefaults::client())
+    }
+
+    /// Reads the `MQTT_*` variables of the process environment with the given defaults.
+    pub fn from_env_with(defaults: &EnvDefaults) -> Result<Self, ConfigError> {
+        env::load(defaults, &env::process_lookup)
+    }
+
+    /// Reads the `MQTT_*` variables through `lookup` (a variable's value, or `None` when
+    /// unset) instead of the process environment, e.g. from a map in a test.
+    pub fn from_lookup(
+        defaults: &EnvDefaults,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        env::load(defaults, &|name| Ok(lookup(name)))
+    }
+
+    /// The broker to connect to.
+    pub fn broker(&self) -> &BrokerUrl {
+        &self.broker
+    }
+    /// The MQTT client id; also names the health and heartbeat topics.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+    /// The `source` written in every published envelope.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+    /// The MQTT keepalive (ping) interval.
+    pub fn keepalive(&self) -> Duration {
+        self.keepalive
+    }
+    /// Whether health is published on `system/health/{client_id}`.
+    pub fn enable_health(&self) -> bool {
+        self.enable_health
+    }
+    /// Whether a heartbeat is published on `system/keepalive/{client_id}`.
+    pub fn enable_heartbeat(&self) -> bool {
+        self.enable_heartbeat
+    }
+    /// The heartbeat period.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval
+    }
+    /// How long a seen message is remembered for dedup; zero when dedup is off.
+    pub fn dedupe_ttl(&self) -> Duration {
+        self.dedupe_ttl
+    }
+    /// How many seen messages dedup remembers at most.
+    pub fn dedupe_max_entries(&self) -> usize {
+        self.dedupe_max_entries
+    }
+    /// Whether dedup is on.
+    pub fn dedupe_enabled(&self) -> bool {
+        !self.dedupe_ttl.is_zero() && self.dedupe_max_entries > 0
+    }
+    /// The first reconnect delay.
+    pub fn reconnect_min_delay(&self) -> Duration {
+        self.reconnect_min_delay
+    }
+    /// The largest reconnect delay.
+    pub fn reconnect_max_delay(&self) -> Duration {
+        self.reconnect_max_delay
+    }
+    /// The largest packet sent or accepted, in bytes.
+    pub fn max_packet_size(&self) -> usize {
+        self.max_packet_size
+    }
+    /// The capacity of each handler's queue.
+    pub fn handler_queue_capacity(&self) -> usize {
+        self.handler_queue_capacity
+    }
+    /// How long shutdown waits for in-flight handlers.
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain_timeout
+    }
+    /// A builder holding this configuration, to change a few settings.
+    pub fn to_builder(&self) -> ConfigBuilder {
+        ConfigBuilder {
+            url: self.broker.to_string(),
+            parsed_url: Some(self.broker.clone()),
+            config: self.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "broker={} client_id={} source={} keepalive={}s health={} heartbeat={}",
+            self.broker,
+            self.client_id,
+            self.source_name,
+            self.keepalive.as_secs(),
+            self.enable_health,
+            self.enable_heartbeat,
+        )?;
+        if self.enable_heartbeat {
+            write!(f, "@{:?}", self.heartbeat_interval)?;
+        }
+        if self.dedupe_enabled() {
+            write!(f, " dedupe={:?}/{}", self.dedupe_ttl, self.dedupe_max_entries)?;
+        }
+        write!(
+            f,
+            " reconnect={:?}..{:?} max_packet_size={}",
+            self.reconnect_min_delay, self.reconnect_max_delay, self.max_packet_size
+        )
+    }
+}
+
+/// Builds a [`Config`] in code; [`ConfigBuilder::build`] applies the same rules as the
+/// environment, and its errors name the matching environment variable.
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ConfigBuilder {
+    url: String,
+    parsed_url: Option<BrokerUrl>,
+    config: Config,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder")
+            .field("url", &broker_url::redact(&self.url))
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl ConfigBuilder {
+    fn new(url: String, client_id: String) -> Self {
+        let placeholder = BrokerUrl {
+            transport: Transport::Tcp,
+            host: String::new(),
+            port: 1883,
+            username: None,
+            password: None,
+            path: None,
+        };
+        Self {
+            url,
+            parsed_url: None,
+            config: Config {
+                broker: placeholder,
+                source_name: String::new(),
+                client_id,
+                keepalive: Duration::from_secs(60),
+                enable_health: false,
+                enable_heartbeat: false,
+                heartbeat_interval: Duration::from_secs(30),
+                dedupe_ttl: Duration::ZERO,
+                dedupe_max_entries: 0,
+                reconnect_min_delay: Duration::from_secs(1),
+                reconnect_max_delay: Duration::from_secs(5),
+                max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+                handler_queue_capacity: DEFAULT_HANDLER_QUEUE_CAPACITY,
+                drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            },
+        }
+    }
+
+    /// The `source` of published envelopes (default: the client id).
+    pub fn source_name(mut self, source: impl Into<String>) -> Self {
+        self.config.source_name = source.into();
+        self
+    }
+    /// The MQTT keepalive, whole seconds from 1 to 65535 (default 60 s).
+    pub fn keepalive(mut self, keepalive: Duration) -> Self {
+        self.config.keepalive = keepalive;
+        self
+    }
+    /// Publish health on `system/health/{client_id}` (default off).
+    pub fn enable_health(mut self, on: bool) -> Self {
+        self.config.enable_health = on;
+        self
+    }
+    /// Publish a heartbeat on `system/keepalive/{client_id}` (default off).
+    pub fn enable_heartbeat(mut self, on: bool) -> Self {
+        self.config.enable_heartbeat = on;
+        self
+    }
+    /// The heartbeat period, at least 1 s (default 30 s).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_interval = interval;
+        self
+    }
+    /// Turn dedup on: remember each message for `ttl`, at most `max_entries` of them.
+    /// `ttl` zero turns it off.
+    pub fn dedupe(mut self, ttl: Duration, max_entries: usize) -> Self {
+        self.config.dedupe_ttl = ttl;
+        self.config.dedupe_max_entries = max_entries;
+        self
+    }
+    /// Reconnect backoff bounds: min ≥ 0.1 s, max ≥ 0.5 s and ≥ min (default 1 s and 5 s).
+    pub fn reconnect_delays(mut self, min: Duration, max: Duration) -> Self {
+        self.config.reconnect_min_delay = min;
+        self.config.reconnect_max_delay = max;
+        self
+    }
+    /// The largest packet sent or accepted, in bytes (default 1 MiB).
+    pub fn max_packet_size(mut self, bytes: usize) -> Self {
+        self.config.max_packet_size = bytes;
+        self
+    }
+    /// The capacity of each handler's queue (default 1024).
+    pub fn handler_queue_capacity(mut self, capacity: usize) -> Self {
+        self.config.handler_queue_capacity = capacity;
+        self
+    }
+    /// How long shutdown waits for in-flight handlers (default 5 s).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// Checks every rule and returns the configuration, or the first broken rule.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let mut config = self.config;
+        config.broker = match self.parsed_url {
+            Some(url) => url,
+            None => self.url.parse()?,
+        };
+        if config.source_name.is_empty() {
+            config.source_name = config.client_id.clone();
+        }
+        validate(&config)?;
+        Ok(config)
+    }
+}
+
+fn invalid(variable: &'static str, value: impl fmt::Display, rule: &str) -> ConfigError {
+    ConfigError::Invalid {
+        variable,
+        value: value.to_string(),
+        rule: rule.to_owned(),
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    if c.client_id.trim().is_empty() {
+        return Err(ConfigError::Missing {
+            variable: "MQTT_CLIENT_ID",
+            hint: "set it to a name unique on the broker, e.g. MQTT_CLIENT_ID=tars-stt",
+        });
+    }
+    if c.client_id.contains(['+', '#', '\0']) {
+        return Err(invalid(
+            "MQTT_CLIENT_ID",
+            &c.client_id,
+            "must not contain `+`, `#` or NUL (it names the topics system/health/{client_id} and system/keepalive/{client_id})",
+        ));
+    }
+    let keepalive = c.keepalive.as_secs();
+    if c.keepalive.subsec_nanos() != 0 || !(1..=65535).contains(&keepalive) {
+        return Err(invalid(
+            "MQTT_KEEPALIVE",
+            secs(c.keepalive),
+            "must be a whole number of seconds from 1 to 65535",
+        ));
+    }
+    if c.heartbeat_interval < Duration::from_secs(1) {
+        return Err(invalid(
+            "MQTT_HEARTBEAT_INTERVAL",
+            secs(c.heartbeat_interval),
+            "must be a number of seconds ≥ 1.0",
+        ));
+    }
+    if !c.dedupe_ttl.is_zero() && c.dedupe_max_entries == 0 {
+        return Err(invalid(
+            "MQTT_DEDUPE_MAX_ENTRIES",
+            c.dedupe_max_entries,
+            "must be > 0 when MQTT_DEDUPE_TTL > 0 (dedup needs a size bound)",
+        ));
+    }
+    if c.reconnect_min_delay < Duration::from_millis(100) {
+        return Err(invalid(
+            "MQTT_RECONNECT_MIN_DELAY",
+            secs(c.reconnect_min_delay),
+            "must be a number of seconds ≥ 0.1",
+        ));
+    }
+    if c.reconnect_max_delay < Duration::from_millis(500) {
+        return Err(invalid(
+            "MQTT_RECONNECT_MAX_DELAY",
+            secs(c.reconnect_max_delay),
+            "must be a number of seconds ≥ 0.5",
+        ));
+    }
+    if c.reconnect_max_delay < c.reconnect_min_delay {
+        return Err(invalid(
+            "MQTT_RECONNECT_MAX_DELAY",
+            secs(c.reconnect_max_delay),
+            &format!(
+                "must be ≥ MQTT_RECONNECT_MIN_DELAY ({})",
+                secs(c.reconnect_min_delay)
+            ),
+        ));
+    }
+    if !(MIN_MAX_PACKET_SIZE..=MQTT_MAX_PACKET_SIZE).contains(&c.max_packet_size) {
+        return Err(invalid(
+            "MQTT_MAX_PACKET_SIZE",
+            c.max_packet_size,
+            "must be a number of bytes from 1024 to 268435455",
+        ));
+    }
+    if c.handler_queue_capacity == 0 {
+        return Err(invalid(
+            "handler_queue_capacity",
+            0,
+            "must be at least 1",
+        ));
+    }
+    Ok(())
+}

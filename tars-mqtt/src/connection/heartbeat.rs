@@ -1,0 +1,63 @@
+//! The heartbeat task: plain JSON on `system/keepalive/{client_id}` every interval, and a
+//! watchdog that forces a reconnect after three consecutive heartbeats that did not get
+//! out (the connection looks up but the event loop writes nothing).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rumqttc::QoS;
+use tokio::time::{interval, MissedTickBehavior};
+
+use super::{Control, Shared};
+use crate::health::Heartbeat;
+
+const FAILURES_BEFORE_RECONNECT: u32 = 3;
+
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let period = shared.config.heartbeat_interval();
+    let mut ticker = interval(period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut failures = 0;
+    // Publishes written by the event loop when the last heartbeat was queued.
+    let mut written_before_last: Option<u64> = None;
+    loop {
+        ticker.tick().await;
+        if shared.is_closing() {
+            return;
+        }
+        if !shared.status().connected {
+            failures = 0;
+            written_before_last = None;
+            continue;
+        }
+        let written = shared.counters.publishes_written.load(Ordering::Relaxed);
+        if let Some(before) = written_before_last.take() {
+            if written == before {
+                failures += 1;
+                tracing::warn!(failures, "the last heartbeat was not sent within {period:?}");
+            } else {
+                failures = 0;
+            }
+        }
+        if failures >= FAILURES_BEFORE_RECONNECT {
+            tracing::warn!("{failures} heartbeats in a row were not sent; forcing a reconnect");
+            let _ = shared.control.send(Control::ForceReconnect);
+            failures = 0;
+            continue;
+        }
+        let payload = match serde_json::to_vec(&Heartbeat::now()) {
+            Ok(payload) => payload,
+            Err(error) => {
+                tracing::error!(%error, "could not encode the heartbeat");
+                continue;
+            }
+        };
+        match shared.mqtt.try_publish(&shared.keepalive_topic, QoS::AtMostOnce, false, payload) {
+            Ok(()) => written_before_last = Some(written),
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(failures, %error, "could not queue the heartbeat");
+            }
+        }
+    }
+}

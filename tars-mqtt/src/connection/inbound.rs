@@ -1,0 +1,242 @@
+//! Routing received messages to the handler queues, without ever blocking the event loop.
+//!
+//! Queue policy (see `docs/architecture.md`):
+//! - every handler has a bounded queue (`handler_queue_capacity`, default 1024);
+//! - a QoS 0 message that finds a queue full is dropped for that handler and counted
+//!   (`Stats::dropped`), with a warning at most every few seconds;
+//! - a QoS 1/2 message that finds a queue full is handed to the overflow task, which
+//!   waits for room; its acknowledgement is held back until every handler has it, so the
+//!   broker stops sending once its in-flight window is full (lossless backpressure).
+//!   While the overflow holds anything, later QoS 1/2 messages queue behind it, which
+//!   keeps each handler's order and the order of acknowledgements.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rumqttc::{Publish, QoS};
+use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::{Counters, Shared};
+use crate::dedup::Deduplicator;
+use crate::Message;
+
+/// The most QoS 1/2 messages the overflow holds before the event loop stops reading from
+/// the broker. The broker's in-flight window (unacknowledged messages, e.g. mosquitto's
+/// `max_inflight_messages`, 20 by default) normally keeps it far below this.
+const OVERFLOW_LIMIT: usize = 10_000;
+const DROP_WARNING_EVERY: Duration = Duration::from_secs(5);
+
+/// The acknowledgement owed for a QoS 1/2 message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ack {
+    pkid: u16,
+    qos: QoS,
+    epoch: u64,
+}
+
+impl Ack {
+    /// The stub rumqttc needs to build the PUBACK (QoS 1) or PUBREC (QoS 2).
+    fn as_publish(self) -> Publish {
+        let mut publish = Publish::from_bytes(String::new(), self.qos, Bytes::new());
+        publish.pkid = self.pkid;
+        publish
+    }
+}
+
+/// A QoS 1/2 message (or only its ack) waiting for room in handler queues.
+#[derive(Debug)]
+pub(crate) struct Overflowed {
+    message: Option<Message>,
+    queues: Vec<mpsc::Sender<Message>>,
+    ack: Option<Ack>,
+}
+
+/// How many items the overflow holds, shared by the event loop and the overflow task.
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    len: AtomicUsize,
+    drained: Notify,
+}
+
+impl Backlog {
+    fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
+    }
+}
+
+/// The event loop's side of dispatch.
+pub(crate) struct Inbound {
+    shared: Arc<Shared>,
+    dedup: Option<Deduplicator>,
+    overflow: mpsc::UnboundedSender<Overflowed>,
+    backlog: Arc<Backlog>,
+    matched: Vec<usize>,
+    dropped_since_warning: u64,
+    last_drop_warning: Option<Instant>,
+}
+
+impl Inbound {
+    /// The dispatcher, and the overflow task to spawn next to it.
+    pub(crate) fn new(shared: Arc<Shared>) -> (Self, impl std::future::Future<Output = ()>) {
+        let config = &shared.config;
+        let dedup = config
+            .dedupe_enabled()
+            .then(|| Deduplicator::new(config.dedupe_ttl(), config.dedupe_max_entries()));
+        let (overflow, overflow_rx) = mpsc::unbounded_channel();
+        let backlog = Arc::new(Backlog::default());
+        let task = run_overflow(overflow_rx, shared.clone(), backlog.clone());
+        let inbound = Self {
+            shared,
+            dedup,
+            overflow,
+            backlog,
+            matched: Vec::new(),
+            dropped_since_warning: 0,
+            last_drop_warning: None,
+        };
+        (inbound, task)
+    }
+
+    /// Routes one received message. Awaits only when the overflow is at its limit.
+    pub(crate) async fn on_publish(&mut self, publish: Publish, epoch: u64) {
+        let counters = &self.shared.counters;
+        Counters::bump(&counters.received);
+        let ack = (publish.qos != QoS::AtMostOnce).then_some(Ack {
+            pkid: publish.pkid,
+            qos: publish.qos,
+            epoch,
+        });
+        if self.shared.is_closing() {
+            // Not handled and not acknowledged: a persistent session gets it again.
+            return;
+        }
+        if let Some(dedup) = &mut self.dedup {
+            if dedup.is_duplicate(&publish.payload) {
+                Counters::bump(&counters.duplicates);
+                tracing::debug!(topic = publish.topic, "skipping duplicate message");
+                self.acknowledge(ack);
+                return;
+            }
+        }
+        let message = Message::new(publish.topic, publish.payload, publish.qos, publish.retain);
+        match self.dispatch(message, ack.is_some()) {
+            None => self.acknowledge(ack),
+            Some(mut item) => {
+                item.ack = ack;
+                self.push_overflow(item).await;
+            }
+        }
+    }
+
+    /// Offers the message to every matching handler queue and acknowledges it, or
+    /// returns what must go through the overflow (without its ack, which the caller adds).
+    fn dispatch(&mut self, message: Message, reliable: bool) -> Option<Overflowed> {
+        let shared = self.shared.clone();
+        let routes = shared.routes_read();
+        self.matched.clear();
+        routes.matches(message.topic(), &mut self.matched);
+        if self.matched.is_empty() {
+            Counters::bump(&shared.counters.unrouted);
+            tracing::debug!(topic = message.topic(), "no handler for message");
+            return None;
+        }
+        if !reliable {
+            self.offer_at_most_once(&routes, message);
+            return None;
+        }
+        if !self.backlog.is_empty() {
+            let queues = self.matched.iter().filter_map(|&id| routes.route(id)).map(|r| r.queue.clone()).collect();
+            return Some(Overflowed { message: Some(message), queues, ack: None });
+        }
+        self.offer_reliable(&routes, message)
+    }
+
+    /// QoS 0: into every queue with room; dropped (and counted) where full.
+    fn offer_at_most_once(&mut self, routes: &super::RouteTable, message: Message) {
+        let mut message = Some(message);
+        let last = self.matched.len() - 1;
+        for (i, &id) in self.matched.iter().enumerate() {
+            let Some(route) = routes.route(id) else { continue };
+            let copy = if i == last { message.take() } else { message.clone() };
+            let Some(copy) = copy else { continue };
+            if let Err(TrySendError::Full(dropped)) = route.queue.try_send(copy) {
+                Counters::bump(&self.shared.counters.dropped);
+                self.dropped_since_warning += 1;
+                let now = Instant::now();
+                if self.last_drop_warning.is_none_or(|at| now.duration_since(at) >= DROP_WARNING_EVERY) {
+                    tracing::warn!(
+                        topic = dropped.topic(),
+                        filter = route.filter,
+                        dropped = self.dropped_since_warning,
+                        "handler queue full: dropping QoS 0 messages (the handler is slower than the inbound rate)"
+                    );
+                    self.last_drop_warning = Some(now);
+                    self.dropped_since_warning = 0;
+                }
+            }
+        }
+    }
+
+    /// QoS 1/2: into every queue with room; the queues that were full are returned for
+    /// the overflow task to wait on.
+    fn offer_reliable(&self, routes: &super::RouteTable, message: Message) -> Option<Overflowed> {
+        let mut message = Some(message);
+        let mut full = Vec::new();
+        let mut pending = None;
+        let last = self.matched.len() - 1;
+        for (i, &id) in self.matched.iter().enumerate() {
+            let Some(route) = routes.route(id) else { continue };
+            let copy = if i == last { message.take() } else { message.clone() };
+            let Some(copy) = copy else { continue };
+            if let Err(TrySendError::Full(back)) = route.queue.try_send(copy) {
+                full.push(route.queue.clone());
+                pending = Some(back);
+            }
+        }
+        pending.map(|message| Overflowed { message: Some(message), queues: full, ack: None })
+    }
+
+    /// Sends the ack now if nothing is ahead of it, else behind the overflow.
+    fn acknowledge(&mut self, ack: Option<Ack>) {
+        let Some(ack) = ack else { return };
+        if self.backlog.is_empty() && self.shared.mqtt.try_ack(&ack.as_publish()).is_ok() {
+            return;
+        }
+        let item = Overflowed { message: None, queues: Vec::new(), ack: Some(ack) };
+        self.backlog.len.fetch_add(1, Ordering::AcqRel);
+        let _ = self.overflow.send(item);
+    }
+
+    async fn push_overflow(&mut self, item: Overflowed) {
+        let len = self.backlog.len.fetch_add(1, Ordering::AcqRel) + 1;
+        let _ = self.overflow.send(item);
+        if len >= OVERFLOW_LIMIT {
+            tracing::warn!(len, "overflow full: pausing reads from the broker until handlers catch up");
+            while self.backlog.len.load(Ordering::Acquire) >= OVERFLOW_LIMIT {
+                self.backlog.drained.notified().await;
+            }
+        }
+    }
+}
+
+/// Delivers overflowed messages as queues make room, then sends their acks, in order.
+async fn run_overflow(mut items: mpsc::UnboundedReceiver<Overflowed>, shared: Arc<Shared>, backlog: Arc<Backlog>) {
+    while let Some(item) = items.recv().await {
+        if let Some(message) = item.message {
+            for queue in &item.queues {
+                // A closed queue means its handler is gone (shutdown); nothing to wait for.
+                let _ = queue.send(message.clone()).await;
+            }
+        }
+        if let Some(ack) = item.ack {
+            if shared.status().epoch == ack.epoch {
+                let _ = shared.mqtt.ack(&ack.as_publish()).await;
+            }
+        }
+        backlog.len.fetch_sub(1, Ordering::AcqRel);
+        backlog.drained.notify_waiters();
+    }
+}

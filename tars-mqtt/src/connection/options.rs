@@ -1,0 +1,74 @@
+//! Translating a [`Config`] into rumqttc options.
+
+use std::sync::Arc;
+
+use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration};
+
+use crate::config::Transport;
+use crate::envelope;
+use crate::health::{events, health_topic, HealthStatus, HEALTH_EVENT_TYPE};
+use crate::{Config, Error, Result};
+
+/// Options for rumqttc: credentials, transport, packet limits, manual acks (the
+/// runtime acks a QoS 1/2 message once it is queued for every handler), and the
+/// `lost` last will when health is on.
+pub(crate) fn mqtt_options(config: &Config) -> Result<MqttOptions> {
+    let url = config.broker();
+    let mut options = match url.transport {
+        Transport::Ws | Transport::Wss => {
+            MqttOptions::new(config.client_id(), url.websocket_url(), url.port)
+        }
+        Transport::Tcp | Transport::Tls => MqttOptions::new(config.client_id(), &url.host, url.port),
+    };
+    options
+        .set_keep_alive(config.keepalive())
+        .set_clean_session(true)
+        .set_max_packet_size(config.max_packet_size(), config.max_packet_size())
+        .set_manual_acks(true);
+    if let Some(user) = &url.username {
+        let password = url.password.as_ref().map(|p| p.expose()).unwrap_or("");
+        options.set_credentials(user, password);
+    }
+    match url.transport {
+        Transport::Tcp => {}
+        Transport::Tls => {
+            options.set_transport(rumqttc::Transport::tls_with_config(tls_config()?));
+        }
+        Transport::Ws => {
+            options.set_transport(rumqttc::Transport::Ws);
+        }
+        Transport::Wss => {
+            options.set_transport(rumqttc::Transport::wss_with_config(tls_config()?));
+        }
+    }
+    if config.enable_health() {
+        options.set_last_will(lost_will(config)?);
+    }
+    Ok(options)
+}
+
+/// The retained `lost` health status the broker publishes if the connection dies
+/// without a clean DISCONNECT. Rebuilt before each connection so its time is current.
+pub(crate) fn lost_will(config: &Config) -> Result<LastWill> {
+    let status = HealthStatus::new(false, Some(events::LOST), None);
+    let payload = envelope::encode(&envelope::new_id(), HEALTH_EVENT_TYPE, config.source_name(), &status)?;
+    Ok(LastWill::new(health_topic(config.client_id()), payload, QoS::AtLeastOnce, true))
+}
+
+/// TLS with the platform's trusted roots, on the `ring` provider.
+fn tls_config() -> Result<TlsConfiguration> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "skipping a platform certificate that could not be loaded");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(added, ignored, "loaded platform root certificates");
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConfiguration::Rustls(Arc::new(config)))
+}

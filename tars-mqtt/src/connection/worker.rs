@@ -1,0 +1,61 @@
+//! The task that runs one subscription's handler over its queue.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::handler::{FailureKind, Handler, HandlerError};
+use crate::span::{message_span, record_envelope};
+use crate::{Context, Message};
+
+/// Handles queued messages one at a time until the queue is closed and empty. An error
+/// or a panic in the handler is logged with the topic and envelope id, and the worker
+/// goes on with the next message.
+pub(crate) async fn run<H: Handler>(handler: H, mut queue: mpsc::Receiver<Message>, ctx: Context) {
+    while let Some(message) = queue.recv().await {
+        let span = message_span(message.topic());
+        let future = span.in_scope(|| AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind());
+        let outcome = future.instrument(span.clone()).await;
+        let failure = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => error,
+            Err(panic) => HandlerError::failed(format!("handler panicked: {}", panic_reason(&*panic))),
+        };
+        span.in_scope(|| report(&message, &failure));
+    }
+}
+
+fn report(message: &Message, failure: &HandlerError) {
+    let header = message.header();
+    let envelope_id = header.as_ref().map(|h| h.id.as_ref()).unwrap_or("-");
+    if let Some(h) = &header {
+        record_envelope(&h.id, &h.event_type);
+    }
+    match failure.kind() {
+        FailureKind::Malformed => tracing::warn!(
+            topic = message.topic(),
+            envelope_id,
+            reason = %failure,
+            "skipping malformed message"
+        ),
+        FailureKind::Failed => tracing::error!(
+            topic = message.topic(),
+            envelope_id,
+            reason = %failure,
+            "handler failed"
+        ),
+    }
+}
+
+fn panic_reason(panic: &(dyn Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
+}

@@ -1,0 +1,221 @@
+//! The envelope every event travels in, exactly as the Python stack defines it.
+//!
+//! On the wire: `{"id", "type", "ts", "source", "data"}` and nothing else (Python
+//! consumers validate with `extra="forbid"`). On input, unknown fields are ignored and a
+//! missing `ts` or `source` is accepted.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// An event with its metadata. `T` is the `data`: a struct with named fields, or
+/// `serde_json::Value` for any object.
+///
+/// ```
+/// let env: tars::Envelope<serde_json::Value> = serde_json::from_str(
+///     r#"{"id":"abc","type":"stt.final","data":{"text":"hi"},"extra":1}"#,
+/// )?;
+/// assert_eq!(env.event_type, "stt.final");
+/// assert_eq!(env.source, "");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T = serde_json::Value> {
+    /// 32 lowercase hex characters (a uuid4). A reply carries its request's id.
+    pub id: String,
+    /// The event type, e.g. `stt.final`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Seconds since the Unix epoch when it was created (0.0 when the sender omitted it).
+    #[serde(default)]
+    pub ts: f64,
+    /// The sending service's source name (empty when the sender omitted it).
+    #[serde(default)]
+    pub source: String,
+    /// The event itself.
+    pub data: T,
+}
+
+impl<T> Envelope<T> {
+    /// A new envelope with a fresh id and the current time.
+    pub fn new(event_type: impl Into<String>, source: impl Into<String>, data: T) -> Self {
+        Self {
+            id: new_id(),
+            event_type: event_type.into(),
+            ts: now_ts(),
+            source: source.into(),
+            data,
+        }
+    }
+}
+
+/// Just the `id` and `type` of an envelope, read without decoding its data.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EnvelopeHeader<'a> {
+    #[serde(borrow)]
+    pub(crate) id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    pub(crate) event_type: std::borrow::Cow<'a, str>,
+}
+
+/// A received payload that is not what the handler expects.
+#[derive(Debug, thiserror::Error)]
+#[error("payload is not a valid envelope{expected}: {source}")]
+pub struct DecodeError {
+    expected: String,
+    #[source]
+    source: serde_json::Error,
+}
+
+impl DecodeError {
+    pub(crate) fn new<T>(source: serde_json::Error) -> Self {
+        let name = std::any::type_name::<T>();
+        let expected = if name.starts_with("serde_json::") {
+            String::new()
+        } else {
+            format!(" with `{}` data", short_type_name(name))
+        };
+        Self { expected, source }
+    }
+}
+
+fn short_type_name(name: &str) -> &str {
+    match name.find('<') {
+        Some(generic) => &name[..generic],
+        None => name,
+    }
+    .rsplit("::")
+    .next()
+    .unwrap_or(name)
+}
+
+/// Decodes an envelope with `T` data from a payload.
+pub(crate) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<Envelope<T>, DecodeError> {
+    serde_json::from_slice(payload).map_err(DecodeError::new::<T>)
+}
+
+/// A fresh envelope id: a uuid4 as 32 lowercase hex characters.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The current time as float seconds since the Unix epoch, like Python's `time.time()`.
+pub fn now_ts() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Writes the envelope `{"id","type","ts","source","data"}` for `data` into a new buffer,
+/// checking that `data` is a JSON object.
+pub(crate) fn encode<D: Serialize + ?Sized>(
+    id: &str,
+    event_type: &str,
+    source: &str,
+    data: &D,
+) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(128 + id.len() + event_type.len() + source.len());
+    buf.extend_from_slice(b"{\"id\":");
+    serde_json::to_writer(&mut buf, id).map_err(Error::Encode)?;
+    buf.extend_from_slice(b",\"type\":");
+    serde_json::to_writer(&mut buf, event_type).map_err(Error::Encode)?;
+    buf.extend_from_slice(b",\"ts\":");
+    serde_json::to_writer(&mut buf, &now_ts()).map_err(Error::Encode)?;
+    buf.extend_from_slice(b",\"source\":");
+    serde_json::to_writer(&mut buf, source).map_err(Error::Encode)?;
+    buf.extend_from_slice(b",\"data\":");
+    let data_start = buf.len();
+    serde_json::to_writer(&mut buf, data).map_err(Error::Encode)?;
+    let found = match buf[data_start] {
+        b'{' => None,
+        b'[' => Some("an array"),
+        b'"' => Some("a string"),
+        b'n' => Some("null"),
+        b't' | b'f' => Some("a boolean"),
+        _ => Some("a number"),
+    };
+    if let Some(found) = found {
+        return Err(Error::DataNotObject { found });
+    }
+    buf.push(b'}');
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn encoded_envelopes_have_exactly_the_five_fields() {
+        let bytes = encode("abc", "stt.final", "stt", &json!({"text": "hi"})).unwrap();
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        let object = value.as_object().unwrap();
+        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["data", "id", "source", "ts", "type"]);
+        assert_eq!(value["id"], "abc");
+        assert_eq!(value["type"], "stt.final");
+        assert_eq!(value["source"], "stt");
+        assert_eq!(value["data"], json!({"text": "hi"}));
+        let ts = value["ts"].as_f64().unwrap();
+        assert!((ts - now_ts()).abs() < 5.0);
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let bytes = encode("a\"b", "t\\y", "s\nrc", &json!({})).unwrap();
+        let env: Envelope = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!((env.id.as_str(), env.event_type.as_str(), env.source.as_str()), ("a\"b", "t\\y", "s\nrc"));
+    }
+
+    #[test]
+    fn non_object_data_is_refused() {
+        for (data, found) in [
+            (json!([1]), "an array"),
+            (json!("x"), "a string"),
+            (json!(null), "null"),
+            (json!(true), "a boolean"),
+            (json!(1.5), "a number"),
+        ] {
+            match encode("i", "t", "s", &data) {
+                Err(Error::DataNotObject { found: f }) => assert_eq!(f, found),
+                other => panic!("{data}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_32_lowercase_hex_and_unique() {
+        let a = new_id();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, new_id());
+    }
+
+    #[test]
+    fn decoding_is_tolerant_of_extra_and_missing_fields() {
+        let env: Envelope<Value> =
+            decode(br#"{"id":"1","type":"x","data":{},"correlate":"z","extra":[1]}"#).unwrap();
+        assert_eq!((env.ts, env.source.as_str()), (0.0, ""));
+        assert!(decode::<Value>(br#"{"type":"x","data":{}}"#).is_err());
+        assert!(decode::<Value>(b"not json").is_err());
+        assert!(decode::<Value>(b"\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn decode_errors_name_the_expected_type() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct SttFinal {
+            text: String,
+        }
+        let err = decode::<SttFinal>(br#"{"id":"1","type":"x","data":{"txt":1}}"#).unwrap_err();
+        assert!(err.to_string().contains("with `SttFinal` data"), "{err}");
+        assert!(err.to_string().contains("missing field `text`"), "{err}");
+    }
+}

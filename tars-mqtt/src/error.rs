@@ -1,0 +1,75 @@
+//! The errors of the runtime.
+
+use std::time::Duration;
+
+use crate::topic::TopicError;
+use crate::ConfigError;
+
+/// Everything that can go wrong in the runtime. Messages say what to do, and never
+/// contain passwords.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration breaks a rule.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A topic to publish to is not a valid MQTT topic name.
+    #[error("cannot publish to {topic:?}: {source}")]
+    InvalidTopic {
+        /// The topic given.
+        topic: String,
+        /// What is wrong with it.
+        source: TopicError,
+    },
+    /// A subscription filter is not a valid MQTT filter.
+    #[error("cannot subscribe to {filter:?}: {source}")]
+    InvalidFilter {
+        /// The filter given.
+        filter: String,
+        /// What is wrong with it.
+        source: TopicError,
+    },
+    /// Event data could not be serialized.
+    #[error("could not serialize the event data to JSON: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// Event data serialized to something other than a JSON object.
+    #[error("event data must serialize to a JSON object (a struct with named fields or a map), not {found}; the Python services reject anything else")]
+    DataNotObject {
+        /// The kind of JSON value it serialized to.
+        found: &'static str,
+    },
+    /// A message is larger than the configured maximum packet size.
+    #[error("a message of {size} bytes exceeds the maximum packet size of {max} bytes; raise MQTT_MAX_PACKET_SIZE or send less")]
+    PacketTooLarge {
+        /// The packet's size in bytes.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The broker refused a subscription (for example, denied by its ACL).
+    #[error("the broker refused the subscription to {filter:?} (check the broker's ACL for this client)")]
+    SubscriptionRefused {
+        /// The refused filter.
+        filter: String,
+    },
+    /// TLS could not be set up.
+    #[error("could not set up TLS: {0}")]
+    Tls(String),
+    /// The client was shut down or disconnected; it takes no more requests.
+    #[error("the client is shut down")]
+    Closed,
+    /// An operation did not complete in time.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What was waited for.
+        what: &'static str,
+        /// How long.
+        after: Duration,
+    },
+    /// A received payload could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] crate::DecodeError),
+}
+
+/// `Result` with [`Error`] as its default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,184 @@
+//! What a subscription calls for each message, and how its outcome is reported.
+
+use std::fmt::{self, Display};
+use std::future::Future;
+
+use crate::{Context, Message};
+
+/// Why a message was not handled. The worker logs it with the message's topic and
+/// envelope id; the service goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError {
+    kind: FailureKind,
+    reason: String,
+}
+
+/// The kinds of [`HandlerError`], logged differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The payload did not decode into what the handler takes (logged at warn).
+    Malformed,
+    /// The handler returned an error (logged at error).
+    Failed,
+}
+
+impl HandlerError {
+    /// A handler's own error.
+    pub fn failed(reason: impl Display) -> Self {
+        Self {
+            kind: FailureKind::Failed,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A payload the handler cannot take.
+    pub fn malformed(reason: impl Display) -> Self {
+        Self {
+            kind: FailureKind::Malformed,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Which kind of failure it is.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+}
+
+impl Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// The outcome of handling one message.
+pub type HandlerResult = Result<(), HandlerError>;
+
+/// What a handler may return: `()` or `Result<(), E>` with a displayable `E`.
+#[diagnostic::on_unimplemented(
+    message = "a tars handler cannot return `{Self}`",
+    note = "return `()`, `Result<(), E>` where `E: Display`, or (with `#[tars::handler]`) an event to publish as the reply"
+)]
+pub trait IntoHandlerResult {
+    /// Converts the return value into a [`HandlerResult`].
+    fn into_handler_result(self) -> HandlerResult;
+}
+
+impl IntoHandlerResult for () {
+    fn into_handler_result(self) -> HandlerResult {
+        Ok(())
+    }
+}
+
+impl<E: Display> IntoHandlerResult for Result<(), E> {
+    fn into_handler_result(self) -> HandlerResult {
+        self.map_err(HandlerError::failed)
+    }
+}
+
+/// Handles the messages of one subscription, one at a time, in arrival order.
+///
+/// Closures `Fn(Message) -> impl Future` implement it through [`handler_fn`];
+/// `#[tars::handler]` generates implementations that decode typed events.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one message. The future may borrow the message and context.
+    fn call<'a>(
+        &'a self,
+        message: &'a Message,
+        ctx: &'a Context,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a;
+}
+
+/// A [`Handler`] made of a closure that takes the message and a context.
+#[derive(Clone)]
+pub struct HandlerFn<F>(F);
+
+/// Wraps `f(message, ctx)` as a [`Handler`].
+///
+/// ```no_run
+/// # async fn demo(client: tars::Client) -> tars::Result<()> {
+/// use tars::{handler_fn, Context, Message, QoS};
+///
+/// let echo = handler_fn(|message: Message, ctx: Context| async move {
+///     ctx.publish_bytes("echo/out", QoS::AtMostOnce, false, message.payload().to_vec()).await
+/// });
+/// client.subscribe_handler("echo/in", QoS::AtMostOnce, echo).await?;
+/// # Ok(()) }
+/// ```
+pub fn handler_fn<F, Fut, R>(f: F) -> HandlerFn<F>
+where
+    F: Fn(Message, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoHandlerResult,
+{
+    HandlerFn(f)
+}
+
+impl<F, Fut, R> Handler for HandlerFn<F>
+where
+    F: Fn(Message, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoHandlerResult,
+{
+    fn call<'a>(
+        &'a self,
+        message: &'a Message,
+        ctx: &'a Context,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+        let future = (self.0)(message.clone(), ctx.clone());
+        async move { future.await.into_handler_result() }
+    }
+}
+
+/// A [`Handler`] made of a closure that takes only the message (see
+/// [`Client::subscribe`](crate::Client::subscribe)).
+pub(crate) struct MessageFn<F>(pub(crate) F);
+
+impl<F, Fut, R> Handler for MessageFn<F>
+where
+    F: Fn(Message) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoHandlerResult,
+{
+    fn call<'a>(
+        &'a self,
+        message: &'a Message,
+        _ctx: &'a Context,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+        let future = (self.0)(message.clone());
+        async move { future.await.into_handler_result() }
+    }
+}
+
+/// A [`Handler`] that decodes each payload as an `Envelope<T>` first; payloads that do
+/// not decode are reported as malformed and skipped.
+pub(crate) struct EnvelopeFn<T, F> {
+    pub(crate) f: F,
+    pub(crate) _data: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, F, Fut, R> Handler for EnvelopeFn<T, F>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    F: Fn(crate::Envelope<T>, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoHandlerResult,
+{
+    fn call<'a>(
+        &'a self,
+        message: &'a Message,
+        ctx: &'a Context,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+        let decoded = message.envelope::<T>();
+        if let Ok(envelope) = &decoded {
+            crate::span::record_envelope(&envelope.id, &envelope.event_type);
+        }
+        let future = decoded.map(|envelope| (self.f)(envelope, ctx.clone()));
+        async move {
+            match future {
+                Ok(future) => future.await.into_handler_result(),
+                Err(e) => Err(HandlerError::malformed(e)),
+            }
+        }
+    }
+}

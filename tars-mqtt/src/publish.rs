@@ -1,0 +1,116 @@
+//! Publishing, shared by [`Client`](crate::Client) and [`Context`](crate::Context).
+
+use rumqttc::QoS;
+use serde::Serialize;
+
+use crate::connection::Shared;
+use crate::envelope::{self, new_id};
+use crate::health::{HealthStatus, HEALTH_EVENT_TYPE};
+use crate::topic::validate_topic_name;
+use crate::{Error, Result};
+
+/// How an envelope is published: correlation, QoS, retain.
+///
+/// ```
+/// use tars::{PublishOptions, QoS};
+///
+/// let reply = PublishOptions::new().qos(QoS::AtLeastOnce).correlation_id("4f1c…");
+/// assert_eq!(reply.qos, QoS::AtLeastOnce);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// Used as the envelope `id` (the Python stack's `correlate`), so that a reply
+    /// carries the id of the request it answers. A fresh id when `None`.
+    pub correlation_id: Option<String>,
+    /// QoS of the publish (default 0).
+    pub qos: QoS,
+    /// Whether the broker retains it (default false).
+    pub retain: bool,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        Self {
+            correlation_id: None,
+            qos: QoS::AtMostOnce,
+            retain: false,
+        }
+    }
+}
+
+impl PublishOptions {
+    /// QoS 0, not retained, fresh id.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the correlation id (the envelope id of the request being answered).
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+    /// Sets the QoS.
+    pub fn qos(mut self, qos: QoS) -> Self {
+        self.qos = qos;
+        self
+    }
+    /// Sets the retain flag.
+    pub fn retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
+        self
+    }
+}
+
+/// The MQTT "remaining length" of a PUBLISH, which the max packet size bounds.
+fn publish_len(topic: &str, payload: &[u8], qos: QoS) -> usize {
+    let packet_id = if qos == QoS::AtMostOnce { 0 } else { 2 };
+    2 + topic.len() + packet_id + payload.len()
+}
+
+pub(crate) async fn publish_bytes(shared: &Shared, topic: &str, qos: QoS, retain: bool, payload: Vec<u8>) -> Result<()> {
+    validate_topic_name(topic).map_err(|source| Error::InvalidTopic {
+        topic: topic.to_owned(),
+        source,
+    })?;
+    let size = publish_len(topic, &payload, qos);
+    let max = shared.config.max_packet_size();
+    if size > max {
+        return Err(Error::PacketTooLarge { size, max });
+    }
+    shared
+        .mqtt
+        .publish(topic, qos, retain, payload)
+        .await
+        .map_err(|_| Error::Closed)
+}
+
+pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
+    shared: &Shared,
+    topic: &str,
+    event_type: &str,
+    data: &D,
+    options: PublishOptions,
+) -> Result<String> {
+    let id = options.correlation_id.unwrap_or_else(new_id);
+    let payload = envelope::encode(&id, event_type, shared.config.source_name(), data)?;
+    publish_bytes(shared, topic, options.qos, options.retain, payload).await?;
+    tracing::debug!(topic, event_type, envelope_id = id, "published");
+    Ok(id)
+}
+
+/// The `health.status` envelope for a status.
+pub(crate) fn health_payload(shared: &Shared, ok: bool, event: Option<&str>, err: Option<&str>) -> Result<Vec<u8>> {
+    let status = HealthStatus::new(ok, event, err);
+    envelope::encode(&new_id(), HEALTH_EVENT_TYPE, shared.config.source_name(), &status)
+}
+
+/// Publishes a retained QoS 1 health status; does nothing when health is off.
+pub(crate) async fn publish_health(shared: &Shared, ok: bool, event: Option<&str>, err: Option<&str>) -> Result<()> {
+    if !shared.config.enable_health() {
+        tracing::debug!(ok, event, "health is off (MQTT_ENABLE_HEALTH); not publishing");
+        return Ok(());
+    }
+    let payload = health_payload(shared, ok, event, err)?;
+    publish_bytes(shared, &shared.health_topic, QoS::AtLeastOnce, true, payload).await?;
+    tracing::info!(ok, event, err, "published health");
+    Ok(())
+}

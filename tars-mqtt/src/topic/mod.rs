@@ -1,0 +1,13 @@
+//! MQTT topics: the rules for names and filters, and the routing trie.
+
+mod rules;
+mod trie;
+
+pub use rules::{
+    level_spans, matches, routing_filter, validate_filter, validate_topic_name, SharedFilter,
+    TopicError, MAX_TOPIC_LEN,
+};
+pub(crate) use trie::TopicTrie;
+
+#[cfg(test)]
+mod tests;
