@@ -13,12 +13,19 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        Self { min, max, attempt: 0 }
+        Self {
+            min,
+            max,
+            attempt: 0,
+        }
     }
 
     /// The delay before the next attempt.
     pub(crate) fn next_delay(&mut self) -> Duration {
-        let ceiling = self.min.saturating_mul(1 << self.attempt.min(20)).min(self.max);
+        let ceiling = self
+            .min
+            .saturating_mul(1 << self.attempt.min(20))
+            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let floor = (ceiling / 2).max(self.min);
         if ceiling <= floor {

@@ -190,13 +190,18 @@ impl Client {
             tasks.overflow = Some(tokio::spawn(overflow));
             let event_loop = EventLoopTask::new(event_loop, shared.clone(), control_rx, inbound);
             tasks.event_loop = Some(tokio::spawn(event_loop.run()));
-            tasks.session = Some(tokio::spawn(SessionTask::new(shared.clone(), session_rx).run()));
+            tasks.session = Some(tokio::spawn(
+                SessionTask::new(shared.clone(), session_rx).run(),
+            ));
             if shared.config.enable_heartbeat() {
                 tasks.heartbeat = Some(tokio::spawn(heartbeat::run(shared.clone())));
             }
         }
         let mut status = shared.status.subscribe();
-        let ready = status.wait_for(|s| s.subscribed_epoch > 0 || s.stopped).await.map(|s| *s);
+        let ready = status
+            .wait_for(|s| s.subscribed_epoch > 0 || s.stopped)
+            .await
+            .map(|s| *s);
         match ready {
             Ok(status) if !status.stopped => {
                 guard.0 = None;
@@ -211,7 +216,9 @@ impl Client {
         let (queue, receiver) = mpsc::channel(self.shared.config.handler_queue_capacity());
         let worker = tokio::spawn(worker::run(handler, receiver, Context::new(self.clone())));
         self.shared.tasks().workers.push(worker);
-        self.shared.routes_write().insert(Route { filter, qos, queue })
+        self.shared
+            .routes_write()
+            .insert(Route { filter, qos, queue })
     }
 
     /// Subscribes `filter` and runs `handler` for each matching message (one at a time,
@@ -223,12 +230,18 @@ impl Client {
         Fut: std::future::Future<Output = R> + Send + 'static,
         R: IntoHandlerResult,
     {
-        self.subscribe_handler(filter, qos, MessageFn(handler)).await
+        self.subscribe_handler(filter, qos, MessageFn(handler))
+            .await
     }
 
     /// Subscribes `filter` with a handler that takes decoded envelopes; payloads that
     /// are not an `Envelope<T>` are logged and skipped.
-    pub async fn subscribe_envelope<T, F, Fut, R>(&self, filter: &str, qos: QoS, handler: F) -> Result<()>
+    pub async fn subscribe_envelope<T, F, Fut, R>(
+        &self,
+        filter: &str,
+        qos: QoS,
+        handler: F,
+    ) -> Result<()>
     where
         T: DeserializeOwned + Send + 'static,
         F: Fn(Envelope<T>, Context) -> Fut + Send + Sync + 'static,
@@ -243,7 +256,12 @@ impl Client {
     }
 
     /// Subscribes `filter` with any [`Handler`].
-    pub async fn subscribe_handler<H: Handler>(&self, filter: &str, qos: QoS, handler: H) -> Result<()> {
+    pub async fn subscribe_handler<H: Handler>(
+        &self,
+        filter: &str,
+        qos: QoS,
+        handler: H,
+    ) -> Result<()> {
         check_filter(filter)?;
         if self.shared.is_closing() {
             return Err(Error::Closed);
@@ -280,17 +298,29 @@ impl Client {
     /// Publishes a typed event on its topic, with its QoS and retain flag.
     pub async fn publish<E: Event + Serialize>(&self, event: &E) -> Result<String> {
         let options = PublishOptions::new().qos(E::QOS).retain(E::RETAIN);
-        self.publish_event(E::TOPIC, E::EVENT_TYPE, event, options).await
+        self.publish_event(E::TOPIC, E::EVENT_TYPE, event, options)
+            .await
     }
 
     /// Publishes a raw payload (no envelope), e.g. plain JSON for non-tars consumers.
-    pub async fn publish_bytes(&self, topic: &str, qos: QoS, retain: bool, payload: impl Into<Vec<u8>>) -> Result<()> {
+    pub async fn publish_bytes(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<()> {
         publish::publish_bytes(&self.shared, topic, qos, retain, payload.into()).await
     }
 
     /// Publishes a retained health status on `system/health/{client_id}`; does nothing
     /// when health is off.
-    pub async fn publish_health(&self, ok: bool, event: Option<&str>, error: Option<&str>) -> Result<()> {
+    pub async fn publish_health(
+        &self,
+        ok: bool,
+        event: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<()> {
         publish::publish_health(&self.shared, ok, event, error).await
     }
 
@@ -357,18 +387,30 @@ impl Client {
         // Dropping the routes closes the handler queues: workers end once theirs is empty.
         shared.routes_write().clear();
         if graceful {
-            drain_workers(std::mem::take(&mut tasks.workers), shared.config.drain_timeout()).await;
+            drain_workers(
+                std::mem::take(&mut tasks.workers),
+                shared.config.drain_timeout(),
+            )
+            .await;
         } else {
             tasks.workers.iter().for_each(JoinHandle::abort);
         }
         abort(tasks.session.take());
         let final_health = if graceful && shared.config.enable_health() {
-            Some(publish::health_payload(shared, false, Some(events::SHUTDOWN), None)?)
+            Some(publish::health_payload(
+                shared,
+                false,
+                Some(events::SHUTDOWN),
+                None,
+            )?)
         } else {
             None
         };
         let (done, stopped) = oneshot::channel();
-        if shared.control.send(Control::Stop { final_health, done }).is_ok()
+        if shared
+            .control
+            .send(Control::Stop { final_health, done })
+            .is_ok()
             && timeout(STOP_TIMEOUT, stopped).await.is_err()
         {
             tracing::warn!("the event loop did not stop within {STOP_TIMEOUT:?}");
@@ -403,6 +445,9 @@ async fn drain_workers(workers: Vec<JoinHandle<()>>, limit: Duration) {
         }
     }
     if unfinished > 0 {
-        tracing::warn!(unfinished, "handlers still busy after {limit:?} were stopped");
+        tracing::warn!(
+            unfinished,
+            "handlers still busy after {limit:?} were stopped"
+        );
     }
 }

@@ -29,16 +29,29 @@ impl Context {
         data: &D,
         options: PublishOptions,
     ) -> Result<String> {
-        self.client.publish_event(topic, event_type, data, options).await
+        self.client
+            .publish_event(topic, event_type, data, options)
+            .await
     }
 
     /// Publishes a raw payload; see [`Client::publish_bytes`].
-    pub async fn publish_bytes(&self, topic: &str, qos: QoS, retain: bool, payload: impl Into<Vec<u8>>) -> Result<()> {
+    pub async fn publish_bytes(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<()> {
         self.client.publish_bytes(topic, qos, retain, payload).await
     }
 
     /// Publishes a health status; see [`Client::publish_health`].
-    pub async fn publish_health(&self, ok: bool, event: Option<&str>, error: Option<&str>) -> Result<()> {
+    pub async fn publish_health(
+        &self,
+        ok: bool,
+        event: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<()> {
         self.client.publish_health(ok, event, error).await
     }
 

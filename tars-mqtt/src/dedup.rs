@@ -128,7 +128,8 @@ impl Deduplicator {
     /// Drops stale entries so that `order` stays proportional to `max_entries`.
     fn compact(&mut self) {
         let seen = &self.seen;
-        self.order.retain(|(key, _, generation)| seen.get(key) == Some(generation));
+        self.order
+            .retain(|(key, _, generation)| seen.get(key) == Some(generation));
     }
 
     #[cfg(test)]

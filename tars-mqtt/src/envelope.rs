@@ -170,7 +170,14 @@ mod tests {
     fn strings_are_escaped() {
         let bytes = encode("a\"b", "t\\y", "s\nrc", &json!({})).unwrap();
         let env: Envelope = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!((env.id.as_str(), env.event_type.as_str(), env.source.as_str()), ("a\"b", "t\\y", "s\nrc"));
+        assert_eq!(
+            (
+                env.id.as_str(),
+                env.event_type.as_str(),
+                env.source.as_str()
+            ),
+            ("a\"b", "t\\y", "s\nrc")
+        );
     }
 
     #[test]
@@ -193,7 +200,9 @@ mod tests {
     fn ids_are_32_lowercase_hex_and_unique() {
         let a = new_id();
         assert_eq!(a.len(), 32);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, new_id());
     }
 

@@ -52,7 +52,9 @@ pub use context::Context;
 pub use envelope::{new_id, now_ts, DecodeError, Envelope};
 pub use error::{Error, Result};
 pub use event::Event;
-pub use handler::{handler_fn, FailureKind, Handler, HandlerError, HandlerFn, HandlerResult, IntoHandlerResult};
+pub use handler::{
+    handler_fn, FailureKind, Handler, HandlerError, HandlerFn, HandlerResult, IntoHandlerResult,
+};
 pub use message::Message;
 pub use publish::PublishOptions;
 pub use rumqttc;

@@ -66,7 +66,13 @@ fn publish_len(topic: &str, payload: &[u8], qos: QoS) -> usize {
     2 + topic.len() + packet_id + payload.len()
 }
 
-pub(crate) async fn publish_bytes(shared: &Shared, topic: &str, qos: QoS, retain: bool, payload: Vec<u8>) -> Result<()> {
+pub(crate) async fn publish_bytes(
+    shared: &Shared,
+    topic: &str,
+    qos: QoS,
+    retain: bool,
+    payload: Vec<u8>,
+) -> Result<()> {
     validate_topic_name(topic).map_err(|source| Error::InvalidTopic {
         topic: topic.to_owned(),
         source,
@@ -98,19 +104,45 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
 }
 
 /// The `health.status` envelope for a status.
-pub(crate) fn health_payload(shared: &Shared, ok: bool, event: Option<&str>, err: Option<&str>) -> Result<Vec<u8>> {
+pub(crate) fn health_payload(
+    shared: &Shared,
+    ok: bool,
+    event: Option<&str>,
+    err: Option<&str>,
+) -> Result<Vec<u8>> {
     let status = HealthStatus::new(ok, event, err);
-    envelope::encode(&new_id(), HEALTH_EVENT_TYPE, shared.config.source_name(), &status)
+    envelope::encode(
+        &new_id(),
+        HEALTH_EVENT_TYPE,
+        shared.config.source_name(),
+        &status,
+    )
 }
 
 /// Publishes a retained QoS 1 health status; does nothing when health is off.
-pub(crate) async fn publish_health(shared: &Shared, ok: bool, event: Option<&str>, err: Option<&str>) -> Result<()> {
+pub(crate) async fn publish_health(
+    shared: &Shared,
+    ok: bool,
+    event: Option<&str>,
+    err: Option<&str>,
+) -> Result<()> {
     if !shared.config.enable_health() {
-        tracing::debug!(ok, event, "health is off (MQTT_ENABLE_HEALTH); not publishing");
+        tracing::debug!(
+            ok,
+            event,
+            "health is off (MQTT_ENABLE_HEALTH); not publishing"
+        );
         return Ok(());
     }
     let payload = health_payload(shared, ok, event, err)?;
-    publish_bytes(shared, &shared.health_topic, QoS::AtLeastOnce, true, payload).await?;
+    publish_bytes(
+        shared,
+        &shared.health_topic,
+        QoS::AtLeastOnce,
+        true,
+        payload,
+    )
+    .await?;
     tracing::info!(ok, event, err, "published health");
     Ok(())
 }

@@ -1,1 +1,338 @@
-//! Harness for the integration tests.
+//! Harness for the workspace integration tests: a real mosquitto on a free loopback port
+//! that a test can stop and restart, a raw rumqttc probe to watch the bus, and helpers.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+
+pub mod python;
+
+/// How to get mosquitto when it is missing.
+pub const INSTALL_HINT: &str =
+    "mosquitto is required by the integration tests: install it with `apt-get install -y mosquitto` \
+     (or run `bash scripts/test.sh`, which installs it and runs the suite)";
+
+/// Logs of the code under test, shown for failing tests (`RUST_LOG` to change the level).
+pub fn init_tracing() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .init();
+    });
+}
+
+/// The mosquitto binary: on `PATH`, or where Debian puts it.
+pub fn mosquitto_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("mosquitto"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([
+            PathBuf::from("/usr/sbin/mosquitto"),
+            PathBuf::from("/usr/local/sbin/mosquitto"),
+        ])
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{INSTALL_HINT}"))
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A mosquitto process of the test's own, listening on 127.0.0.1 only.
+pub struct Mosquitto {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    /// Starts mosquitto on a free port, anonymous access allowed.
+    pub fn start() -> Self {
+        Self::start_with("allow_anonymous true\n")
+    }
+
+    /// Starts mosquitto on a given port (e.g. one a client already tries to reach).
+    pub fn start_on(port: u16) -> Self {
+        Self::launch_with(port, "allow_anonymous true\n")
+    }
+
+    /// Starts mosquitto with extra configuration lines.
+    pub fn start_with(extra_config: &str) -> Self {
+        Self::launch_with(free_port(), extra_config)
+    }
+
+    fn launch_with(port: u16, extra_config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut broker = Self {
+            port,
+            dir,
+            child: None,
+        };
+        let config = format!(
+            "listener {} 127.0.0.1\npersistence false\nlog_dest stderr\n{extra_config}",
+            broker.port
+        );
+        std::fs::write(broker.config_path(), config).expect("write mosquitto.conf");
+        broker.launch();
+        broker
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("mosquitto.conf")
+    }
+
+    /// The folder holding the broker's files (for password files and the like).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(mosquitto_binary())
+            .arg("-c")
+            .arg(self.config_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start mosquitto ({e}); {INSTALL_HINT}"));
+        self.child = Some(child);
+        self.wait_until_listening();
+    }
+
+    fn wait_until_listening(&mut self) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "mosquitto exited at start ({status}); is port {} taken?",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("mosquitto did not listen on port {} within 10 s", self.port);
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `mqtt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (SIGKILL: clients see their connection drop).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A message seen by a [`Probe`].
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// Whether it came as a retained message.
+    pub retain: bool,
+}
+
+impl Seen {
+    /// The payload as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).unwrap_or_else(|e| {
+            panic!(
+                "payload on {} is not JSON ({e}): {:?}",
+                self.topic,
+                String::from_utf8_lossy(&self.payload)
+            )
+        })
+    }
+}
+
+/// A plain rumqttc client that watches (and publishes on) the bus, independent of tars.
+pub struct Probe {
+    /// The raw client, to publish as a third party would.
+    pub client: AsyncClient,
+    messages: mpsc::UnboundedReceiver<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Probe {
+    /// Connects to `port` and subscribes to `filters` (QoS 1); returns once subscribed.
+    pub async fn start(port: u16, filters: &[&str]) -> Self {
+        let id = format!("probe-{}", tars::new_id());
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(4 << 20, 4 << 20);
+        let (client, mut event_loop) = AsyncClient::new(options, 1024);
+        for filter in filters {
+            client
+                .subscribe(*filter, QoS::AtLeastOnce)
+                .await
+                .expect("queue subscribe");
+        }
+        let (tx, messages) = mpsc::unbounded_channel();
+        let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
+        let mut subscribed_tx = Some(subscribed_tx);
+        let mut acks_left = filters.len();
+        let task = tokio::spawn(async move {
+            loop {
+                match event_loop.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        acks_left = acks_left.saturating_sub(1);
+                        if acks_left == 0 {
+                            if let Some(s) = subscribed_tx.take() {
+                                let _ = s.send(());
+                            }
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::ConnAck(_))) if acks_left == 0 => {
+                        if let Some(s) = subscribed_tx.take() {
+                            let _ = s.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let seen = Seen {
+                            topic: p.topic,
+                            payload: p.payload.to_vec(),
+                            retain: p.retain,
+                        };
+                        if tx.send(seen).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), subscribed)
+            .await
+            .expect("probe subscribed within 10 s")
+            .expect("probe task alive");
+        Self {
+            client,
+            messages,
+            task,
+        }
+    }
+
+    /// The next message, or `None` after `within`.
+    pub async fn next_within(&mut self, within: Duration) -> Option<Seen> {
+        tokio::time::timeout(within, self.messages.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The next message on `topic` (others are skipped), failing the test after `within`.
+    pub async fn expect_on(&mut self, topic: &str, within: Duration) -> Seen {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(seen) if seen.topic == topic => return seen,
+                Some(_) => continue,
+                None => panic!("nothing on {topic} within {within:?}"),
+            }
+        }
+    }
+
+    /// Everything received during `window`.
+    pub async fn collect_for(&mut self, window: Duration) -> Vec<Seen> {
+        let deadline = tokio::time::Instant::now() + window;
+        let mut all = Vec::new();
+        while let Ok(Some(seen)) = tokio::time::timeout_at(deadline, self.messages.recv()).await {
+            all.push(seen);
+        }
+        all
+    }
+
+    /// Publishes a raw payload.
+    pub async fn publish(&self, topic: &str, qos: QoS, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, qos, false, payload)
+            .await
+            .expect("probe publish");
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An envelope as a Python service publishes it (`Envelope.new(...).model_dump()`).
+pub fn python_style_envelope(
+    event_type: &str,
+    data: serde_json::Value,
+    correlate: Option<&str>,
+) -> Vec<u8> {
+    let id = correlate.map(str::to_owned).unwrap_or_else(tars::new_id);
+    serde_json::to_vec(&serde_json::json!({
+        "id": id, "type": event_type, "ts": tars::now_ts(), "source": "python-peer", "data": data,
+    }))
+    .expect("encode")
+}
+
+/// A configuration for `port` with a unique client id and fast reconnects.
+pub fn config(port: u16, name: &str) -> tars::ConfigBuilder {
+    tars::Config::builder(
+        format!("mqtt://127.0.0.1:{port}"),
+        format!("{name}-{}", &tars::new_id()[..8]),
+    )
+    .reconnect_delays(Duration::from_millis(100), Duration::from_millis(500))
+}
+
+/// Polls `condition` every 10 ms until it holds, failing after `within`.
+pub async fn eventually(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -94,7 +94,13 @@ impl BrokerUrl {
     /// The WebSocket URL rumqttc connects to (`ws://host:port/path`).
     pub(crate) fn websocket_url(&self) -> String {
         let path = self.path.as_deref().unwrap_or(DEFAULT_WS_PATH);
-        format!("{}://{}:{}{}", self.transport.scheme(), self.host_for_url(), self.port, path)
+        format!(
+            "{}://{}:{}{}",
+            self.transport.scheme(),
+            self.host_for_url(),
+            self.port,
+            path
+        )
     }
 
     fn host_for_url(&self) -> String {
@@ -159,38 +165,63 @@ fn decode(raw: &str, part: &str, what: &str) -> Result<String, ConfigError> {
     percent_decode_str(part)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| invalid(raw, format!("the {what} must be UTF-8 once percent-decoded")))
+        .map_err(|_| {
+            invalid(
+                raw,
+                format!("the {what} must be UTF-8 once percent-decoded"),
+            )
+        })
 }
 
 fn parse(raw: &str) -> Result<BrokerUrl, ConfigError> {
     let trimmed = raw.trim();
     let url = url::Url::parse(trimmed).map_err(|e| {
-        invalid(raw, format!("expected {SCHEMES} followed by [user:password@]host[:port] ({e})"))
+        invalid(
+            raw,
+            format!("expected {SCHEMES} followed by [user:password@]host[:port] ({e})"),
+        )
     })?;
     let transport = Transport::from_scheme(url.scheme()).ok_or_else(|| {
-        invalid(raw, format!("unknown scheme `{}://`; expected {SCHEMES}", url.scheme()))
+        invalid(
+            raw,
+            format!("unknown scheme `{}://`; expected {SCHEMES}", url.scheme()),
+        )
     })?;
     let host = match url.host() {
         Some(url::Host::Ipv6(ip)) => ip.to_string(),
         Some(host) => host.to_string(),
-        None => return Err(invalid(raw, "a host is required, e.g. mqtt://localhost:1883")),
+        None => {
+            return Err(invalid(
+                raw,
+                "a host is required, e.g. mqtt://localhost:1883",
+            ))
+        }
     };
     if host.is_empty() {
-        return Err(invalid(raw, "a host is required, e.g. mqtt://localhost:1883"));
+        return Err(invalid(
+            raw,
+            "a host is required, e.g. mqtt://localhost:1883",
+        ));
     }
     let port = url.port().unwrap_or_else(|| transport.default_port());
     if port == 0 {
         return Err(invalid(raw, "the port must be between 1 and 65535"));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(raw, "query parameters and fragments are not supported"));
+        return Err(invalid(
+            raw,
+            "query parameters and fragments are not supported",
+        ));
     }
     let path = match (transport.is_websocket(), url.path()) {
         (true, "" | "/") => Some(DEFAULT_WS_PATH.to_owned()),
         (true, path) => Some(path.to_owned()),
         (false, "" | "/") => None,
         (false, _) => {
-            return Err(invalid(raw, "a path is only allowed for ws:// and wss:// URLs"));
+            return Err(invalid(
+                raw,
+                "a path is only allowed for ws:// and wss:// URLs",
+            ));
         }
     };
     let username = match url.username() {
@@ -202,7 +233,10 @@ fn parse(raw: &str) -> Result<BrokerUrl, ConfigError> {
         Some(pass) => Some(Secret::new(decode(raw, pass, "password")?)),
     };
     if username.is_none() && password.is_some() {
-        return Err(invalid(raw, "a password needs a user name (user:password@host)"));
+        return Err(invalid(
+            raw,
+            "a password needs a user name (user:password@host)",
+        ));
     }
     Ok(BrokerUrl {
         transport,

@@ -49,7 +49,11 @@ pub(super) fn process_lookup(name: &str) -> Result<Option<String>, ConfigError> 
 
 /// Maps a looked-up name back to its `'static` spelling.
 fn leak_name(name: &str) -> &'static str {
-    VARIABLES.iter().copied().find(|v| *v == name).unwrap_or("MQTT_*")
+    VARIABLES
+        .iter()
+        .copied()
+        .find(|v| *v == name)
+        .unwrap_or("MQTT_*")
 }
 
 /// Every variable the configuration reads.
@@ -123,7 +127,9 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     }
     if let Some(raw) = get(lookup, "MQTT_KEEPALIVE")? {
         let rule = "must be a whole number of seconds from 1 to 65535";
-        let secs = raw.parse::<u64>().map_err(|_| invalid("MQTT_KEEPALIVE", &raw, rule))?;
+        let secs = raw
+            .parse::<u64>()
+            .map_err(|_| invalid("MQTT_KEEPALIVE", &raw, rule))?;
         builder = builder.keepalive(Duration::from_secs(secs));
     }
     if let Some(raw) = get(lookup, "MQTT_ENABLE_HEALTH")? {
@@ -141,16 +147,28 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
         None => Duration::ZERO,
     };
     let entries = match get(lookup, "MQTT_DEDUPE_MAX_ENTRIES")? {
-        Some(raw) => parse_count("MQTT_DEDUPE_MAX_ENTRIES", &raw, "must be a whole number ≥ 0")?,
+        Some(raw) => parse_count(
+            "MQTT_DEDUPE_MAX_ENTRIES",
+            &raw,
+            "must be a whole number ≥ 0",
+        )?,
         None => 0,
     };
     builder = builder.dedupe(ttl, entries);
     let min = match get(lookup, "MQTT_RECONNECT_MIN_DELAY")? {
-        Some(raw) => parse_seconds("MQTT_RECONNECT_MIN_DELAY", &raw, "must be a number of seconds ≥ 0.1")?,
+        Some(raw) => parse_seconds(
+            "MQTT_RECONNECT_MIN_DELAY",
+            &raw,
+            "must be a number of seconds ≥ 0.1",
+        )?,
         None => Duration::from_secs(1),
     };
     let max = match get(lookup, "MQTT_RECONNECT_MAX_DELAY")? {
-        Some(raw) => parse_seconds("MQTT_RECONNECT_MAX_DELAY", &raw, "must be a number of seconds ≥ 0.5")?,
+        Some(raw) => parse_seconds(
+            "MQTT_RECONNECT_MAX_DELAY",
+            &raw,
+            "must be a number of seconds ≥ 0.5",
+        )?,
         None => Duration::from_secs(5),
     };
     builder = builder.reconnect_delays(min, max);
@@ -168,8 +186,10 @@ mod tests {
     use super::*;
 
     fn load_from(vars: &[(&str, &str)], defaults: EnvDefaults) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(&defaults, |name| map.get(name).cloned())
     }
 
@@ -198,11 +218,19 @@ mod tests {
 
     #[test]
     fn service_defaults_turn_health_and_heartbeat_on_and_name_the_client() {
-        let c = load_from(&[("MQTT_URL", "mqtt://h")], EnvDefaults::service(Some("stt"))).unwrap();
+        let c = load_from(
+            &[("MQTT_URL", "mqtt://h")],
+            EnvDefaults::service(Some("stt")),
+        )
+        .unwrap();
         assert_eq!(c.client_id(), "stt");
         assert!(c.enable_health() && c.enable_heartbeat());
         let c = load_from(
-            &[("MQTT_URL", "mqtt://h"), ("MQTT_CLIENT_ID", "x"), ("MQTT_ENABLE_HEALTH", "no")],
+            &[
+                ("MQTT_URL", "mqtt://h"),
+                ("MQTT_CLIENT_ID", "x"),
+                ("MQTT_ENABLE_HEALTH", "no"),
+            ],
             EnvDefaults::service(Some("stt")),
         )
         .unwrap();
@@ -229,7 +257,10 @@ mod tests {
         assert_eq!(c.keepalive(), Duration::from_secs(15));
         assert!(c.enable_health() && c.enable_heartbeat());
         assert_eq!(c.heartbeat_interval(), Duration::from_millis(2500));
-        assert_eq!((c.dedupe_ttl(), c.dedupe_max_entries()), (Duration::from_secs(30), 2048));
+        assert_eq!(
+            (c.dedupe_ttl(), c.dedupe_max_entries()),
+            (Duration::from_secs(30), 2048)
+        );
         assert_eq!(c.reconnect_min_delay(), Duration::from_millis(100));
         assert_eq!(c.reconnect_max_delay(), Duration::from_millis(500));
         assert_eq!(c.max_packet_size(), 65536);
@@ -261,16 +292,37 @@ mod tests {
             (&[("MQTT_KEEPALIVE", "70000")], "MQTT_KEEPALIVE"),
             (&[("MQTT_ENABLE_HEALTH", "maybe")], "MQTT_ENABLE_HEALTH"),
             (&[("MQTT_ENABLE_HEARTBEAT", "2")], "MQTT_ENABLE_HEARTBEAT"),
-            (&[("MQTT_HEARTBEAT_INTERVAL", "0.5")], "MQTT_HEARTBEAT_INTERVAL"),
-            (&[("MQTT_HEARTBEAT_INTERVAL", "abc")], "MQTT_HEARTBEAT_INTERVAL"),
-            (&[("MQTT_HEARTBEAT_INTERVAL", "NaN")], "MQTT_HEARTBEAT_INTERVAL"),
+            (
+                &[("MQTT_HEARTBEAT_INTERVAL", "0.5")],
+                "MQTT_HEARTBEAT_INTERVAL",
+            ),
+            (
+                &[("MQTT_HEARTBEAT_INTERVAL", "abc")],
+                "MQTT_HEARTBEAT_INTERVAL",
+            ),
+            (
+                &[("MQTT_HEARTBEAT_INTERVAL", "NaN")],
+                "MQTT_HEARTBEAT_INTERVAL",
+            ),
             (&[("MQTT_DEDUPE_TTL", "-1")], "MQTT_DEDUPE_TTL"),
             (&[("MQTT_DEDUPE_TTL", "5")], "MQTT_DEDUPE_MAX_ENTRIES"),
-            (&[("MQTT_DEDUPE_TTL", "5"), ("MQTT_DEDUPE_MAX_ENTRIES", "-3")], "MQTT_DEDUPE_MAX_ENTRIES"),
-            (&[("MQTT_RECONNECT_MIN_DELAY", "0.05")], "MQTT_RECONNECT_MIN_DELAY"),
-            (&[("MQTT_RECONNECT_MAX_DELAY", "0.4")], "MQTT_RECONNECT_MAX_DELAY"),
             (
-                &[("MQTT_RECONNECT_MIN_DELAY", "3"), ("MQTT_RECONNECT_MAX_DELAY", "2")],
+                &[("MQTT_DEDUPE_TTL", "5"), ("MQTT_DEDUPE_MAX_ENTRIES", "-3")],
+                "MQTT_DEDUPE_MAX_ENTRIES",
+            ),
+            (
+                &[("MQTT_RECONNECT_MIN_DELAY", "0.05")],
+                "MQTT_RECONNECT_MIN_DELAY",
+            ),
+            (
+                &[("MQTT_RECONNECT_MAX_DELAY", "0.4")],
+                "MQTT_RECONNECT_MAX_DELAY",
+            ),
+            (
+                &[
+                    ("MQTT_RECONNECT_MIN_DELAY", "3"),
+                    ("MQTT_RECONNECT_MAX_DELAY", "2"),
+                ],
                 "MQTT_RECONNECT_MAX_DELAY",
             ),
             (&[("MQTT_MAX_PACKET_SIZE", "10")], "MQTT_MAX_PACKET_SIZE"),
@@ -288,28 +340,46 @@ mod tests {
             err.to_string(),
             "MQTT_HEARTBEAT_INTERVAL=\"0.5\" is invalid: must be a number of seconds ≥ 1.0"
         );
-        let err = with_base(&[("MQTT_RECONNECT_MIN_DELAY", "3"), ("MQTT_RECONNECT_MAX_DELAY", "2")])
-            .unwrap_err();
-        assert!(err.to_string().contains("≥ MQTT_RECONNECT_MIN_DELAY (3)"), "{err}");
+        let err = with_base(&[
+            ("MQTT_RECONNECT_MIN_DELAY", "3"),
+            ("MQTT_RECONNECT_MAX_DELAY", "2"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("≥ MQTT_RECONNECT_MIN_DELAY (3)"),
+            "{err}"
+        );
     }
 
     #[test]
     fn the_password_is_absent_from_debug_display_and_errors() {
         let ok = load_from(
-            &[("MQTT_URL", "mqtt://svc:Hunter2Pass@h"), ("MQTT_CLIENT_ID", "x")],
+            &[
+                ("MQTT_URL", "mqtt://svc:Hunter2Pass@h"),
+                ("MQTT_CLIENT_ID", "x"),
+            ],
             EnvDefaults::client(),
         )
         .unwrap();
-        for shown in [ok.to_string(), format!("{ok:?}"), format!("{:?}", ok.to_builder())] {
+        for shown in [
+            ok.to_string(),
+            format!("{ok:?}"),
+            format!("{:?}", ok.to_builder()),
+        ] {
             assert!(!shown.contains("Hunter2Pass"), "{shown}");
             assert!(shown.contains("svc"), "{shown}");
         }
         let err = load_from(
-            &[("MQTT_URL", "mqtt://svc:Hunter2Pass@h:0"), ("MQTT_CLIENT_ID", "x")],
+            &[
+                ("MQTT_URL", "mqtt://svc:Hunter2Pass@h:0"),
+                ("MQTT_CLIENT_ID", "x"),
+            ],
             EnvDefaults::client(),
         )
         .unwrap_err();
-        assert!(!err.to_string().contains("Hunter2Pass") && !format!("{err:?}").contains("Hunter2Pass"));
+        assert!(
+            !err.to_string().contains("Hunter2Pass") && !format!("{err:?}").contains("Hunter2Pass")
+        );
     }
 
     #[test]

@@ -204,7 +204,11 @@ impl fmt::Display for Config {
             write!(f, "@{:?}", self.heartbeat_interval)?;
         }
         if self.dedupe_enabled() {
-            write!(f, " dedupe={:?}/{}", self.dedupe_ttl, self.dedupe_max_entries)?;
+            write!(
+                f,
+                " dedupe={:?}/{}",
+                self.dedupe_ttl, self.dedupe_max_entries
+            )?;
         }
         write!(
             f,
@@ -414,11 +418,7 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         ));
     }
     if c.handler_queue_capacity == 0 {
-        return Err(invalid(
-            "handler_queue_capacity",
-            0,
-            "must be at least 1",
-        ));
+        return Err(invalid("handler_queue_capacity", 0, "must be at least 1"));
     }
     Ok(())
 }

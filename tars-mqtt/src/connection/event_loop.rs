@@ -86,7 +86,10 @@ impl EventLoopTask {
             match step {
                 Step::Control(Control::ForceReconnect) => {
                     self.event_loop.clean();
-                    if !self.on_connection_lost("the heartbeat watchdog forced a reconnect").await {
+                    if !self
+                        .on_connection_lost("the heartbeat watchdog forced a reconnect")
+                        .await
+                    {
                         break;
                     }
                 }
@@ -96,9 +99,15 @@ impl EventLoopTask {
                         break;
                     }
                     if let Some(payload) = final_health {
-                        let mut publish = Publish::new(self.shared.health_topic.clone(), QoS::AtLeastOnce, payload);
+                        let mut publish = Publish::new(
+                            self.shared.health_topic.clone(),
+                            QoS::AtLeastOnce,
+                            payload,
+                        );
                         publish.retain = true;
-                        self.event_loop.pending.push_front(Request::Publish(publish));
+                        self.event_loop
+                            .pending
+                            .push_front(Request::Publish(publish));
                     }
                     let mut stop = Stopping {
                         done,
@@ -222,14 +231,19 @@ impl EventLoopTask {
     /// Queues DISCONNECT once the final health status went out and every QoS 1/2
     /// publish is acknowledged.
     fn disconnect_when_flushed(&mut self, stop: &mut Stopping) {
-        if !stop.disconnect_queued && self.event_loop.pending.is_empty() && self.event_loop.state.inflight() == 0 {
+        if !stop.disconnect_queued
+            && self.event_loop.pending.is_empty()
+            && self.event_loop.state.inflight() == 0
+        {
             self.queue_disconnect(stop);
         }
     }
 
     fn queue_disconnect(&mut self, stop: &mut Stopping) {
         if !stop.disconnect_queued {
-            self.event_loop.pending.push_back(Request::Disconnect(Disconnect));
+            self.event_loop
+                .pending
+                .push_back(Request::Disconnect(Disconnect));
             stop.disconnect_queued = true;
         }
     }

@@ -34,7 +34,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if let Some(before) = written_before_last.take() {
             if written == before {
                 failures += 1;
-                tracing::warn!(failures, "the last heartbeat was not sent within {period:?}");
+                tracing::warn!(
+                    failures,
+                    "the last heartbeat was not sent within {period:?}"
+                );
             } else {
                 failures = 0;
             }
@@ -52,7 +55,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 continue;
             }
         };
-        match shared.mqtt.try_publish(&shared.keepalive_topic, QoS::AtMostOnce, false, payload) {
+        match shared
+            .mqtt
+            .try_publish(&shared.keepalive_topic, QoS::AtMostOnce, false, payload)
+        {
             Ok(()) => written_before_last = Some(written),
             Err(error) => {
                 failures += 1;

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rumqttc::{Publish, QoS};
-use tokio::sync::{mpsc, Notify};
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, Notify};
 
 use super::{Counters, Shared};
 use crate::dedup::Deduplicator;
@@ -148,8 +148,17 @@ impl Inbound {
             return None;
         }
         if !self.backlog.is_empty() {
-            let queues = self.matched.iter().filter_map(|&id| routes.route(id)).map(|r| r.queue.clone()).collect();
-            return Some(Overflowed { message: Some(message), queues, ack: None });
+            let queues = self
+                .matched
+                .iter()
+                .filter_map(|&id| routes.route(id))
+                .map(|r| r.queue.clone())
+                .collect();
+            return Some(Overflowed {
+                message: Some(message),
+                queues,
+                ack: None,
+            });
         }
         self.offer_reliable(&routes, message)
     }
@@ -159,14 +168,23 @@ impl Inbound {
         let mut message = Some(message);
         let last = self.matched.len() - 1;
         for (i, &id) in self.matched.iter().enumerate() {
-            let Some(route) = routes.route(id) else { continue };
-            let copy = if i == last { message.take() } else { message.clone() };
+            let Some(route) = routes.route(id) else {
+                continue;
+            };
+            let copy = if i == last {
+                message.take()
+            } else {
+                message.clone()
+            };
             let Some(copy) = copy else { continue };
             if let Err(TrySendError::Full(dropped)) = route.queue.try_send(copy) {
                 Counters::bump(&self.shared.counters.dropped);
                 self.dropped_since_warning += 1;
                 let now = Instant::now();
-                if self.last_drop_warning.is_none_or(|at| now.duration_since(at) >= DROP_WARNING_EVERY) {
+                if self
+                    .last_drop_warning
+                    .is_none_or(|at| now.duration_since(at) >= DROP_WARNING_EVERY)
+                {
                     tracing::warn!(
                         topic = dropped.topic(),
                         filter = route.filter,
@@ -188,15 +206,25 @@ impl Inbound {
         let mut pending = None;
         let last = self.matched.len() - 1;
         for (i, &id) in self.matched.iter().enumerate() {
-            let Some(route) = routes.route(id) else { continue };
-            let copy = if i == last { message.take() } else { message.clone() };
+            let Some(route) = routes.route(id) else {
+                continue;
+            };
+            let copy = if i == last {
+                message.take()
+            } else {
+                message.clone()
+            };
             let Some(copy) = copy else { continue };
             if let Err(TrySendError::Full(back)) = route.queue.try_send(copy) {
                 full.push(route.queue.clone());
                 pending = Some(back);
             }
         }
-        pending.map(|message| Overflowed { message: Some(message), queues: full, ack: None })
+        pending.map(|message| Overflowed {
+            message: Some(message),
+            queues: full,
+            ack: None,
+        })
     }
 
     /// Sends the ack now if nothing is ahead of it, else behind the overflow.
@@ -205,7 +233,11 @@ impl Inbound {
         if self.backlog.is_empty() && self.shared.mqtt.try_ack(&ack.as_publish()).is_ok() {
             return;
         }
-        let item = Overflowed { message: None, queues: Vec::new(), ack: Some(ack) };
+        let item = Overflowed {
+            message: None,
+            queues: Vec::new(),
+            ack: Some(ack),
+        };
         self.backlog.len.fetch_add(1, Ordering::AcqRel);
         let _ = self.overflow.send(item);
     }
@@ -214,7 +246,10 @@ impl Inbound {
         let len = self.backlog.len.fetch_add(1, Ordering::AcqRel) + 1;
         let _ = self.overflow.send(item);
         if len >= OVERFLOW_LIMIT {
-            tracing::warn!(len, "overflow full: pausing reads from the broker until handlers catch up");
+            tracing::warn!(
+                len,
+                "overflow full: pausing reads from the broker until handlers catch up"
+            );
             while self.backlog.len.load(Ordering::Acquire) >= OVERFLOW_LIMIT {
                 self.backlog.drained.notified().await;
             }
@@ -223,7 +258,11 @@ impl Inbound {
 }
 
 /// Delivers overflowed messages as queues make room, then sends their acks, in order.
-async fn run_overflow(mut items: mpsc::UnboundedReceiver<Overflowed>, shared: Arc<Shared>, backlog: Arc<Backlog>) {
+async fn run_overflow(
+    mut items: mpsc::UnboundedReceiver<Overflowed>,
+    shared: Arc<Shared>,
+    backlog: Arc<Backlog>,
+) {
     while let Some(item) = items.recv().await {
         if let Some(message) = item.message {
             for queue in &item.queues {

@@ -118,7 +118,10 @@ impl RouteTable {
                 *qos = route.qos;
             }
         }
-        filters.into_iter().map(|(f, q)| (f.to_owned(), q)).collect()
+        filters
+            .into_iter()
+            .map(|(f, q)| (f.to_owned(), q))
+            .collect()
     }
 
     /// Drops every route (closing the handler queues).
@@ -157,7 +160,12 @@ pub(crate) struct Tasks {
 impl Tasks {
     /// Aborts every task (used when `connect` is abandoned).
     pub(crate) fn abort_all(&mut self) {
-        let singles = [&self.event_loop, &self.session, &self.heartbeat, &self.overflow];
+        let singles = [
+            &self.event_loop,
+            &self.session,
+            &self.heartbeat,
+            &self.overflow,
+        ];
         for task in singles.into_iter().flatten() {
             task.abort();
         }
@@ -194,14 +202,20 @@ impl Shared {
     }
 
     pub(crate) fn routes_read(&self) -> std::sync::RwLockReadGuard<'_, RouteTable> {
-        self.routes.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.routes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn routes_write(&self) -> std::sync::RwLockWriteGuard<'_, RouteTable> {
-        self.routes.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.routes
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn tasks(&self) -> std::sync::MutexGuard<'_, Tasks> {
-        self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -18,7 +18,9 @@ pub(crate) fn mqtt_options(config: &Config) -> Result<MqttOptions> {
         Transport::Ws | Transport::Wss => {
             MqttOptions::new(config.client_id(), url.websocket_url(), url.port)
         }
-        Transport::Tcp | Transport::Tls => MqttOptions::new(config.client_id(), &url.host, url.port),
+        Transport::Tcp | Transport::Tls => {
+            MqttOptions::new(config.client_id(), &url.host, url.port)
+        }
     };
     options
         .set_keep_alive(config.keepalive())
@@ -51,8 +53,18 @@ pub(crate) fn mqtt_options(config: &Config) -> Result<MqttOptions> {
 /// without a clean DISCONNECT. Rebuilt before each connection so its time is current.
 pub(crate) fn lost_will(config: &Config) -> Result<LastWill> {
     let status = HealthStatus::new(false, Some(events::LOST), None);
-    let payload = envelope::encode(&envelope::new_id(), HEALTH_EVENT_TYPE, config.source_name(), &status)?;
-    Ok(LastWill::new(health_topic(config.client_id()), payload, QoS::AtLeastOnce, true))
+    let payload = envelope::encode(
+        &envelope::new_id(),
+        HEALTH_EVENT_TYPE,
+        config.source_name(),
+        &status,
+    )?;
+    Ok(LastWill::new(
+        health_topic(config.client_id()),
+        payload,
+        QoS::AtLeastOnce,
+        true,
+    ))
 }
 
 /// TLS with the platform's trusted roots, on the `ring` provider.

@@ -72,7 +72,9 @@ impl SessionTask {
                 }
                 self.restored_epoch = status.epoch;
                 self.publish_connected_health().await;
-                self.shared.status.send_modify(|s| s.subscribed_epoch = status.epoch);
+                self.shared
+                    .status
+                    .send_modify(|s| s.subscribed_epoch = status.epoch);
                 continue;
             }
             if status.connected {
@@ -108,7 +110,10 @@ impl SessionTask {
                     }
                 }
                 Err(Interrupted::TimedOut) => {
-                    tracing::warn!(epoch, "the broker did not acknowledge subscriptions within {SUBACK_TIMEOUT:?}");
+                    tracing::warn!(
+                        epoch,
+                        "the broker did not acknowledge subscriptions within {SUBACK_TIMEOUT:?}"
+                    );
                 }
                 Err(Interrupted::ConnectionLost | Interrupted::Closed) => return Err(()),
             }
@@ -123,10 +128,16 @@ impl SessionTask {
         let filters = vec![(request.filter.clone(), request.qos)];
         let result = match self.subscribe_and_wait(filters).await {
             Ok(codes) if codes.first() == Some(&SubscribeReasonCode::Failure) => {
-                Err(Error::SubscriptionRefused { filter: request.filter })
+                Err(Error::SubscriptionRefused {
+                    filter: request.filter,
+                })
             }
             Ok(_) => {
-                tracing::info!(filter = request.filter, qos = request.qos as u8, "subscribed");
+                tracing::info!(
+                    filter = request.filter,
+                    qos = request.qos as u8,
+                    "subscribed"
+                );
                 Ok(())
             }
             Err(Interrupted::TimedOut) => Err(Error::Timeout {
@@ -141,9 +152,14 @@ impl SessionTask {
     }
 
     /// Sends one SUBSCRIBE and waits for its SUBACK's return codes.
-    async fn subscribe_and_wait(&mut self, filters: Vec<(String, QoS)>) -> Result<Vec<SubscribeReasonCode>, Interrupted> {
-        let packet: Vec<SubscribeFilter> =
-            filters.into_iter().map(|(filter, qos)| SubscribeFilter::new(filter, qos)).collect();
+    async fn subscribe_and_wait(
+        &mut self,
+        filters: Vec<(String, QoS)>,
+    ) -> Result<Vec<SubscribeReasonCode>, Interrupted> {
+        let packet: Vec<SubscribeFilter> = filters
+            .into_iter()
+            .map(|(filter, qos)| SubscribeFilter::new(filter, qos))
+            .collect();
         if self.shared.mqtt.subscribe_many(packet).await.is_err() {
             return Err(Interrupted::Closed);
         }
@@ -177,14 +193,20 @@ impl SessionTask {
                 }
             }
         };
-        timeout(SUBACK_TIMEOUT, wait).await.unwrap_or(Err(Interrupted::TimedOut))
+        timeout(SUBACK_TIMEOUT, wait)
+            .await
+            .unwrap_or(Err(Interrupted::TimedOut))
     }
 
     async fn publish_connected_health(&mut self) {
         if !self.shared.config.enable_health() {
             return;
         }
-        let event = if self.announced_ready { events::RECONNECTED } else { events::READY };
+        let event = if self.announced_ready {
+            events::RECONNECTED
+        } else {
+            events::READY
+        };
         self.announced_ready = true;
         if let Err(error) = publish_health(&self.shared, true, Some(event), None).await {
             tracing::warn!(%error, event, "could not publish health");

@@ -17,12 +17,15 @@ use crate::{Context, Message};
 pub(crate) async fn run<H: Handler>(handler: H, mut queue: mpsc::Receiver<Message>, ctx: Context) {
     while let Some(message) = queue.recv().await {
         let span = message_span(message.topic());
-        let future = span.in_scope(|| AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind());
+        let future =
+            span.in_scope(|| AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind());
         let outcome = future.instrument(span.clone()).await;
         let failure = match outcome {
             Ok(Ok(())) => continue,
             Ok(Err(error)) => error,
-            Err(panic) => HandlerError::failed(format!("handler panicked: {}", panic_reason(&*panic))),
+            Err(panic) => {
+                HandlerError::failed(format!("handler panicked: {}", panic_reason(&*panic)))
+            }
         };
         span.in_scope(|| report(&message, &failure));
     }

@@ -48,12 +48,18 @@ fn check_common(s: &str, what: &str) -> Result<(), TopicError> {
     }
     if s.len() > MAX_TOPIC_LEN {
         return Err(error(
-            format!("{what} is {} bytes long; MQTT allows at most {MAX_TOPIC_LEN}", s.len()),
+            format!(
+                "{what} is {} bytes long; MQTT allows at most {MAX_TOPIC_LEN}",
+                s.len()
+            ),
             0..s.len(),
         ));
     }
     if let Some(at) = s.find('\0') {
-        return Err(error(format!("{what} must not contain NUL characters"), at..at + 1));
+        return Err(error(
+            format!("{what} must not contain NUL characters"),
+            at..at + 1,
+        ));
     }
     Ok(())
 }
@@ -79,9 +85,8 @@ pub fn validate_filter(filter: &str) -> Result<(), TopicError> {
     check_common(filter, "a filter")?;
     if let Some(shared) = SharedFilter::parse(filter)? {
         let offset = filter.len() - shared.filter.len();
-        return validate_plain_filter(shared.filter).map_err(|e| {
-            error(e.reason, e.span.start + offset..e.span.end + offset)
-        });
+        return validate_plain_filter(shared.filter)
+            .map_err(|e| error(e.reason, e.span.start + offset..e.span.end + offset));
     }
     validate_plain_filter(filter)
 }

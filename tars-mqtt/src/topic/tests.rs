@@ -8,14 +8,27 @@ fn topic_names_reject_wildcards_empty_and_nul() {
     assert_eq!(err.span, 4..5);
     assert!(err.reason.contains("wildcard `+`"));
     assert!(validate_topic_name("a/#").is_err());
-    assert!(validate_topic_name("").unwrap_err().reason.contains("empty"));
+    assert!(validate_topic_name("")
+        .unwrap_err()
+        .reason
+        .contains("empty"));
     assert_eq!(validate_topic_name("a\0b").unwrap_err().span, 1..2);
     assert!(validate_topic_name(&"x".repeat(MAX_TOPIC_LEN + 1)).is_err());
 }
 
 #[test]
 fn filters_follow_the_mqtt_wildcard_rules() {
-    for ok in ["#", "+", "a/+/b", "a/#", "+/+", "/+", "a//b", "$SYS/#", "$share/g/a/+"] {
+    for ok in [
+        "#",
+        "+",
+        "a/+/b",
+        "a/#",
+        "+/+",
+        "/+",
+        "a//b",
+        "$SYS/#",
+        "$share/g/a/+",
+    ] {
         assert!(validate_filter(ok).is_ok(), "{ok}");
     }
     let cases = [
@@ -81,7 +94,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
@@ -90,7 +106,10 @@ const WORDS: [&str; 5] = ["a", "b", "", "$x", "c"];
 
 fn random_topic(rng: &mut Lcg) -> String {
     let levels = 1 + rng.below(4);
-    (0..levels).map(|_| WORDS[rng.below(5) as usize]).collect::<Vec<_>>().join("/")
+    (0..levels)
+        .map(|_| WORDS[rng.below(5) as usize])
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn random_filter(rng: &mut Lcg) -> String {
@@ -121,7 +140,9 @@ fn the_trie_agrees_with_the_reference_matcher() {
             let mut got = Vec::new();
             trie.matches(&topic, &mut got);
             got.sort_unstable();
-            let want: Vec<usize> = (0..filters.len()).filter(|&i| matches(&filters[i], &topic)).collect();
+            let want: Vec<usize> = (0..filters.len())
+                .filter(|&i| matches(&filters[i], &topic))
+                .collect();
             assert_eq!(got, want, "topic {topic:?} filters {filters:?}");
         }
     }

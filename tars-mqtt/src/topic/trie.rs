@@ -26,7 +26,10 @@ impl<V> Default for Node<V> {
 
 impl<V> Node<V> {
     fn is_empty(&self) -> bool {
-        self.literal.is_empty() && self.plus.is_none() && self.hash.is_empty() && self.exact.is_empty()
+        self.literal.is_empty()
+            && self.plus.is_none()
+            && self.hash.is_empty()
+            && self.exact.is_empty()
     }
 }
 
@@ -86,7 +89,11 @@ impl<V: Copy + PartialEq> TopicTrie<V> {
 }
 
 /// Collects matches below `node`, which matched the previous level.
-fn collect<'t, V: Copy>(node: &Node<V>, mut levels: impl Iterator<Item = &'t str> + Clone, out: &mut Vec<V>) {
+fn collect<'t, V: Copy>(
+    node: &Node<V>,
+    mut levels: impl Iterator<Item = &'t str> + Clone,
+    out: &mut Vec<V>,
+) {
     // `a/#` also matches `a`.
     out.extend_from_slice(&node.hash);
     let Some(level) = levels.next() else {
@@ -108,7 +115,9 @@ fn remove_at<V: PartialEq>(node: &mut Node<V>, levels: &[&str], value: V) -> boo
     match *level {
         "#" => remove_value(&mut node.hash, value),
         "+" => {
-            let Some(plus) = node.plus.as_deref_mut() else { return false };
+            let Some(plus) = node.plus.as_deref_mut() else {
+                return false;
+            };
             let removed = remove_at(plus, rest, value);
             if plus.is_empty() {
                 node.plus = None;
@@ -116,7 +125,9 @@ fn remove_at<V: PartialEq>(node: &mut Node<V>, levels: &[&str], value: V) -> boo
             removed
         }
         literal => {
-            let Some(child) = node.literal.get_mut(literal) else { return false };
+            let Some(child) = node.literal.get_mut(literal) else {
+                return false;
+            };
             let removed = remove_at(child, rest, value);
             if child.is_empty() {
                 node.literal.remove(literal);

@@ -1,0 +1,69 @@
+//! Running the Python TARS peer (`tests/python/peer.py`).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// How to get the peer's dependencies when they are missing.
+pub const INSTALL_HINT: &str = "the interop tests need python3 with paho-mqtt and pydantic: \
+     `pip install -r tests/python/requirements.txt` (or run `bash scripts/test.sh`)";
+
+/// The running peer and its output lines.
+pub struct PythonPeer {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/peer.py")
+}
+
+impl PythonPeer {
+    /// Starts the peer against the broker on `port`, watching `client_id`'s health and
+    /// heartbeat, for at most `seconds`; returns once it printed `READY`.
+    pub async fn start(port: u16, client_id: &str, seconds: u32) -> Self {
+        let mut child = Command::new("python3")
+            .arg(script())
+            .args([
+                "127.0.0.1",
+                &port.to_string(),
+                client_id,
+                &seconds.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut peer = Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        };
+        loop {
+            match peer.next_line().await {
+                Some(line) if line == "READY" => return peer,
+                Some(_) => continue,
+                None => panic!("the Python peer exited before READY; {INSTALL_HINT}"),
+            }
+        }
+    }
+
+    async fn next_line(&mut self) -> Option<String> {
+        self.lines.next_line().await.expect("read peer output")
+    }
+
+    /// Waits for the peer to finish and returns its summary.
+    pub async fn summary(mut self) -> serde_json::Value {
+        while let Some(line) = self.next_line().await {
+            if let Some(json) = line.strip_prefix("SUMMARY ") {
+                let _ = self.child.wait().await;
+                return serde_json::from_str(json).expect("summary is JSON");
+            }
+        }
+        panic!("the Python peer exited without a summary");
+    }
+}
