@@ -295,11 +295,13 @@ impl Client {
         publish::publish_envelope(&self.shared, topic, event_type, data, options).await
     }
 
-    /// Publishes a typed event on its topic, with its QoS and retain flag.
-    pub async fn publish<E: Event + Serialize>(&self, event: &E) -> Result<String> {
+    /// Publishes a typed event on its topic, with its QoS and retain flag (use
+    /// [`Client::publish_event`] to choose the id or learn it).
+    pub async fn publish<E: Event + Serialize>(&self, event: &E) -> Result<()> {
         let options = PublishOptions::new().qos(E::QOS).retain(E::RETAIN);
         self.publish_event(E::TOPIC, E::EVENT_TYPE, event, options)
             .await
+            .map(drop)
     }
 
     /// Publishes a raw payload (no envelope), e.g. plain JSON for non-tars consumers.

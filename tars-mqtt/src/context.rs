@@ -16,8 +16,8 @@ impl Context {
         Self { client }
     }
 
-    /// Publishes a typed event on its topic; returns the envelope id.
-    pub async fn publish<E: Event + Serialize>(&self, event: &E) -> Result<String> {
+    /// Publishes a typed event on its topic, with its QoS and retain flag.
+    pub async fn publish<E: Event + Serialize>(&self, event: &E) -> Result<()> {
         self.client.publish(event).await
     }
 

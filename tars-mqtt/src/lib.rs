@@ -39,10 +39,14 @@ mod dedup;
 mod envelope;
 mod error;
 mod event;
+mod extract;
 mod handler;
 pub mod health;
 mod message;
 mod publish;
+pub mod registry;
+mod reply;
+mod service;
 mod span;
 pub mod topic;
 
@@ -57,5 +61,38 @@ pub use handler::{
 };
 pub use message::Message;
 pub use publish::PublishOptions;
+pub use reply::HandlerOutput;
 pub use rumqttc;
 pub use rumqttc::QoS;
+pub use service::{ServiceOutput, ServiceSpec};
+pub use tars_mqtt_macros::{handler, service, Event};
+
+/// What a service file needs: `use tars::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        handler, service, Client, Config, Context, Envelope, Event, Message, PublishOptions, QoS,
+        Result,
+    };
+}
+
+/// Support for the code the macros generate. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::future::Future;
+    pub use std::process::ExitCode;
+
+    pub use inventory;
+    pub use serde::de::DeserializeOwned;
+    pub use serde::Serialize;
+    pub use serde_json;
+    pub use tokio;
+
+    pub use crate::extract::{decode_envelope, segment, Payload};
+    pub use crate::registry::{EventRegistration, HandlerRegistration};
+    pub use crate::reply::HandlerOutput;
+    pub use crate::service::{run_service, ServiceOutput, ServiceSpec};
+    pub use crate::topic::matches_const;
+    pub use crate::{
+        ClientBuilder, Context, Envelope, Event, Handler, HandlerResult, Message, QoS,
+    };
+}

@@ -78,6 +78,16 @@ fn wildcards_match_as_mqtt_defines() {
     }
     for (filter, topic) in no {
         assert!(!matches(filter, topic), "{filter} should not match {topic}");
+        assert!(
+            !matches_const(filter, topic),
+            "const: {filter} should not match {topic}"
+        );
+    }
+    for (filter, topic) in yes {
+        assert!(
+            matches_const(filter, topic),
+            "const: {filter} should match {topic}"
+        );
     }
 }
 

@@ -1,0 +1,193 @@
+//! The generated handler: argument checks where the user wrote the types, a `Handler`
+//! implementation that extracts the arguments and publishes a returned event as the
+//! reply, and its `inventory` registration.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ItemFn, LitStr, ReturnType};
+
+use super::validate::{Arg, ArgKind, HandlerSpec, TopicSource};
+use crate::event::qos_path;
+
+/// Type checks that report at the argument's type.
+fn check(arg: &Arg) -> TokenStream {
+    let ty = &arg.ty;
+    let span = ty.span();
+    match &arg.kind {
+        ArgKind::Event => {
+            let marker = &arg.name;
+            quote_spanned! {span=>
+                {
+                    #[allow(non_camel_case_types, dead_code)]
+                    struct #marker;
+                    fn payload<T: ::tars::__private::Payload<#marker> + ::tars::__private::DeserializeOwned + ::core::marker::Send + 'static>() {}
+                    payload::<#ty>();
+                }
+            }
+        }
+        ArgKind::Envelope(data) => {
+            let span = data.span();
+            quote_spanned! {span=>
+                {
+                    fn envelope_data<T: ::tars::__private::DeserializeOwned + ::core::marker::Send + 'static>() {}
+                    envelope_data::<#data>();
+                }
+            }
+        }
+        ArgKind::Segment { .. } => quote_spanned! {span=>
+            {
+                fn segment<T: ::core::str::FromStr>() where T::Err: ::core::fmt::Display {}
+                segment::<#ty>();
+            }
+        },
+        ArgKind::Context => quote_spanned! {span=>
+            let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<::tars::__private::Context>;
+        },
+        ArgKind::Message => quote_spanned! {span=>
+            let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<::tars::__private::Message>;
+        },
+    }
+}
+
+/// The statement binding one argument inside the generated handler.
+fn extract(arg: &Arg) -> TokenStream {
+    let (name, ty) = (&arg.name, &arg.ty);
+    match &arg.kind {
+        ArgKind::Event => quote! {
+            let __tars_envelope = ::tars::__private::decode_envelope::<#ty>(__tars_message)?;
+            let __tars_request_id = ::core::option::Option::Some(__tars_envelope.id);
+            let #name = __tars_envelope.data;
+        },
+        ArgKind::Envelope(data) => quote! {
+            let #name = ::tars::__private::decode_envelope::<#data>(__tars_message)?;
+            let __tars_request_id = ::core::option::Option::Some(::core::clone::Clone::clone(&#name.id));
+        },
+        ArgKind::Segment { level } => {
+            let segment = LitStr::new(&name.to_string(), name.span());
+            quote! { let #name = ::tars::__private::segment::<#ty>(__tars_message, #level, #segment)?; }
+        }
+        ArgKind::Context => quote! { let #name = ::core::clone::Clone::clone(__tars_ctx); },
+        ArgKind::Message => quote! { let #name = ::core::clone::Clone::clone(__tars_message); },
+    }
+}
+
+/// `assert!` at compile time that the written filter can match the event's topic.
+fn topic_matches_event(spec: &HandlerSpec, function: &ItemFn) -> Option<TokenStream> {
+    let TopicSource::Written { lit, template } = &spec.topic else {
+        return None;
+    };
+    let payload = spec
+        .payload()
+        .filter(|a| matches!(a.kind, ArgKind::Event))?;
+    let ty = &payload.ty;
+    let filter = &template.filter;
+    let type_name = quote!(#ty).to_string().replace(' ', "");
+    let message = format!(
+        "the topic {:?} of handler `{}` can never match `{type_name}::TOPIC`, the topic its event is published on: \
+         fix the topic, or omit it to subscribe to the event's own topic",
+        lit.value(),
+        function.sig.ident,
+    );
+    Some(quote_spanned! {lit.span()=>
+        const _: () = ::core::assert!(
+            ::tars::__private::matches_const(#filter, <#ty as ::tars::__private::Event>::TOPIC),
+            #message
+        );
+    })
+}
+
+pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
+    let fn_ident = &function.sig.ident;
+    let fn_name = fn_ident.to_string();
+    let checks: Vec<TokenStream> = spec.args.iter().map(check).collect();
+    let output_check = match &function.sig.output {
+        ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
+            {
+                fn output<T: ::tars::__private::HandlerOutput>() {}
+                output::<#ty>();
+            }
+        },
+        ReturnType::Default => TokenStream::new(),
+    };
+    let topic_check = topic_matches_event(spec, function);
+    let extracts: Vec<TokenStream> = spec.args.iter().map(extract).collect();
+    let names = spec.args.iter().map(|a| &a.name);
+    let (topic, filter, segments) = match &spec.topic {
+        TopicSource::Written { lit, template } => {
+            let filter = LitStr::new(&template.filter, lit.span());
+            let names = template.segments.iter().map(|(name, _)| name);
+            (quote!(#lit), quote!(#filter), quote!(&[#(#names),*]))
+        }
+        TopicSource::FromEvent => {
+            let ty = &spec
+                .payload()
+                .expect("FromEvent implies an event payload")
+                .ty;
+            let topic = quote!(<#ty as ::tars::__private::Event>::TOPIC);
+            (topic.clone(), topic, quote!(&[]))
+        }
+    };
+    let qos = qos_path(spec.qos);
+    let share = match &spec.share {
+        Some(group) => quote!(::core::option::Option::Some(#group)),
+        None => quote!(::core::option::Option::None),
+    };
+    let handler = format_ident!("__TarsHandler");
+    quote! {
+        #function
+
+        const _: () = {
+            #[allow(dead_code, clippy::let_unit_value)]
+            fn __tars_checks() {
+                #(#checks)*
+                #output_check
+            }
+            #topic_check
+
+            struct #handler;
+
+            impl ::tars::__private::Handler for #handler {
+                fn call<'a>(
+                    &'a self,
+                    __tars_message: &'a ::tars::__private::Message,
+                    __tars_ctx: &'a ::tars::__private::Context,
+                ) -> impl ::tars::__private::Future<Output = ::tars::__private::HandlerResult> + ::core::marker::Send + 'a {
+                    async move {
+                        #[allow(unused_variables)]
+                        let __tars_request_id: ::core::option::Option<::std::string::String> = ::core::option::Option::None;
+                        #(#extracts)*
+                        let __tars_output = #fn_ident(#(#names),*).await;
+                        ::tars::__private::HandlerOutput::respond(
+                            __tars_output,
+                            __tars_ctx,
+                            __tars_message,
+                            __tars_request_id.as_deref(),
+                        )
+                        .await
+                    }
+                }
+            }
+
+            fn __tars_install(
+                builder: ::tars::__private::ClientBuilder,
+                registration: &'static ::tars::__private::HandlerRegistration,
+            ) -> ::tars::__private::ClientBuilder {
+                builder.subscribe_handler(&registration.subscription(), registration.qos, #handler)
+            }
+
+            ::tars::__private::inventory::submit! {
+                ::tars::__private::HandlerRegistration {
+                    name: #fn_name,
+                    module: ::core::module_path!(),
+                    topic: #topic,
+                    filter: #filter,
+                    segments: #segments,
+                    qos: #qos,
+                    share: #share,
+                    install: __tars_install,
+                }
+            }
+        };
+    }
+}

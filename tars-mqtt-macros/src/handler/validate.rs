@@ -1,0 +1,224 @@
+//! The rules of `#[tars::handler]`, every broken one reported.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat, PathArguments, Type};
+
+use crate::attr::{check_keys, lit_str, qos, Errors, KeyValue};
+use crate::topic::{parse_template, topic_error, Template};
+
+const KEYS: &[&str] = &["topic", "qos", "share"];
+
+/// What an argument receives.
+pub(crate) enum ArgKind {
+    Context,
+    Message,
+    /// The data of the envelope: a type deriving `Event`.
+    Event,
+    /// The whole envelope; holds the data type.
+    Envelope(Type),
+    /// A template segment at this topic level.
+    Segment {
+        level: usize,
+    },
+}
+
+pub(crate) struct Arg {
+    pub(crate) name: Ident,
+    pub(crate) ty: Type,
+    pub(crate) kind: ArgKind,
+}
+
+pub(crate) enum TopicSource {
+    Written {
+        lit: LitStr,
+        template: Template,
+    },
+    /// No topic written: the handler's event type gives it.
+    FromEvent,
+}
+
+pub(crate) struct HandlerSpec {
+    pub(crate) args: Vec<Arg>,
+    pub(crate) topic: TopicSource,
+    pub(crate) qos: u8,
+    pub(crate) share: Option<LitStr>,
+}
+
+impl HandlerSpec {
+    /// The payload argument, if any.
+    pub(crate) fn payload(&self) -> Option<&Arg> {
+        self.args
+            .iter()
+            .find(|a| matches!(a.kind, ArgKind::Event | ArgKind::Envelope(_)))
+    }
+}
+
+/// The last path segment of a type, with its generic arguments.
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
+        _ => None,
+    }
+}
+
+fn classify(name: &Ident, ty: &Type, template: Option<&Template>) -> ArgKind {
+    if let Some((_, level)) = template.and_then(|t| t.segments.iter().find(|(s, _)| name == s)) {
+        return ArgKind::Segment { level: *level };
+    }
+    let Some(segment) = last_segment(ty) else {
+        return ArgKind::Event;
+    };
+    match (segment.ident.to_string().as_str(), &segment.arguments) {
+        ("Context", PathArguments::None) => ArgKind::Context,
+        ("Message", PathArguments::None) => ArgKind::Message,
+        ("Envelope", PathArguments::AngleBracketed(args)) => match args.args.first() {
+            Some(GenericArgument::Type(data)) if args.args.len() == 1 => {
+                ArgKind::Envelope(data.clone())
+            }
+            _ => ArgKind::Event,
+        },
+        _ => ArgKind::Event,
+    }
+}
+
+fn check_signature(function: &ItemFn, errors: &mut Errors) {
+    let sig = &function.sig;
+    if sig.asyncness.is_none() {
+        errors.at(
+            sig.fn_token.span,
+            format!(
+                "a tars handler must be async: write `async fn {}`",
+                sig.ident
+            ),
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        errors.at(
+            sig.generics.span(),
+            "a tars handler cannot be generic: name concrete types",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.at(variadic.span(), "a tars handler cannot be variadic");
+    }
+}
+
+fn parse_arg(input: &FnArg, errors: &mut Errors) -> Option<(Ident, Type)> {
+    match input {
+        FnArg::Receiver(receiver) => {
+            errors.at(
+                receiver.span(),
+                "a tars handler is a free function, not a method: remove `self`",
+            );
+            None
+        }
+        FnArg::Typed(typed) => match &*typed.pat {
+            Pat::Ident(ident) if ident.subpat.is_none() && ident.by_ref.is_none() => {
+                Some((ident.ident.clone(), (*typed.ty).clone()))
+            }
+            other => {
+                errors.at(
+                    other.span(),
+                    "handler arguments must be plain names, e.g. `ev: SttFinal`",
+                );
+                None
+            }
+        },
+    }
+}
+
+fn check_share(lit: &LitStr, errors: &mut Errors) {
+    let group = lit.value();
+    if group.is_empty() || group.contains(['/', '+', '#']) {
+        errors.at(
+            lit.span(),
+            format!("invalid share group {group:?}: a group is a non-empty name without `/`, `+` or `#`, e.g. `share = \"tts-workers\"`"),
+        );
+    }
+}
+
+pub(crate) fn validate(pairs: &[KeyValue], function: &ItemFn) -> syn::Result<HandlerSpec> {
+    let mut errors = Errors::default();
+    let (mut topic, mut qos_value, mut share) = (None, 0, None);
+    for pair in check_keys(pairs, KEYS, &mut errors) {
+        match pair.key.to_string().as_str() {
+            "topic" => topic = errors.take(lit_str(pair)),
+            "qos" => qos_value = errors.take(qos(pair)).unwrap_or(0),
+            _ => share = errors.take(lit_str(pair)),
+        }
+    }
+    if let Some(lit) = &share {
+        check_share(lit, &mut errors);
+    }
+    check_signature(function, &mut errors);
+
+    let template = topic.as_ref().and_then(|lit| {
+        let value = lit.value();
+        parse_template(&value)
+            .map_err(|e| errors.push(topic_error(lit, &value, &e)))
+            .ok()
+    });
+    let args: Vec<Arg> = function
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|input| parse_arg(input, &mut errors))
+        .map(|(name, ty)| {
+            let kind = classify(&name, &ty, template.as_ref());
+            Arg { name, ty, kind }
+        })
+        .collect();
+
+    let payloads: Vec<&Arg> = args
+        .iter()
+        .filter(|a| matches!(a.kind, ArgKind::Event | ArgKind::Envelope(_)))
+        .collect();
+    if let [first, rest @ ..] = payloads.as_slice() {
+        for extra in rest {
+            errors.at(
+                extra.name.span().join(extra.ty.span()).unwrap_or(extra.name.span()),
+                format!(
+                    "a handler takes at most one payload argument, and `{}` already receives the message's data; \
+                     if `{}` should receive a part of the topic, name it in a template: `topic = \"…/{{{}}}/…\"`",
+                    first.name, extra.name, extra.name
+                ),
+            );
+        }
+    }
+    if let (Some(lit), Some(template)) = (&topic, &template) {
+        for (segment, _) in &template.segments {
+            if !args.iter().any(|a| a.name == segment) {
+                errors.at(
+                    lit.span(),
+                    format!(
+                        "the template segment `{{{segment}}}` has no argument: add `{segment}: String` \
+                         (or any type that implements `FromStr`) to the handler's arguments"
+                    ),
+                );
+            }
+        }
+    }
+    let topic = match (topic, template) {
+        (Some(lit), Some(template)) => Some(TopicSource::Written { lit, template }),
+        (Some(_), None) => None, // already reported
+        (None, _) if payloads.iter().any(|a| matches!(a.kind, ArgKind::Event)) => {
+            Some(TopicSource::FromEvent)
+        }
+        (None, _) => {
+            errors.at(
+                Span::call_site(),
+                "missing `topic`: write `topic = \"a/b\"` (a filter, or a template like `sensors/{room}/temp`); \
+                 it may be omitted only when the handler takes an event, whose topic is then used",
+            );
+            None
+        }
+    };
+    errors.finish()?;
+    Ok(HandlerSpec {
+        args,
+        topic: topic.expect("reported above when missing"),
+        qos: qos_value,
+        share,
+    })
+}

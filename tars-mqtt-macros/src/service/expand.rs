@@ -1,0 +1,56 @@
+//! The generated `main`: the body becomes an inner async fn run by
+//! `tars::__private::run_service` once the service is connected and subscribed.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ItemFn, ReturnType};
+
+use super::validate::ServiceSpec;
+
+pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    let ident = &sig.ident;
+    let inputs = &sig.inputs;
+    let output = &sig.output;
+    let name = match &spec.name {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let (call, context_check) = match &spec.context {
+        Some(ty) => (
+            quote!(__tars_service_body(__tars_ctx)),
+            quote_spanned! {ty.span()=>
+                let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<::tars::__private::Context>;
+            },
+        ),
+        None => (quote!(__tars_service_body()), TokenStream::new()),
+    };
+    let output_check = match output {
+        ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
+            fn output<T: ::tars::__private::ServiceOutput>() {}
+            output::<#ty>();
+        },
+        ReturnType::Default => TokenStream::new(),
+    };
+    quote! {
+        #(#attrs)*
+        #vis fn #ident() -> ::tars::__private::ExitCode {
+            #[allow(dead_code, clippy::let_unit_value)]
+            fn __tars_checks() {
+                #context_check
+                #output_check
+            }
+            async fn __tars_service_body(#inputs) #output #block
+            ::tars::__private::run_service(
+                ::tars::__private::ServiceSpec { name: #name },
+                |__tars_ctx: ::tars::__private::Context| #call,
+            )
+        }
+    }
+}

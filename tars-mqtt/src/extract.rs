@@ -1,0 +1,98 @@
+//! How `#[tars::handler]` turns a message into the handler's arguments.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+
+use crate::envelope;
+use crate::handler::HandlerError;
+use crate::span::record_envelope;
+use crate::{Envelope, Message};
+
+/// A type a handler can take as its payload argument: implemented by
+/// `#[derive(Event)]` for every event type. `Name` is the argument's name, so that the
+/// error for an argument nothing can supply names it.
+#[diagnostic::on_unimplemented(
+    message = "handler argument `{Name}: {Self}` cannot be supplied",
+    label = "nothing supplies a `{Self}`",
+    note = "a handler takes: one event (a type with `#[derive(Event)]`) or `Envelope<T>`, `Context`, `Message`, and one argument named after each `{{segment}}` of a topic template"
+)]
+pub trait Payload<Name> {}
+
+/// Decodes the payload as an envelope of `T`, recording its id and type in the message
+/// span; a payload that does not decode is a malformed-message error.
+pub fn decode_envelope<T: DeserializeOwned>(
+    message: &Message,
+) -> Result<Envelope<T>, HandlerError> {
+    let decoded = envelope::decode::<T>(message.payload()).map_err(HandlerError::malformed)?;
+    record_envelope(&decoded.id, &decoded.event_type);
+    Ok(decoded)
+}
+
+/// Parses level `level` of the message's topic (a template segment) into `T`.
+pub fn segment<T>(message: &Message, level: usize, name: &str) -> Result<T, HandlerError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    let value = message.topic().split('/').nth(level).unwrap_or("");
+    value.parse().map_err(|e| {
+        HandlerError::malformed(format!(
+            "topic segment `{name}` = {value:?} is not a valid `{}`: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// The envelope id of a message, if it is an envelope.
+pub(crate) fn envelope_id(message: &Message) -> Option<String> {
+    message.header().map(|h| h.id.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::{FailureKind, QoS};
+
+    fn message(topic: &str, payload: &'static [u8]) -> Message {
+        Message::new(
+            topic.to_owned(),
+            Bytes::from_static(payload),
+            QoS::AtMostOnce,
+            false,
+        )
+    }
+
+    #[test]
+    fn segments_parse_or_explain_why_not() {
+        let m = message("sensors/kitchen/42", b"{}");
+        assert_eq!(segment::<String>(&m, 1, "room").unwrap(), "kitchen");
+        assert_eq!(segment::<u32>(&m, 2, "id").unwrap(), 42);
+        let err = segment::<u32>(&m, 1, "id").unwrap_err();
+        assert_eq!(err.kind(), FailureKind::Malformed);
+        assert!(
+            err.to_string()
+                .contains("topic segment `id` = \"kitchen\" is not a valid `u32`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn envelopes_decode_or_are_malformed() {
+        let ok = message("a", br#"{"id":"x","type":"t","data":{"n":1}}"#);
+        let env = decode_envelope::<serde_json::Value>(&ok).unwrap();
+        assert_eq!(env.data["n"], 1);
+        assert_eq!(envelope_id(&ok).as_deref(), Some("x"));
+        let bad = message("a", b"nope");
+        assert_eq!(
+            decode_envelope::<serde_json::Value>(&bad)
+                .unwrap_err()
+                .kind(),
+            FailureKind::Malformed
+        );
+        assert_eq!(envelope_id(&bad), None);
+    }
+}

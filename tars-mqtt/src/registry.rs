@@ -1,0 +1,69 @@
+//! What `#[tars::handler]` and `#[derive(Event)]` register through `inventory`: const
+//! records of `&'static str`s and a fn pointer, collected at link time.
+
+use crate::{ClientBuilder, QoS};
+
+/// A handler declared with `#[tars::handler]`.
+#[derive(Debug)]
+pub struct HandlerRegistration {
+    /// The handler function's name.
+    pub name: &'static str,
+    /// The module it is declared in.
+    pub module: &'static str,
+    /// The topic as written: a filter, a template like `sensors/{room}/temp`, or the
+    /// topic of the handler's event when none was written.
+    pub topic: &'static str,
+    /// The filter subscribed to (templates with their segments as `+`), without share.
+    pub filter: &'static str,
+    /// The names of the template segments, in level order.
+    pub segments: &'static [&'static str],
+    /// The subscription's QoS.
+    pub qos: QoS,
+    /// The shared-subscription group, if any.
+    pub share: Option<&'static str>,
+    /// Adds the handler to a client being built.
+    pub install: fn(ClientBuilder, &'static HandlerRegistration) -> ClientBuilder,
+}
+
+impl HandlerRegistration {
+    /// The filter sent to the broker: `$share/{group}/{filter}` when shared.
+    pub fn subscription(&self) -> String {
+        match self.share {
+            Some(group) => format!("$share/{group}/{}", self.filter),
+            None => self.filter.to_owned(),
+        }
+    }
+}
+
+inventory::collect!(HandlerRegistration);
+
+/// An event type declared with `#[derive(Event)]`.
+#[derive(Debug)]
+pub struct EventRegistration {
+    /// The Rust type's name.
+    pub type_name: &'static str,
+    /// Its topic.
+    pub topic: &'static str,
+    /// Its envelope type.
+    pub event_type: &'static str,
+    /// Its QoS.
+    pub qos: QoS,
+    /// Whether it is retained.
+    pub retain: bool,
+}
+
+inventory::collect!(EventRegistration);
+
+/// Every handler linked into the binary, in a stable order (module, then name).
+pub fn handlers() -> Vec<&'static HandlerRegistration> {
+    let mut all: Vec<_> = inventory::iter::<HandlerRegistration>.into_iter().collect();
+    all.sort_by_key(|h| (h.module, h.name));
+    all
+}
+
+/// Every event type linked into the binary, sorted by event type.
+pub fn events() -> Vec<&'static EventRegistration> {
+    let mut all: Vec<_> = inventory::iter::<EventRegistration>.into_iter().collect();
+    all.sort_by_key(|e| (e.event_type, e.type_name));
+    all
+}

@@ -1,0 +1,119 @@
+//! What a `#[tars::handler]` function may return, and how a returned event becomes the
+//! reply: published on its topic with the incoming envelope's id (the correlation
+//! convention of the Python stack).
+
+use std::fmt::Display;
+use std::future::Future;
+
+use serde::Serialize;
+
+use crate::extract::envelope_id;
+use crate::handler::{HandlerError, HandlerResult};
+use crate::{Context, Event, Message, PublishOptions};
+
+/// A handler's return value: `()`, `Result<(), E>`, an event, `Option<event>` or
+/// `Result<event, E>` (with `E: Display`).
+#[diagnostic::on_unimplemented(
+    message = "a tars handler cannot return `{Self}`",
+    label = "not a handler return type",
+    note = "return `()`, `Result<(), E>` with `E: Display`, an event (a type with `#[derive(Event)]`) to publish as the reply, `Option<event>` or `Result<event, E>`"
+)]
+pub trait HandlerOutput: Send {
+    /// Publishes the reply, if any, correlated with `request_id` (or the id of the
+    /// incoming envelope), and reports the outcome.
+    fn respond<'a>(
+        self,
+        ctx: &'a Context,
+        message: &'a Message,
+        request_id: Option<&'a str>,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a;
+}
+
+impl HandlerOutput for () {
+    fn respond<'a>(
+        self,
+        _: &'a Context,
+        _: &'a Message,
+        _: Option<&'a str>,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+        std::future::ready(Ok(()))
+    }
+}
+
+impl<E: Display + Send> HandlerOutput for Result<(), E> {
+    fn respond<'a>(
+        self,
+        _: &'a Context,
+        _: &'a Message,
+        _: Option<&'a str>,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+        std::future::ready(self.map_err(HandlerError::failed))
+    }
+}
+
+impl<T: Event + Serialize + Send + Sync + 'static> HandlerOutput for T {
+    fn respond<'a>(
+        self,
+        ctx: &'a Context,
+        message: &'a Message,
+        request_id: Option<&'a str>,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+        publish_reply(self, ctx, message, request_id)
+    }
+}
+
+impl<T: Event + Serialize + Send + Sync + 'static> HandlerOutput for Option<T> {
+    fn respond<'a>(
+        self,
+        ctx: &'a Context,
+        message: &'a Message,
+        request_id: Option<&'a str>,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+        async move {
+            match self {
+                Some(event) => publish_reply(event, ctx, message, request_id).await,
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+impl<T: Event + Serialize + Send + Sync + 'static, E: Display + Send + 'static> HandlerOutput
+    for Result<T, E>
+{
+    fn respond<'a>(
+        self,
+        ctx: &'a Context,
+        message: &'a Message,
+        request_id: Option<&'a str>,
+    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+        async move {
+            match self {
+                Ok(event) => publish_reply(event, ctx, message, request_id).await,
+                Err(error) => Err(HandlerError::failed(error)),
+            }
+        }
+    }
+}
+
+async fn publish_reply<T: Event + Serialize>(
+    event: T,
+    ctx: &Context,
+    message: &Message,
+    request_id: Option<&str>,
+) -> HandlerResult {
+    let correlation = request_id
+        .map(str::to_owned)
+        .or_else(|| envelope_id(message));
+    let options = PublishOptions {
+        correlation_id: correlation,
+        qos: T::QOS,
+        retain: T::RETAIN,
+    };
+    ctx.publish_event(T::TOPIC, T::EVENT_TYPE, &event, options)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            HandlerError::failed(format!("could not publish the reply on {}: {e}", T::TOPIC))
+        })
+}

@@ -1,0 +1,187 @@
+//! The `main` that `#[tars::service]` generates: logging, configuration, connection,
+//! every registered handler, the service body, and graceful shutdown on SIGINT/SIGTERM.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::process::ExitCode;
+
+use crate::{registry, Client, Config, Context, EnvDefaults};
+
+/// Exit code for a configuration error.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Options of `#[tars::service(...)]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServiceSpec {
+    /// The client id used when `MQTT_CLIENT_ID` is unset.
+    pub name: Option<&'static str>,
+}
+
+/// What a service body may return: `()` or `Result<(), E>` with `E: Display`.
+#[diagnostic::on_unimplemented(
+    message = "a `#[tars::service]` body cannot return `{Self}`",
+    note = "return `()` or `tars::Result<()>` (any `Result<(), E>` with `E: Display`)"
+)]
+pub trait ServiceOutput {
+    /// The body's outcome; an error shuts the service down with exit code 1.
+    fn into_outcome(self) -> Result<(), String>;
+}
+
+impl ServiceOutput for () {
+    fn into_outcome(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Display> ServiceOutput for Result<(), E> {
+    fn into_outcome(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// Runs a service to completion and returns its exit code: 0 after a graceful
+/// shutdown, 2 for a configuration error (one line on stderr naming the variable), 1 for
+/// any other fatal error.
+pub fn run_service<F, Fut>(spec: ServiceSpec, body: F) -> ExitCode
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: Future,
+    Fut::Output: ServiceOutput,
+{
+    let config = match load_environment(spec) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config, body))
+}
+
+/// `.env`, logging and configuration; an error is the one line to print.
+fn load_environment(spec: ServiceSpec) -> Result<Config, String> {
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(error) if error.not_found() => {}
+        Err(error) => return Err(format!("could not read .env: {error}")),
+    }
+    init_logging()?;
+    Config::from_env_with(&EnvDefaults::service(spec.name)).map_err(|e| e.to_string())
+}
+
+/// `RUST_LOG` (default `info`); `TARS_LOG_FORMAT=json` for JSON lines.
+fn init_logging() -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let format = std::env::var("TARS_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let installed = match format.trim().to_ascii_lowercase().as_str() {
+        "" | "text" => builder.try_init(),
+        "json" => builder.json().try_init(),
+        _ => {
+            return Err(format!(
+                "TARS_LOG_FORMAT={format:?} is invalid: must be `text` or `json`"
+            ))
+        }
+    };
+    // Already installed (e.g. by a test harness): keep that one.
+    drop(installed);
+    Ok(())
+}
+
+async fn serve<F, Fut>(config: Config, body: F) -> ExitCode
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: Future,
+    Fut::Output: ServiceOutput,
+{
+    let mut builder = Client::builder(config);
+    let handlers = registry::handlers();
+    for handler in &handlers {
+        tracing::info!(
+            handler = handler.name,
+            filter = handler.subscription(),
+            qos = handler.qos as u8,
+            "registering handler"
+        );
+        builder = (handler.install)(builder, handler);
+    }
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let client = tokio::select! {
+        connected = builder.connect() => match connected {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(%error, "could not start the service");
+                return ExitCode::FAILURE;
+            }
+        },
+        signal = &mut shutdown => {
+            tracing::info!(signal, "stopping before the service was connected");
+            return ExitCode::SUCCESS;
+        }
+    };
+    tracing::info!(handlers = handlers.len(), "service ready");
+    let run = body(Context::new(client.clone()));
+    let failure = tokio::select! {
+        outcome = run => match outcome.into_outcome() {
+            Ok(()) => {
+                let signal = (&mut shutdown).await;
+                tracing::info!(signal, "shutting down");
+                None
+            }
+            Err(error) => Some(error),
+        },
+        signal = &mut shutdown => {
+            tracing::info!(signal, "shutting down");
+            None
+        }
+    };
+    if let Some(error) = &failure {
+        tracing::error!(%error, "the service body failed; shutting down");
+    }
+    if let Err(error) = client.shutdown().await {
+        tracing::error!(%error, "shutdown failed");
+        return ExitCode::FAILURE;
+    }
+    if failure.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Resolves with the name of the first SIGINT or SIGTERM.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the service");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
