@@ -1,10 +1,11 @@
 //! `key = literal` attribute arguments, shared by the three macros, and error collection.
 
 use proc_macro2::{Span, TokenStream};
-use syn::parse::Parser;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, MetaNameValue, Token};
+use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Token};
 
 /// One `key = literal` argument.
 pub(crate) struct KeyValue {
@@ -38,28 +39,37 @@ impl Errors {
     }
 }
 
+/// `key = expr`, where the key may be a keyword (`type = ...` gets a helpful error).
+struct RawPair {
+    key: Ident,
+    value: Expr,
+}
+
+impl Parse for RawPair {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let key = Ident::parse_any(input)?;
+        input.parse::<Token![=]>()?;
+        Ok(Self {
+            key,
+            value: input.parse()?,
+        })
+    }
+}
+
 /// Parses `key = literal, ...`; syntax errors are returned, keys are not checked yet.
 pub(crate) fn parse_key_values(tokens: TokenStream) -> syn::Result<Vec<KeyValue>> {
-    let pairs = Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(tokens)?;
+    let pairs = Punctuated::<RawPair, Token![,]>::parse_terminated.parse2(tokens)?;
     pairs
         .into_iter()
-        .map(|pair| {
-            let key = pair.path.get_ident().cloned().ok_or_else(|| {
-                syn::Error::new(
-                    pair.path.span(),
-                    "expected a single key name such as `topic`",
-                )
-            })?;
-            match pair.value {
-                Expr::Lit(ExprLit { lit, .. }) => Ok(KeyValue { key, value: lit }),
-                other => Err(syn::Error::new(
-                    other.span(),
-                    format!(
-                        "`{key}` takes a literal value, e.g. `{key} = {}`",
-                        example(&key.to_string())
-                    ),
-                )),
-            }
+        .map(|RawPair { key, value }| match value {
+            Expr::Lit(ExprLit { lit, .. }) => Ok(KeyValue { key, value: lit }),
+            other => Err(syn::Error::new(
+                other.span(),
+                format!(
+                    "`{key}` takes a literal value, e.g. `{key} = {}`",
+                    example(&key.to_string())
+                ),
+            )),
         })
         .collect()
 }
@@ -88,9 +98,12 @@ pub(crate) fn check_keys<'a>(
     for pair in pairs {
         let key = pair.key.to_string();
         if !allowed.contains(&key.as_str()) {
+            let hint = suggestion(&key, allowed)
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
             errors.at(
                 pair.key.span(),
-                format!("unknown key `{key}`; expected one of {expected}"),
+                format!("unknown key `{key}`; {hint}expected one of {expected}"),
             );
         } else if seen.contains(&key) {
             errors.at(
@@ -103,6 +116,36 @@ pub(crate) fn check_keys<'a>(
         }
     }
     accepted
+}
+
+/// The allowed key closest to a misspelt one, if close enough.
+fn suggestion<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    if key == "type" && allowed.contains(&"event_type") {
+        return Some("event_type");
+    }
+    allowed
+        .iter()
+        .map(|candidate| (edit_distance(key, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 pub(crate) fn lit_str(pair: &KeyValue) -> syn::Result<LitStr> {

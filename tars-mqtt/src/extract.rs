@@ -18,7 +18,10 @@ use crate::{Envelope, Message};
     label = "nothing supplies a `{Self}`",
     note = "a handler takes: one event (a type with `#[derive(Event)]`) or `Envelope<T>`, `Context`, `Message`, and one argument named after each `{{segment}}` of a topic template"
 )]
-pub trait Payload<Name> {}
+pub trait Payload<Name> {
+    /// The event's topic (`Event::TOPIC`), for the compile-time topic check.
+    const TOPIC: &'static str;
+}
 
 /// Decodes the payload as an envelope of `T`, recording its id and type in the message
 /// span; a payload that does not decode is a malformed-message error.

@@ -46,7 +46,9 @@ pub(crate) fn expand(input: &EventInput, spec: &EventSpec) -> TokenStream {
                 const QOS: ::tars::__private::QoS = #qos;
                 const RETAIN: bool = #retain;
             }
-            impl #payload_impl_generics ::tars::__private::Payload<__TarsArgName> for #ident #ty_generics #where_clause {}
+            impl #payload_impl_generics ::tars::__private::Payload<__TarsArgName> for #ident #ty_generics #where_clause {
+                const TOPIC: &'static str = #topic;
+            }
             #registration
         };
     }

@@ -10,18 +10,31 @@ use syn::{ItemFn, LitStr, ReturnType};
 use super::validate::{Arg, ArgKind, HandlerSpec, TopicSource};
 use crate::event::qos_path;
 
+/// The marker type naming an argument in `Payload<Name>` errors.
+fn marker(arg: &Arg) -> TokenStream {
+    let name = &arg.name;
+    quote!(__tars_args::#name)
+}
+
+/// `Payload<arg>::TOPIC` of an event argument, spanned on its type. Every use is this
+/// same projection, so a type that is no event is reported once, naming the argument.
+fn event_topic(arg: &Arg) -> TokenStream {
+    let ty = &arg.ty;
+    let marker = marker(arg);
+    quote_spanned!(ty.span()=> <#ty as ::tars::__private::Payload<#marker>>::TOPIC)
+}
+
 /// Type checks that report at the argument's type.
 fn check(arg: &Arg) -> TokenStream {
     let ty = &arg.ty;
     let span = ty.span();
     match &arg.kind {
         ArgKind::Event => {
-            let marker = &arg.name;
+            let topic = event_topic(arg);
             quote_spanned! {span=>
                 {
-                    #[allow(non_camel_case_types, dead_code)]
-                    struct #marker;
-                    fn payload<T: ::tars::__private::Payload<#marker> + ::tars::__private::DeserializeOwned + ::core::marker::Send + 'static>() {}
+                    let _: &'static str = #topic;
+                    fn payload<T: ::tars::__private::DeserializeOwned + ::core::marker::Send + 'static>() {}
                     payload::<#ty>();
                 }
             }
@@ -81,6 +94,7 @@ fn topic_matches_event(spec: &HandlerSpec, function: &ItemFn) -> Option<TokenStr
         .payload()
         .filter(|a| matches!(a.kind, ArgKind::Event))?;
     let ty = &payload.ty;
+    let event_topic = event_topic(payload);
     let filter = &template.filter;
     let type_name = quote!(#ty).to_string().replace(' ', "");
     let message = format!(
@@ -88,10 +102,12 @@ fn topic_matches_event(spec: &HandlerSpec, function: &ItemFn) -> Option<TokenStr
          fix the topic, or omit it to subscribe to the event's own topic",
         lit.value(),
         function.sig.ident,
-    );
+    )
+    .replace('{', "{{")
+    .replace('}', "}}");
     Some(quote_spanned! {lit.span()=>
         const _: () = ::core::assert!(
-            ::tars::__private::matches_const(#filter, <#ty as ::tars::__private::Event>::TOPIC),
+            ::tars::__private::matches_const(#filter, #event_topic),
             #message
         );
     })
@@ -101,14 +117,13 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
     let fn_ident = &function.sig.ident;
     let fn_name = fn_ident.to_string();
     let checks: Vec<TokenStream> = spec.args.iter().map(check).collect();
-    let output_check = match &function.sig.output {
-        ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-            {
-                fn output<T: ::tars::__private::HandlerOutput>() {}
-                output::<#ty>();
-            }
-        },
-        ReturnType::Default => TokenStream::new(),
+    // Errors about the return type land on it.
+    let span = match &function.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => proc_macro2::Span::call_site(),
+    };
+    let respond = quote_spanned! {span=>
+        ::tars::__private::HandlerOutput::respond(__tars_output, __tars_ctx, __tars_message, __tars_request_id.as_deref()).await
     };
     let topic_check = topic_matches_event(spec, function);
     let extracts: Vec<TokenStream> = spec.args.iter().map(extract).collect();
@@ -134,14 +149,23 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let handler = format_ident!("__TarsHandler");
+    let markers = spec
+        .args
+        .iter()
+        .filter(|a| matches!(a.kind, ArgKind::Event))
+        .map(|a| &a.name);
     quote! {
         #function
 
         const _: () = {
+            #[allow(non_camel_case_types, dead_code)]
+            mod __tars_args {
+                #(pub struct #markers;)*
+            }
+
             #[allow(dead_code, clippy::let_unit_value)]
             fn __tars_checks() {
                 #(#checks)*
-                #output_check
             }
             #topic_check
 
@@ -158,13 +182,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                         let __tars_request_id: ::core::option::Option<::std::string::String> = ::core::option::Option::None;
                         #(#extracts)*
                         let __tars_output = #fn_ident(#(#names),*).await;
-                        ::tars::__private::HandlerOutput::respond(
-                            __tars_output,
-                            __tars_ctx,
-                            __tars_message,
-                            __tars_request_id.as_deref(),
-                        )
-                        .await
+                        #respond
                     }
                 }
             }

@@ -16,7 +16,7 @@ pub(crate) enum ArgKind {
     /// The data of the envelope: a type deriving `Event`.
     Event,
     /// The whole envelope; holds the data type.
-    Envelope(Type),
+    Envelope(Box<Type>),
     /// A template segment at this topic level.
     Segment {
         level: usize,
@@ -74,7 +74,7 @@ fn classify(name: &Ident, ty: &Type, template: Option<&Template>) -> ArgKind {
         ("Message", PathArguments::None) => ArgKind::Message,
         ("Envelope", PathArguments::AngleBracketed(args)) => match args.args.first() {
             Some(GenericArgument::Type(data)) if args.args.len() == 1 => {
-                ArgKind::Envelope(data.clone())
+                ArgKind::Envelope(Box::new(data.clone()))
             }
             _ => ArgKind::Event,
         },

@@ -31,12 +31,16 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
         ),
         None => (quote!(__tars_service_body()), TokenStream::new()),
     };
-    let output_check = match output {
-        ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-            fn output<T: ::tars::__private::ServiceOutput>() {}
-            output::<#ty>();
-        },
-        ReturnType::Default => TokenStream::new(),
+    // Errors about the return type land on it.
+    let span = match output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => proc_macro2::Span::call_site(),
+    };
+    let run = quote_spanned! {span=>
+        ::tars::__private::run_service(
+            ::tars::__private::ServiceSpec { name: #name },
+            |__tars_ctx: ::tars::__private::Context| #call,
+        )
     };
     quote! {
         #(#attrs)*
@@ -44,13 +48,9 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
             #[allow(dead_code, clippy::let_unit_value)]
             fn __tars_checks() {
                 #context_check
-                #output_check
             }
             async fn __tars_service_body(#inputs) #output #block
-            ::tars::__private::run_service(
-                ::tars::__private::ServiceSpec { name: #name },
-                |__tars_ctx: ::tars::__private::Context| #call,
-            )
+            #run
         }
     }
 }

@@ -1,0 +1,13 @@
+use serde::{Deserialize, Serialize};
+use tars::prelude::*;
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(topic = "stt/final", event_type = "stt.final")]
+struct SttFinal {
+    text: String,
+}
+
+#[tars::handler(topic = "stt/final", qos = 3)]
+async fn speak(_ev: SttFinal) {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[tars::service]
+fn main() {}

@@ -1,0 +1,2 @@
+#[tars::service(client_id = "tts")]
+async fn main() {}

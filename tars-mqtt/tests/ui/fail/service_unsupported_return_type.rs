@@ -1,0 +1,4 @@
+#[tars::service]
+async fn main() -> u32 {
+    0
+}

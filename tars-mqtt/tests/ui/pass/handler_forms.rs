@@ -1,0 +1,79 @@
+//! Every argument kind, return kind and attribute form of `#[tars::handler]`.
+use serde::{Deserialize, Serialize};
+use tars::prelude::*;
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(topic = "stt/final", event_type = "stt.final", qos = 1)]
+struct SttFinal {
+    text: String,
+}
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(topic = "llm/response", retain = false, qos = 2)]
+struct LlmResponse {
+    reply: String,
+}
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(topic = "sensors/kitchen/temperature")]
+struct Temperature {
+    celsius: f32,
+}
+
+// Topic omitted: the event's own topic.
+#[tars::handler(qos = 1)]
+async fn default_topic(_ev: SttFinal) {}
+
+// Arguments in any order; a template segment parsed with FromStr.
+#[tars::handler(topic = "sensors/{room}/temperature")]
+async fn template(ctx: Context, room: String, reading: Temperature, msg: Message) -> Result<(), String> {
+    let _ = (ctx, room, reading.celsius, msg.topic());
+    Ok(())
+}
+
+// Two segments with other types; a wildcard next to them.
+#[tars::handler(topic = "rooms/{_floor}/{_room}/#")]
+async fn two_segments(_floor: u8, _room: String) {}
+
+// The whole envelope, with typed data or any JSON.
+#[tars::handler(topic = "stt/#")]
+async fn whole_envelope(_env: Envelope<serde_json::Value>) {}
+
+#[tars::handler(topic = "stt/final")]
+async fn typed_envelope(_env: Envelope<SttFinal>) {}
+
+// Returning an event replies with the request's id.
+#[tars::handler(topic = "llm/request")]
+async fn reply(env: Envelope<serde_json::Value>) -> LlmResponse {
+    LlmResponse { reply: env.id }
+}
+
+#[tars::handler(topic = "llm/maybe")]
+async fn maybe_reply(_msg: Message) -> Option<LlmResponse> {
+    None
+}
+
+#[tars::handler(topic = "stt/final", share = "llm-workers")]
+async fn fallible_reply(ev: SttFinal) -> tars::Result<LlmResponse> {
+    Ok(LlmResponse { reply: ev.text })
+}
+
+// A filter that matches the event's topic through wildcards.
+#[tars::handler(topic = "stt/+")]
+async fn wildcard_for_event(_ev: SttFinal) {}
+
+#[tars::handler(topic = "#")]
+async fn everything(_msg: Message) {}
+
+// The handler stays an ordinary function that can be called directly.
+async fn call_directly() {
+    default_topic(SttFinal { text: String::new() }).await;
+}
+
+fn main() {
+    let _ = call_directly;
+    let handlers = tars::registry::handlers();
+    assert!(handlers.iter().any(|h| h.name == "template" && h.filter == "sensors/+/temperature"));
+    assert!(handlers.iter().any(|h| h.name == "default_topic" && h.filter == "stt/final"));
+    assert!(handlers.iter().any(|h| h.name == "fallible_reply" && h.subscription() == "$share/llm-workers/stt/final"));
+}
