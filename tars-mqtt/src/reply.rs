@@ -63,17 +63,15 @@ impl<T: Event + Serialize + Send + Sync + 'static> HandlerOutput for T {
 }
 
 impl<T: Event + Serialize + Send + Sync + 'static> HandlerOutput for Option<T> {
-    fn respond<'a>(
+    async fn respond<'a>(
         self,
         ctx: &'a Context,
         message: &'a Message,
         request_id: Option<&'a str>,
-    ) -> impl Future<Output = HandlerResult> + Send + 'a {
-        async move {
-            match self {
-                Some(event) => publish_reply(event, ctx, message, request_id).await,
-                None => Ok(()),
-            }
+    ) -> HandlerResult {
+        match self {
+            Some(event) => publish_reply(event, ctx, message, request_id).await,
+            None => Ok(()),
         }
     }
 }
@@ -81,17 +79,15 @@ impl<T: Event + Serialize + Send + Sync + 'static> HandlerOutput for Option<T> {
 impl<T: Event + Serialize + Send + Sync + 'static, E: Display + Send + 'static> HandlerOutput
     for Result<T, E>
 {
-    fn respond<'a>(
+    async fn respond<'a>(
         self,
         ctx: &'a Context,
         message: &'a Message,
         request_id: Option<&'a str>,
-    ) -> impl Future<Output = HandlerResult> + Send + 'a {
-        async move {
-            match self {
-                Ok(event) => publish_reply(event, ctx, message, request_id).await,
-                Err(error) => Err(HandlerError::failed(error)),
-            }
+    ) -> HandlerResult {
+        match self {
+            Ok(event) => publish_reply(event, ctx, message, request_id).await,
+            Err(error) => Err(HandlerError::failed(error)),
         }
     }
 }
