@@ -19,7 +19,7 @@ fn marker(arg: &Arg) -> TokenStream {
 /// `Payload<arg>::TOPIC` of an event argument, spanned on its type. Every use is this
 /// same projection, so a type that is no event is reported once, naming the argument.
 fn event_topic(arg: &Arg) -> TokenStream {
-    let ty = &arg.ty;
+    let ty = arg.typed_event().unwrap_or(&arg.ty);
     let marker = marker(arg);
     quote_spanned!(ty.span()=> <#ty as ::tars::__private::Payload<#marker>>::TOPIC)
 }
@@ -90,9 +90,7 @@ fn topic_matches_event(spec: &HandlerSpec, function: &ItemFn) -> Option<TokenStr
     let TopicSource::Written { lit, template } = &spec.topic else {
         return None;
     };
-    let payload = spec
-        .payload()
-        .filter(|a| matches!(a.kind, ArgKind::Event))?;
+    let payload = spec.payload().filter(|a| a.typed_event().is_some())?;
     let ty = &payload.ty;
     let event_topic = event_topic(payload);
     let filter = &template.filter;
@@ -135,11 +133,8 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
             (quote!(#lit), quote!(#filter), quote!(&[#(#names),*]))
         }
         TopicSource::FromEvent => {
-            let ty = &spec
-                .payload()
-                .expect("FromEvent implies an event payload")
-                .ty;
-            let topic = quote!(<#ty as ::tars::__private::Event>::TOPIC);
+            let payload = spec.payload().expect("FromEvent implies a typed payload");
+            let topic = event_topic(payload);
             (topic.clone(), topic, quote!(&[]))
         }
     };
@@ -152,7 +147,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
     let markers = spec
         .args
         .iter()
-        .filter(|a| matches!(a.kind, ArgKind::Event))
+        .filter(|a| a.typed_event().is_some())
         .map(|a| &a.name);
     quote! {
         #function

@@ -29,6 +29,21 @@ pub(crate) struct Arg {
     pub(crate) kind: ArgKind,
 }
 
+impl Arg {
+    /// The event type this argument carries: `T` for `ev: T`, and for `Envelope<T>`
+    /// unless `T` is plain JSON (`Value`), which has no topic.
+    pub(crate) fn typed_event(&self) -> Option<&Type> {
+        match &self.kind {
+            ArgKind::Event => Some(&self.ty),
+            ArgKind::Envelope(data) => match last_segment(data) {
+                Some(segment) if segment.ident == "Value" => None,
+                _ => Some(data),
+            },
+            _ => None,
+        }
+    }
+}
+
 pub(crate) enum TopicSource {
     Written {
         lit: LitStr,
@@ -202,7 +217,7 @@ pub(crate) fn validate(pairs: &[KeyValue], function: &ItemFn) -> syn::Result<Han
     let topic = match (topic, template) {
         (Some(lit), Some(template)) => Some(TopicSource::Written { lit, template }),
         (Some(_), None) => None, // already reported
-        (None, _) if payloads.iter().any(|a| matches!(a.kind, ArgKind::Event)) => {
+        (None, _) if payloads.iter().any(|a| a.typed_event().is_some()) => {
             Some(TopicSource::FromEvent)
         }
         (None, _) => {

@@ -42,6 +42,10 @@ async fn whole_envelope(_env: Envelope<serde_json::Value>) {}
 #[tars::handler(topic = "stt/final")]
 async fn typed_envelope(_env: Envelope<SttFinal>) {}
 
+// Topic omitted with the envelope of an event: the event's topic.
+#[tars::handler]
+async fn typed_envelope_default_topic(_env: Envelope<SttFinal>) {}
+
 // Returning an event replies with the request's id.
 #[tars::handler(topic = "llm/request")]
 async fn reply(env: Envelope<serde_json::Value>) -> LlmResponse {
@@ -75,5 +79,6 @@ fn main() {
     let handlers = tars::registry::handlers();
     assert!(handlers.iter().any(|h| h.name == "template" && h.filter == "sensors/+/temperature"));
     assert!(handlers.iter().any(|h| h.name == "default_topic" && h.filter == "stt/final"));
+    assert!(handlers.iter().any(|h| h.name == "typed_envelope_default_topic" && h.filter == "stt/final"));
     assert!(handlers.iter().any(|h| h.name == "fallible_reply" && h.subscription() == "$share/llm-workers/stt/final"));
 }

@@ -1,0 +1,124 @@
+//! Building the example services and running them as processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_owned()
+}
+
+/// Where cargo puts build outputs.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// Runs `cargo build` with `args` in `dir` (one build at a time within a test binary).
+pub fn cargo_build(dir: &Path, args: &[&str]) {
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    let output = std::process::Command::new(env!("CARGO"))
+        .arg("build")
+        .arg("--quiet")
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .expect("run cargo");
+    assert!(
+        output.status.success(),
+        "cargo build {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Builds an example of the workspace and returns its binary.
+pub fn example_binary(name: &str) -> PathBuf {
+    cargo_build(
+        &workspace_root(),
+        &["-p", "tars-examples", "--example", name],
+    );
+    target_dir().join("debug/examples").join(name)
+}
+
+/// A running service process whose output is collected.
+pub struct ServiceProcess {
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut all = into.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+}
+
+impl ServiceProcess {
+    /// Starts `binary` with exactly the `MQTT_*` variables given (others removed).
+    pub fn spawn(binary: &Path, vars: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(binary);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("MQTT_") || name == "TARS_LOG_FORMAT" {
+                command.env_remove(name);
+            }
+        }
+        command
+            .envs(vars.iter().copied())
+            .env("NO_COLOR", "1")
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", binary.display()));
+        let output = Arc::new(Mutex::new(String::new()));
+        collect(child.stdout.take().expect("stdout"), output.clone());
+        collect(child.stderr.take().expect("stderr"), output.clone());
+        Self { child, output }
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("process still running");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
+    /// Waits for the process to exit, failing the test after `within`.
+    pub async fn exit_within(&mut self, within: Duration) -> ExitStatus {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.expect("wait for the service"),
+            Err(_) => panic!(
+                "the service did not exit within {within:?}; output:\n{}",
+                self.output()
+            ),
+        }
+    }
+
+    /// Everything it printed so far (stdout and stderr).
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+}
