@@ -7,6 +7,7 @@
 
 mod attr;
 mod event;
+mod fn_macro;
 mod handler;
 mod service;
 mod topic;

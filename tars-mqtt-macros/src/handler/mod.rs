@@ -1,27 +1,20 @@
 //! `#[tars::handler(...)]`.
 
 mod expand;
-mod parse;
 mod validate;
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::ToTokens;
+
+use crate::fn_macro::FnMacro;
 
 pub(crate) fn attribute(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let function = match parse::parse_fn(item.clone()) {
-        Ok(function) => function,
-        Err(error) => {
-            let error = error.into_compile_error();
-            return quote!(#error #item);
-        }
-    };
-    let spec = parse::parse_args(attr).and_then(|args| validate::validate(&args, &function));
-    match spec {
-        Ok(spec) => expand::expand(&function, &spec),
+    FnMacro {
+        usage: "#[tars::handler] goes on an `async fn`, e.g. `async fn speak(ev: SttFinal, ctx: Context)`",
+        validate: validate::validate,
+        expand: expand::expand,
         // The user's fn is kept, so that code calling it does not fail as well.
-        Err(error) => {
-            let error = error.into_compile_error();
-            quote!(#error #function)
-        }
+        fallback: |function| function.to_token_stream(),
     }
+    .run(attr, item)
 }

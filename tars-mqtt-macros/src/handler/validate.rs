@@ -5,6 +5,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat, PathArguments, Type};
 
 use crate::attr::{check_keys, lit_str, qos, Errors, KeyValue};
+use crate::fn_macro::check_async_and_not_generic;
 use crate::topic::{parse_template, topic_error, Template};
 
 const KEYS: &[&str] = &["topic", "qos", "share"];
@@ -99,21 +100,7 @@ fn classify(name: &Ident, ty: &Type, template: Option<&Template>) -> ArgKind {
 
 fn check_signature(function: &ItemFn, errors: &mut Errors) {
     let sig = &function.sig;
-    if sig.asyncness.is_none() {
-        errors.at(
-            sig.fn_token.span,
-            format!(
-                "a tars handler must be async: write `async fn {}`",
-                sig.ident
-            ),
-        );
-    }
-    if !sig.generics.params.is_empty() {
-        errors.at(
-            sig.generics.span(),
-            "a tars handler cannot be generic: name concrete types",
-        );
-    }
+    check_async_and_not_generic(sig, "a tars handler", errors);
     if let Some(variadic) = &sig.variadic {
         errors.at(variadic.span(), "a tars handler cannot be variadic");
     }

@@ -4,6 +4,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, LitStr, Type};
 
 use crate::attr::{check_keys, lit_str, Errors, KeyValue};
+use crate::fn_macro::check_async_and_not_generic;
 
 const KEYS: &[&str] = &["name"];
 
@@ -26,21 +27,7 @@ pub(crate) fn validate(pairs: &[KeyValue], function: &ItemFn) -> syn::Result<Ser
         }
     }
     let sig = &function.sig;
-    if sig.asyncness.is_none() {
-        errors.at(
-            sig.fn_token.span,
-            format!(
-                "#[tars::service] needs an async fn: write `async fn {}`",
-                sig.ident
-            ),
-        );
-    }
-    if !sig.generics.params.is_empty() {
-        errors.at(
-            sig.generics.span(),
-            "the service function cannot be generic",
-        );
-    }
+    check_async_and_not_generic(sig, "the #[tars::service] function", &mut errors);
     let mut context = None;
     for (index, input) in sig.inputs.iter().enumerate() {
         match input {

@@ -19,7 +19,7 @@ use rumqttc::{Publish, QoS};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Notify};
 
-use super::{Counters, Shared};
+use super::{Counters, Route, RouteTable, Shared};
 use crate::dedup::Deduplicator;
 use crate::Message;
 
@@ -164,62 +164,44 @@ impl Inbound {
     }
 
     /// QoS 0: into every queue with room; dropped (and counted) where full.
-    fn offer_at_most_once(&mut self, routes: &super::RouteTable, message: Message) {
-        let mut message = Some(message);
-        let last = self.matched.len() - 1;
-        for (i, &id) in self.matched.iter().enumerate() {
-            let Some(route) = routes.route(id) else {
-                continue;
-            };
-            let copy = if i == last {
-                message.take()
-            } else {
-                message.clone()
-            };
-            let Some(copy) = copy else { continue };
-            if let Err(TrySendError::Full(dropped)) = route.queue.try_send(copy) {
-                Counters::bump(&self.shared.counters.dropped);
-                self.dropped_since_warning += 1;
-                let now = Instant::now();
-                if self
-                    .last_drop_warning
-                    .is_none_or(|at| now.duration_since(at) >= DROP_WARNING_EVERY)
-                {
-                    tracing::warn!(
-                        topic = dropped.topic(),
-                        filter = route.filter,
-                        dropped = self.dropped_since_warning,
-                        "handler queue full: dropping QoS 0 messages (the handler is slower than the inbound rate)"
-                    );
-                    self.last_drop_warning = Some(now);
-                    self.dropped_since_warning = 0;
-                }
-            }
+    fn offer_at_most_once(&mut self, routes: &RouteTable, message: Message) {
+        let mut dropped_on = Vec::new();
+        offer_each(routes, &self.matched, message, |route, dropped| {
+            dropped_on.push((route.filter.clone(), dropped));
+        });
+        for (filter, dropped) in dropped_on {
+            self.count_drop(&filter, &dropped);
+        }
+    }
+
+    fn count_drop(&mut self, filter: &str, dropped: &Message) {
+        Counters::bump(&self.shared.counters.dropped);
+        self.dropped_since_warning += 1;
+        let now = Instant::now();
+        if self
+            .last_drop_warning
+            .is_none_or(|at| now.duration_since(at) >= DROP_WARNING_EVERY)
+        {
+            tracing::warn!(
+                topic = dropped.topic(),
+                filter,
+                dropped = self.dropped_since_warning,
+                "handler queue full: dropping QoS 0 messages (the handler is slower than the inbound rate)"
+            );
+            self.last_drop_warning = Some(now);
+            self.dropped_since_warning = 0;
         }
     }
 
     /// QoS 1/2: into every queue with room; the queues that were full are returned for
     /// the overflow task to wait on.
-    fn offer_reliable(&self, routes: &super::RouteTable, message: Message) -> Option<Overflowed> {
-        let mut message = Some(message);
+    fn offer_reliable(&self, routes: &RouteTable, message: Message) -> Option<Overflowed> {
         let mut full = Vec::new();
         let mut pending = None;
-        let last = self.matched.len() - 1;
-        for (i, &id) in self.matched.iter().enumerate() {
-            let Some(route) = routes.route(id) else {
-                continue;
-            };
-            let copy = if i == last {
-                message.take()
-            } else {
-                message.clone()
-            };
-            let Some(copy) = copy else { continue };
-            if let Err(TrySendError::Full(back)) = route.queue.try_send(copy) {
-                full.push(route.queue.clone());
-                pending = Some(back);
-            }
-        }
+        offer_each(routes, &self.matched, message, |route, back| {
+            full.push(route.queue.clone());
+            pending = Some(back);
+        });
         pending.map(|message| Overflowed {
             message: Some(message),
             queues: full,
@@ -253,6 +235,33 @@ impl Inbound {
             while self.backlog.len.load(Ordering::Acquire) >= OVERFLOW_LIMIT {
                 self.backlog.drained.notified().await;
             }
+        }
+    }
+}
+
+/// Offers the message to each matched route's queue without waiting (a copy for all but
+/// the last, which gets the original); `on_full` gets each route whose queue was full,
+/// with the message handed back.
+fn offer_each(
+    routes: &RouteTable,
+    matched: &[usize],
+    message: Message,
+    mut on_full: impl FnMut(&Route, Message),
+) {
+    let mut message = Some(message);
+    let last = matched.len().saturating_sub(1);
+    for (i, &id) in matched.iter().enumerate() {
+        let Some(route) = routes.route(id) else {
+            continue;
+        };
+        let copy = if i == last {
+            message.take()
+        } else {
+            message.clone()
+        };
+        let Some(copy) = copy else { continue };
+        if let Err(TrySendError::Full(back)) = route.queue.try_send(copy) {
+            on_full(route, back);
         }
     }
 }
