@@ -70,8 +70,15 @@ fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<Stri
 }
 
 impl ServiceProcess {
-    /// Starts `binary` with exactly the `MQTT_*` variables given (others removed).
+    /// Starts `binary` in the temp folder with exactly the `MQTT_*` variables given
+    /// (others removed).
     pub fn spawn(binary: &Path, vars: &[(&str, &str)]) -> Self {
+        Self::spawn_in(binary, &std::env::temp_dir(), vars)
+    }
+
+    /// Starts `binary` in `dir` (where it may find a `.env`) with exactly the `MQTT_*`
+    /// variables given.
+    pub fn spawn_in(binary: &Path, dir: &Path, vars: &[(&str, &str)]) -> Self {
         let mut command = Command::new(binary);
         for (name, _) in std::env::vars() {
             if name.starts_with("MQTT_") || name == "TARS_LOG_FORMAT" {
@@ -81,7 +88,7 @@ impl ServiceProcess {
         command
             .envs(vars.iter().copied())
             .env("NO_COLOR", "1")
-            .current_dir(std::env::temp_dir())
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

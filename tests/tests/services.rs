@@ -309,3 +309,70 @@ async fn the_design_service_builds_in_a_crate_that_depends_only_on_tars_and_serd
         "ten lines"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dot_env_file_configures_the_service_and_real_variables_win() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (from_file, from_env) = (client_id("dotenv-file"), client_id("dotenv-env"));
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "MQTT_URL={}\nMQTT_CLIENT_ID={from_file}\nMQTT_SOURCE_NAME=from-dotenv\n",
+            broker.url()
+        ),
+    )
+    .unwrap();
+    let binary = example_binary("quickstart");
+    let health = format!("system/health/{from_env}");
+    let mut probe = Probe::start(broker.port(), &[&health, "tts/say"]).await;
+
+    // MQTT_URL and MQTT_SOURCE_NAME come from the file; MQTT_CLIENT_ID from the environment.
+    let _service = ServiceProcess::spawn_in(&binary, dir.path(), &[("MQTT_CLIENT_ID", &from_env)]);
+    assert_eq!(
+        probe.expect_on(&health, WAIT).await.json()["data"]["event"],
+        "ready"
+    );
+    let stt = python_style_envelope("stt.final", json!({"text": "hi", "confidence": 1.0}), None);
+    probe
+        .publish("stt/final", rumqttc::QoS::AtLeastOnce, stt)
+        .await;
+    assert_eq!(
+        probe.expect_on("tts/say", WAIT).await.json()["source"],
+        "from-dotenv"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tars_log_format_json_writes_json_lines() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let id = client_id("json-logs");
+    let health = format!("system/health/{id}");
+    let mut probe = Probe::start(broker.port(), &[&health]).await;
+    let url = broker.url();
+    let mut service = ServiceProcess::spawn(
+        &example_binary("quickstart"),
+        &[
+            ("MQTT_URL", &url),
+            ("MQTT_CLIENT_ID", &id),
+            ("TARS_LOG_FORMAT", "json"),
+        ],
+    );
+    probe.expect_on(&health, WAIT).await;
+    service.signal("TERM");
+    assert_eq!(service.exit_within(STOP_BOUND).await.code(), Some(0));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let output = service.output();
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "service ready"),
+        "{output}"
+    );
+}
