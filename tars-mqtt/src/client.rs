@@ -114,6 +114,29 @@ impl ClientBuilder {
         self.subscribe_handler(filter, qos, MessageFn(handler))
     }
 
+    /// Adds every handler declared with `#[tars::handler]` in the binary.
+    pub fn with_registered_handlers(self) -> Self {
+        self.with_handlers(|_| true)
+    }
+
+    /// Adds the handlers declared with `#[tars::handler]` that `keep` accepts (for
+    /// example by [`HandlerRegistration::name`](crate::registry::HandlerRegistration)).
+    pub fn with_handlers(
+        mut self,
+        keep: impl Fn(&crate::registry::HandlerRegistration) -> bool,
+    ) -> Self {
+        for handler in crate::registry::handlers().into_iter().filter(|h| keep(h)) {
+            tracing::info!(
+                handler = handler.name,
+                filter = handler.subscription(),
+                qos = handler.qos as u8,
+                "registering handler"
+            );
+            self = (handler.install)(self, handler);
+        }
+        self
+    }
+
     /// Connects (retrying with backoff while the broker is unreachable), subscribes
     /// every registered filter, publishes health `ready` when enabled, and returns.
     pub async fn connect(self) -> Result<Client> {

@@ -31,6 +31,8 @@
 #![warn(missing_docs)]
 
 mod backoff;
+#[cfg(feature = "broker")]
+pub mod broker;
 mod client;
 pub mod config;
 mod connection;
@@ -48,6 +50,8 @@ pub mod registry;
 mod reply;
 mod service;
 mod span;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod topic;
 
 pub use client::{Client, ClientBuilder, Stats};

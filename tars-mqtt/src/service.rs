@@ -106,17 +106,8 @@ where
     Fut: Future,
     Fut::Output: ServiceOutput,
 {
-    let mut builder = Client::builder(config);
-    let handlers = registry::handlers();
-    for handler in &handlers {
-        tracing::info!(
-            handler = handler.name,
-            filter = handler.subscription(),
-            qos = handler.qos as u8,
-            "registering handler"
-        );
-        builder = (handler.install)(builder, handler);
-    }
+    let handlers = registry::handlers().len();
+    let builder = Client::builder(config).with_registered_handlers();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let client = tokio::select! {
@@ -132,7 +123,7 @@ where
             return ExitCode::SUCCESS;
         }
     };
-    tracing::info!(handlers = handlers.len(), "service ready");
+    tracing::info!(handlers, "service ready");
     let run = body(Context::new(client.clone()));
     let failure = tokio::select! {
         outcome = run => match outcome.into_outcome() {
