@@ -13,7 +13,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::connection::event_loop::EventLoopTask;
 use crate::connection::inbound::Inbound;
-use crate::connection::options::mqtt_options;
+use crate::connection::options::{mqtt_options, network_options};
 use crate::connection::session::SessionTask;
 use crate::connection::{heartbeat, worker, Control, Route, SessionInput, Shared, Status, Tasks};
 use crate::handler::{EnvelopeFn, Handler, IntoHandlerResult, MessageFn};
@@ -184,7 +184,8 @@ impl Client {
     async fn start(config: Config, installers: Vec<Installer>) -> Result<Self> {
         let options = mqtt_options(&config)?;
         tracing::info!(%config, "connecting");
-        let (mqtt, event_loop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
+        let (mqtt, mut event_loop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
+        event_loop.set_network_options(network_options());
         let (control, control_rx) = mpsc::unbounded_channel();
         let (session, session_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {

@@ -14,6 +14,11 @@ use crate::health::Heartbeat;
 const FAILURES_BEFORE_RECONNECT: u32 = 3;
 
 pub(crate) async fn run(shared: Arc<Shared>) {
+    // The first heartbeat goes out as soon as the first connection is up.
+    let mut status = shared.status.subscribe();
+    if status.wait_for(|s| s.connected || s.stopped).await.is_err() {
+        return;
+    }
     let period = shared.config.heartbeat_interval();
     let mut ticker = interval(period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration};
+use rumqttc::{LastWill, MqttOptions, NetworkOptions, QoS, TlsConfiguration};
 
 use crate::config::Transport;
 use crate::envelope;
@@ -47,6 +47,14 @@ pub(crate) fn mqtt_options(config: &Config) -> Result<MqttOptions> {
         options.set_last_will(lost_will(config)?);
     }
     Ok(options)
+}
+
+/// Socket options: `TCP_NODELAY`, because MQTT packets are small and a handler's reply
+/// must not wait for Nagle's algorithm (about 40 ms per hop with delayed ACKs).
+pub(crate) fn network_options() -> NetworkOptions {
+    let mut options = NetworkOptions::new();
+    options.set_tcp_nodelay(true);
+    options
 }
 
 /// The retained `lost` health status the broker publishes if the connection dies
