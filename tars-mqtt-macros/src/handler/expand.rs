@@ -90,7 +90,9 @@ fn topic_matches_event(spec: &HandlerSpec, function: &ItemFn) -> Option<TokenStr
     let TopicSource::Written { lit, template } = &spec.topic else {
         return None;
     };
-    let payload = spec.payload().filter(|a| a.typed_event().is_some())?;
+    let payload = spec
+        .payload()
+        .filter(|a| matches!(a.kind, ArgKind::Event))?;
     let ty = &payload.ty;
     let event_topic = event_topic(payload);
     let filter = &template.filter;

@@ -42,6 +42,15 @@ async fn whole_envelope(_env: Envelope<serde_json::Value>) {}
 #[tars::handler(topic = "stt/final")]
 async fn typed_envelope(_env: Envelope<SttFinal>) {}
 
+// The envelope of a plain (non-event) type, on a written topic.
+#[derive(Deserialize)]
+struct Reading {
+    _celsius: f32,
+}
+
+#[tars::handler(topic = "sensors/{_room}/temperature")]
+async fn plain_envelope(_room: String, _reading: Envelope<Reading>) {}
+
 // Topic omitted with the envelope of an event: the event's topic.
 #[tars::handler]
 async fn typed_envelope_default_topic(_env: Envelope<SttFinal>) {}
