@@ -1,0 +1,150 @@
+//! Every example runs and does what its documentation says. The service examples run
+//! as processes against the embedded test broker; the self-contained ones start their
+//! own and check themselves.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tars::testing::{TestBroker, TestClient};
+use tars_tests::init_tracing;
+use tars_tests::process::{example_binary, ServiceProcess};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Runs a self-checking example to its end; returns its output.
+async fn run_to_completion(name: &str) -> String {
+    let mut process = ServiceProcess::spawn(&example_binary(name), &[]);
+    let status = process.exit_within(WAIT).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let output = process.output();
+    assert_eq!(status.code(), Some(0), "{name} failed:\n{output}");
+    output
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_the_pipeline_working_with_nothing_installed() {
+    init_tracing();
+    let output = run_to_completion("demo").await;
+    for expected in [
+        "embedded MQTT broker at mqtt://127.0.0.1:",
+        "system/health/tars-pipeline",
+        "event=ready",
+        "llm.request",
+        "tts.say",
+        "\"voice\":\"robot\"",
+        "system/keepalive/tars-pipeline",
+        "event=shutdown",
+        "done: 2 replies, each carrying the id of the transcript it answers",
+    ] {
+        assert!(
+            output.contains(expected),
+            "missing {expected:?} in:\n{output}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_extension_pattern_examples_check_themselves() {
+    init_tracing();
+    for (name, success) in [
+        ("wrapper", "wrapper: every utterance acknowledged"),
+        (
+            "batching",
+            "batching: 25 samples in 3 batches of [10, 10, 5]",
+        ),
+        (
+            "raw_client",
+            "raw_client: a 640-byte binary frame went through rumqttc directly",
+        ),
+        ("testing", "all checks passed"),
+    ] {
+        let output = run_to_completion(name).await;
+        assert!(
+            output.contains(success),
+            "{name}: missing {success:?} in:\n{output}"
+        );
+    }
+}
+
+fn start(example: &str, broker: &TestBroker, id: &str, extra: &[(&str, &str)]) -> ServiceProcess {
+    let url = broker.url();
+    let mut vars = vec![("MQTT_URL", url.as_str()), ("MQTT_CLIENT_ID", id)];
+    vars.extend_from_slice(extra);
+    ServiceProcess::spawn(&example_binary(example), &vars)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sensors_example_alerts_per_room_and_watches_the_fleet() {
+    init_tracing();
+    let broker = TestBroker::start().await;
+    let bus = TestClient::connect(&broker).await.with_timeout(WAIT);
+    let _sensors = start("sensors", &broker, "sensors-under-test", &[]);
+    assert_eq!(
+        bus.health("sensors-under-test").await.event.as_deref(),
+        Some("ready")
+    );
+
+    bus.publish_envelope(
+        "sensors/kitchen/temperature",
+        "sensors.reading",
+        &json!({"celsius": 21.5}),
+    )
+    .await;
+    let hot = bus
+        .publish_envelope(
+            "sensors/attic/temperature",
+            "sensors.reading",
+            &json!({"celsius": 36.0}),
+        )
+        .await;
+    let alert = bus.next_envelope::<Value>("alerts/temperature").await;
+    assert_eq!(
+        alert.data,
+        json!({"room": "attic", "celsius": 36.0}),
+        "only the hot room alerts"
+    );
+    assert_eq!(alert.id, hot);
+
+    let health = tars::health::HealthStatus::new(false, Some("lost"), None);
+    bus.publish_envelope("system/health/tts-worker", "health.status", &health)
+        .await;
+    let status = bus.next_envelope::<Value>("fleet/status").await;
+    assert_eq!(
+        status.data,
+        json!({"service": "tts-worker", "ok": false, "event": "lost"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_producer_example_ticks_until_sigterm_then_stops_cleanly() {
+    init_tracing();
+    let broker = TestBroker::start().await;
+    let bus = TestClient::connect(&broker).await.with_timeout(WAIT);
+    let mut producer = start(
+        "producer",
+        &broker,
+        "clock-under-test",
+        &[("CLOCK_PERIOD_MS", "100")],
+    );
+    let ticks: Vec<u64> = next_ticks(&bus, 3).await;
+    assert_eq!(ticks, [1, 2, 3]);
+
+    producer.signal("TERM");
+    let status = producer.exit_within(WAIT).await;
+    assert_eq!(status.code(), Some(0), "{}", producer.output());
+    // Skip the retained `ready` (and any later ticks) to reach `shutdown`.
+    let mut health = bus.health("clock-under-test").await;
+    while health.event.as_deref() != Some("shutdown") {
+        health = bus.health("clock-under-test").await;
+    }
+    assert!(!health.ok);
+}
+
+async fn next_ticks(bus: &TestClient, count: usize) -> Vec<u64> {
+    let mut ticks = Vec::new();
+    for _ in 0..count {
+        let tick = bus.next_envelope::<Value>("clock/tick").await;
+        ticks.push(tick.data["n"].as_u64().expect("n"));
+    }
+    ticks
+}
