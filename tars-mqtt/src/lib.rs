@@ -3,30 +3,115 @@
 //! Declarative MQTT microservices, wire-compatible with the Python TARS stack: the same
 //! envelope (`{"id","type","ts","source","data"}`), health and heartbeat topics, and
 //! `MQTT_*` environment variables, so a Rust service joins a bus of Python services as a
-//! peer.
+//! peer. The crate is imported as `tars`.
 //!
-//! This crate (imported as `tars`) is the runtime: [`Config`], [`Client`], [`Envelope`],
-//! [`Event`], handlers and their [`Context`].
+//! ## A service in ten lines
 //!
 //! ```no_run
-//! use tars::{Client, Config, Envelope, PublishOptions, QoS};
+//! use tars::prelude::*;
+//! use serde::{Deserialize, Serialize};
 //!
-//! #[tokio::main]
-//! async fn main() -> tars::Result<()> {
-//!     let client = Client::connect(Config::from_env()?).await?;
-//!     client
-//!         .subscribe_envelope("stt/final", QoS::AtLeastOnce, |env: Envelope, ctx: tars::Context| async move {
-//!             let reply = PublishOptions::new().correlation_id(env.id);
-//!             ctx.publish_event("tts/say", "tts.say", &env.data, reply).await.map(drop)
-//!         })
-//!         .await?;
-//!     tokio::signal::ctrl_c().await.ok();
-//!     client.shutdown().await
+//! #[derive(Event, Serialize, Deserialize)]
+//! #[event(topic = "stt/final", event_type = "stt.final")]
+//! struct SttFinal { text: String, confidence: f32 }
+//!
+//! #[derive(Event, Serialize, Deserialize)]
+//! #[event(topic = "tts/say")]                 // event_type defaults to "tts.say"
+//! struct TtsSay { text: String }
+//!
+//! #[tars::handler(topic = "stt/final", qos = 1)]
+//! async fn speak(ev: SttFinal, ctx: Context) -> tars::Result<()> {
+//!     ctx.publish(&TtsSay { text: ev.text }).await
 //! }
+//!
+//! #[tars::service]
+//! async fn main() {}
 //! ```
 //!
-//! See `docs/configuration.md` for every variable and `docs/architecture.md` for the
-//! tasks, queues and their policies.
+//! Run it with `MQTT_URL=mqtt://localhost:1883 MQTT_CLIENT_ID=speaker cargo run`. It
+//! connects (retrying while the broker is down), subscribes `speak`, publishes health
+//! `ready` and a heartbeat, and on SIGINT/SIGTERM drains its handlers, publishes health
+//! `shutdown` and disconnects cleanly.
+//!
+//! ## Events
+//!
+//! [`#[derive(Event)]`](macro@Event) binds a struct with named fields to a topic; it
+//! implements the [`Event`] trait, whose consts give the topic, envelope type, QoS and
+//! retain flag. The topic is checked at compile time (no wildcards, not empty).
+//!
+//! ## Handlers
+//!
+//! [`#[tars::handler]`](macro@handler) subscribes an `async fn`. Its arguments, in any
+//! order: one payload (an event, or [`Envelope<T>`] for the whole envelope), [`Context`]
+//! to publish, [`Message`] for the raw message, and one argument per `{segment}` of a
+//! topic template:
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use tars::prelude::*;
+//!
+//! #[derive(Deserialize)]
+//! struct Reading { celsius: f32 }
+//!
+//! #[derive(Event, Serialize, Deserialize)]
+//! #[event(topic = "alerts/temperature", qos = 1)]
+//! struct Alert { room: String, celsius: f32 }
+//!
+//! /// Replies with an alert when a room is too hot; the alert's envelope id is the
+//! /// reading's, so the sender can correlate them.
+//! #[tars::handler(topic = "sensors/{room}/temperature", qos = 1)]
+//! async fn temperature(room: String, reading: Envelope<Reading>) -> Option<Alert> {
+//!     let celsius = reading.data.celsius;
+//!     (celsius > 30.0).then_some(Alert { room, celsius })
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! A handler returns `()`, `Result<(), E>`, or an event (also `Option<event>`,
+//! `Result<event, E>`) that is published as the reply. Mistakes (an invalid filter, a
+//! topic that can never match the event's, an argument nothing can supply, …) are
+//! compile errors; `docs/compile-errors.md` lists them all. Malformed payloads, handler
+//! errors and panics are logged with the topic and envelope id, and the service goes on.
+//!
+//! ## The service
+//!
+//! [`#[tars::service]`](macro@service) generates `main`: logging (`RUST_LOG`,
+//! `TARS_LOG_FORMAT=json`), `.env`, [`Config`] from the environment, connection, every
+//! registered handler, health and heartbeat, the body once subscribed, and graceful
+//! shutdown. Exit codes: 0, 2 for a configuration error, 1 otherwise.
+//!
+//! ## Without macros
+//!
+//! The runtime underneath is a library: [`Config`], [`Client`], [`Envelope`],
+//! [`PublishOptions`].
+//!
+//! ```no_run
+//! use tars::{Client, Config, Context, Envelope, PublishOptions, QoS};
+//!
+//! # async fn run() -> tars::Result<()> {
+//! let client = Client::connect(Config::from_env()?).await?;
+//! client
+//!     .subscribe_envelope("stt/final", QoS::AtLeastOnce, |env: Envelope, ctx: Context| async move {
+//!         let reply = PublishOptions::new().correlation_id(env.id);
+//!         ctx.publish_event("tts/say", "tts.say", &env.data, reply).await.map(drop)
+//!     })
+//!     .await?;
+//! tokio::signal::ctrl_c().await.ok();
+//! client.shutdown().await
+//! # }
+//! ```
+//!
+//! ## Testing and the embedded broker
+//!
+//! With the `testing` feature, [`testing`] runs your handlers against a broker inside the
+//! test process ([`broker::EmbeddedBroker`], feature `broker`) and gives the test a peer
+//! on the bus. See `docs/testing.md`.
+//!
+//! ## Further reading
+//!
+//! In the repository's `docs/`: the guide, configuration (every variable), architecture
+//! (tasks, queues and their policies, reconnect, shutdown), testing, migration from the
+//! Python client, extending, compile errors.
 
 #![warn(missing_docs)]
 
