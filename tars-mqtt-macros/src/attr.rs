@@ -123,6 +123,12 @@ fn suggestion<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
     if key == "type" && allowed.contains(&"event_type") {
         return Some("event_type");
     }
+    if let Some(extended) = allowed
+        .iter()
+        .find(|candidate| key.len() >= 3 && candidate.starts_with(key))
+    {
+        return Some(extended);
+    }
     allowed
         .iter()
         .map(|candidate| (edit_distance(key, candidate), *candidate))
@@ -159,6 +165,51 @@ pub(crate) fn lit_str(pair: &KeyValue) -> syn::Result<LitStr> {
             ),
         )),
     }
+}
+
+/// A whole number of at least 1 (`concurrency`, `queue`).
+pub(crate) fn positive(pair: &KeyValue) -> syn::Result<usize> {
+    let invalid = |span| {
+        syn::Error::new(
+            span,
+            format!(
+                "`{}` must be a whole number of at least 1, e.g. `{} = 4`",
+                pair.key, pair.key
+            ),
+        )
+    };
+    match &pair.value {
+        Lit::Int(int) => int
+            .base10_parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| invalid(int.span())),
+        other => Err(invalid(other.span())),
+    }
+}
+
+/// One of a fixed set of string values; the error lists them and suggests the closest.
+pub(crate) fn one_of(pair: &KeyValue, allowed: &[&str]) -> syn::Result<LitStr> {
+    let lit = lit_str(pair)?;
+    let value = lit.value();
+    if allowed.contains(&value.as_str()) {
+        return Ok(lit);
+    }
+    let expected = allowed
+        .iter()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let hint = suggestion(&value, allowed)
+        .map(|s| format!("did you mean \"{s}\"? "))
+        .unwrap_or_default();
+    Err(syn::Error::new(
+        lit.span(),
+        format!(
+            "unknown `{}` value {value:?}; {hint}expected one of {expected}",
+            pair.key
+        ),
+    ))
 }
 
 pub(crate) fn lit_bool(pair: &KeyValue) -> syn::Result<LitBool> {

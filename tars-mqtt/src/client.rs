@@ -14,9 +14,10 @@ use tokio::time::{timeout, timeout_at, Instant};
 use crate::connection::event_loop::EventLoopTask;
 use crate::connection::inbound::Inbound;
 use crate::connection::options::{mqtt_options, network_options};
+use crate::connection::queue::HandlerQueue;
 use crate::connection::session::SessionTask;
 use crate::connection::{heartbeat, worker, Control, Route, SessionInput, Shared, Status, Tasks};
-use crate::handler::{EnvelopeFn, Handler, IntoHandlerResult, MessageFn};
+use crate::handler::{EnvelopeFn, Handler, HandlerOptions, IntoHandlerResult, MessageFn};
 use crate::health::{events, health_topic, keepalive_topic};
 use crate::publish::{self, PublishOptions};
 use crate::topic::validate_filter;
@@ -42,6 +43,25 @@ pub struct Stats {
     pub publishes_written: u64,
     /// Successful connections (1 + reconnects).
     pub connections: u64,
+}
+
+/// Counters of one subscription's handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerStats {
+    /// The subscription's filter.
+    pub filter: String,
+    /// Messages waiting in its queue.
+    pub queued: usize,
+    /// The queue's capacity.
+    pub capacity: usize,
+    /// The queue's overflow policy.
+    pub overflow: crate::Overflow,
+    /// Messages handled (successfully or not).
+    pub handled: u64,
+    /// Messages whose handler failed, panicked or could not decode them.
+    pub failed: u64,
+    /// Messages dropped by the overflow policy.
+    pub dropped: u64,
 }
 
 /// A connection to the broker with everything the Python `MQTTClient` offers:
@@ -92,14 +112,25 @@ impl std::fmt::Debug for ClientBuilder {
 
 impl ClientBuilder {
     /// Adds a subscription whose handler is a [`Handler`].
-    pub fn subscribe_handler<H: Handler>(mut self, filter: &str, qos: QoS, handler: H) -> Self {
-        if let Err(error) = check_filter(filter) {
+    pub fn subscribe_handler<H: Handler>(self, filter: &str, qos: QoS, handler: H) -> Self {
+        self.subscribe_handler_with(filter, qos, HandlerOptions::default(), handler)
+    }
+
+    /// Adds a subscription with flow-control options (concurrency, queue, overflow).
+    pub fn subscribe_handler_with<H: Handler>(
+        mut self,
+        filter: &str,
+        qos: QoS,
+        options: HandlerOptions,
+        handler: H,
+    ) -> Self {
+        if let Err(error) = check_filter(filter).and_then(|()| check_options(&options)) {
             self.error.get_or_insert(error);
             return self;
         }
         let filter = filter.to_owned();
         self.installers.push(Box::new(move |client| {
-            client.add_route(filter, qos, handler);
+            client.add_route(filter, qos, options, handler);
         }));
         self
     }
@@ -157,6 +188,15 @@ impl Drop for AbortUnlessConnected {
             shared.tasks().abort_all();
         }
     }
+}
+
+fn check_options(options: &HandlerOptions) -> Result<()> {
+    if options.concurrency == 0 || options.queue_capacity == Some(0) {
+        return Err(Error::InvalidOptions(
+            "a handler needs a concurrency and a queue capacity of at least 1",
+        ));
+    }
+    Ok(())
 }
 
 fn check_filter(filter: &str) -> Result<()> {
@@ -235,11 +275,30 @@ impl Client {
         }
     }
 
-    /// Starts a worker for `handler` and routes `filter` to it (not yet subscribed).
-    fn add_route<H: Handler>(&self, filter: String, qos: QoS, handler: H) -> usize {
-        let (queue, receiver) = mpsc::channel(self.shared.config.handler_queue_capacity());
-        let worker = tokio::spawn(worker::run(handler, receiver, Context::new(self.clone())));
-        self.shared.tasks().workers.push(worker);
+    /// Starts the workers of `handler` and routes `filter` to them (not yet subscribed).
+    fn add_route<H: Handler>(
+        &self,
+        filter: String,
+        qos: QoS,
+        options: HandlerOptions,
+        handler: H,
+    ) -> usize {
+        let capacity = options
+            .queue_capacity
+            .unwrap_or(self.shared.config.handler_queue_capacity());
+        let queue = Arc::new(HandlerQueue::new(capacity, options.overflow));
+        let handler = Arc::new(handler);
+        {
+            let mut tasks = self.shared.tasks();
+            for _ in 0..options.concurrency {
+                let ctx = Context::new(self.clone());
+                tasks.workers.push(tokio::spawn(worker::run(
+                    handler.clone(),
+                    queue.clone(),
+                    ctx,
+                )));
+            }
+        }
         self.shared
             .routes_write()
             .insert(Route { filter, qos, queue })
@@ -286,11 +345,24 @@ impl Client {
         qos: QoS,
         handler: H,
     ) -> Result<()> {
+        self.subscribe_handler_with(filter, qos, HandlerOptions::default(), handler)
+            .await
+    }
+
+    /// Subscribes `filter` with any [`Handler`] and flow-control options.
+    pub async fn subscribe_handler_with<H: Handler>(
+        &self,
+        filter: &str,
+        qos: QoS,
+        options: HandlerOptions,
+        handler: H,
+    ) -> Result<()> {
         check_filter(filter)?;
+        check_options(&options)?;
         if self.shared.is_closing() {
             return Err(Error::Closed);
         }
-        let route = self.add_route(filter.to_owned(), qos, handler);
+        let route = self.add_route(filter.to_owned(), qos, options, handler);
         let (reply, answer) = oneshot::channel();
         let request = SessionInput::Subscribe {
             filter: filter.to_owned(),
@@ -378,6 +450,26 @@ impl Client {
             publishes_written: load(&c.publishes_written),
             connections: load(&c.connections),
         }
+    }
+
+    /// Per-subscription counters: queued, handled, failed and dropped messages.
+    pub fn handler_stats(&self) -> Vec<HandlerStats> {
+        self.shared
+            .routes_read()
+            .iter()
+            .map(|route| {
+                let counters = &route.queue.counters;
+                HandlerStats {
+                    filter: route.filter.clone(),
+                    queued: route.queue.len(),
+                    capacity: route.queue.capacity(),
+                    overflow: route.queue.policy(),
+                    handled: counters.handled.load(Ordering::Relaxed),
+                    failed: counters.failed.load(Ordering::Relaxed),
+                    dropped: counters.dropped.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
     }
 
     /// Resolves once the client has stopped (after `shutdown` or `disconnect`).

@@ -52,6 +52,9 @@ pub enum Error {
         /// The refused filter.
         filter: String,
     },
+    /// Handler options out of range.
+    #[error("invalid handler options: {0}")]
+    InvalidOptions(&'static str),
     /// TLS could not be set up.
     #[error("could not set up TLS: {0}")]
     Tls(String),

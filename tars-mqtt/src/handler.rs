@@ -5,6 +5,54 @@ use std::future::Future;
 
 use crate::{Context, Message};
 
+/// What a handler's queue does when a message arrives and the queue is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Overflow {
+    /// QoS 1/2 messages wait for room, lossless: their acknowledgement is held back, so
+    /// the broker stops sending once its in-flight window is full (backpressure). QoS 0
+    /// messages, which MQTT lets no one hold back, are dropped (the newest) and counted.
+    #[default]
+    Block,
+    /// The oldest queued message is dropped to make room (latest data wins: partial
+    /// transcripts, sensor streams).
+    DropOldest,
+    /// The arriving message is dropped.
+    DropNewest,
+}
+
+impl Overflow {
+    /// The policy's name as written in `#[tars::handler(overflow = "...")]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::DropOldest => "drop_oldest",
+            Self::DropNewest => "drop_newest",
+        }
+    }
+}
+
+/// Flow control of one subscription: how many messages its handler runs at once, and
+/// how many wait in its queue, under which overflow policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandlerOptions {
+    /// Messages handled at once (default 1: one at a time, in arrival order).
+    pub concurrency: usize,
+    /// Queue capacity; `None` for the configuration's `handler_queue_capacity` (1024).
+    pub queue_capacity: Option<usize>,
+    /// What happens when the queue is full.
+    pub overflow: Overflow,
+}
+
+impl Default for HandlerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 1,
+            queue_capacity: None,
+            overflow: Overflow::Block,
+        }
+    }
+}
+
 /// Why a message was not handled. The worker logs it with the message's topic and
 /// envelope id; the service goes on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -139,14 +139,15 @@ mod span;
 pub mod testing;
 pub mod topic;
 
-pub use client::{Client, ClientBuilder, Stats};
+pub use client::{Client, ClientBuilder, HandlerStats, Stats};
 pub use config::{BrokerUrl, Config, ConfigBuilder, ConfigError, EnvDefaults, Secret, Transport};
 pub use context::Context;
 pub use envelope::{new_id, now_ts, DecodeError, Envelope};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use handler::{
-    handler_fn, FailureKind, Handler, HandlerError, HandlerFn, HandlerResult, IntoHandlerResult,
+    handler_fn, FailureKind, Handler, HandlerError, HandlerFn, HandlerOptions, HandlerResult,
+    IntoHandlerResult, Overflow,
 };
 pub use message::Message;
 pub use publish::PublishOptions;
@@ -182,6 +183,7 @@ pub mod __private {
     pub use crate::service::{run_service, ServiceOutput, ServiceSpec};
     pub use crate::topic::matches_const;
     pub use crate::{
-        ClientBuilder, Context, Envelope, Event, Handler, HandlerResult, Message, QoS,
+        ClientBuilder, Context, Envelope, Event, Handler, HandlerOptions, HandlerResult, Message,
+        Overflow, QoS,
     };
 }

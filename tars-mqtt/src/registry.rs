@@ -21,6 +21,8 @@ pub struct HandlerRegistration {
     pub qos: QoS,
     /// The shared-subscription group, if any.
     pub share: Option<&'static str>,
+    /// Flow control: concurrency, queue capacity, overflow policy.
+    pub options: crate::HandlerOptions,
     /// Adds the handler to a client being built.
     pub install: fn(ClientBuilder, &'static HandlerRegistration) -> ClientBuilder,
 }

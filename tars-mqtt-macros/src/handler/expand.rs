@@ -145,6 +145,16 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
         Some(group) => quote!(::core::option::Option::Some(#group)),
         None => quote!(::core::option::Option::None),
     };
+    let concurrency = spec.concurrency;
+    let queue = match spec.queue {
+        Some(capacity) => quote!(::core::option::Option::Some(#capacity)),
+        None => quote!(::core::option::Option::None),
+    };
+    let overflow = match spec.overflow.as_ref().map(LitStr::value).as_deref() {
+        Some("drop_oldest") => quote!(::tars::__private::Overflow::DropOldest),
+        Some("drop_newest") => quote!(::tars::__private::Overflow::DropNewest),
+        _ => quote!(::tars::__private::Overflow::Block),
+    };
     let handler = format_ident!("__TarsHandler");
     let markers = spec
         .args
@@ -188,7 +198,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                 builder: ::tars::__private::ClientBuilder,
                 registration: &'static ::tars::__private::HandlerRegistration,
             ) -> ::tars::__private::ClientBuilder {
-                builder.subscribe_handler(&registration.subscription(), registration.qos, #handler)
+                builder.subscribe_handler_with(&registration.subscription(), registration.qos, registration.options, #handler)
             }
 
             ::tars::__private::inventory::submit! {
@@ -199,7 +209,12 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                     filter: #filter,
                     segments: #segments,
                     qos: #qos,
-                    share: #share,
+                                        share: #share,
+                    options: ::tars::__private::HandlerOptions {
+                        concurrency: #concurrency,
+                        queue_capacity: #queue,
+                        overflow: #overflow,
+                    },
                     install: __tars_install,
                 }
             }

@@ -4,11 +4,12 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat, PathArguments, Type};
 
-use crate::attr::{check_keys, lit_str, qos, Errors, KeyValue};
+use crate::attr::{check_keys, lit_str, one_of, positive, qos, Errors, KeyValue};
 use crate::fn_macro::check_async_and_not_generic;
 use crate::topic::{parse_template, topic_error, Template};
 
-const KEYS: &[&str] = &["topic", "qos", "share"];
+const KEYS: &[&str] = &["topic", "qos", "share", "concurrency", "queue", "overflow"];
+const OVERFLOW_POLICIES: &[&str] = &["block", "drop_oldest", "drop_newest"];
 
 /// What an argument receives.
 pub(crate) enum ArgKind {
@@ -59,6 +60,10 @@ pub(crate) struct HandlerSpec {
     pub(crate) topic: TopicSource,
     pub(crate) qos: u8,
     pub(crate) share: Option<LitStr>,
+    /// Flow control: workers, queue capacity (`None`: the configuration's), policy.
+    pub(crate) concurrency: usize,
+    pub(crate) queue: Option<usize>,
+    pub(crate) overflow: Option<LitStr>,
 }
 
 impl HandlerSpec {
@@ -143,10 +148,14 @@ fn check_share(lit: &LitStr, errors: &mut Errors) {
 pub(crate) fn validate(pairs: &[KeyValue], function: &ItemFn) -> syn::Result<HandlerSpec> {
     let mut errors = Errors::default();
     let (mut topic, mut qos_value, mut share) = (None, 0, None);
+    let (mut concurrency, mut queue, mut overflow) = (1, None, None);
     for pair in check_keys(pairs, KEYS, &mut errors) {
         match pair.key.to_string().as_str() {
             "topic" => topic = errors.take(lit_str(pair)),
             "qos" => qos_value = errors.take(qos(pair)).unwrap_or(0),
+            "concurrency" => concurrency = errors.take(positive(pair)).unwrap_or(1),
+            "queue" => queue = errors.take(positive(pair)),
+            "overflow" => overflow = errors.take(one_of(pair, OVERFLOW_POLICIES)),
             _ => share = errors.take(lit_str(pair)),
         }
     }
@@ -222,5 +231,8 @@ pub(crate) fn validate(pairs: &[KeyValue], function: &ItemFn) -> syn::Result<Han
         topic: topic.expect("reported above when missing"),
         qos: qos_value,
         share,
+        concurrency,
+        queue,
+        overflow,
     })
 }

@@ -1,14 +1,16 @@
 //! Routing received messages to the handler queues, without ever blocking the event loop.
 //!
-//! Queue policy (see `docs/architecture.md`):
-//! - every handler has a bounded queue (`handler_queue_capacity`, default 1024);
-//! - a QoS 0 message that finds a queue full is dropped for that handler and counted
-//!   (`Stats::dropped`), with a warning at most every few seconds;
-//! - a QoS 1/2 message that finds a queue full is handed to the overflow task, which
-//!   waits for room; its acknowledgement is held back until every handler has it, so the
-//!   broker stops sending once its in-flight window is full (lossless backpressure).
-//!   While the overflow holds anything, later QoS 1/2 messages queue behind it, which
-//!   keeps each handler's order and the order of acknowledgements.
+//! Queue policy (see `docs/architecture.md` and `docs/flow-control.md`): every handler
+//! has a bounded queue with an overflow policy ([`Overflow`](crate::Overflow)).
+//! - Under `Block` (the default), a QoS 1/2 message that finds its handler's queue full
+//!   is handed to the overflow task, which waits for room. Its acknowledgement is held
+//!   back until every handler has it, so the broker stops sending once its in-flight
+//!   window is full (lossless backpressure). Later QoS 1/2 messages for that handler
+//!   queue behind it (its order is kept); other handlers get theirs at once, and every
+//!   acknowledgement goes out in arrival order. A QoS 0 message that finds a queue full
+//!   is dropped and counted.
+//! - Under `DropOldest`/`DropNewest`, a full queue drops a message (the oldest queued,
+//!   or the arriving one), whatever its QoS, and counts it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,10 +18,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rumqttc::{Publish, QoS};
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Notify};
 
-use super::{Counters, Route, RouteTable, Shared};
+use super::queue::{HandlerQueue, Offered};
+
+use super::{Counters, Shared};
 use crate::dedup::Deduplicator;
 use crate::Message;
 
@@ -50,7 +53,7 @@ impl Ack {
 #[derive(Debug)]
 pub(crate) struct Overflowed {
     message: Option<Message>,
-    queues: Vec<mpsc::Sender<Message>>,
+    queues: Vec<Arc<HandlerQueue>>,
     ack: Option<Ack>,
 }
 
@@ -131,8 +134,8 @@ impl Inbound {
         }
     }
 
-    /// Offers the message to every matching handler queue and acknowledges it, or
-    /// returns what must go through the overflow (without its ack, which the caller adds).
+    /// Offers the message to every matching handler queue, or returns what must go
+    /// through the overflow (without its ack, which the caller adds).
     fn dispatch(&mut self, message: Message, reliable: bool) -> Option<Overflowed> {
         let shared = self.shared.clone();
         let routes = shared.routes_read();
@@ -143,35 +146,45 @@ impl Inbound {
             tracing::debug!(topic = message.topic(), "no handler for message");
             return None;
         }
-        if !reliable {
-            self.offer_at_most_once(&routes, message);
-            return None;
+        let mut waiting = Vec::new();
+        let mut held = None;
+        let mut dropped = Vec::new();
+        let mut message = Some(message);
+        let last = self.matched.len() - 1;
+        for (i, &id) in self.matched.iter().enumerate() {
+            let Some(route) = routes.route(id) else {
+                continue;
+            };
+            let copy = if i == last {
+                message.take()
+            } else {
+                message.clone()
+            };
+            let Some(copy) = copy else { continue };
+            // A handler with messages in the overflow gets later ones behind them.
+            let outcome = if reliable && route.queue.is_overflowing() {
+                Offered::Full(copy)
+            } else {
+                route.queue.offer(copy, reliable)
+            };
+            match outcome {
+                Offered::Queued => {}
+                Offered::Dropped(lost) => dropped.push((route.filter.clone(), lost)),
+                Offered::Full(back) => {
+                    waiting.push(route.queue.clone());
+                    held = Some(back);
+                }
+            }
         }
-        if !self.backlog.is_empty() {
-            let queues = self
-                .matched
-                .iter()
-                .filter_map(|&id| routes.route(id))
-                .map(|r| r.queue.clone())
-                .collect();
-            return Some(Overflowed {
-                message: Some(message),
-                queues,
-                ack: None,
-            });
+        drop(routes);
+        for (filter, lost) in dropped {
+            self.count_drop(&filter, &lost);
         }
-        self.offer_reliable(&routes, message)
-    }
-
-    /// QoS 0: into every queue with room; dropped (and counted) where full.
-    fn offer_at_most_once(&mut self, routes: &RouteTable, message: Message) {
-        let mut dropped_on = Vec::new();
-        offer_each(routes, &self.matched, message, |route, dropped| {
-            dropped_on.push((route.filter.clone(), dropped));
-        });
-        for (filter, dropped) in dropped_on {
-            self.count_drop(&filter, &dropped);
-        }
+        held.map(|message| Overflowed {
+            message: Some(message),
+            queues: waiting,
+            ack: None,
+        })
     }
 
     fn count_drop(&mut self, filter: &str, dropped: &Message) {
@@ -186,27 +199,11 @@ impl Inbound {
                 topic = dropped.topic(),
                 filter,
                 dropped = self.dropped_since_warning,
-                "handler queue full: dropping QoS 0 messages (the handler is slower than the inbound rate)"
+                "handler queue full: dropping messages (the handler is slower than the inbound rate)"
             );
             self.last_drop_warning = Some(now);
             self.dropped_since_warning = 0;
         }
-    }
-
-    /// QoS 1/2: into every queue with room; the queues that were full are returned for
-    /// the overflow task to wait on.
-    fn offer_reliable(&self, routes: &RouteTable, message: Message) -> Option<Overflowed> {
-        let mut full = Vec::new();
-        let mut pending = None;
-        offer_each(routes, &self.matched, message, |route, back| {
-            full.push(route.queue.clone());
-            pending = Some(back);
-        });
-        pending.map(|message| Overflowed {
-            message: Some(message),
-            queues: full,
-            ack: None,
-        })
     }
 
     /// Sends the ack now if nothing is ahead of it, else behind the overflow.
@@ -225,6 +222,9 @@ impl Inbound {
     }
 
     async fn push_overflow(&mut self, item: Overflowed) {
+        for queue in &item.queues {
+            queue.enter_overflow();
+        }
         let len = self.backlog.len.fetch_add(1, Ordering::AcqRel) + 1;
         let _ = self.overflow.send(item);
         if len >= OVERFLOW_LIMIT {
@@ -239,33 +239,6 @@ impl Inbound {
     }
 }
 
-/// Offers the message to each matched route's queue without waiting (a copy for all but
-/// the last, which gets the original); `on_full` gets each route whose queue was full,
-/// with the message handed back.
-fn offer_each(
-    routes: &RouteTable,
-    matched: &[usize],
-    message: Message,
-    mut on_full: impl FnMut(&Route, Message),
-) {
-    let mut message = Some(message);
-    let last = matched.len().saturating_sub(1);
-    for (i, &id) in matched.iter().enumerate() {
-        let Some(route) = routes.route(id) else {
-            continue;
-        };
-        let copy = if i == last {
-            message.take()
-        } else {
-            message.clone()
-        };
-        let Some(copy) = copy else { continue };
-        if let Err(TrySendError::Full(back)) = route.queue.try_send(copy) {
-            on_full(route, back);
-        }
-    }
-}
-
 /// Delivers overflowed messages as queues make room, then sends their acks, in order.
 async fn run_overflow(
     mut items: mpsc::UnboundedReceiver<Overflowed>,
@@ -275,8 +248,9 @@ async fn run_overflow(
     while let Some(item) = items.recv().await {
         if let Some(message) = item.message {
             for queue in &item.queues {
-                // A closed queue means its handler is gone (shutdown); nothing to wait for.
-                let _ = queue.send(message.clone()).await;
+                // A closed queue (shutdown) takes nothing and does not wait.
+                queue.push_waiting(message.clone()).await;
+                queue.leave_overflow();
             }
         }
         if let Some(ack) = item.ack {

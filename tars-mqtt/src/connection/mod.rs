@@ -15,19 +15,21 @@ pub(crate) mod event_loop;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
 pub(crate) mod options;
+pub(crate) mod queue;
 pub(crate) mod session;
 pub(crate) mod worker;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rumqttc::{AsyncClient, QoS, SubAck};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::topic::{routing_filter, TopicTrie};
-use crate::{Config, Message, Result};
+use crate::{Config, Result};
+use queue::HandlerQueue;
 
 /// Connection state, published by the event loop and the session task.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,7 +78,7 @@ pub(crate) enum SessionInput {
 pub(crate) struct Route {
     pub(crate) filter: String,
     pub(crate) qos: QoS,
-    pub(crate) queue: mpsc::Sender<Message>,
+    pub(crate) queue: Arc<HandlerQueue>,
 }
 
 /// Every subscription, and the trie that finds those matching a topic.
@@ -97,6 +99,7 @@ impl RouteTable {
     pub(crate) fn remove(&mut self, id: usize) {
         if let Some(route) = self.routes.get_mut(id).and_then(Option::take) {
             self.trie.remove(routing_filter(&route.filter), id);
+            route.queue.close();
         }
     }
 
@@ -124,8 +127,16 @@ impl RouteTable {
             .collect()
     }
 
-    /// Drops every route (closing the handler queues).
+    /// Every live route.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().flatten()
+    }
+
+    /// Drops every route, closing the handler queues: workers finish what is queued.
     pub(crate) fn clear(&mut self) {
+        for route in self.iter() {
+            route.queue.close();
+        }
         *self = Self::default();
     }
 }

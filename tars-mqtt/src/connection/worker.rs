@@ -2,24 +2,29 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use futures_util::FutureExt;
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::queue::HandlerQueue;
 use crate::handler::{FailureKind, Handler, HandlerError};
 use crate::span::{message_span, record_envelope};
 use crate::{Context, Message};
 
-/// Handles queued messages one at a time until the queue is closed and empty. An error
-/// or a panic in the handler is logged with the topic and envelope id, and the worker
-/// goes on with the next message.
-pub(crate) async fn run<H: Handler>(handler: H, mut queue: mpsc::Receiver<Message>, ctx: Context) {
-    while let Some(message) = queue.recv().await {
+/// Handles queued messages one at a time until the queue is closed and empty (a
+/// handler with `concurrency = N` has N of these on one queue). An error or a panic in
+/// the handler is logged with the topic and envelope id, and the worker goes on with
+/// the next message.
+pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, ctx: Context) {
+    let counters = &queue.counters;
+    while let Some(message) = queue.pop().await {
         let span = message_span(message.topic());
         let future =
             span.in_scope(|| AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind());
         let outcome = future.instrument(span.clone()).await;
+        counters.handled.fetch_add(1, Ordering::Relaxed);
         let failure = match outcome {
             Ok(Ok(())) => continue,
             Ok(Err(error)) => error,
@@ -27,6 +32,7 @@ pub(crate) async fn run<H: Handler>(handler: H, mut queue: mpsc::Receiver<Messag
                 HandlerError::failed(format!("handler panicked: {}", panic_reason(&*panic)))
             }
         };
+        counters.failed.fetch_add(1, Ordering::Relaxed);
         span.in_scope(|| report(&message, &failure));
     }
 }

@@ -75,6 +75,10 @@ async fn fallible_reply(ev: SttFinal) -> tars::Result<LlmResponse> {
 #[tars::handler(topic = "stt/+")]
 async fn wildcard_for_event(_ev: SttFinal) {}
 
+// Flow control: four at once, a small queue that keeps the latest messages.
+#[tars::handler(topic = "stt/partial", concurrency = 4, queue = 16, overflow = "drop_oldest")]
+async fn partials(_msg: Message) {}
+
 #[tars::handler(topic = "#")]
 async fn everything(_msg: Message) {}
 
@@ -88,6 +92,15 @@ fn main() {
     let handlers = tars::registry::handlers();
     assert!(handlers.iter().any(|h| h.name == "template" && h.filter == "sensors/+/temperature"));
     assert!(handlers.iter().any(|h| h.name == "default_topic" && h.filter == "stt/final"));
+    let partials = handlers.iter().find(|h| h.name == "partials").unwrap();
+    assert_eq!(
+        partials.options,
+        tars::HandlerOptions {
+            concurrency: 4,
+            queue_capacity: Some(16),
+            overflow: tars::Overflow::DropOldest
+        }
+    );
     assert!(handlers.iter().any(|h| h.name == "typed_envelope_default_topic" && h.filter == "stt/final"));
     assert!(handlers.iter().any(|h| h.name == "fallible_reply" && h.subscription() == "$share/llm-workers/stt/final"));
 }

@@ -1,0 +1,254 @@
+//! The bounded queue in front of a handler, with its overflow policy.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+use crate::{Message, Overflow};
+
+/// What happened to a message offered to a queue.
+#[derive(Debug)]
+pub(crate) enum Offered {
+    Queued,
+    /// The queue was full and the policy dropped this message (the newest, or the
+    /// oldest queued one to make room for the new).
+    Dropped(Message),
+    /// The queue is full and the message must wait for room (QoS 1/2 under `Block`).
+    Full(Message),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    items: VecDeque<Message>,
+    closed: bool,
+}
+
+/// Counters of one handler.
+#[derive(Debug, Default)]
+pub(crate) struct QueueCounters {
+    pub(crate) dropped: AtomicU64,
+    pub(crate) handled: AtomicU64,
+    pub(crate) failed: AtomicU64,
+}
+
+/// A bounded FIFO shared by the event loop (producer), the overflow task and the
+/// handler's workers (consumers).
+#[derive(Debug)]
+pub(crate) struct HandlerQueue {
+    state: Mutex<State>,
+    capacity: usize,
+    policy: Overflow,
+    readable: Notify,
+    writable: Notify,
+    /// Messages for this queue waiting in the overflow task.
+    in_overflow: AtomicUsize,
+    pub(crate) counters: QueueCounters,
+}
+
+impl HandlerQueue {
+    pub(crate) fn new(capacity: usize, policy: Overflow) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            capacity: capacity.max(1),
+            policy,
+            readable: Notify::new(),
+            writable: Notify::new(),
+            in_overflow: AtomicUsize::new(0),
+            counters: QueueCounters::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Offers a message without waiting. `reliable` (QoS 1/2) messages are never
+    /// dropped under `Block`: they come back as `Full`.
+    pub(crate) fn offer(&self, message: Message, reliable: bool) -> Offered {
+        let mut state = self.lock();
+        if state.closed {
+            return Offered::Queued; // shutting down: nobody will handle it
+        }
+        if state.items.len() < self.capacity {
+            state.items.push_back(message);
+            drop(state);
+            self.readable.notify_one();
+            return Offered::Queued;
+        }
+        let outcome = match self.policy {
+            Overflow::Block if reliable => return Offered::Full(message),
+            Overflow::Block | Overflow::DropNewest => Offered::Dropped(message),
+            Overflow::DropOldest => {
+                let oldest = state.items.pop_front().expect("a full queue is not empty");
+                state.items.push_back(message);
+                Offered::Dropped(oldest)
+            }
+        };
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Queues a message, waiting for room (the overflow task's path).
+    pub(crate) async fn push_waiting(&self, message: Message) {
+        loop {
+            let writable = self.writable.notified();
+            tokio::pin!(writable);
+            writable.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.closed {
+                    return;
+                }
+                if state.items.len() < self.capacity {
+                    state.items.push_back(message);
+                    drop(state);
+                    self.readable.notify_one();
+                    return;
+                }
+            }
+            writable.await;
+        }
+    }
+
+    /// The next message; `None` once the queue is closed and empty.
+    pub(crate) async fn pop(&self) -> Option<Message> {
+        loop {
+            let readable = self.readable.notified();
+            tokio::pin!(readable);
+            readable.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if let Some(message) = state.items.pop_front() {
+                    let more = !state.items.is_empty();
+                    drop(state);
+                    self.writable.notify_one();
+                    if more {
+                        // Another worker of a concurrent handler may take the next one.
+                        self.readable.notify_one();
+                    }
+                    return Some(message);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            readable.await;
+        }
+    }
+
+    /// Stops taking messages; workers finish what is queued, then see `None`.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.readable.notify_waiters();
+        self.writable.notify_waiters();
+    }
+
+    /// Whether messages for this queue wait in the overflow (later ones go behind them).
+    pub(crate) fn is_overflowing(&self) -> bool {
+        self.in_overflow.load(Ordering::Acquire) > 0
+    }
+
+    pub(crate) fn enter_overflow(&self) {
+        self.in_overflow.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn leave_overflow(&self) {
+        self.in_overflow.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The queue's capacity.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The queue's overflow policy.
+    pub(crate) fn policy(&self) -> Overflow {
+        self.policy
+    }
+
+    /// Messages waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::QoS;
+
+    fn message(n: u32) -> Message {
+        Message::new(format!("t/{n}"), Bytes::new(), QoS::AtMostOnce, false)
+    }
+
+    fn topics(queue: &HandlerQueue) -> Vec<String> {
+        queue
+            .lock()
+            .items
+            .iter()
+            .map(|m| m.topic().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn block_refuses_reliable_messages_and_drops_qos0_ones_when_full() {
+        let queue = HandlerQueue::new(2, Overflow::Block);
+        assert!(matches!(queue.offer(message(1), true), Offered::Queued));
+        assert!(matches!(queue.offer(message(2), false), Offered::Queued));
+        assert!(matches!(queue.offer(message(3), true), Offered::Full(m) if m.topic() == "t/3"));
+        assert!(
+            matches!(queue.offer(message(4), false), Offered::Dropped(m) if m.topic() == "t/4")
+        );
+        assert_eq!(topics(&queue), ["t/1", "t/2"]);
+        assert_eq!(queue.counters.dropped.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_latest_messages() {
+        let queue = HandlerQueue::new(2, Overflow::DropOldest);
+        for n in 1..=4 {
+            queue.offer(message(n), true);
+        }
+        assert_eq!(topics(&queue), ["t/3", "t/4"]);
+        assert_eq!(queue.counters.dropped.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn drop_newest_keeps_the_earliest_messages() {
+        let queue = HandlerQueue::new(2, Overflow::DropNewest);
+        for n in 1..=4 {
+            queue.offer(message(n), true);
+        }
+        assert_eq!(topics(&queue), ["t/1", "t/2"]);
+        assert_eq!(queue.counters.dropped.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_push_goes_in_once_a_worker_takes_one() {
+        let queue = std::sync::Arc::new(HandlerQueue::new(1, Overflow::Block));
+        queue.offer(message(1), true);
+        let pusher = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.push_waiting(message(2)).await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(queue.pop().await.unwrap().topic(), "t/1");
+        pusher.await.unwrap();
+        assert_eq!(queue.pop().await.unwrap().topic(), "t/2");
+    }
+
+    #[tokio::test]
+    async fn closing_lets_workers_drain_then_stop() {
+        let queue = HandlerQueue::new(4, Overflow::Block);
+        queue.offer(message(1), false);
+        queue.close();
+        assert_eq!(queue.pop().await.unwrap().topic(), "t/1");
+        assert!(queue.pop().await.is_none());
+    }
+}
