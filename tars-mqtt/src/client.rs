@@ -43,6 +43,8 @@ pub struct Stats {
     pub publishes_written: u64,
     /// Successful connections (1 + reconnects).
     pub connections: u64,
+    /// Requests waiting for their reply.
+    pub pending_requests: usize,
 }
 
 /// Counters of one subscription's handler.
@@ -238,6 +240,7 @@ impl Client {
             control,
             session,
             counters: Default::default(),
+            requests: Default::default(),
             closing: Default::default(),
             tasks: Mutex::new(Tasks::default()),
         });
@@ -438,6 +441,10 @@ impl Client {
         &self.shared.config
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// Traffic counters.
     pub fn stats(&self) -> Stats {
         let c = &self.shared.counters;
@@ -449,6 +456,7 @@ impl Client {
             unrouted: load(&c.unrouted),
             publishes_written: load(&c.publishes_written),
             connections: load(&c.connections),
+            pending_requests: self.shared.requests.len(),
         }
     }
 

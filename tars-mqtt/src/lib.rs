@@ -133,6 +133,7 @@ mod message;
 mod publish;
 pub mod registry;
 mod reply;
+mod request;
 mod service;
 mod span;
 #[cfg(feature = "testing")]

@@ -318,6 +318,17 @@ impl TestClient {
         self.next_envelope::<HealthStatus>(&topic).await.data
     }
 
+    /// Waits for a health status of a client with the given event (`ready`,
+    /// `shutdown`, …), skipping the others.
+    pub async fn wait_health(&self, client_id: &str, event: &str) -> HealthStatus {
+        loop {
+            let status = self.health(client_id).await;
+            if status.event.as_deref() == Some(event) {
+                return status;
+            }
+        }
+    }
+
     /// The latest health status of a client among those received, without waiting.
     pub fn latest_health(&self, client_id: &str) -> Option<HealthStatus> {
         let topic = health_topic(client_id);

@@ -65,11 +65,8 @@ async fn a_service_answers_through_the_test_kit_with_the_request_id() {
 
     let client_id = service.client_id().to_owned();
     service.shutdown().await;
-    let status = bus.health(&client_id).await;
-    assert_eq!(
-        (status.ok, status.event.as_deref()),
-        (false, Some("shutdown"))
-    );
+    let status = bus.wait_health(&client_id, "shutdown").await;
+    assert!(!status.ok);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,10 +204,7 @@ async fn a_client_resubscribes_after_the_embedded_broker_restarts() {
     })
     .await;
     assert_eq!(bus.next_event::<Answer>().await.data.text, "back? yes");
-    assert_eq!(
-        bus.health(service.client_id()).await.event.as_deref(),
-        Some("reconnected")
-    );
+    assert!(bus.wait_health(service.client_id(), "reconnected").await.ok);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

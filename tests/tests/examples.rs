@@ -79,10 +79,7 @@ async fn the_sensors_example_alerts_per_room_and_watches_the_fleet() {
     let broker = TestBroker::start().await;
     let bus = TestClient::connect(&broker).await.with_timeout(WAIT);
     let _sensors = start("sensors", &broker, "sensors-under-test", &[]);
-    assert_eq!(
-        bus.health("sensors-under-test").await.event.as_deref(),
-        Some("ready")
-    );
+    bus.wait_health("sensors-under-test", "ready").await;
 
     bus.publish_envelope(
         "sensors/kitchen/temperature",
@@ -132,12 +129,7 @@ async fn the_producer_example_ticks_until_sigterm_then_stops_cleanly() {
     producer.signal("TERM");
     let status = producer.exit_within(WAIT).await;
     assert_eq!(status.code(), Some(0), "{}", producer.output());
-    // Skip the retained `ready` (and any later ticks) to reach `shutdown`.
-    let mut health = bus.health("clock-under-test").await;
-    while health.event.as_deref() != Some("shutdown") {
-        health = bus.health("clock-under-test").await;
-    }
-    assert!(!health.ok);
+    assert!(!bus.wait_health("clock-under-test", "shutdown").await.ok);
 }
 
 async fn next_ticks(bus: &TestClient, count: usize) -> Vec<u64> {

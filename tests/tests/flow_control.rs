@@ -60,7 +60,7 @@ async fn a_slow_handler_does_not_hold_up_a_fast_one() {
         log.lock().unwrap().len() == 25
     })
     .await;
-        let log = log.lock().unwrap().clone();
+    let log = log.lock().unwrap().clone();
     let fast_done = log.iter().rposition(|h| *h == "fast").unwrap();
     let slow_done = log.iter().filter(|h| **h == "slow").count();
     assert!(

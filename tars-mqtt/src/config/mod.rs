@@ -18,6 +18,8 @@ pub use secret::Secret;
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
 /// Default capacity of each handler's queue of received messages.
 pub const DEFAULT_HANDLER_QUEUE_CAPACITY: usize = 1024;
+/// Default bound on how long a request waits for its reply.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default bound on how long shutdown waits for in-flight handlers.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -89,6 +91,7 @@ pub struct Config {
     max_packet_size: usize,
     handler_queue_capacity: usize,
     drain_timeout: Duration,
+    request_timeout: Duration,
 }
 
 impl Config {
@@ -178,6 +181,10 @@ impl Config {
     pub fn drain_timeout(&self) -> Duration {
         self.drain_timeout
     }
+    /// How long a request waits for its reply.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
     /// A builder holding this configuration, to change a few settings.
     pub fn to_builder(&self) -> ConfigBuilder {
         ConfigBuilder {
@@ -265,6 +272,7 @@ impl ConfigBuilder {
                 max_packet_size: DEFAULT_MAX_PACKET_SIZE,
                 handler_queue_capacity: DEFAULT_HANDLER_QUEUE_CAPACITY,
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
             },
         }
     }
@@ -320,6 +328,12 @@ impl ConfigBuilder {
     /// How long shutdown waits for in-flight handlers (default 5 s).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// How long a request waits for its reply (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
         self
     }
 

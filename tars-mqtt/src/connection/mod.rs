@@ -196,6 +196,7 @@ pub(crate) struct Shared {
     pub(crate) control: mpsc::UnboundedSender<Control>,
     pub(crate) session: mpsc::UnboundedSender<SessionInput>,
     pub(crate) counters: Counters,
+    pub(crate) requests: crate::request::Requests,
     /// Set once shutdown starts: no new messages are dispatched.
     pub(crate) closing: AtomicBool,
     pub(crate) health_topic: String,
