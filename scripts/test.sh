@@ -14,7 +14,7 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
 fi
 
-if ! python3 -c "import paho.mqtt, pydantic" >/dev/null 2>&1; then
+if ! python3 -c "import paho.mqtt, pydantic, jsonschema" >/dev/null 2>&1; then
   echo "installing the Python interop peer's packages..."
   python3 -m pip install -q -r tests/python/requirements.txt \
     || python3 -m pip install -q --break-system-packages -r tests/python/requirements.txt

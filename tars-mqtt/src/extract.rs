@@ -21,6 +21,8 @@ use crate::{Envelope, Message};
 pub trait Payload<Name> {
     /// The event's topic (`Event::TOPIC`), for the compile-time topic check.
     const TOPIC: &'static str;
+    /// The event's envelope type (`Event::EVENT_TYPE`), for the service's description.
+    const EVENT_TYPE: &'static str;
 }
 
 /// Decodes the payload as an envelope of `T`, recording its id and type in the message

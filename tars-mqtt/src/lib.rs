@@ -115,6 +115,7 @@
 
 #![warn(missing_docs)]
 
+pub mod asyncapi;
 mod backoff;
 #[cfg(feature = "broker")]
 pub mod broker;

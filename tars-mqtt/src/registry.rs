@@ -23,6 +23,10 @@ pub struct HandlerRegistration {
     pub share: Option<&'static str>,
     /// Flow control: concurrency, queue capacity, overflow policy.
     pub options: crate::HandlerOptions,
+    /// The envelope type the handler takes, when it takes a typed event.
+    pub event_type: Option<&'static str>,
+    /// The topic and event type of its reply, when it returns an event.
+    pub reply: Option<(&'static str, &'static str)>,
     /// Adds the handler to a client being built.
     pub install: fn(ClientBuilder, &'static HandlerRegistration) -> ClientBuilder,
 }

@@ -19,6 +19,9 @@ use crate::{Context, Event, Message, PublishOptions};
     note = "return `()`, `Result<(), E>` with `E: Display`, an event (a type with `#[derive(Event)]`) to publish as the reply, `Option<event>` or `Result<event, E>`"
 )]
 pub trait HandlerOutput: Send {
+    /// The topic and event type of the reply, when the handler returns an event.
+    const REPLY: Option<(&'static str, &'static str)> = None;
+
     /// Publishes the reply, if any, correlated with `request_id` (or the id of the
     /// incoming envelope), and reports the outcome.
     fn respond<'a>(
@@ -52,6 +55,8 @@ impl<E: Display + Send> HandlerOutput for Result<(), E> {
 }
 
 impl<T: Event + Serialize + Send + Sync + 'static> HandlerOutput for T {
+    const REPLY: Option<(&'static str, &'static str)> = Some((T::TOPIC, T::EVENT_TYPE));
+
     fn respond<'a>(
         self,
         ctx: &'a Context,
@@ -63,6 +68,8 @@ impl<T: Event + Serialize + Send + Sync + 'static> HandlerOutput for T {
 }
 
 impl<T: Event + Serialize + Send + Sync + 'static> HandlerOutput for Option<T> {
+    const REPLY: Option<(&'static str, &'static str)> = Some((T::TOPIC, T::EVENT_TYPE));
+
     async fn respond<'a>(
         self,
         ctx: &'a Context,
@@ -79,6 +86,8 @@ impl<T: Event + Serialize + Send + Sync + 'static> HandlerOutput for Option<T> {
 impl<T: Event + Serialize + Send + Sync + 'static, E: Display + Send + 'static> HandlerOutput
     for Result<T, E>
 {
+    const REPLY: Option<(&'static str, &'static str)> = Some((T::TOPIC, T::EVENT_TYPE));
+
     async fn respond<'a>(
         self,
         ctx: &'a Context,

@@ -15,6 +15,8 @@ pub const EXIT_CONFIG: u8 = 2;
 pub struct ServiceSpec {
     /// The client id used when `MQTT_CLIENT_ID` is unset.
     pub name: Option<&'static str>,
+    /// The version of the service's crate.
+    pub version: &'static str,
 }
 
 /// What a service body may return: `()` or `Result<(), E>` with `E: Display`.
@@ -48,6 +50,18 @@ where
     Fut: Future,
     Fut::Output: ServiceOutput,
 {
+    if std::env::args().skip(1).any(|arg| arg == "--asyncapi") {
+        let info = crate::asyncapi::ServiceInfo {
+            name: spec.name.unwrap_or("tars-service").to_owned(),
+            version: spec.version.to_owned(),
+        };
+        let document = crate::asyncapi::document(&info);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
     let config = match load_environment(spec) {
         Ok(config) => config,
         Err(message) => {

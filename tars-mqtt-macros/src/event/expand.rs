@@ -47,7 +47,8 @@ pub(crate) fn expand(input: &EventInput, spec: &EventSpec) -> TokenStream {
                 const RETAIN: bool = #retain;
             }
             impl #payload_impl_generics ::tars::__private::Payload<__TarsArgName> for #ident #ty_generics #where_clause {
-                const TOPIC: &'static str = #topic;
+                                const TOPIC: &'static str = #topic;
+                const EVENT_TYPE: &'static str = #event_type;
             }
             #registration
         };

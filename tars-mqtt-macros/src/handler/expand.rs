@@ -155,6 +155,26 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
         Some("drop_newest") => quote!(::tars::__private::Overflow::DropNewest),
         _ => quote!(::tars::__private::Overflow::Block),
     };
+    // The payload's event type: for `ev: Event`, and for `Envelope<Event>` when the
+    // topic comes from the event (with a written topic, `T` may be any type).
+    let from_event = matches!(spec.topic, TopicSource::FromEvent);
+    let typed = spec
+        .payload()
+        .filter(|a| matches!(a.kind, ArgKind::Event) || (from_event && a.typed_event().is_some()));
+    let event_type = match typed {
+        Some(payload) => {
+            let ty = payload.typed_event().expect("filtered");
+            let marker = marker(payload);
+            quote_spanned!(ty.span()=> ::core::option::Option::Some(<#ty as ::tars::__private::Payload<#marker>>::EVENT_TYPE))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let reply = match &function.sig.output {
+        ReturnType::Type(_, ty) => {
+            quote_spanned!(ty.span()=> <#ty as ::tars::__private::HandlerOutput>::REPLY)
+        }
+        ReturnType::Default => quote!(::core::option::Option::None),
+    };
     let handler = format_ident!("__TarsHandler");
     let markers = spec
         .args
@@ -215,6 +235,8 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                         queue_capacity: #queue,
                         overflow: #overflow,
                     },
+                                        event_type: #event_type,
+                    reply: #reply,
                     install: __tars_install,
                 }
             }

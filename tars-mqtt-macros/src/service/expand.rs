@@ -38,7 +38,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
     };
     let run = quote_spanned! {span=>
         ::tars::__private::run_service(
-            ::tars::__private::ServiceSpec { name: #name },
+            ::tars::__private::ServiceSpec { name: #name, version: ::core::env!("CARGO_PKG_VERSION") },
             |__tars_ctx: ::tars::__private::Context| #call,
         )
     };

@@ -1,0 +1,316 @@
+//! An AsyncAPI 3.0 description of a service, built from what the macros registered: its
+//! handlers (receive operations, on channels with the template parameters), the events
+//! linked into it (messages), its replies, health and heartbeat (send operations).
+//! A `#[tars::service]` binary prints it when run with `--asyncapi`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::registry::{self, EventRegistration, HandlerRegistration};
+use crate::topic::level_spans;
+
+/// What the document says about the service itself.
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    /// The service's name (its default client id).
+    pub name: String,
+    /// The service's version.
+    pub version: String,
+}
+
+/// A name usable as an AsyncAPI id (`[A-Za-z0-9_-]`).
+fn id(text: &str) -> String {
+    let id: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    id.trim_matches('_')
+        .to_owned()
+        .chars()
+        .take(120)
+        .collect::<String>()
+        .replace("__", "_")
+}
+
+/// The address and parameters of a channel: template segments become parameters named
+/// after them; other `+` levels become `level{n}` parameters.
+fn address(handler: &HandlerRegistration) -> (String, Vec<String>) {
+    let mut names = handler.segments.iter();
+    let mut parameters = Vec::new();
+    let levels: Vec<String> = level_spans(handler.filter)
+        .enumerate()
+        .map(|(index, (_, level))| match level {
+            "+" => {
+                let name = names
+                    .next()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| format!("level{index}"));
+                parameters.push(name.clone());
+                format!("{{{name}}}")
+            }
+            other => other.to_owned(),
+        })
+        .collect();
+    (levels.join("/"), parameters)
+}
+
+/// The JSON schema of an envelope whose `data` has `data` as schema.
+fn envelope_schema(event_type: Option<&str>, data: Value) -> Value {
+    let event_type = match event_type {
+        Some(t) => json!({"type": "string", "const": t}),
+        None => json!({"type": "string"}),
+    };
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["id", "type", "ts", "source", "data"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "uuid4 hex; a reply carries its request's id"},
+            "type": event_type,
+            "ts": {"type": "number", "description": "seconds since the Unix epoch"},
+            "source": {"type": "string"},
+            "data": data,
+        }
+    })
+}
+
+fn event_message(event: &EventRegistration) -> Value {
+    json!({
+        "name": event.event_type,
+        "title": event.type_name,
+        "contentType": "application/json",
+        "payload": envelope_schema(Some(event.event_type), json!({"type": "object"})),
+    })
+}
+
+fn qos_binding(qos: u8, retain: bool) -> Value {
+    json!({"mqtt": {"qos": qos, "retain": retain, "bindingVersion": "0.2.0"}})
+}
+
+#[derive(Default)]
+struct Builder {
+    channels: Map<String, Value>,
+    operations: Map<String, Value>,
+    messages: BTreeMap<String, Value>,
+}
+
+impl Builder {
+    fn message(&mut self, event_type: &str, message: impl FnOnce() -> Value) -> String {
+        let message_id = id(event_type);
+        self.messages
+            .entry(message_id.clone())
+            .or_insert_with(message);
+        message_id
+    }
+
+    fn channel(
+        &mut self,
+        channel_id: &str,
+        address: &str,
+        parameters: &[String],
+        message_id: &str,
+    ) {
+        let channel = self
+            .channels
+            .entry(channel_id.to_owned())
+            .or_insert_with(|| {
+                let mut channel = json!({"address": address, "messages": {}});
+                if !parameters.is_empty() {
+                    let params: Map<String, Value> = parameters
+                        .iter()
+                        .map(|p| {
+                            (
+                                p.clone(),
+                                json!({"description": format!("the `{p}` level of the topic")}),
+                            )
+                        })
+                        .collect();
+                    channel["parameters"] = Value::Object(params);
+                }
+                channel
+            });
+        channel["messages"][message_id] =
+            json!({"$ref": format!("#/components/messages/{message_id}")});
+    }
+
+    fn operation(
+        &mut self,
+        operation_id: String,
+        action: &str,
+        channel_id: &str,
+        message_id: &str,
+        bindings: Value,
+        summary: String,
+    ) {
+        self.operations.insert(
+            operation_id,
+            json!({
+                "action": action,
+                "channel": {"$ref": format!("#/channels/{channel_id}")},
+                "messages": [{"$ref": format!("#/channels/{channel_id}/messages/{message_id}")}],
+                "summary": summary,
+                "bindings": bindings,
+            }),
+        );
+    }
+}
+
+/// The AsyncAPI 3.0 document of the handlers and events linked into this binary.
+pub fn document(info: &ServiceInfo) -> Value {
+    let handlers = registry::handlers();
+    let events = registry::events();
+    let by_type: BTreeMap<&str, &EventRegistration> =
+        events.iter().map(|e| (e.event_type, *e)).collect();
+    let mut b = Builder::default();
+
+    for handler in &handlers {
+        let message_id = match handler.event_type.and_then(|t| by_type.get(t)) {
+            Some(event) => b.message(event.event_type, || event_message(event)),
+            None => b.message("envelope", || {
+                json!({
+                    "name": "envelope",
+                    "title": "Any envelope",
+                    "contentType": "application/json",
+                    "payload": envelope_schema(None, json!({"type": "object"})),
+                })
+            }),
+        };
+        let (address, parameters) = address(handler);
+        let channel_id = id(&address);
+        b.channel(&channel_id, &address, &parameters, &message_id);
+        let mut bindings = qos_binding(handler.qos as u8, false);
+        if let Some(group) = handler.share {
+            bindings["mqtt"]["x-share-group"] = json!(group);
+        }
+        let summary = format!("handled by `{}` ({})", handler.name, handler.subscription());
+        b.operation(
+            format!("receive_{}", id(handler.name)),
+            "receive",
+            &channel_id,
+            &message_id,
+            bindings,
+            summary,
+        );
+
+        if let Some((topic, event_type)) = handler.reply {
+            if let Some(event) = by_type.get(event_type) {
+                let message_id = b.message(event_type, || event_message(event));
+                let channel_id = id(topic);
+                b.channel(&channel_id, topic, &[], &message_id);
+                let summary = format!("the reply of `{}`, carrying the request's id", handler.name);
+                b.operation(
+                    format!("reply_{}", id(handler.name)),
+                    "send",
+                    &channel_id,
+                    &message_id,
+                    qos_binding(event.qos as u8, event.retain),
+                    summary,
+                );
+            }
+        }
+    }
+
+    // Events linked in but received by no handler: the service publishes them.
+    for event in &events {
+        let received = handlers
+            .iter()
+            .any(|h| h.event_type == Some(event.event_type));
+        let replied = handlers
+            .iter()
+            .any(|h| h.reply.map(|(_, t)| t) == Some(event.event_type));
+        if received || replied {
+            continue;
+        }
+        let message_id = b.message(event.event_type, || event_message(event));
+        let channel_id = id(event.topic);
+        b.channel(&channel_id, event.topic, &[], &message_id);
+        b.operation(
+            format!("send_{message_id}"),
+            "send",
+            &channel_id,
+            &message_id,
+            qos_binding(event.qos as u8, event.retain),
+            format!("`{}` events the service publishes", event.type_name),
+        );
+    }
+
+    let health = b.message("health.status", || {
+        json!({
+            "name": "health.status",
+            "contentType": "application/json",
+            "payload": envelope_schema(Some("health.status"), json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["message_id", "ok", "timestamp"],
+                "properties": {
+                    "message_id": {"type": "string"},
+                    "ok": {"type": "boolean"},
+                    "event": {"type": "string", "description": "ready, reconnected, shutdown, lost, …"},
+                    "err": {"type": "string"},
+                    "timestamp": {"type": "number"},
+                }
+            })),
+        })
+    });
+    let client = vec!["clientId".to_owned()];
+    b.channel(
+        "system_health",
+        "system/health/{clientId}",
+        &client,
+        &health,
+    );
+    b.operation(
+        "send_health".into(),
+        "send",
+        "system_health",
+        &health,
+        qos_binding(1, true),
+        "retained health; `lost` is the last will".into(),
+    );
+    let heartbeat = b.message("heartbeat", || {
+        json!({
+            "name": "heartbeat",
+            "contentType": "application/json",
+            "payload": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["ok", "event", "timestamp"],
+                "properties": {"ok": {"const": true}, "event": {"const": "heartbeat"}, "timestamp": {"type": "number"}},
+            },
+        })
+    });
+    b.channel(
+        "system_keepalive",
+        "system/keepalive/{clientId}",
+        &client,
+        &heartbeat,
+    );
+    b.operation(
+        "send_heartbeat".into(),
+        "send",
+        "system_keepalive",
+        &heartbeat,
+        qos_binding(0, false),
+        "periodic heartbeat".into(),
+    );
+
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": info.name,
+            "version": info.version,
+            "description": "A tars-mqtt service. Every message but the heartbeat is an envelope {id, type, ts, source, data}.",
+        },
+        "defaultContentType": "application/json",
+        "channels": b.channels,
+        "operations": b.operations,
+        "components": {"messages": b.messages},
+    })
+}

@@ -1,0 +1,121 @@
+//! `--asyncapi` prints an AsyncAPI 3.0 document of the service, valid against the
+//! official JSON schema (`tests/asyncapi/`), that describes its handlers, events,
+//! replies, health and heartbeat.
+
+use std::process::Stdio;
+
+use serde_json::Value;
+use tars_tests::init_tracing;
+use tars_tests::process::{example_binary, workspace_root};
+use tars_tests::python::INSTALL_HINT;
+
+fn document(example: &str) -> Value {
+    let output = std::process::Command::new(example_binary(example))
+        .arg("--asyncapi")
+        .env_remove("MQTT_URL")
+        .output()
+        .expect("run the example");
+    assert!(
+        output.status.success(),
+        "{example} --asyncapi failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    validate(example, &text);
+    serde_json::from_str(&text).expect("JSON")
+}
+
+fn validate(example: &str, text: &str) {
+    use std::io::Write;
+    let root = workspace_root();
+    let mut child = std::process::Command::new("python3")
+        .arg(root.join("tests/python/validate_asyncapi.py"))
+        .arg(root.join("tests/asyncapi/asyncapi-3.0.0.schema.json"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{example}: the AsyncAPI document is invalid:\n{report}\n(if jsonschema is missing: {INSTALL_HINT})");
+}
+
+fn operation<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["operations"]
+        .get(id)
+        .unwrap_or_else(|| panic!("no operation {id} in {}", doc["operations"]))
+}
+
+#[test]
+fn the_pipeline_is_described_with_its_channels_operations_and_messages() {
+    init_tracing();
+    let doc = document("pipeline");
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    assert_eq!(doc["info"]["title"], "tars-pipeline");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+
+    let receive = operation(&doc, "receive_understand");
+    assert_eq!(receive["action"], "receive");
+    assert_eq!(receive["channel"]["$ref"], "#/channels/stt_final");
+    assert_eq!(receive["bindings"]["mqtt"]["qos"], 1);
+    assert_eq!(doc["channels"]["stt_final"]["address"], "stt/final");
+    let stt = &doc["components"]["messages"]["stt_final"];
+    assert_eq!(stt["name"], "stt.final");
+    assert_eq!(stt["payload"]["properties"]["type"]["const"], "stt.final");
+    assert_eq!(stt["payload"]["additionalProperties"], false);
+
+    let reply = operation(&doc, "reply_understand");
+    assert_eq!(reply["action"], "send");
+    assert_eq!(doc["channels"]["llm_request"]["address"], "llm/request");
+
+    let voice = &doc["channels"]["pipeline_voice_voice"];
+    assert_eq!(voice["address"], "pipeline/voice/{voice}");
+    assert!(voice["parameters"]["voice"].is_object());
+
+    assert_eq!(
+        operation(&doc, "send_health")["bindings"]["mqtt"]["retain"],
+        true
+    );
+    assert!(doc["channels"]["system_keepalive"]["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("system/keepalive/"));
+}
+
+#[test]
+fn events_the_service_only_publishes_are_send_operations() {
+    init_tracing();
+    let doc = document("quickstart");
+    assert_eq!(
+        operation(&doc, "receive_speak")["channel"]["$ref"],
+        "#/channels/stt_final"
+    );
+    let send = operation(&doc, "send_tts_say");
+    assert_eq!(send["action"], "send");
+    assert_eq!(doc["channels"]["tts_say"]["address"], "tts/say");
+}
+
+#[test]
+fn wildcards_templates_and_share_groups_are_described() {
+    init_tracing();
+    let sensors = document("sensors");
+    assert_eq!(
+        sensors["channels"]["sensors_room_temperature"]["address"],
+        "sensors/{room}/temperature"
+    );
+    assert_eq!(
+        sensors["channels"]["system_health_service"]["address"],
+        "system/health/{service}"
+    );
+    let workers = document("shared_workers");
+    assert_eq!(
+        operation(&workers, "receive_work")["bindings"]["mqtt"]["x-share-group"],
+        "workers"
+    );
+}
