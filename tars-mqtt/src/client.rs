@@ -17,8 +17,10 @@ use crate::connection::options::{mqtt_options, network_options};
 use crate::connection::queue::HandlerQueue;
 use crate::connection::session::SessionTask;
 use crate::connection::{heartbeat, worker, Control, Route, SessionInput, Shared, Status, Tasks};
+use crate::envelope::{self, new_id};
 use crate::handler::{EnvelopeFn, Handler, HandlerOptions, IntoHandlerResult, MessageFn};
 use crate::health::{events, health_topic, keepalive_topic};
+use crate::manifest::{manifest_topic, ServiceManifest, MANIFEST_EVENT_TYPE};
 use crate::publish::{self, PublishOptions};
 use crate::topic::validate_filter;
 use crate::{Config, Context, Envelope, Error, Event, Message, Result};
@@ -100,6 +102,7 @@ type Installer = Box<dyn FnOnce(&Client) + Send>;
 pub struct ClientBuilder {
     config: Config,
     installers: Vec<Installer>,
+    manifest: Option<ServiceManifest>,
     error: Option<Error>,
 }
 
@@ -170,13 +173,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Announces `manifest`, retained on `system/services/{client_id}`, after every
+    /// connection; a graceful shutdown clears it.
+    pub fn announce(mut self, manifest: ServiceManifest) -> Self {
+        self.manifest = Some(manifest);
+        self
+    }
+
     /// Connects (retrying with backoff while the broker is unreachable), subscribes
     /// every registered filter, publishes health `ready` when enabled, and returns.
     pub async fn connect(self) -> Result<Client> {
         if let Some(error) = self.error {
             return Err(error);
         }
-        Client::start(self.config, self.installers).await
+        Client::start(self.config, self.installers, self.manifest).await
     }
 }
 
@@ -219,12 +229,26 @@ impl Client {
         ClientBuilder {
             config,
             installers: Vec::new(),
+            manifest: None,
             error: None,
         }
     }
 
-    async fn start(config: Config, installers: Vec<Installer>) -> Result<Self> {
+    async fn start(
+        config: Config,
+        installers: Vec<Installer>,
+        manifest: Option<ServiceManifest>,
+    ) -> Result<Self> {
         let options = mqtt_options(&config)?;
+        let manifest = match manifest {
+            Some(manifest) => Some(envelope::encode(
+                &new_id(),
+                MANIFEST_EVENT_TYPE,
+                config.source_name(),
+                &manifest,
+            )?),
+            None => None,
+        };
         tracing::info!(%config, "connecting");
         let (mqtt, mut event_loop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
         event_loop.set_network_options(network_options());
@@ -233,6 +257,7 @@ impl Client {
         let shared = Arc::new(Shared {
             health_topic: health_topic(config.client_id()),
             keepalive_topic: keepalive_topic(config.client_id()),
+            manifest,
             config,
             mqtt,
             routes: Default::default(),
@@ -522,20 +547,18 @@ impl Client {
             tasks.workers.iter().for_each(JoinHandle::abort);
         }
         abort(tasks.session.take());
-        let final_health = if graceful && shared.config.enable_health() {
-            Some(publish::health_payload(
-                shared,
-                false,
-                Some(events::SHUTDOWN),
-                None,
-            )?)
-        } else {
-            None
-        };
+        let mut last_words = Vec::new();
+        if graceful && shared.manifest.is_some() {
+            last_words.push((manifest_topic(shared.config.client_id()), Vec::new()));
+        }
+        if graceful && shared.config.enable_health() {
+            let payload = publish::health_payload(shared, false, Some(events::SHUTDOWN), None)?;
+            last_words.push((shared.health_topic.clone(), payload));
+        }
         let (done, stopped) = oneshot::channel();
         if shared
             .control
-            .send(Control::Stop { final_health, done })
+            .send(Control::Stop { last_words, done })
             .is_ok()
             && timeout(STOP_TIMEOUT, stopped).await.is_err()
         {

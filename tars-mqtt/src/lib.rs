@@ -130,6 +130,7 @@ mod event;
 mod extract;
 mod handler;
 pub mod health;
+pub mod manifest;
 mod message;
 mod publish;
 pub mod registry;

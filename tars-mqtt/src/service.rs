@@ -5,6 +5,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::process::ExitCode;
 
+use crate::manifest::ServiceManifest;
 use crate::{registry, Client, Config, Context, EnvDefaults};
 
 /// Exit code for a configuration error.
@@ -79,7 +80,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(config, body))
+    runtime.block_on(serve(config, spec.version, body))
 }
 
 /// `.env`, logging and configuration; an error is the one line to print.
@@ -114,14 +115,17 @@ fn init_logging() -> Result<(), String> {
     Ok(())
 }
 
-async fn serve<F, Fut>(config: Config, body: F) -> ExitCode
+async fn serve<F, Fut>(config: Config, version: &str, body: F) -> ExitCode
 where
     F: FnOnce(Context) -> Fut,
     Fut: Future,
     Fut::Output: ServiceOutput,
 {
     let handlers = registry::handlers().len();
-    let builder = Client::builder(config).with_registered_handlers();
+    let manifest = ServiceManifest::from_registry(config.client_id(), version);
+    let builder = Client::builder(config)
+        .with_registered_handlers()
+        .announce(manifest);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let client = tokio::select! {

@@ -376,3 +376,63 @@ async fn tars_log_format_json_writes_json_lines() {
         "{output}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_announces_a_retained_manifest_and_clears_it_on_shutdown() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let id = client_id("manifest");
+    let (mut service, _health) = start_service(&example_binary("pipeline"), &broker, &id).await;
+    let topic = format!("system/services/{id}");
+
+    let mut late = Probe::start(broker.port(), &[&topic]).await;
+    let seen = late.expect_on(&topic, WAIT).await;
+    assert!(seen.retain, "the manifest is retained");
+    let manifest = assert_envelope(&seen, "service.manifest", &id)["data"].clone();
+    assert_eq!(manifest["name"], id.as_str());
+    let mut handlers: Vec<&str> = manifest["handlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    handlers.sort_unstable();
+    assert_eq!(handlers, ["select_voice", "speak", "think", "understand"]);
+    let voice = manifest["handlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "select_voice")
+        .unwrap();
+    assert_eq!(
+        (voice["filter"].as_str(), voice["qos"].as_u64()),
+        (Some("pipeline/voice/+"), Some(1))
+    );
+    let types: Vec<&str> = manifest["event_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"stt.final") && types.contains(&"tts.say"),
+        "{types:?}"
+    );
+    assert!(manifest["started_at"].as_f64().unwrap() > 0.0);
+
+    service.signal("TERM");
+    assert_eq!(service.exit_within(STOP_BOUND).await.code(), Some(0));
+    let cleared = late.expect_on(&topic, WAIT).await;
+    assert!(
+        cleared.payload.is_empty(),
+        "an empty retained message clears the manifest"
+    );
+    let mut after = Probe::start(broker.port(), &[&topic]).await;
+    assert!(
+        after
+            .collect_for(std::time::Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "nothing retained"
+    );
+}

@@ -93,17 +93,13 @@ impl EventLoopTask {
                         break;
                     }
                 }
-                Step::Control(Control::Stop { final_health, done }) => {
+                Step::Control(Control::Stop { last_words, done }) => {
                     if self.event_loop.network.is_none() || !self.shared.status().connected {
                         let _ = done.send(());
                         break;
                     }
-                    if let Some(payload) = final_health {
-                        let mut publish = Publish::new(
-                            self.shared.health_topic.clone(),
-                            QoS::AtLeastOnce,
-                            payload,
-                        );
+                    for (topic, payload) in last_words.into_iter().rev() {
+                        let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload);
                         publish.retain = true;
                         self.event_loop
                             .pending

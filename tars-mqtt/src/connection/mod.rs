@@ -50,10 +50,11 @@ pub(crate) struct Status {
 pub(crate) enum Control {
     /// Drop the connection and reconnect (the heartbeat watchdog's remedy).
     ForceReconnect,
-    /// Publish `final_health` (QoS 1, retained) if given, wait for every QoS 1/2
-    /// publish to be acknowledged (bounded), send DISCONNECT and stop.
+    /// Publish `last_words` (topic and payload, QoS 1, retained: the manifest's
+    /// clearing, health `shutdown`), wait for every QoS 1/2 publish to be acknowledged
+    /// (bounded), send DISCONNECT and stop.
     Stop {
-        final_health: Option<Vec<u8>>,
+        last_words: Vec<(String, Vec<u8>)>,
         done: oneshot::Sender<()>,
     },
 }
@@ -201,6 +202,8 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     pub(crate) health_topic: String,
     pub(crate) keepalive_topic: String,
+    /// The encoded manifest envelope announced after each connection, if any.
+    pub(crate) manifest: Option<Vec<u8>>,
     pub(crate) tasks: Mutex<Tasks>,
 }
 

@@ -15,7 +15,7 @@ use tokio::time::timeout;
 
 use super::{SessionInput, Shared, Status};
 use crate::health::events;
-use crate::publish::publish_health;
+use crate::publish::{publish_bytes, publish_health};
 use crate::{Error, Result};
 
 /// How long the broker has to answer a SUBSCRIBE.
@@ -199,6 +199,20 @@ impl SessionTask {
     }
 
     async fn publish_connected_health(&mut self) {
+        if let Some(manifest) = &self.shared.manifest {
+            let topic = crate::manifest::manifest_topic(self.shared.config.client_id());
+            if let Err(error) = publish_bytes(
+                &self.shared,
+                &topic,
+                QoS::AtLeastOnce,
+                true,
+                manifest.clone(),
+            )
+            .await
+            {
+                tracing::warn!(%error, "could not publish the service manifest");
+            }
+        }
         if !self.shared.config.enable_health() {
             return;
         }
