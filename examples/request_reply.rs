@@ -31,7 +31,10 @@ struct WeatherReport {
 async fn forecast(request: WeatherRequest) -> WeatherReport {
     tokio::time::sleep(Duration::from_millis(20)).await; // a slow lookup
     let celsius = request.city.len() as i32 * 3;
-    WeatherReport { city: request.city, celsius }
+    WeatherReport {
+        city: request.city,
+        celsius,
+    }
 }
 
 #[tokio::main]
@@ -42,14 +45,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_registered_handlers()
         .connect()
         .await?;
-    let requester = Client::connect(Config::builder(&url, "weather-client").request_timeout(Duration::from_secs(5)).build()?).await?;
+    let requester = Client::connect(
+        Config::builder(&url, "weather-client")
+            .request_timeout(Duration::from_secs(5))
+            .build()?,
+    )
+    .await?;
 
     let cities = ["Oslo", "Lima", "Nairobi", "Kyoto", "Reykjavik", "Quito"];
     let mut asking = tokio::task::JoinSet::new();
     for city in cities {
         let requester = requester.clone();
         asking.spawn(async move {
-            let report: WeatherReport = requester.request(&WeatherRequest { city: city.into() }).await?;
+            let report: WeatherReport = requester
+                .request(&WeatherRequest { city: city.into() })
+                .await?;
             Ok::<_, tars::Error>((city, report))
         });
     }

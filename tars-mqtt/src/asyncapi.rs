@@ -81,12 +81,24 @@ fn envelope_schema(event_type: Option<&str>, data: Value) -> Value {
     })
 }
 
+/// The schema of an event's data: its own (feature `schemars`, subschemas inlined), else
+/// any object.
+fn data_schema(event: &EventRegistration) -> Value {
+    match event.schema.map(|schema| schema()) {
+        Some(Value::Object(mut schema)) => {
+            schema.remove("$schema");
+            Value::Object(schema)
+        }
+        _ => json!({"type": "object"}),
+    }
+}
+
 fn event_message(event: &EventRegistration) -> Value {
     json!({
         "name": event.event_type,
         "title": event.type_name,
         "contentType": "application/json",
-        "payload": envelope_schema(Some(event.event_type), json!({"type": "object"})),
+                "payload": envelope_schema(Some(event.event_type), data_schema(event)),
     })
 }
 

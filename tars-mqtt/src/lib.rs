@@ -185,6 +185,15 @@ pub mod __private {
     pub use crate::reply::HandlerOutput;
     pub use crate::service::{run_service, ServiceOutput, ServiceSpec};
     pub use crate::topic::matches_const;
+
+    /// The JSON schema of `T`, draft 7 with subschemas inlined (feature `schemars`).
+    #[cfg(feature = "schemars")]
+    pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+        let generator = schemars::generate::SchemaSettings::draft07()
+            .with(|settings| settings.inline_subschemas = true)
+            .into_generator();
+        generator.into_root_schema_for::<T>().to_value()
+    }
     pub use crate::{
         ClientBuilder, Context, Envelope, Event, Handler, HandlerOptions, HandlerResult, Message,
         Overflow, QoS,

@@ -56,6 +56,8 @@ pub struct EventRegistration {
     pub qos: QoS,
     /// Whether it is retained.
     pub retain: bool,
+    /// The JSON schema of its data, when known (feature `schemars`).
+    pub schema: Option<fn() -> serde_json::Value>,
 }
 
 inventory::collect!(EventRegistration);

@@ -119,3 +119,62 @@ fn wildcards_templates_and_share_groups_are_described() {
         "workers"
     );
 }
+
+#[test]
+fn event_data_schemas_come_from_schemars_when_the_feature_is_on() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "[package]\nname = \"schema-service\"\nversion = \"1.2.3\"\nedition = \"2021\"\n\n[dependencies]\n\
+         tars-mqtt = {{ path = {:?}, features = [\"schemars\"] }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\n\
+         schemars = \"1\"\n\n[workspace]\n",
+        workspace_root().join("tars-mqtt").display().to_string()
+    );
+    std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(
+        workspace_root().join("Cargo.lock"),
+        dir.path().join("Cargo.lock"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        r#"
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tars::prelude::*;
+
+#[derive(Event, Serialize, Deserialize, JsonSchema)]
+#[event(topic = "stt/final", qos = 1)]
+struct SttFinal { text: String, confidence: f32, words: Vec<Word> }
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Word { text: String, start: f32 }
+
+#[tars::handler]
+async fn transcript(_ev: SttFinal) {}
+
+#[tars::service(name = "schema-service")]
+async fn main() {}
+"#,
+    )
+    .unwrap();
+    tars_tests::process::cargo_build(dir.path(), &[]);
+    let output =
+        std::process::Command::new(tars_tests::process::target_dir().join("debug/schema-service"))
+            .arg("--asyncapi")
+            .output()
+            .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    validate("schema-service", &text);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["info"]["version"], "1.2.3");
+    let data = &doc["components"]["messages"]["stt_final"]["payload"]["properties"]["data"];
+    assert_eq!(data["properties"]["text"]["type"], "string", "{data}");
+    assert_eq!(data["properties"]["confidence"]["type"], "number", "{data}");
+    assert_eq!(
+        data["properties"]["words"]["items"]["properties"]["start"]["type"], "number",
+        "inlined: {data}"
+    );
+}

@@ -56,8 +56,11 @@ async fn the_extension_pattern_examples_check_themselves() {
             "raw_client",
             "raw_client: a 640-byte binary frame went through rumqttc directly",
         ),
-                ("testing", "all checks passed"),
-        ("request_reply", "request_reply: 6 requests, 6 matching replies"),
+        ("testing", "all checks passed"),
+        (
+            "request_reply",
+            "request_reply: 6 requests, 6 matching replies",
+        ),
     ] {
         let output = run_to_completion(name).await;
         assert!(

@@ -24,6 +24,11 @@ pub(crate) fn expand(input: &EventInput, spec: &EventSpec) -> TokenStream {
         .params
         .push(syn::parse_quote!(__TarsArgName));
     let (payload_impl_generics, _, _) = payload_generics.split_for_impl();
+    let schema = if cfg!(feature = "schemars") {
+        quote!(::core::option::Option::Some(::tars::__private::schema_of::<#ident>))
+    } else {
+        quote!(::core::option::Option::None)
+    };
     // Generic events cannot be registered as one static; they still implement Event.
     let registration = input.generics.params.is_empty().then(|| {
         quote! {
@@ -33,7 +38,8 @@ pub(crate) fn expand(input: &EventInput, spec: &EventSpec) -> TokenStream {
                     topic: #topic,
                     event_type: #event_type,
                     qos: #qos,
-                    retain: #retain,
+                                        retain: #retain,
+                    schema: #schema,
                 }
             }
         }
