@@ -43,6 +43,34 @@ pub fn cargo_build(dir: &Path, args: &[&str]) {
     );
 }
 
+/// Builds a scratch binary crate named `name` outside the workspace, depending on the
+/// workspace's `tars-mqtt` (with `tars_features`) and on `extra_deps` (Cargo.toml lines),
+/// with `main_rs` as its `src/main.rs`; returns its binary. It uses the workspace's lock
+/// file and target folder, so the same versions are used and reused.
+pub fn scratch_binary(
+    name: &str,
+    tars_features: &[&str],
+    extra_deps: &str,
+    main_rs: &str,
+) -> PathBuf {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = format!(
+        "[package]\nname = {name:?}\nversion = \"1.2.3\"\nedition = \"2021\"\n\n[dependencies]\n\
+         tars-mqtt = {{ path = {:?}, features = {tars_features:?} }}\n{extra_deps}\n\n[workspace]\n",
+        workspace_root().join("tars-mqtt").display().to_string()
+    );
+    std::fs::write(dir.path().join("Cargo.toml"), manifest).expect("write Cargo.toml");
+    std::fs::copy(
+        workspace_root().join("Cargo.lock"),
+        dir.path().join("Cargo.lock"),
+    )
+    .expect("copy Cargo.lock");
+    std::fs::create_dir(dir.path().join("src")).expect("src");
+    std::fs::write(dir.path().join("src/main.rs"), main_rs).expect("write main.rs");
+    cargo_build(dir.path(), &[]);
+    target_dir().join("debug").join(name)
+}
+
 /// Builds an example of the workspace and returns its binary.
 pub fn example_binary(name: &str) -> PathBuf {
     cargo_build(

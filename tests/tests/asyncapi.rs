@@ -123,23 +123,7 @@ fn wildcards_templates_and_share_groups_are_described() {
 #[test]
 fn event_data_schemas_come_from_schemars_when_the_feature_is_on() {
     init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = format!(
-        "[package]\nname = \"schema-service\"\nversion = \"1.2.3\"\nedition = \"2021\"\n\n[dependencies]\n\
-         tars-mqtt = {{ path = {:?}, features = [\"schemars\"] }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\n\
-         schemars = \"1\"\n\n[workspace]\n",
-        workspace_root().join("tars-mqtt").display().to_string()
-    );
-    std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
-    std::fs::copy(
-        workspace_root().join("Cargo.lock"),
-        dir.path().join("Cargo.lock"),
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("src")).unwrap();
-    std::fs::write(
-        dir.path().join("src/main.rs"),
-        r#"
+    let main_rs = r#"
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tars::prelude::*;
@@ -156,15 +140,17 @@ async fn transcript(_ev: SttFinal) {}
 
 #[tars::service(name = "schema-service")]
 async fn main() {}
-"#,
-    )
-    .unwrap();
-    tars_tests::process::cargo_build(dir.path(), &[]);
-    let output =
-        std::process::Command::new(tars_tests::process::target_dir().join("debug/schema-service"))
-            .arg("--asyncapi")
-            .output()
-            .unwrap();
+"#;
+    let binary = tars_tests::process::scratch_binary(
+        "schema-service",
+        &["schemars"],
+        "serde = { version = \"1\", features = [\"derive\"] }\nschemars = \"1\"",
+        main_rs,
+    );
+    let output = std::process::Command::new(binary)
+        .arg("--asyncapi")
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     validate("schema-service", &text);

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tars_tests::process::{
-    cargo_build, example_binary, target_dir, workspace_root, ServiceProcess,
-};
+use tars_tests::process::{example_binary, scratch_binary, workspace_root, ServiceProcess};
 use tars_tests::{init_tracing, python_style_envelope, Mosquitto, Probe, Seen};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -269,32 +267,18 @@ async fn a_template_handler_receives_its_segment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_design_service_builds_in_a_crate_that_depends_only_on_tars_and_serde() {
     init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let tars_path = workspace_root().join("tars-mqtt");
-    let manifest = format!(
-        "[package]\nname = \"ten-lines\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-         [dependencies]\ntars-mqtt = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\n\n[workspace]\n",
-        tars_path.display().to_string()
+    let quickstart =
+        std::fs::read_to_string(workspace_root().join("examples/quickstart.rs")).unwrap();
+    let binary = scratch_binary(
+        "ten-lines",
+        &[],
+        r#"serde = { version = "1", features = ["derive"] }"#,
+        &quickstart,
     );
-    std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
-    // The workspace's lock file, so that the same versions are used (and reused).
-    std::fs::copy(
-        workspace_root().join("Cargo.lock"),
-        dir.path().join("Cargo.lock"),
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("src")).unwrap();
-    std::fs::copy(
-        workspace_root().join("examples/quickstart.rs"),
-        dir.path().join("src/main.rs"),
-    )
-    .unwrap();
-    cargo_build(dir.path(), &[]);
 
     let broker = Mosquitto::start();
     let id = client_id("ten-lines");
-    let (_service, _health) =
-        start_service(&target_dir().join("debug/ten-lines"), &broker, &id).await;
+    let (_service, _health) = start_service(&binary, &broker, &id).await;
     let mut probe = Probe::start(broker.port(), &["tts/say"]).await;
     let stt = python_style_envelope(
         "stt.final",
