@@ -190,11 +190,10 @@ fn describe(message: &Message, at: Duration) -> String {
         } else {
             envelope.data.to_string()
         };
+        let short_id = envelope.id.get(..8).unwrap_or(&envelope.id);
         format!(
-            "{head} {:<14} id={} from {:<14} {data}",
-            envelope.event_type,
-            &envelope.id[..8],
-            envelope.source
+            "{head} {:<14} id={short_id} from {:<14} {data}",
+            envelope.event_type, envelope.source
         )
     } else {
         format!("{head} {}", String::from_utf8_lossy(message.payload()))
