@@ -137,11 +137,14 @@ impl Inbound {
     /// Offers the message to every matching handler queue, or returns what must go
     /// through the overflow (without its ack, which the caller adds).
     fn dispatch(&mut self, message: Message, reliable: bool) -> Option<Overflowed> {
-        let shared = self.shared.clone();
+        // Borrow the fields apart: the route table stays read-locked while `matched` fills.
+        let Self {
+            shared, matched, ..
+        } = self;
         let routes = shared.routes_read();
-        self.matched.clear();
-        routes.matches(message.topic(), &mut self.matched);
-        if self.matched.is_empty() {
+        matched.clear();
+        routes.matches(message.topic(), matched);
+        if matched.is_empty() {
             Counters::bump(&shared.counters.unrouted);
             tracing::debug!(topic = message.topic(), "no handler for message");
             return None;
@@ -150,8 +153,8 @@ impl Inbound {
         let mut held = None;
         let mut dropped = Vec::new();
         let mut message = Some(message);
-        let last = self.matched.len() - 1;
-        for (i, &id) in self.matched.iter().enumerate() {
+        let last = matched.len() - 1;
+        for (i, &id) in matched.iter().enumerate() {
             let Some(route) = routes.route(id) else {
                 continue;
             };
