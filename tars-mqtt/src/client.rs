@@ -96,6 +96,15 @@ pub struct Client {
 
 type Installer = Box<dyn FnOnce(&Client) + Send>;
 
+/// A client put together but not yet running: what its network tasks take.
+struct Assembled {
+    client: Client,
+    inbound: Inbound,
+    overflow: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    control: mpsc::UnboundedReceiver<Control>,
+    session: mpsc::UnboundedReceiver<SessionInput>,
+}
+
 /// Registers subscriptions before connecting, so that they are in place (and health
 /// says `ready`) by the time [`ClientBuilder::connect`] returns.
 #[must_use = "a builder does nothing until `connect` is called"]
@@ -180,6 +189,25 @@ impl ClientBuilder {
         self
     }
 
+    /// A client without a connection, for the benchmark suite (feature `bench`): its
+    /// handlers run, the caller feeds and drains it. Not a public API.
+    #[cfg(feature = "bench")]
+    #[doc(hidden)]
+    pub fn detached(self) -> Result<crate::bench::Detached> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let (requests_tx, requests) = flume::bounded(crate::bench::REQUEST_CAPACITY);
+        let mqtt = AsyncClient::from_senders(requests_tx);
+        let parts = Client::assemble(self.config, self.installers, self.manifest, mqtt)?;
+        parts.client.shared.tasks().overflow = Some(tokio::spawn(parts.overflow));
+        Ok(crate::bench::Detached::new(
+            parts.client,
+            parts.inbound,
+            requests,
+        ))
+    }
+
     /// Connects (retrying with backoff while the broker is unreachable), subscribes
     /// every registered filter, publishes health `ready` when enabled, and returns.
     pub async fn connect(self) -> Result<Client> {
@@ -240,6 +268,47 @@ impl Client {
         manifest: Option<ServiceManifest>,
     ) -> Result<Self> {
         let options = mqtt_options(&config)?;
+        tracing::info!(%config, "connecting");
+        let (mqtt, mut event_loop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
+        event_loop.set_network_options(network_options());
+        let parts = Self::assemble(config, installers, manifest, mqtt)?;
+        let shared = parts.client.shared.clone();
+        let mut guard = AbortUnlessConnected(Some(shared.clone()));
+        {
+            let mut tasks = shared.tasks();
+            tasks.overflow = Some(tokio::spawn(parts.overflow));
+            let event_loop =
+                EventLoopTask::new(event_loop, shared.clone(), parts.control, parts.inbound);
+            tasks.event_loop = Some(tokio::spawn(event_loop.run()));
+            tasks.session = Some(tokio::spawn(
+                SessionTask::new(shared.clone(), parts.session).run(),
+            ));
+            if shared.config.enable_heartbeat() {
+                tasks.heartbeat = Some(tokio::spawn(heartbeat::run(shared.clone())));
+            }
+        }
+        let mut status = shared.status.subscribe();
+        let ready = status
+            .wait_for(|s| s.subscribed_epoch > 0 || s.stopped)
+            .await
+            .map(|s| *s);
+        match ready {
+            Ok(status) if !status.stopped => {
+                guard.0 = None;
+                Ok(parts.client)
+            }
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// The client, its handlers' workers (spawned) and the dispatcher, around `mqtt`;
+    /// no network task runs yet.
+    fn assemble(
+        config: Config,
+        installers: Vec<Installer>,
+        manifest: Option<ServiceManifest>,
+        mqtt: AsyncClient,
+    ) -> Result<Assembled> {
         let manifest = match manifest {
             Some(manifest) => Some(envelope::encode(
                 &new_id(),
@@ -249,9 +318,6 @@ impl Client {
             )?),
             None => None,
         };
-        tracing::info!(%config, "connecting");
-        let (mqtt, mut event_loop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
-        event_loop.set_network_options(network_options());
         let (control, control_rx) = mpsc::unbounded_channel();
         let (session, session_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -269,38 +335,18 @@ impl Client {
             closing: Default::default(),
             tasks: Mutex::new(Tasks::default()),
         });
-        let mut guard = AbortUnlessConnected(Some(shared.clone()));
-        let client = Client {
-            shared: shared.clone(),
-        };
+        let client = Client { shared };
         for install in installers {
             install(&client);
         }
-        let (inbound, overflow) = Inbound::new(shared.clone());
-        {
-            let mut tasks = shared.tasks();
-            tasks.overflow = Some(tokio::spawn(overflow));
-            let event_loop = EventLoopTask::new(event_loop, shared.clone(), control_rx, inbound);
-            tasks.event_loop = Some(tokio::spawn(event_loop.run()));
-            tasks.session = Some(tokio::spawn(
-                SessionTask::new(shared.clone(), session_rx).run(),
-            ));
-            if shared.config.enable_heartbeat() {
-                tasks.heartbeat = Some(tokio::spawn(heartbeat::run(shared.clone())));
-            }
-        }
-        let mut status = shared.status.subscribe();
-        let ready = status
-            .wait_for(|s| s.subscribed_epoch > 0 || s.stopped)
-            .await
-            .map(|s| *s);
-        match ready {
-            Ok(status) if !status.stopped => {
-                guard.0 = None;
-                Ok(client)
-            }
-            _ => Err(Error::Closed),
-        }
+        let (inbound, overflow) = Inbound::new(client.shared.clone());
+        Ok(Assembled {
+            client,
+            inbound,
+            overflow: Box::pin(overflow),
+            control: control_rx,
+            session: session_rx,
+        })
     }
 
     /// Starts the workers of `handler` and routes `filter` to them (not yet subscribed).
@@ -422,10 +468,16 @@ impl Client {
     /// Publishes a typed event on its topic, with its QoS and retain flag (use
     /// [`Client::publish_event`] to choose the id or learn it).
     pub async fn publish<E: Event + Serialize>(&self, event: &E) -> Result<()> {
-        let options = PublishOptions::new().qos(E::QOS).retain(E::RETAIN);
-        self.publish_event(E::TOPIC, E::EVENT_TYPE, event, options)
-            .await
-            .map(drop)
+        publish::publish_event(&self.shared, event, None).await
+    }
+
+    /// Publishes a typed event whose envelope id is `correlation_id` (a reply).
+    pub(crate) async fn publish_correlated<E: Event + Serialize>(
+        &self,
+        event: &E,
+        correlation_id: &str,
+    ) -> Result<()> {
+        publish::publish_event(&self.shared, event, Some(correlation_id)).await
     }
 
     /// Publishes a raw payload (no envelope), e.g. plain JSON for non-tars consumers.

@@ -102,6 +102,11 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// A fresh envelope id written into `buffer` (no allocation).
+pub(crate) fn new_id_in(buffer: &mut [u8; uuid::fmt::Simple::LENGTH]) -> &str {
+    uuid::Uuid::new_v4().simple().encode_lower(buffer)
+}
+
 /// The current time as float seconds since the Unix epoch, like Python's `time.time()`.
 pub fn now_ts() -> f64 {
     SystemTime::now()
@@ -119,17 +124,59 @@ pub(crate) fn encode<D: Serialize + ?Sized>(
     data: &D,
 ) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(128 + id.len() + event_type.len() + source.len());
+    encode_into(&mut buf, id, event_type, source, data)?;
+    Ok(buf)
+}
+
+/// Largest scratch buffer a thread keeps between two [`encode_bytes`] calls.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`encode`] into shared bytes of exactly the envelope's size: written into a
+/// per-thread scratch buffer, then copied once (one allocation; a `Vec` turned into
+/// `Bytes` costs a second one whenever its capacity exceeds its length).
+pub(crate) fn encode_bytes<D: Serialize + ?Sized>(
+    id: &str,
+    event_type: &str,
+    source: &str,
+    data: &D,
+) -> Result<bytes::Bytes> {
+    SCRATCH.with(|scratch| {
+        let Ok(mut buf) = scratch.try_borrow_mut() else {
+            // Re-entered from `data`'s own `Serialize`: do without the scratch buffer.
+            return encode(id, event_type, source, data).map(bytes::Bytes::from);
+        };
+        buf.clear();
+        let encoded = encode_into(&mut buf, id, event_type, source, data)
+            .map(|()| bytes::Bytes::copy_from_slice(&buf));
+        if buf.capacity() > SCRATCH_KEPT {
+            *buf = Vec::new();
+        }
+        encoded
+    })
+}
+
+fn encode_into<D: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    id: &str,
+    event_type: &str,
+    source: &str,
+    data: &D,
+) -> Result<()> {
     buf.extend_from_slice(b"{\"id\":");
-    serde_json::to_writer(&mut buf, id).map_err(Error::Encode)?;
+    serde_json::to_writer(&mut *buf, id).map_err(Error::Encode)?;
     buf.extend_from_slice(b",\"type\":");
-    serde_json::to_writer(&mut buf, event_type).map_err(Error::Encode)?;
+    serde_json::to_writer(&mut *buf, event_type).map_err(Error::Encode)?;
     buf.extend_from_slice(b",\"ts\":");
-    serde_json::to_writer(&mut buf, &now_ts()).map_err(Error::Encode)?;
+    serde_json::to_writer(&mut *buf, &now_ts()).map_err(Error::Encode)?;
     buf.extend_from_slice(b",\"source\":");
-    serde_json::to_writer(&mut buf, source).map_err(Error::Encode)?;
+    serde_json::to_writer(&mut *buf, source).map_err(Error::Encode)?;
     buf.extend_from_slice(b",\"data\":");
     let data_start = buf.len();
-    serde_json::to_writer(&mut buf, data).map_err(Error::Encode)?;
+    serde_json::to_writer(&mut *buf, data).map_err(Error::Encode)?;
     let found = match buf[data_start] {
         b'{' => None,
         b'[' => Some("an array"),
@@ -142,7 +189,7 @@ pub(crate) fn encode<D: Serialize + ?Sized>(
         return Err(Error::DataNotObject { found });
     }
     buf.push(b'}');
-    Ok(buf)
+    Ok(())
 }
 
 #[cfg(test)]

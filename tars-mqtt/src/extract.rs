@@ -1,9 +1,11 @@
 //! How `#[tars::handler]` turns a message into the handler's arguments.
 
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::str::FromStr;
 
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::envelope;
 use crate::handler::HandlerError;
@@ -31,6 +33,40 @@ pub fn decode_envelope<T: DeserializeOwned>(
     message: &Message,
 ) -> Result<Envelope<T>, HandlerError> {
     let decoded = envelope::decode::<T>(message.payload()).map_err(HandlerError::malformed)?;
+    record_envelope(&decoded.id, &decoded.event_type);
+    Ok(decoded)
+}
+
+/// An envelope as a handler that takes only its event reads it: the same fields are
+/// required as for [`Envelope`], but the strings are borrowed from the payload (no
+/// allocation unless they contain escapes).
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct EventEnvelope<'a, T> {
+    /// The envelope id (the correlation id of a reply).
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    /// The event type.
+    #[serde(rename = "type", borrow)]
+    pub event_type: Cow<'a, str>,
+    /// Creation time (checked like [`Envelope::ts`], otherwise unused).
+    #[serde(default)]
+    pub ts: f64,
+    /// The sender (checked like [`Envelope::source`], otherwise unused).
+    #[serde(default, borrow)]
+    pub source: Cow<'a, str>,
+    /// The event.
+    pub data: T,
+}
+
+/// Decodes the payload for a handler taking an event, recording the envelope's id and
+/// type in the message span; a payload that does not decode is a malformed-message
+/// error.
+pub fn decode_event<T: DeserializeOwned>(
+    message: &Message,
+) -> Result<EventEnvelope<'_, T>, HandlerError> {
+    let decoded: EventEnvelope<'_, T> = serde_json::from_slice(message.payload())
+        .map_err(|e| HandlerError::malformed(envelope::DecodeError::new::<T>(e)))?;
     record_envelope(&decoded.id, &decoded.event_type);
     Ok(decoded)
 }

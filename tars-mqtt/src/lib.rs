@@ -117,6 +117,9 @@
 
 pub mod asyncapi;
 mod backoff;
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench;
 #[cfg(feature = "broker")]
 pub mod broker;
 mod client;
@@ -180,7 +183,7 @@ pub mod __private {
     pub use serde_json;
     pub use tokio;
 
-    pub use crate::extract::{decode_envelope, segment, Payload};
+    pub use crate::extract::{decode_envelope, decode_event, segment, EventEnvelope, Payload};
     pub use crate::registry::{EventRegistration, HandlerRegistration};
     pub use crate::reply::HandlerOutput;
     pub use crate::service::{run_service, ServiceOutput, ServiceSpec};

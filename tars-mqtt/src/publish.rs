@@ -1,13 +1,14 @@
 //! Publishing, shared by [`Client`](crate::Client) and [`Context`](crate::Context).
 
+use bytes::Bytes;
 use rumqttc::QoS;
 use serde::Serialize;
 
 use crate::connection::Shared;
-use crate::envelope::{self, new_id};
+use crate::envelope::{self, new_id, new_id_in};
 use crate::health::{HealthStatus, HEALTH_EVENT_TYPE};
 use crate::topic::validate_topic_name;
-use crate::{Error, Result};
+use crate::{Error, Event, Result};
 
 /// How an envelope is published: correlation, QoS, retain.
 ///
@@ -73,6 +74,17 @@ pub(crate) async fn publish_bytes(
     retain: bool,
     payload: Vec<u8>,
 ) -> Result<()> {
+    publish_payload(shared, topic, qos, retain, Bytes::from(payload)).await
+}
+
+/// Checks the topic and size, then hands the PUBLISH to rumqttc.
+async fn publish_payload(
+    shared: &Shared,
+    topic: &str,
+    qos: QoS,
+    retain: bool,
+    payload: Bytes,
+) -> Result<()> {
     validate_topic_name(topic).map_err(|source| Error::InvalidTopic {
         topic: topic.to_owned(),
         source,
@@ -84,11 +96,13 @@ pub(crate) async fn publish_bytes(
     }
     shared
         .mqtt
-        .publish(topic, qos, retain, payload)
+        .publish_bytes(topic, qos, retain, payload)
         .await
         .map_err(|_| Error::Closed)
 }
 
+/// Publishes `data` in an envelope; returns the envelope id (fresh, or the correlation
+/// id of `options`).
 pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
     shared: &Shared,
     topic: &str,
@@ -97,10 +111,55 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
     options: PublishOptions,
 ) -> Result<String> {
     let id = options.correlation_id.unwrap_or_else(new_id);
-    let payload = envelope::encode(&id, event_type, shared.config.source_name(), data)?;
-    publish_bytes(shared, topic, options.qos, options.retain, payload).await?;
-    tracing::debug!(topic, event_type, envelope_id = id, "published");
+    send_envelope(
+        shared,
+        topic,
+        event_type,
+        data,
+        &id,
+        options.qos,
+        options.retain,
+    )
+    .await?;
     Ok(id)
+}
+
+/// Publishes a typed event with a fresh id, or with `correlation_id` (a reply).
+pub(crate) async fn publish_event<E: Event + Serialize>(
+    shared: &Shared,
+    event: &E,
+    correlation_id: Option<&str>,
+) -> Result<()> {
+    let mut fresh = [0u8; uuid::fmt::Simple::LENGTH];
+    let id = match correlation_id {
+        Some(id) => id,
+        None => new_id_in(&mut fresh),
+    };
+    send_envelope(
+        shared,
+        E::TOPIC,
+        E::EVENT_TYPE,
+        event,
+        id,
+        E::QOS,
+        E::RETAIN,
+    )
+    .await
+}
+
+async fn send_envelope<D: Serialize + ?Sized>(
+    shared: &Shared,
+    topic: &str,
+    event_type: &str,
+    data: &D,
+    id: &str,
+    qos: QoS,
+    retain: bool,
+) -> Result<()> {
+    let payload = envelope::encode_bytes(id, event_type, shared.config.source_name(), data)?;
+    publish_payload(shared, topic, qos, retain, payload).await?;
+    tracing::debug!(topic, event_type, envelope_id = id, "published");
+    Ok(())
 }
 
 /// The `health.status` envelope for a status.

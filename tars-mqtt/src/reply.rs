@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::extract::envelope_id;
 use crate::handler::{HandlerError, HandlerResult};
-use crate::{Context, Event, Message, PublishOptions};
+use crate::{Context, Event, Message};
 
 /// A handler's return value: `()`, `Result<(), E>`, an event, `Option<event>` or
 /// `Result<event, E>` (with `E: Display`).
@@ -107,18 +107,14 @@ async fn publish_reply<T: Event + Serialize>(
     message: &Message,
     request_id: Option<&str>,
 ) -> HandlerResult {
-    let correlation = request_id
-        .map(str::to_owned)
-        .or_else(|| envelope_id(message));
-    let options = PublishOptions {
-        correlation_id: correlation,
-        qos: T::QOS,
-        retain: T::RETAIN,
+    let published = match request_id {
+        Some(id) => ctx.client().publish_correlated(&event, id).await,
+        None => match envelope_id(message) {
+            Some(id) => ctx.client().publish_correlated(&event, &id).await,
+            None => ctx.client().publish(&event).await,
+        },
     };
-    ctx.publish_event(T::TOPIC, T::EVENT_TYPE, &event, options)
-        .await
-        .map(drop)
-        .map_err(|e| {
-            HandlerError::failed(format!("could not publish the reply on {}: {e}", T::TOPIC))
-        })
+    published.map_err(|e| {
+        HandlerError::failed(format!("could not publish the reply on {}: {e}", T::TOPIC))
+    })
 }

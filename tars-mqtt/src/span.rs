@@ -1,4 +1,11 @@
 //! The tracing span every handled message runs in.
+//!
+//! It is a `debug` span with the target `tars::message`: at the default `info` level it
+//! is disabled and costs next to nothing (enabled at `info`, a span costs a service
+//! several allocations and about 10,000 instructions per message, more than decoding
+//! the message). Turn it on with `RUST_LOG=info,tars::message=debug` to see the
+//! topic, event type and envelope id on every line a handler logs. Failures are logged
+//! with the topic and envelope id whatever the level.
 
 use tracing::field::Empty;
 use tracing::Span;
@@ -6,7 +13,13 @@ use tracing::Span;
 /// A span carrying the message's topic; the envelope's type and id are recorded into
 /// it once known (see [`record_envelope`]).
 pub(crate) fn message_span(topic: &str) -> Span {
-    tracing::info_span!("message", topic, event_type = Empty, envelope_id = Empty)
+    tracing::debug_span!(
+        target: "tars::message",
+        "message",
+        topic,
+        event_type = Empty,
+        envelope_id = Empty
+    )
 }
 
 /// Records the envelope's id and type into the current message span.

@@ -68,7 +68,7 @@ fn extract(arg: &Arg) -> TokenStream {
     let (name, ty) = (&arg.name, &arg.ty);
     match &arg.kind {
         ArgKind::Event => quote! {
-            let __tars_envelope = ::tars::__private::decode_envelope::<#ty>(__tars_message)?;
+            let __tars_envelope = ::tars::__private::decode_event::<#ty>(__tars_message)?;
             let __tars_request_id = ::core::option::Option::Some(__tars_envelope.id);
             let #name = __tars_envelope.data;
         },

@@ -1,8 +1,8 @@
 //! The task that owns the rumqttc event loop.
 //!
 //! It never awaits the rumqttc request channel (which it alone drains; awaiting it from
-//! here deadlocks, rumqtt #263/#910/#1025): acknowledgements use `try_ack` or go through
-//! the overflow task, subscriptions go through the session task, and the final health
+//! here deadlocks, rumqtt #263/#910/#1025): acknowledgements are written into the
+//! connection's buffer directly (or go through the overflow task), subscriptions go through the session task, and the final health
 //! status and DISCONNECT are pushed straight into the event loop's pending queue.
 //! After a connection error it waits an exponential, jittered backoff before the next
 //! attempt (rumqttc alone retries in a tight loop, rumqtt #703/#918).
@@ -160,6 +160,7 @@ impl EventLoopTask {
                 self.backoff.reset();
                 Counters::bump(&self.shared.counters.connections);
                 let epoch = self.epoch;
+                self.inbound.on_connected();
                 self.shared.status.send_modify(|s| {
                     s.connected = true;
                     s.epoch = epoch;
@@ -172,7 +173,14 @@ impl EventLoopTask {
                 );
             }
             Event::Incoming(Packet::Publish(publish)) => {
-                self.inbound.on_publish(publish, self.epoch).await;
+                let connection = Some(&mut self.event_loop);
+                self.inbound
+                    .on_publish(publish, self.epoch, connection)
+                    .await;
+                self.inbound.flush_acks(&mut self.event_loop).await;
+            }
+            Event::Outgoing(Outgoing::PubAck(_) | Outgoing::PubRec(_)) => {
+                self.inbound.on_channel_ack_written();
             }
             Event::Incoming(Packet::SubAck(suback)) => {
                 let _ = self.shared.session.send(SessionInput::SubAck(suback));

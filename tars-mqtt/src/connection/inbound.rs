@@ -2,22 +2,30 @@
 //!
 //! Queue policy (see `docs/architecture.md` and `docs/flow-control.md`): every handler
 //! has a bounded queue with an overflow policy ([`Overflow`](crate::Overflow)).
-//! - Under `Block` (the default), a QoS 1/2 message that finds its handler's queue full
-//!   is handed to the overflow task, which waits for room. Its acknowledgement is held
-//!   back until every handler has it, so the broker stops sending once its in-flight
-//!   window is full (lossless backpressure). Later QoS 1/2 messages for that handler
-//!   queue behind it (its order is kept); other handlers get theirs at once, and every
-//!   acknowledgement goes out in arrival order. A QoS 0 message that finds a queue full
-//!   is dropped and counted.
+//! - Under `Block` (the default), a message that finds its handler's queue full is
+//!   handed to the overflow task, which waits for room. A QoS 1/2 message's
+//!   acknowledgement is held back until every handler has it, so the broker stops
+//!   sending once its in-flight window is full. Later messages for that handler queue
+//!   behind it (its order is kept); other handlers get theirs at once, and every
+//!   acknowledgement goes out in arrival order. Once the overflow holds
+//!   [`OVERFLOW_LIMIT`] messages the event loop stops reading until it shrinks: the
+//!   backpressure reaches the broker, as in a hand-written loop that handles each
+//!   message before reading the next, and nothing is dropped here.
 //! - Under `DropOldest`/`DropNewest`, a full queue drops a message (the oldest queued,
 //!   or the arriving one), whatever its QoS, and counts it.
+//!
+//! Acknowledgements with nothing ahead of them are written straight into the
+//! connection's write buffer and flushed once the batch of packets read together is
+//! dispatched, as rumqttc's own automatic acks are (one write for a batch, not one per
+//! ack). The others go through rumqttc's request channel, in order behind the
+//! overflow.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rumqttc::{Publish, QoS};
+use rumqttc::{EventLoop, PubAck, PubRec, Publish, QoS, Request};
 use tokio::sync::{mpsc, Notify};
 
 use super::queue::{HandlerQueue, Offered};
@@ -26,10 +34,10 @@ use super::{Counters, Shared};
 use crate::dedup::Deduplicator;
 use crate::Message;
 
-/// The most QoS 1/2 messages the overflow holds before the event loop stops reading from
-/// the broker. The broker's in-flight window (unacknowledged messages, e.g. mosquitto's
-/// `max_inflight_messages`, 20 by default) normally keeps it far below this.
-const OVERFLOW_LIMIT: usize = 10_000;
+/// The most messages the overflow holds before the event loop stops reading from the
+/// broker. For QoS 1/2 the broker's in-flight window (unacknowledged messages, e.g.
+/// mosquitto's `max_inflight_messages`, 20 by default) normally keeps it far below this.
+pub(crate) const OVERFLOW_LIMIT: usize = 1_024;
 const DROP_WARNING_EVERY: Duration = Duration::from_secs(5);
 
 /// The acknowledgement owed for a QoS 1/2 message.
@@ -47,6 +55,14 @@ impl Ack {
         publish.pkid = self.pkid;
         publish
     }
+
+    /// The PUBACK (QoS 1) or PUBREC (QoS 2) request.
+    fn as_request(self) -> Request {
+        match self.qos {
+            QoS::ExactlyOnce => Request::PubRec(PubRec::new(self.pkid)),
+            _ => Request::PubAck(PubAck::new(self.pkid)),
+        }
+    }
 }
 
 /// A QoS 1/2 message (or only its ack) waiting for room in handler queues.
@@ -57,16 +73,20 @@ pub(crate) struct Overflowed {
     ack: Option<Ack>,
 }
 
-/// How many items the overflow holds, shared by the event loop and the overflow task.
+/// How many items the overflow holds, and how many acks are on their way through
+/// rumqttc's request channel; shared by the event loop and the overflow task.
 #[derive(Debug, Default)]
 pub(crate) struct Backlog {
     len: AtomicUsize,
     drained: Notify,
+    /// Acks sent through the request channel and not yet written (seen as `Outgoing`).
+    acks_in_channel: AtomicUsize,
 }
 
 impl Backlog {
-    fn is_empty(&self) -> bool {
-        self.len.load(Ordering::Acquire) == 0
+    /// Whether an ack may be written now without overtaking an earlier one.
+    fn nothing_ahead(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0 && self.acks_in_channel.load(Ordering::Acquire) == 0
     }
 }
 
@@ -77,6 +97,8 @@ pub(crate) struct Inbound {
     overflow: mpsc::UnboundedSender<Overflowed>,
     backlog: Arc<Backlog>,
     matched: Vec<usize>,
+    /// Acks written into the connection's buffer and not flushed yet.
+    unflushed: bool,
     dropped_since_warning: u64,
     last_drop_warning: Option<Instant>,
 }
@@ -97,14 +119,22 @@ impl Inbound {
             overflow,
             backlog,
             matched: Vec::new(),
+            unflushed: false,
             dropped_since_warning: 0,
             last_drop_warning: None,
         };
         (inbound, task)
     }
 
-    /// Routes one received message. Awaits only when the overflow is at its limit.
-    pub(crate) async fn on_publish(&mut self, publish: Publish, epoch: u64) {
+    /// Routes one received message; its ack goes straight into `connection`'s write
+    /// buffer when nothing is ahead of it. Awaits only when the overflow is at its limit
+    /// (or the write buffer is full).
+    pub(crate) async fn on_publish(
+        &mut self,
+        publish: Publish,
+        epoch: u64,
+        connection: Option<&mut EventLoop>,
+    ) {
         let counters = &self.shared.counters;
         Counters::bump(&counters.received);
         let ack = (publish.qos != QoS::AtMostOnce).then_some(Ack {
@@ -120,13 +150,13 @@ impl Inbound {
             if dedup.is_duplicate(&publish.payload) {
                 Counters::bump(&counters.duplicates);
                 tracing::debug!(topic = publish.topic, "skipping duplicate message");
-                self.acknowledge(ack);
+                self.acknowledge(ack, connection).await;
                 return;
             }
         }
         let message = Message::new(publish.topic, publish.payload, publish.qos, publish.retain);
-        match self.dispatch(message, ack.is_some()) {
-            None => self.acknowledge(ack),
+        match self.dispatch(message) {
+            None => self.acknowledge(ack, connection).await,
             Some(mut item) => {
                 item.ack = ack;
                 self.push_overflow(item).await;
@@ -136,7 +166,7 @@ impl Inbound {
 
     /// Offers the message to every matching handler queue, or returns what must go
     /// through the overflow (without its ack, which the caller adds).
-    fn dispatch(&mut self, message: Message, reliable: bool) -> Option<Overflowed> {
+    fn dispatch(&mut self, message: Message) -> Option<Overflowed> {
         // Borrow the fields apart: the route table stays read-locked while `matched` fills.
         let Self {
             shared, matched, ..
@@ -165,10 +195,10 @@ impl Inbound {
             };
             let Some(copy) = copy else { continue };
             // A handler with messages in the overflow gets later ones behind them.
-            let outcome = if reliable && route.queue.is_overflowing() {
+            let outcome = if route.queue.is_overflowing() {
                 Offered::Full(copy)
             } else {
-                route.queue.offer(copy, reliable)
+                route.queue.offer(copy)
             };
             match outcome {
                 Offered::Queued => {}
@@ -209,11 +239,21 @@ impl Inbound {
         }
     }
 
-    /// Sends the ack now if nothing is ahead of it, else behind the overflow.
-    fn acknowledge(&mut self, ack: Option<Ack>) {
+    /// Sends the ack now if nothing is ahead of it (into the write buffer of
+    /// `connection` when there is one), else behind the overflow.
+    async fn acknowledge(&mut self, ack: Option<Ack>, connection: Option<&mut EventLoop>) {
         let Some(ack) = ack else { return };
-        if self.backlog.is_empty() && self.shared.mqtt.try_ack(&ack.as_publish()).is_ok() {
-            return;
+        if self.backlog.nothing_ahead() {
+            if let Some(connection) = connection {
+                if write_ack(connection, ack).await {
+                    self.unflushed = true;
+                    return;
+                }
+            }
+            if self.shared.mqtt.try_ack(&ack.as_publish()).is_ok() {
+                self.backlog.acks_in_channel.fetch_add(1, Ordering::AcqRel);
+                return;
+            }
         }
         let item = Overflowed {
             message: None,
@@ -222,6 +262,34 @@ impl Inbound {
         };
         self.backlog.len.fetch_add(1, Ordering::AcqRel);
         let _ = self.overflow.send(item);
+    }
+
+    /// Flushes the acks written into `connection`'s buffer once no packet read with
+    /// them is left to dispatch.
+    pub(crate) async fn flush_acks(&mut self, connection: &mut EventLoop) {
+        if !self.unflushed || !connection.state.events.is_empty() {
+            return;
+        }
+        self.unflushed = false;
+        let timeout = Duration::from_secs(connection.network_options().connection_timeout());
+        if let Some(network) = connection.network.as_mut() {
+            // An error surfaces at the event loop's next poll.
+            let _ = tokio::time::timeout(timeout, network.flush()).await;
+        }
+    }
+
+    /// An ack sent through the request channel was written.
+    pub(crate) fn on_channel_ack_written(&self) {
+        let _ =
+            self.backlog
+                .acks_in_channel
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// A new connection: acks of the previous one are void, whatever became of them.
+    pub(crate) fn on_connected(&mut self) {
+        self.backlog.acks_in_channel.store(0, Ordering::Release);
+        self.unflushed = false;
     }
 
     async fn push_overflow(&mut self, item: Overflowed) {
@@ -242,6 +310,23 @@ impl Inbound {
     }
 }
 
+/// Writes `ack` into the connection's write buffer (flushed by
+/// [`Inbound::flush_acks`]); false when there is no connection to write to.
+async fn write_ack(connection: &mut EventLoop, ack: Ack) -> bool {
+    let Some(network) = connection.network.as_mut() else {
+        return false;
+    };
+    match connection.state.handle_outgoing_packet(ack.as_request()) {
+        Ok(Some(packet)) => {
+            // rumqttc queued an `Outgoing` event for it; only acks sent through the
+            // request channel are counted from those events.
+            connection.state.events.pop_back();
+            network.write(packet).await.is_ok()
+        }
+        _ => false,
+    }
+}
+
 /// Delivers overflowed messages as queues make room, then sends their acks, in order.
 async fn run_overflow(
     mut items: mpsc::UnboundedReceiver<Overflowed>,
@@ -258,7 +343,10 @@ async fn run_overflow(
         }
         if let Some(ack) = item.ack {
             if shared.status().epoch == ack.epoch {
-                let _ = shared.mqtt.ack(&ack.as_publish()).await;
+                backlog.acks_in_channel.fetch_add(1, Ordering::AcqRel);
+                if shared.mqtt.ack(&ack.as_publish()).await.is_err() {
+                    backlog.acks_in_channel.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         }
         backlog.len.fetch_sub(1, Ordering::AcqRel);

@@ -66,9 +66,9 @@ impl HandlerQueue {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Offers a message without waiting. `reliable` (QoS 1/2) messages are never
-    /// dropped under `Block`: they come back as `Full`.
-    pub(crate) fn offer(&self, message: Message, reliable: bool) -> Offered {
+    /// Offers a message without waiting. Under `Block` a full queue drops nothing: the
+    /// message comes back as `Full`, to wait in the overflow.
+    pub(crate) fn offer(&self, message: Message) -> Offered {
         let mut state = self.lock();
         if state.closed {
             return Offered::Queued; // shutting down: nobody will handle it
@@ -80,8 +80,8 @@ impl HandlerQueue {
             return Offered::Queued;
         }
         let outcome = match self.policy {
-            Overflow::Block if reliable => return Offered::Full(message),
-            Overflow::Block | Overflow::DropNewest => Offered::Dropped(message),
+            Overflow::Block => return Offered::Full(message),
+            Overflow::DropNewest => Offered::Dropped(message),
             Overflow::DropOldest => {
                 let oldest = state.items.pop_front().expect("a full queue is not empty");
                 state.items.push_back(message);
@@ -197,23 +197,20 @@ mod tests {
     }
 
     #[test]
-    fn block_refuses_reliable_messages_and_drops_qos0_ones_when_full() {
+    fn block_hands_back_what_does_not_fit_and_drops_nothing() {
         let queue = HandlerQueue::new(2, Overflow::Block);
-        assert!(matches!(queue.offer(message(1), true), Offered::Queued));
-        assert!(matches!(queue.offer(message(2), false), Offered::Queued));
-        assert!(matches!(queue.offer(message(3), true), Offered::Full(m) if m.topic() == "t/3"));
-        assert!(
-            matches!(queue.offer(message(4), false), Offered::Dropped(m) if m.topic() == "t/4")
-        );
+        assert!(matches!(queue.offer(message(1)), Offered::Queued));
+        assert!(matches!(queue.offer(message(2)), Offered::Queued));
+        assert!(matches!(queue.offer(message(3)), Offered::Full(m) if m.topic() == "t/3"));
         assert_eq!(topics(&queue), ["t/1", "t/2"]);
-        assert_eq!(queue.counters.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(queue.counters.dropped.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn drop_oldest_keeps_the_latest_messages() {
         let queue = HandlerQueue::new(2, Overflow::DropOldest);
         for n in 1..=4 {
-            queue.offer(message(n), true);
+            queue.offer(message(n));
         }
         assert_eq!(topics(&queue), ["t/3", "t/4"]);
         assert_eq!(queue.counters.dropped.load(Ordering::Relaxed), 2);
@@ -223,7 +220,7 @@ mod tests {
     fn drop_newest_keeps_the_earliest_messages() {
         let queue = HandlerQueue::new(2, Overflow::DropNewest);
         for n in 1..=4 {
-            queue.offer(message(n), true);
+            queue.offer(message(n));
         }
         assert_eq!(topics(&queue), ["t/1", "t/2"]);
         assert_eq!(queue.counters.dropped.load(Ordering::Relaxed), 2);
@@ -232,7 +229,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_push_goes_in_once_a_worker_takes_one() {
         let queue = std::sync::Arc::new(HandlerQueue::new(1, Overflow::Block));
-        queue.offer(message(1), true);
+        queue.offer(message(1));
         let pusher = tokio::spawn({
             let queue = queue.clone();
             async move { queue.push_waiting(message(2)).await }
@@ -246,7 +243,7 @@ mod tests {
     #[tokio::test]
     async fn closing_lets_workers_drain_then_stop() {
         let queue = HandlerQueue::new(4, Overflow::Block);
-        queue.offer(message(1), false);
+        queue.offer(message(1));
         queue.close();
         assert_eq!(queue.pop().await.unwrap().topic(), "t/1");
         assert!(queue.pop().await.is_none());

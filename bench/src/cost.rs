@@ -1,0 +1,211 @@
+//! The framework's own cost per message, without a broker or a socket: a detached tars
+//! client (see `tars::bench`) is fed received PUBLISH packets, or publishes, on a
+//! single-threaded runtime, so that the counts repeat exactly from run to run.
+//!
+//! The measured section is [`measured`]: everything it runs (the dispatcher, the
+//! handler's worker, envelope decoding and encoding) is counted; preparing the input
+//! is not. Allocations are counted by the global allocator, instructions by callgrind
+//! (`--toggle-collect` on [`measured`], see `budgets`).
+
+use std::future::Future;
+
+use bytes::Bytes;
+use rumqttc::{Publish, QoS};
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Runtime;
+
+use crate::events::{envelope, handlers, RawEnvelope, Sample, SAMPLE_TOPIC};
+use crate::{alloc, tally};
+
+/// Messages handled before counting starts (queues, buffers and caches at size).
+const WARMUP: u64 = 2_000;
+/// Messages fed between two yields to the handler's worker (below the queue capacity).
+const BATCH: u64 = 64;
+
+/// A path whose cost per message is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostPath {
+    /// A received sample through routing, the queue, the worker and the typed handler.
+    Inbound,
+    /// `client.publish(&sample)`: envelope, encoding, the request to rumqttc.
+    Outbound,
+    /// Decoding the user's type alone (`Sample` from its JSON), for reference.
+    UserDecode,
+    /// A hand-written consumer's work: decoding the whole envelope with serde_json.
+    RawDecode,
+}
+
+impl CostPath {
+    /// Every path, in report order.
+    pub const ALL: [CostPath; 4] = [
+        CostPath::Inbound,
+        CostPath::Outbound,
+        CostPath::UserDecode,
+        CostPath::RawDecode,
+    ];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+            Self::UserDecode => "user_decode",
+            Self::RawDecode => "raw_decode",
+        }
+    }
+
+    /// Parses [`CostPath::name`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// Allocations counted over `messages` messages of one path.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Counted {
+    /// The path.
+    pub path: CostPath,
+    /// Messages measured.
+    pub messages: u64,
+    /// Heap allocations in the measured section.
+    pub allocations: u64,
+}
+
+/// Runs `path` over `messages` messages (after a warm-up) and counts allocations.
+///
+/// Logging is set up as `#[tars::service]` does by default (text at `info`), writing
+/// nowhere: what a service pays per message for its tracing is counted.
+pub fn run(path: CostPath, messages: u64) -> Counted {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::sink)
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    let allocations = match path {
+        CostPath::Inbound => inbound(&runtime, messages),
+        CostPath::Outbound => outbound(&runtime, messages),
+        CostPath::UserDecode => {
+            let data = serde_json::to_vec(&Sample::new(7)).expect("serializes");
+            decode(&runtime, messages, &data, |data| {
+                serde_json::from_slice::<Sample>(data).map(|s| s.seq)
+            })
+        }
+        CostPath::RawDecode => {
+            let payload = envelope(Sample::new(7), "bench-cost");
+            decode(&runtime, messages, &payload, |payload| {
+                serde_json::from_slice::<RawEnvelope<Sample>>(payload).map(|e| e.data.seq)
+            })
+        }
+    };
+    Counted {
+        path,
+        messages,
+        allocations,
+    }
+}
+
+/// The measured section: callgrind collects inside this function only.
+#[inline(never)]
+fn measured<F: Future>(runtime: &Runtime, work: F) -> u64 {
+    let before = alloc::allocations();
+    runtime.block_on(work);
+    alloc::allocations() - before
+}
+
+fn detached(runtime: &Runtime, handler: Option<&'static str>) -> tars::bench::Detached {
+    let config = tars::Config::builder("mqtt://127.0.0.1:1883", "bench-cost")
+        .enable_heartbeat(false)
+        .build()
+        .expect("a valid configuration");
+    let _guard = runtime.enter();
+    let builder = tars::Client::builder(config);
+    let builder = match handler {
+        Some(name) => builder.with_handlers(|h| h.name == name),
+        None => builder,
+    };
+    builder.detached().expect("a detached client")
+}
+
+fn publishes(payload: &Bytes, count: u64) -> Vec<Publish> {
+    (0..count)
+        .map(|_| Publish::from_bytes(SAMPLE_TOPIC, QoS::AtMostOnce, payload.clone()))
+        .collect()
+}
+
+/// Delivers every publish, letting the handler catch up every [`BATCH`].
+async fn feed(client: &mut tars::bench::Detached, publishes: Vec<Publish>) {
+    let mut delivered = tally::received();
+    for publish in publishes {
+        client.deliver(publish).await;
+        delivered += 1;
+        if delivered % BATCH == 0 {
+            settle(client, delivered).await;
+        }
+    }
+    settle(client, delivered).await;
+}
+
+async fn settle(client: &tars::bench::Detached, delivered: u64) {
+    while tally::received() < delivered {
+        tokio::task::yield_now().await;
+    }
+    client.drain();
+}
+
+fn inbound(runtime: &Runtime, messages: u64) -> u64 {
+    let mut client = detached(runtime, Some(handlers::AT_MOST_ONCE));
+    let payload = Bytes::from(envelope(Sample::new(7), "bench-cost"));
+    tally::reset();
+    runtime.block_on(feed(&mut client, publishes(&payload, WARMUP)));
+    let input = publishes(&payload, messages);
+    let allocations = measured(runtime, feed(&mut client, input));
+    assert_eq!(
+        tally::received(),
+        WARMUP + messages,
+        "every message reached the handler"
+    );
+    allocations
+}
+
+fn outbound(runtime: &Runtime, messages: u64) -> u64 {
+    let client = detached(runtime, None);
+    let sample = Sample::new(7);
+    let publish_all = |count: u64| {
+        let client = &client;
+        let sample = &sample;
+        async move {
+            for i in 0..count {
+                client.client().publish(sample).await.expect("published");
+                if (i + 1) % BATCH == 0 {
+                    client.drain();
+                }
+            }
+            client.drain();
+        }
+    };
+    runtime.block_on(publish_all(WARMUP));
+    measured(runtime, publish_all(messages))
+}
+
+/// Decodes `input` `messages` times with `decode` (which returns the sequence number).
+fn decode(
+    runtime: &Runtime,
+    messages: u64,
+    input: &[u8],
+    decode: impl Fn(&[u8]) -> serde_json::Result<u64>,
+) -> u64 {
+    let decode_all = |count: u64| {
+        let mut sum = 0u64;
+        for _ in 0..count {
+            let seq = decode(std::hint::black_box(input)).expect("the input decodes");
+            sum = sum.wrapping_add(seq);
+        }
+        std::hint::black_box(sum);
+    };
+    decode_all(WARMUP);
+    measured(runtime, async { decode_all(messages) })
+}

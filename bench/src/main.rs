@@ -1,0 +1,282 @@
+//! `tars-bench`: tars against hand-written rumqttc, in one run, on brokers of its own.
+//!
+//! ```sh
+//! cargo run --release -p tars-bench                 # the full table (a few minutes)
+//! cargo run --release -p tars-bench -- --smoke      # a short run (CI)
+//! cargo run --release -p tars-bench -- --json out.json
+//! cargo run --release -p tars-bench -- budgets      # cost per message vs bench/budgets.json
+//! ```
+//!
+//! See `docs/performance.md` for what each figure measures and the latest results.
+
+mod alloc;
+mod broker;
+mod budgets;
+mod cost;
+mod events;
+mod inbound;
+mod measure;
+mod memory;
+mod outbound;
+mod raw;
+mod report;
+mod roundtrip;
+mod tally;
+mod tars_side;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use rumqttc::QoS;
+
+use broker::{Broker, BrokerKind};
+use measure::{LatencySummary, ThroughputSummary};
+use report::{BrokerReport, Report, Sizes};
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+const USAGE: &str = "\
+usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost] [--json FILE] [--strict]
+       tars-bench budgets [--update] [--file FILE]
+
+  (no command)  throughput, round trip and memory, raw rumqttc vs tars, then the cost
+                per message (callgrind); prints one table
+  --smoke       small counts and one run (a check that everything works, not a measurement)
+  --runs N      runs per scenario, medians reported (default 3)
+  --broker B    only this broker (default: mosquitto and embedded)
+  --no-cost     skip the callgrind cost figures
+  --json FILE   also write the results as JSON
+  --strict      exit 1 when a target is missed
+  budgets       instructions and allocations per message against bench/budgets.json;
+                exit 1 when one is over budget (--update lowers the budgets to the
+                measurement)";
+
+struct Options {
+    sizes: Sizes,
+    brokers: Vec<BrokerKind>,
+    cost: bool,
+    json: Option<PathBuf>,
+    strict: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("cost") => return cost_command(&args[1..]),
+        Some("service") => return memory::serve(),
+        Some("budgets") => budgets_command(&args[1..]),
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => parse(&args).and_then(run),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        sizes: Sizes {
+            runs: 3,
+            inbound_qos0: 200_000,
+            inbound_qos1: 100_000,
+            outbound: 200_000,
+            round_trips: 2_000,
+            memory_burst: 200_000,
+        },
+        brokers: BrokerKind::ALL.to_vec(),
+        cost: true,
+        json: None,
+        strict: false,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--smoke" => {
+                options.sizes = Sizes {
+                    runs: 1,
+                    inbound_qos0: 2_000,
+                    inbound_qos1: 1_000,
+                    outbound: 2_000,
+                    round_trips: 100,
+                    memory_burst: 2_000,
+                }
+            }
+            "--runs" => {
+                let runs = value("--runs")?;
+                options.sizes.runs = runs
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .ok_or_else(|| format!("--runs {runs:?} is not a positive number"))?;
+            }
+            "--broker" => {
+                let name = value("--broker")?;
+                let kind = BrokerKind::parse(&name)
+                    .ok_or_else(|| format!("--broker {name:?}: must be mosquitto or embedded"))?;
+                options.brokers = vec![kind];
+            }
+            "--no-cost" => options.cost = false,
+            "--json" => options.json = Some(PathBuf::from(value("--json")?)),
+            "--strict" => options.strict = true,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(options)
+}
+
+fn run(options: Options) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the runtime: {e}"))?;
+    let mut brokers = Vec::new();
+    for kind in &options.brokers {
+        eprintln!("measuring against {kind}…");
+        brokers.push(runtime.block_on(measure_broker(*kind, options.sizes))?);
+    }
+    drop(runtime);
+    let cost = if options.cost {
+        eprintln!("counting instructions per message with callgrind…");
+        Some(budgets::measure()?)
+    } else {
+        None
+    };
+    let report = Report::new(options.sizes, brokers, cost);
+    print!("{}", report.table());
+    if let Some(file) = &options.json {
+        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
+        std::fs::write(file, json + "\n")
+            .map_err(|e| format!("could not write {}: {e}", file.display()))?;
+        eprintln!("wrote {}", file.display());
+    }
+    Ok(if options.strict && !report.missed.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn measure_broker(kind: BrokerKind, sizes: Sizes) -> Result<BrokerReport, String> {
+    let broker = Broker::start(kind)
+        .await
+        .map_err(|e| format!("could not start the {kind} broker: {e}"))?;
+    let (url, port) = (broker.url(), broker.port());
+    let qos0 = events::sample_payloads(sizes.inbound_qos0);
+    let qos1 = events::sample_payloads(sizes.inbound_qos1);
+    let outbound = events::sample_payloads(sizes.outbound);
+    let (mut in0, mut in1, mut out, mut rtt) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in 1..=sizes.runs {
+        eprintln!("  run {run}/{}: inbound QoS 0", sizes.runs);
+        in0.push(inbound::run_pair(&url, port, &qos0, QoS::AtMostOnce).await);
+        eprintln!("  run {run}/{}: inbound QoS 1", sizes.runs);
+        in1.push(inbound::run_pair(&url, port, &qos1, QoS::AtLeastOnce).await);
+        eprintln!("  run {run}/{}: outbound", sizes.runs);
+        out.push(outbound::run_pair(&url, port, &outbound).await);
+        eprintln!("  run {run}/{}: round trip", sizes.runs);
+        rtt.push(roundtrip::run_pair(&url, port, sizes.round_trips).await);
+    }
+    eprintln!("  memory");
+    let burst = events::sample_payloads(sizes.memory_burst);
+    let memory = memory::run(&url, port, &burst).await;
+    broker.stop().await;
+    Ok(BrokerReport {
+        broker: kind.name(),
+        inbound_qos0: ThroughputSummary::of(&in0),
+        inbound_qos1: ThroughputSummary::of(&in1),
+        outbound: ThroughputSummary::of(&out),
+        round_trip: LatencySummary::of(&rtt),
+        memory: Some(memory),
+    })
+}
+
+/// `cost PATH MESSAGES`: counts one path, prints the counts as JSON (run by `budgets`
+/// under callgrind).
+fn cost_command(args: &[String]) -> ExitCode {
+    let path = args.first().and_then(|name| cost::CostPath::parse(name));
+    let messages = args.get(1).and_then(|n| n.parse().ok());
+    let (Some(path), Some(messages)) = (path, messages) else {
+        eprintln!("usage: tars-bench cost inbound|outbound|user_decode|raw_decode MESSAGES");
+        return ExitCode::from(2);
+    };
+    let counted = cost::run(path, messages);
+    println!(
+        "{}",
+        serde_json::to_string(&counted).expect("counts serialize")
+    );
+    ExitCode::SUCCESS
+}
+
+fn budgets_command(args: &[String]) -> Result<ExitCode, String> {
+    let mut update = false;
+    let mut file = budgets::default_file();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--update" => update = true,
+            "--file" => {
+                file = PathBuf::from(args.next().ok_or("--file needs a value")?);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    let budgets = budgets::load(&file)?;
+    let measured = budgets::measure()?;
+    println!(
+        "cost per message (callgrind instructions, heap allocations) vs {}",
+        file.display()
+    );
+    for (name, got) in &measured.paths {
+        let budget = budgets
+            .paths
+            .get(*name)
+            .map(|b| {
+                format!(
+                    "budget {:>8.0} instr {:>6.2} allocs",
+                    b.instructions, b.allocations
+                )
+            })
+            .unwrap_or_else(|| "(reference, no budget)".to_owned());
+        println!(
+            "  {name:<12} {:>8.0} instr {:>6.2} allocs   {budget}",
+            got.instructions, got.allocations
+        );
+    }
+    println!(
+        "  framework inbound (inbound − user_decode): {:.0} instr {:.2} allocs, budget {:.2} allocs",
+        measured.framework_inbound.instructions,
+        measured.framework_inbound.allocations,
+        budgets.framework_inbound_allocations
+    );
+    if update {
+        let lowered = budgets::lowered(&measured, budgets.clone());
+        budgets::save(&file, &lowered)?;
+        println!(
+            "budgets lowered where the measurement allows: {}",
+            file.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let over = budgets::violations(&measured, &budgets);
+    if over.is_empty() {
+        println!("within budget");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for line in &over {
+            println!("OVER BUDGET: {line}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
