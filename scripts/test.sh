@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs first what the tests need and the machine lacks:
-# mosquitto (Debian package) and the Python interop peer's packages (paho-mqtt, pydantic).
+# mosquitto and valgrind (Debian packages) and the Python interop peer's packages
+# (paho-mqtt, pydantic, jsonschema). Without arguments it then checks the benchmark
+# (scripts/bench-check.sh: smoke run and cost budgets); arguments go to `cargo test`
+# and skip that check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,10 +11,17 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+missing=()
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
-  echo "installing mosquitto..."
+  missing+=(mosquitto)
+fi
+if ! command -v valgrind >/dev/null 2>&1; then
+  missing+=(valgrind)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}..."
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if ! python3 -c "import paho.mqtt, pydantic, jsonschema" >/dev/null 2>&1; then
@@ -21,3 +31,7 @@ if ! python3 -c "import paho.mqtt, pydantic, jsonschema" >/dev/null 2>&1; then
 fi
 
 cargo test --workspace "$@"
+
+if [ $# -eq 0 ]; then
+  bash scripts/bench-check.sh
+fi

@@ -18,6 +18,10 @@ const LARGE: u64 = 6_000;
 /// a percent with the libc and kernel of the machine).
 const HEADROOM: f64 = 1.02;
 
+/// Headroom `--update` adds over an allocation count (which repeats exactly; this only
+/// absorbs the rounding of the per-message average).
+const ALLOCATION_HEADROOM: f64 = 0.05;
+
 /// The cost per message of one path.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct PerMessage {
@@ -162,7 +166,8 @@ pub fn lowered(measured: &Measured, mut budgets: Budgets) -> Budgets {
             budget.instructions = budget
                 .instructions
                 .min((got.instructions * HEADROOM).ceil());
-            budget.allocations = budget.allocations.min(got.allocations.ceil());
+            let allocations = ((got.allocations + ALLOCATION_HEADROOM) * 100.0).ceil() / 100.0;
+            budget.allocations = budget.allocations.min(allocations);
         }
     }
     budgets
@@ -172,4 +177,47 @@ pub fn lowered(measured: &Measured, mut budgets: Budgets) -> Budgets {
 pub fn save(file: &Path, budgets: &Budgets) -> Result<(), String> {
     let text = serde_json::to_string_pretty(budgets).expect("budgets serialize") + "\n";
     std::fs::write(file, text).map_err(|e| format!("could not write {}: {e}", file.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn per_message(instructions: f64, allocations: f64) -> PerMessage {
+        PerMessage {
+            instructions,
+            allocations,
+        }
+    }
+
+    fn budgets() -> Budgets {
+        Budgets {
+            about: String::new(),
+            paths: [("inbound".to_owned(), per_message(1000.0, 1.05))].into(),
+            framework_inbound_allocations: 1.0,
+        }
+    }
+
+    fn measured(inbound: PerMessage, framework_allocations: f64) -> Measured {
+        Measured {
+            paths: [("inbound", inbound)].into(),
+            framework_inbound: per_message(0.0, framework_allocations),
+        }
+    }
+
+    #[test]
+    fn figures_over_budget_are_reported_and_those_within_are_not() {
+        assert!(violations(&measured(per_message(1000.0, 1.0), 0.0), &budgets()).is_empty());
+        let over = violations(&measured(per_message(1001.0, 2.0), 2.0), &budgets());
+        assert_eq!(over.len(), 3, "{over:?}");
+        assert!(over[0].contains("1001 instructions per message, budget 1000"));
+    }
+
+    #[test]
+    fn updating_only_ever_lowers_a_budget() {
+        let lower = lowered(&measured(per_message(500.0, 0.0), 0.0), budgets());
+        assert_eq!(lower.paths["inbound"], per_message(510.0, 0.05));
+        let same = lowered(&measured(per_message(5000.0, 3.0), 0.0), budgets());
+        assert_eq!(same.paths["inbound"], per_message(1000.0, 1.05));
+    }
 }

@@ -22,11 +22,23 @@ enum Consumer {
     Tars,
 }
 
-/// One raw and one tars run of a burst of `payloads` at `qos`.
-pub async fn run_pair(url: &str, port: u16, payloads: &[Bytes], qos: QoS) -> Pair<Throughput> {
-    Pair {
-        raw: run(url, port, payloads, qos, Consumer::Raw).await,
-        tars: run(url, port, payloads, qos, Consumer::Tars).await,
+/// One raw and one tars run of a burst of `payloads` at `qos`; `tars_first` swaps the
+/// order (alternated over runs, so that neither side always runs on a warmer broker).
+pub async fn run_pair(
+    url: &str,
+    port: u16,
+    payloads: &[Bytes],
+    qos: QoS,
+    tars_first: bool,
+) -> Pair<Throughput> {
+    if tars_first {
+        let tars = run(url, port, payloads, qos, Consumer::Tars).await;
+        let raw = run(url, port, payloads, qos, Consumer::Raw).await;
+        Pair { raw, tars }
+    } else {
+        let raw = run(url, port, payloads, qos, Consumer::Raw).await;
+        let tars = run(url, port, payloads, qos, Consumer::Tars).await;
+        Pair { raw, tars }
     }
 }
 

@@ -179,12 +179,13 @@ async fn measure_broker(kind: BrokerKind, sizes: Sizes) -> Result<BrokerReport, 
     let outbound = events::sample_payloads(sizes.outbound);
     let (mut in0, mut in1, mut out, mut rtt) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 1..=sizes.runs {
+        let tars_first = run % 2 == 0;
         eprintln!("  run {run}/{}: inbound QoS 0", sizes.runs);
-        in0.push(inbound::run_pair(&url, port, &qos0, QoS::AtMostOnce).await);
+        in0.push(inbound::run_pair(&url, port, &qos0, QoS::AtMostOnce, tars_first).await);
         eprintln!("  run {run}/{}: inbound QoS 1", sizes.runs);
-        in1.push(inbound::run_pair(&url, port, &qos1, QoS::AtLeastOnce).await);
+        in1.push(inbound::run_pair(&url, port, &qos1, QoS::AtLeastOnce, tars_first).await);
         eprintln!("  run {run}/{}: outbound", sizes.runs);
-        out.push(outbound::run_pair(&url, port, &outbound).await);
+        out.push(outbound::run_pair(&url, port, &outbound, tars_first).await);
         eprintln!("  run {run}/{}: round trip", sizes.runs);
         rtt.push(roundtrip::run_pair(&url, port, sizes.round_trips).await);
     }

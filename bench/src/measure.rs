@@ -159,3 +159,56 @@ pub async fn within<T>(limit: Duration, what: &str, future: impl Future<Output =
         .await
         .unwrap_or_else(|_| panic!("benchmark step timed out after {limit:?}: {what}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throughput(rate: f64, lost: u64) -> Throughput {
+        Throughput {
+            rate,
+            sent: 100,
+            received: 100 - lost,
+            lost,
+            duplicates: 0,
+        }
+    }
+
+    #[test]
+    fn percentiles_come_from_the_sorted_samples() {
+        let samples = (1..=100).rev().map(Duration::from_micros).collect();
+        let latency = Latency::from_samples(samples);
+        assert_eq!(
+            (
+                latency.p50_us.round(),
+                latency.p99_us.round(),
+                latency.max_us
+            ),
+            (51.0, 99.0, 100.0)
+        );
+        assert_eq!(latency.samples, 100);
+    }
+
+    #[test]
+    fn summaries_take_median_rates_and_the_worst_loss() {
+        let runs = [
+            Pair {
+                raw: throughput(100.0, 0),
+                tars: throughput(90.0, 0),
+            },
+            Pair {
+                raw: throughput(200.0, 3),
+                tars: throughput(210.0, 0),
+            },
+            Pair {
+                raw: throughput(150.0, 0),
+                tars: throughput(150.0, 1),
+            },
+        ];
+        let summary = ThroughputSummary::of(&runs);
+        assert_eq!((summary.raw.rate, summary.tars.rate), (150.0, 150.0));
+        assert_eq!((summary.raw.lost, summary.tars.lost), (3, 1));
+        assert_eq!(summary.ratio, 1.0);
+        assert_eq!(summary.ratio_range, (0.9, 1.05));
+    }
+}

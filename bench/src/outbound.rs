@@ -15,11 +15,23 @@ use crate::{raw, tally, tars_side};
 const IDLE: Duration = Duration::from_secs(2);
 const STEP_LIMIT: Duration = Duration::from_secs(120);
 
-/// One raw and one tars run publishing `payloads.len()` samples at QoS 0.
-pub async fn run_pair(url: &str, port: u16, payloads: &[Bytes]) -> Pair<Throughput> {
-    Pair {
-        raw: run_raw(port, payloads).await,
-        tars: run_tars(url, port, payloads.len() as u64).await,
+/// One raw and one tars run publishing `payloads.len()` samples at QoS 0 (`tars_first`
+/// swaps the order).
+pub async fn run_pair(
+    url: &str,
+    port: u16,
+    payloads: &[Bytes],
+    tars_first: bool,
+) -> Pair<Throughput> {
+    let count = payloads.len() as u64;
+    if tars_first {
+        let tars = run_tars(url, port, count).await;
+        let raw = run_raw(port, payloads).await;
+        Pair { raw, tars }
+    } else {
+        let raw = run_raw(port, payloads).await;
+        let tars = run_tars(url, port, count).await;
+        Pair { raw, tars }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Round trip, one request at a time: a raw requester publishes a ping envelope and
 //! waits for the pong carrying the same id, answered by a raw rumqttc responder or by a
-//! tars handler returning the reply.
+//! tars handler returning the reply. Both responders run at once and the requester
+//! alternates between them, so that both see the same moments of a noisy machine.
 
 use std::time::{Duration, Instant};
 
@@ -16,24 +17,26 @@ use crate::{raw, tars_side};
 
 const PING_TOPIC: &str = <Ping as tars::Event>::TOPIC;
 const PONG_TOPIC: &str = <Pong as tars::Event>::TOPIC;
+const RAW_PING_TOPIC: &str = "bench/raw/ping";
+const RAW_PONG_TOPIC: &str = "bench/raw/pong";
 const WARMUP: u64 = 100;
 const REPLY_LIMIT: Duration = Duration::from_secs(10);
 
-/// One raw and one tars run of `count` round trips.
+/// `count` round trips to each responder, alternating.
 pub async fn run_pair(url: &str, port: u16, count: u64) -> Pair<Latency> {
     let responder = spawn_raw_responder(port).await;
-    let raw = measure(port, count).await;
-    responder.abort();
     let client = tars_side::client(url, "bench-tars-responder", Some(handlers::ECHO)).await;
-    let tars = measure(port, count).await;
+    let pair = measure(port, count).await;
     let _ = client.shutdown().await;
-    Pair { raw, tars }
+    responder.abort();
+    pair
 }
 
-async fn measure(port: u16, count: u64) -> Latency {
+async fn measure(port: u16, count: u64) -> Pair<Latency> {
     let (client, mut event_loop) = raw::connect(port, "bench-requester");
     raw::subscribe(&client, &mut event_loop, PONG_TOPIC, QoS::AtMostOnce).await;
-    let pings: Vec<(String, Bytes)> = (0..WARMUP + count)
+    raw::subscribe(&client, &mut event_loop, RAW_PONG_TOPIC, QoS::AtMostOnce).await;
+    let pings: Vec<(String, Bytes)> = (0..2 * (WARMUP + count))
         .map(|seq| {
             let payload = envelope(Ping { seq }, "bench-requester");
             let id = serde_json::from_slice::<RawEnvelope<Ping>>(&payload)
@@ -43,11 +46,14 @@ async fn measure(port: u16, count: u64) -> Latency {
             (id, Bytes::from(payload))
         })
         .collect();
-    let mut samples = Vec::with_capacity(count as usize);
+    let mut raw_samples = Vec::with_capacity(count as usize);
+    let mut tars_samples = Vec::with_capacity(count as usize);
     for (seq, (id, payload)) in pings.into_iter().enumerate() {
+        let to_tars = seq % 2 == 1;
+        let topic = if to_tars { PING_TOPIC } else { RAW_PING_TOPIC };
         let started = Instant::now();
         client
-            .publish_bytes(PING_TOPIC, QoS::AtMostOnce, false, payload)
+            .publish_bytes(topic, QoS::AtMostOnce, false, payload)
             .await
             .expect("request channel open");
         within(REPLY_LIMIT, "a pong for the ping", async {
@@ -65,13 +71,21 @@ async fn measure(port: u16, count: u64) -> Latency {
             }
         })
         .await;
-        if seq as u64 >= WARMUP {
+        if seq as u64 >= 2 * WARMUP {
+            let samples = if to_tars {
+                &mut tars_samples
+            } else {
+                &mut raw_samples
+            };
             samples.push(started.elapsed());
         }
     }
     let _ = client.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_millis(100), event_loop.poll()).await;
-    Latency::from_samples(samples)
+    Pair {
+        raw: Latency::from_samples(raw_samples),
+        tars: Latency::from_samples(tars_samples),
+    }
 }
 
 /// The reply envelope a hand-written responder writes.
@@ -89,7 +103,7 @@ async fn spawn_raw_responder(port: u16) -> JoinHandle<()> {
     let (ready, subscribed) = oneshot::channel();
     let task = tokio::spawn(async move {
         let (client, mut event_loop) = raw::connect(port, "bench-raw-responder");
-        raw::subscribe(&client, &mut event_loop, PING_TOPIC, QoS::AtMostOnce).await;
+        raw::subscribe(&client, &mut event_loop, RAW_PING_TOPIC, QoS::AtMostOnce).await;
         let _ = ready.send(());
         loop {
             let publish = match event_loop.poll().await {
@@ -109,7 +123,7 @@ async fn spawn_raw_responder(port: u16) -> JoinHandle<()> {
             };
             let payload = serde_json::to_vec(&reply).expect("reply serializes");
             let _ = client
-                .publish(PONG_TOPIC, QoS::AtMostOnce, false, payload)
+                .publish(RAW_PONG_TOPIC, QoS::AtMostOnce, false, payload)
                 .await;
         }
     });

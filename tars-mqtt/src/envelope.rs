@@ -4,7 +4,7 @@
 //! consumers validate with `extra="forbid"`). On input, unknown fields are ignored and a
 //! missing `ts` or `source` is accepted.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -128,6 +128,47 @@ pub(crate) fn encode<D: Serialize + ?Sized>(
     Ok(buf)
 }
 
+/// Writes `s` as a JSON string: copied as is when nothing in it needs escaping (ids,
+/// event types and source names always), through serde_json otherwise.
+fn write_str(buf: &mut Vec<u8>, s: &str) -> Result<()> {
+    // A fold without early exit, so that the check is vectorized.
+    let escapes = s.bytes().fold(false, |found, b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !escapes {
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(&mut *buf, s).map_err(Error::Encode)
+    }
+}
+
+/// Writes a time since the epoch as float seconds with microseconds, e.g.
+/// `1763802345.123456` (what Python's `time.time()` gives, to the microsecond).
+fn write_ts(buf: &mut Vec<u8>, since_epoch: Duration) {
+    // u64 seconds (at most 20 digits), the point, six digits of microseconds.
+    let mut text = [0u8; 27];
+    let mut micros = since_epoch.subsec_micros();
+    for at in (21..27).rev() {
+        text[at] = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    text[20] = b'.';
+    let mut secs = since_epoch.as_secs();
+    let mut start = 20;
+    loop {
+        start -= 1;
+        text[start] = b'0' + (secs % 10) as u8;
+        secs /= 10;
+        if secs == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&text[start..]);
+}
+
 /// Largest scratch buffer a thread keeps between two [`encode_bytes`] calls.
 const SCRATCH_KEPT: usize = 64 * 1024;
 
@@ -167,13 +208,18 @@ fn encode_into<D: Serialize + ?Sized>(
     data: &D,
 ) -> Result<()> {
     buf.extend_from_slice(b"{\"id\":");
-    serde_json::to_writer(&mut *buf, id).map_err(Error::Encode)?;
+    write_str(buf, id)?;
     buf.extend_from_slice(b",\"type\":");
-    serde_json::to_writer(&mut *buf, event_type).map_err(Error::Encode)?;
+    write_str(buf, event_type)?;
     buf.extend_from_slice(b",\"ts\":");
-    serde_json::to_writer(&mut *buf, &now_ts()).map_err(Error::Encode)?;
+    write_ts(
+        buf,
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
     buf.extend_from_slice(b",\"source\":");
-    serde_json::to_writer(&mut *buf, source).map_err(Error::Encode)?;
+    write_str(buf, source)?;
     buf.extend_from_slice(b",\"data\":");
     let data_start = buf.len();
     serde_json::to_writer(&mut *buf, data).map_err(Error::Encode)?;
@@ -225,6 +271,35 @@ mod tests {
             ),
             ("a\"b", "t\\y", "s\nrc")
         );
+    }
+
+    #[test]
+    fn timestamps_are_float_seconds_to_the_microsecond() {
+        let mut buf = Vec::new();
+        write_ts(&mut buf, Duration::new(1_763_802_345, 7_000));
+        assert_eq!(buf, b"1763802345.000007");
+        buf.clear();
+        write_ts(&mut buf, Duration::new(0, 999_999_999));
+        assert_eq!(buf, b"0.999999");
+        let value: f64 = serde_json::from_slice(b"1763802345.123456").unwrap();
+        assert!((value - 1_763_802_345.123_456).abs() < 1e-6);
+    }
+
+    #[test]
+    fn strings_that_need_no_escaping_are_copied_and_others_escaped() {
+        for s in [
+            "plain",
+            "",
+            "ünïcødé",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "\u{1}",
+        ] {
+            let mut buf = Vec::new();
+            write_str(&mut buf, s).unwrap();
+            assert_eq!(buf, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
     }
 
     #[test]
