@@ -1,7 +1,7 @@
 //! `tars-bench`: tars against hand-written rumqttc, in one run, on brokers of its own.
 //!
 //! ```sh
-//! cargo run --release -p tars-bench                 # the full table (a few minutes)
+//! cargo run --release -p tars-bench                 # the full table (about 4 minutes)
 //! cargo run --release -p tars-bench -- --smoke      # a short run (CI)
 //! cargo run --release -p tars-bench -- --json out.json
 //! cargo run --release -p tars-bench -- budgets      # cost per message vs bench/budgets.json
@@ -43,7 +43,7 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
   (no command)  throughput, round trip and memory, raw rumqttc vs tars, then the cost
                 per message (callgrind); prints one table
   --smoke       small counts and one run (a check that everything works, not a measurement)
-  --runs N      runs per scenario, medians reported (default 3)
+  --runs N      runs per scenario, medians reported (default 5)
   --broker B    only this broker (default: mosquitto and embedded)
   --no-cost     skip the callgrind cost figures
   --json FILE   also write the results as JSON
@@ -54,6 +54,7 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
 
 struct Options {
     sizes: Sizes,
+    smoke: bool,
     brokers: Vec<BrokerKind>,
     cost: bool,
     json: Option<PathBuf>,
@@ -84,13 +85,14 @@ fn main() -> ExitCode {
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         sizes: Sizes {
-            runs: 3,
+            runs: 5,
             inbound_qos0: 200_000,
             inbound_qos1: 100_000,
             outbound: 200_000,
             round_trips: 2_000,
             memory_burst: 200_000,
         },
+        smoke: false,
         brokers: BrokerKind::ALL.to_vec(),
         cost: true,
         json: None,
@@ -105,6 +107,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         };
         match arg.as_str() {
             "--smoke" => {
+                options.smoke = true;
                 options.sizes = Sizes {
                     runs: 1,
                     inbound_qos0: 2_000,
@@ -154,7 +157,7 @@ fn run(options: Options) -> Result<ExitCode, String> {
     } else {
         None
     };
-    let report = Report::new(options.sizes, brokers, cost);
+    let report = Report::new(options.sizes, brokers, cost, options.smoke);
     print!("{}", report.table());
     if let Some(file) = &options.json {
         let json = serde_json::to_string_pretty(&report).expect("the report serializes");

@@ -8,9 +8,10 @@ use crate::{Context, Message};
 /// What a handler's queue does when a message arrives and the queue is full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Overflow {
-    /// QoS 1/2 messages wait for room, lossless: their acknowledgement is held back, so
-    /// the broker stops sending once its in-flight window is full (backpressure). QoS 0
-    /// messages, which MQTT lets no one hold back, are dropped (the newest) and counted.
+    /// Messages wait for room, lossless: a QoS 1/2 message's acknowledgement is held
+    /// back, so the broker stops sending once its in-flight window is full, and once
+    /// 1,024 messages wait the connection stops reading (backpressure to the broker,
+    /// which then applies its own limits to QoS 0).
     #[default]
     Block,
     /// The oldest queued message is dropped to make room (latest data wins: partial

@@ -111,7 +111,7 @@
 //!
 //! In the repository's `docs/`: the guide, configuration (every variable), architecture
 //! (tasks, queues and their policies, reconnect, shutdown), testing, migration from the
-//! Python client, extending, compile errors.
+//! Python client, extending, performance (the benchmark and its figures), compile errors.
 
 #![warn(missing_docs)]
 
