@@ -77,8 +77,7 @@ async fn run(url: &str, port: u16, payloads: &[Bytes], qos: QoS, consumer: Consu
     )
     .await;
     let (received, last) = wait_for_progress(tally::received, sent, IDLE).await;
-    let elapsed = last.duration_since(started).as_secs_f64().max(1e-9);
-    let distinct = tally::distinct();
+    let result = Throughput::tallied(received, last.duration_since(started).as_secs_f64(), sent);
     publisher.stop().await;
     if let Some(task) = raw_task {
         task.abort();
@@ -86,11 +85,5 @@ async fn run(url: &str, port: u16, payloads: &[Bytes], qos: QoS, consumer: Consu
     if let Some(client) = tars_client {
         let _ = client.shutdown().await;
     }
-    Throughput {
-        rate: received as f64 / elapsed,
-        sent,
-        received: distinct,
-        lost: sent - distinct.min(sent),
-        duplicates: received - distinct,
-    }
+    result
 }

@@ -20,6 +20,21 @@ pub struct Throughput {
     pub duplicates: u64,
 }
 
+impl Throughput {
+    /// `counted` messages (received or written) over `elapsed` seconds, with what the
+    /// tally received of the `sent` ones.
+    pub fn tallied(counted: u64, elapsed: f64, sent: u64) -> Self {
+        let (received, distinct) = (crate::tally::received(), crate::tally::distinct());
+        Self {
+            rate: counted as f64 / elapsed.max(1e-9),
+            sent,
+            received: distinct,
+            lost: sent - distinct.min(sent),
+            duplicates: received - distinct,
+        }
+    }
+}
+
 /// Round-trip latency in microseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Latency {

@@ -85,14 +85,6 @@ async fn run_tars(url: &str, port: u16, count: u64) -> Throughput {
 
 /// The rate at which `written` packets went out, and what the sink got of them.
 async fn finish(sent: u64, written: u64, started: Instant, done: Instant) -> Throughput {
-    let elapsed = done.duration_since(started).as_secs_f64().max(1e-9);
-    let (received, _) = wait_for_progress(tally::received, sent, IDLE).await;
-    let distinct = tally::distinct();
-    Throughput {
-        rate: written as f64 / elapsed,
-        sent,
-        received: distinct,
-        lost: sent - distinct.min(sent),
-        duplicates: received - distinct,
-    }
+    wait_for_progress(tally::received, sent, IDLE).await;
+    Throughput::tallied(written, done.duration_since(started).as_secs_f64(), sent)
 }
