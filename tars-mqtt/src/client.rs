@@ -41,6 +41,11 @@ pub struct Stats {
     pub duplicates: u64,
     /// Messages no handler matched.
     pub unrouted: u64,
+    /// Messages skipped because they exceed `MQTT_MAX_PACKET_SIZE`.
+    pub oversized: u64,
+    /// QoS 0 publishes dropped because the connection was down (QoS 1/2 ones wait in
+    /// the outbox for the next connection).
+    pub dropped_offline: u64,
     /// PUBLISH packets written to the broker.
     pub publishes_written: u64,
     /// Successful connections (1 + reconnects).
@@ -201,6 +206,12 @@ impl ClientBuilder {
         let mqtt = AsyncClient::from_senders(requests_tx);
         let parts = Client::assemble(self.config, self.installers, self.manifest, mqtt)?;
         parts.client.shared.tasks().overflow = Some(tokio::spawn(parts.overflow));
+        // The caller plays the connection: it is up.
+        parts
+            .client
+            .shared
+            .status
+            .send_modify(|s| s.connected = true);
         Ok(crate::bench::Detached::new(
             parts.client,
             parts.inbound,
@@ -531,6 +542,8 @@ impl Client {
             dropped: load(&c.dropped),
             duplicates: load(&c.duplicates),
             unrouted: load(&c.unrouted),
+            oversized: load(&c.oversized),
+            dropped_offline: load(&c.dropped_offline),
             publishes_written: load(&c.publishes_written),
             connections: load(&c.connections),
             pending_requests: self.shared.requests.len(),

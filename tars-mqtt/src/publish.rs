@@ -4,7 +4,7 @@ use bytes::Bytes;
 use rumqttc::QoS;
 use serde::Serialize;
 
-use crate::connection::Shared;
+use crate::connection::{Counters, Shared};
 use crate::envelope::{self, new_id, new_id_in};
 use crate::health::{HealthStatus, HEALTH_EVENT_TYPE};
 use crate::topic::validate_topic_name;
@@ -93,6 +93,16 @@ async fn publish_payload(
     let max = shared.config.max_packet_size();
     if size > max {
         return Err(Error::PacketTooLarge { size, max });
+    }
+    let status = shared.status();
+    if status.stopped {
+        return Err(Error::Closed);
+    }
+    if qos == QoS::AtMostOnce && !status.connected {
+        // At most once: nothing waits for a connection (QoS 1/2 do, in the outbox).
+        Counters::bump(&shared.counters.dropped_offline);
+        tracing::debug!(topic, "not connected: QoS 0 publish dropped");
+        return Ok(());
     }
     shared
         .mqtt

@@ -11,6 +11,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
 pub mod process;
+pub mod proxy;
 pub mod python;
 
 /// How to get mosquitto when it is missing.

@@ -19,6 +19,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use super::inbound::Inbound;
 use super::options::lost_will;
+use super::outbox::Outbox;
 use super::{Control, Counters, SessionInput, Shared};
 use crate::backoff::Backoff;
 
@@ -46,6 +47,7 @@ pub(crate) struct EventLoopTask {
     inbound: Inbound,
     backoff: Backoff,
     epoch: u64,
+    outbox: Outbox,
 }
 
 impl EventLoopTask {
@@ -64,6 +66,7 @@ impl EventLoopTask {
             inbound,
             backoff,
             epoch: 0,
+            outbox: Outbox::default(),
         }
     }
 
@@ -153,6 +156,11 @@ impl EventLoopTask {
     }
 
     async fn on_event(&mut self, event: Event) {
+        self.handle(event).await;
+        self.outbox.top_up(&mut self.event_loop);
+    }
+
+    async fn handle(&mut self, event: Event) {
         match event {
             Event::Incoming(Packet::ConnAck(connack)) => {
                 let reconnect = self.epoch > 0;
@@ -161,6 +169,7 @@ impl EventLoopTask {
                 Counters::bump(&self.shared.counters.connections);
                 let epoch = self.epoch;
                 self.inbound.on_connected();
+                self.outbox.top_up(&mut self.event_loop);
                 self.shared.status.send_modify(|s| {
                     s.connected = true;
                     s.epoch = epoch;
@@ -200,6 +209,7 @@ impl EventLoopTask {
     async fn on_connection_lost(&mut self, reason: &str) -> bool {
         let was_connected = self.shared.status().connected;
         self.shared.status.send_modify(|s| s.connected = false);
+        self.outbox.take_pending(&mut self.event_loop, &self.shared);
         let delay = self.backoff.next_delay();
         let broker = self.shared.config.broker();
         if was_connected {

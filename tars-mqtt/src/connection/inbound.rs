@@ -146,6 +146,20 @@ impl Inbound {
             // Not handled and not acknowledged: a persistent session gets it again.
             return;
         }
+        let size = publish.topic.len() + publish.payload.len();
+        let max = self.shared.config.max_packet_size();
+        if size > max {
+            // Acknowledged and skipped: redelivering it would not make it fit.
+            Counters::bump(&counters.oversized);
+            tracing::warn!(
+                topic = publish.topic,
+                size,
+                max,
+                "skipping a message larger than MQTT_MAX_PACKET_SIZE"
+            );
+            self.acknowledge(ack, connection).await;
+            return;
+        }
         if let Some(dedup) = &mut self.dedup {
             if dedup.is_duplicate(&publish.payload) {
                 Counters::bump(&counters.duplicates);

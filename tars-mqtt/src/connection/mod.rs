@@ -15,6 +15,7 @@ pub(crate) mod event_loop;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
 pub(crate) mod options;
+pub(crate) mod outbox;
 pub(crate) mod queue;
 pub(crate) mod session;
 pub(crate) mod worker;
@@ -149,6 +150,8 @@ pub(crate) struct Counters {
     pub(crate) dropped: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) unrouted: AtomicU64,
+    pub(crate) oversized: AtomicU64,
+    pub(crate) dropped_offline: AtomicU64,
     pub(crate) publishes_written: AtomicU64,
     pub(crate) connections: AtomicU64,
 }

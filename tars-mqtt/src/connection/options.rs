@@ -12,6 +12,10 @@ use crate::{Config, Error, Result};
 /// Options for rumqttc: credentials, transport, packet limits, manual acks (the
 /// runtime acks a QoS 1/2 message once it is queued for every handler), and the
 /// `lost` last will when health is on.
+/// The largest packet MQTT 3.1.1 can express: a remaining length of 268,435,455 bytes
+/// plus a fixed header of at most 5.
+const MQTT_MAX_PACKET_SIZE: usize = 268_435_455 + 5;
+
 pub(crate) fn mqtt_options(config: &Config) -> Result<MqttOptions> {
     let url = config.broker();
     let mut options = match url.transport {
@@ -25,7 +29,10 @@ pub(crate) fn mqtt_options(config: &Config) -> Result<MqttOptions> {
     options
         .set_keep_alive(config.keepalive())
         .set_clean_session(true)
-        .set_max_packet_size(config.max_packet_size(), config.max_packet_size())
+        // Incoming: anything MQTT allows, so that a message over our limit is read and
+        // skipped by the dispatcher instead of making rumqttc drop the connection (a
+        // retained or redelivered one would then come back on every reconnect).
+        .set_max_packet_size(MQTT_MAX_PACKET_SIZE, config.max_packet_size())
         .set_manual_acks(true);
     if let Some(user) = &url.username {
         let password = url.password.as_ref().map(|p| p.expose()).unwrap_or("");
