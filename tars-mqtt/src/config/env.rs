@@ -70,6 +70,9 @@ pub(crate) const VARIABLES: &[&str] = &[
     "MQTT_RECONNECT_MIN_DELAY",
     "MQTT_RECONNECT_MAX_DELAY",
     "MQTT_MAX_PACKET_SIZE",
+    "MQTT_TLS_CA_FILE",
+    "MQTT_TLS_CERT_FILE",
+    "MQTT_TLS_KEY_FILE",
 ];
 
 /// A set, non-blank variable.
@@ -177,6 +180,29 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     if let Some(raw) = get(lookup, "MQTT_MAX_PACKET_SIZE")? {
         let rule = "must be a number of bytes from 1024 to 268435455";
         builder = builder.max_packet_size(parse_count("MQTT_MAX_PACKET_SIZE", &raw, rule)?);
+    }
+    if let Some(path) = get(lookup, "MQTT_TLS_CA_FILE")? {
+        builder = builder.tls_ca_file(path);
+    }
+    let cert = get(lookup, "MQTT_TLS_CERT_FILE")?;
+    let key = get(lookup, "MQTT_TLS_KEY_FILE")?;
+    match (cert, key) {
+        (Some(cert), Some(key)) => builder = builder.tls_client_auth(cert, key),
+        (Some(cert), None) => return Err(invalid(
+            "MQTT_TLS_KEY_FILE",
+            "",
+            &format!(
+                "must be set with MQTT_TLS_CERT_FILE={cert} (the client certificate's private key)"
+            ),
+        )),
+        (None, Some(key)) => {
+            return Err(invalid(
+                "MQTT_TLS_CERT_FILE",
+                "",
+                &format!("must be set with MQTT_TLS_KEY_FILE={key} (the client certificate)"),
+            ))
+        }
+        (None, None) => {}
     }
     builder.build()
 }
@@ -397,5 +423,25 @@ mod tests {
         let c2 = c.to_builder().enable_health(true).build().unwrap();
         assert_eq!(c2.broker(), c.broker());
         assert!(c2.enable_health());
+    }
+
+    #[test]
+    fn tls_files_are_read_and_a_certificate_needs_its_key() {
+        let c = with_base(&[
+            ("MQTT_TLS_CA_FILE", "/etc/tars/ca.pem"),
+            ("MQTT_TLS_CERT_FILE", "/etc/tars/client.pem"),
+            ("MQTT_TLS_KEY_FILE", "/etc/tars/client.key"),
+        ])
+        .unwrap();
+        let files = c.tls_files();
+        assert_eq!(
+            files.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/tars/ca.pem"))
+        );
+        assert!(files.cert_file.is_some() && files.key_file.is_some());
+        let err = with_base(&[("MQTT_TLS_CERT_FILE", "/etc/tars/client.pem")]).unwrap_err();
+        assert_eq!(err.variable(), "MQTT_TLS_KEY_FILE", "{err}");
+        let err = with_base(&[("MQTT_TLS_KEY_FILE", "/etc/tars/client.key")]).unwrap_err();
+        assert_eq!(err.variable(), "MQTT_TLS_CERT_FILE", "{err}");
     }
 }

@@ -7,6 +7,7 @@ mod env;
 mod secret;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use broker_url::{BrokerUrl, Transport};
@@ -89,9 +90,22 @@ pub struct Config {
     reconnect_min_delay: Duration,
     reconnect_max_delay: Duration,
     max_packet_size: usize,
+    tls: TlsFiles,
     handler_queue_capacity: usize,
     drain_timeout: Duration,
     request_timeout: Duration,
+}
+
+/// Files for TLS (`mqtts://`, `wss://`): a CA bundle to trust instead of the platform's
+/// roots, and a client certificate with its key. Paths only; they are read at connect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `MQTT_TLS_CA_FILE`: PEM certificates of the authorities to trust.
+    pub ca_file: Option<PathBuf>,
+    /// `MQTT_TLS_CERT_FILE`: the client certificate chain, PEM.
+    pub cert_file: Option<PathBuf>,
+    /// `MQTT_TLS_KEY_FILE`: the client certificate's private key, PEM.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -168,6 +182,10 @@ impl Config {
     /// The largest reconnect delay.
     pub fn reconnect_max_delay(&self) -> Duration {
         self.reconnect_max_delay
+    }
+    /// The TLS files: CA bundle and client certificate, when set.
+    pub fn tls_files(&self) -> &TlsFiles {
+        &self.tls
     }
     /// The largest packet sent or accepted, in bytes.
     pub fn max_packet_size(&self) -> usize {
@@ -270,6 +288,7 @@ impl ConfigBuilder {
                 reconnect_min_delay: Duration::from_secs(1),
                 reconnect_max_delay: Duration::from_secs(5),
                 max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+                tls: TlsFiles::default(),
                 handler_queue_capacity: DEFAULT_HANDLER_QUEUE_CAPACITY,
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
@@ -318,6 +337,18 @@ impl ConfigBuilder {
     /// The largest packet sent or accepted, in bytes (default 1 MiB).
     pub fn max_packet_size(mut self, bytes: usize) -> Self {
         self.config.max_packet_size = bytes;
+        self
+    }
+    /// Trust the certificate authorities in this PEM file for `mqtts://` and `wss://`
+    /// (instead of the platform's roots), e.g. a private CA.
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.tls.ca_file = Some(path.into());
+        self
+    }
+    /// Authenticate with this client certificate (PEM, the chain) and private key (PEM).
+    pub fn tls_client_auth(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.config.tls.cert_file = Some(cert.into());
+        self.config.tls.key_file = Some(key.into());
         self
     }
     /// The capacity of each handler's queue (default 1024).
@@ -385,6 +416,29 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             secs(c.keepalive),
             "must be a whole number of seconds from 1 to 65535",
         ));
+    }
+    match (&c.tls.cert_file, &c.tls.key_file) {
+        (Some(cert), None) => {
+            return Err(invalid(
+                "MQTT_TLS_KEY_FILE",
+                "",
+                &format!(
+                    "must be set with MQTT_TLS_CERT_FILE={} (the client certificate's private key)",
+                    cert.display()
+                ),
+            ))
+        }
+        (None, Some(key)) => {
+            return Err(invalid(
+                "MQTT_TLS_CERT_FILE",
+                "",
+                &format!(
+                    "must be set with MQTT_TLS_KEY_FILE={} (the client certificate)",
+                    key.display()
+                ),
+            ))
+        }
+        _ => {}
     }
     if c.heartbeat_interval < Duration::from_secs(1) {
         return Err(invalid(

@@ -286,6 +286,12 @@ pub(crate) fn describe(error: &ConnectionError) -> String {
             "no answer to the keepalive ping (the connection is half-open)".into()
         }
         ConnectionError::NetworkTimeout => "timed out while connecting".into(),
+        ConnectionError::Tls(error) => format!(
+            "TLS handshake failed ({error}): check that MQTT_TLS_CA_FILE (or the platform's \
+             roots) holds the authority that signed the broker's certificate, that the host in \
+             MQTT_URL is one the certificate names, and the client certificate \
+             (MQTT_TLS_CERT_FILE) if the broker requires one"
+        ),
         other => other.to_string(),
     }
 }

@@ -1,8 +1,13 @@
 //! Connects a tars client configured from the environment, prints `connected`, and
-//! holds the connection until killed (used to check that the last will fires).
+//! holds the connection until killed (used to check the last will, and what a client
+//! logs while it cannot connect). Logs go to stderr (`RUST_LOG`).
 
 #[tokio::main]
 async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let config = tars::Config::from_env().expect("configuration");
     let _client = tars::Client::connect(config).await.expect("connect");
     println!("connected");
