@@ -111,7 +111,8 @@
 //!
 //! In the repository's `docs/`: the guide, configuration (every variable), architecture
 //! (tasks, queues and their policies, reconnect, shutdown), testing, migration from the
-//! Python client, extending, performance (the benchmark and its figures), compile errors.
+//! Python client, extending, performance (the benchmark and its figures), reliability and
+//! security (guarantees per fault, queue bounds, TLS), compile errors.
 
 #![warn(missing_docs)]
 
@@ -135,6 +136,8 @@ mod handler;
 pub mod health;
 pub mod manifest;
 mod message;
+#[cfg(test)]
+mod proptests;
 mod publish;
 pub mod registry;
 mod reply;

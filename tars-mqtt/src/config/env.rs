@@ -188,13 +188,15 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     let key = get(lookup, "MQTT_TLS_KEY_FILE")?;
     match (cert, key) {
         (Some(cert), Some(key)) => builder = builder.tls_client_auth(cert, key),
-        (Some(cert), None) => return Err(invalid(
-            "MQTT_TLS_KEY_FILE",
-            "",
-            &format!(
+        (Some(cert), None) => {
+            return Err(invalid(
+                "MQTT_TLS_KEY_FILE",
+                "",
+                &format!(
                 "must be set with MQTT_TLS_CERT_FILE={cert} (the client certificate's private key)"
             ),
-        )),
+            ))
+        }
         (None, Some(key)) => {
             return Err(invalid(
                 "MQTT_TLS_CERT_FILE",
