@@ -1,8 +1,11 @@
 //! A received MQTT message.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use crate::connection::acks::AckGuard;
 use crate::envelope::{self, DecodeError, EnvelopeHeader};
 use crate::{Envelope, QoS};
 
@@ -13,6 +16,8 @@ pub struct Message {
     payload: Bytes,
     qos: QoS,
     retain: bool,
+    /// With a persistent session: settles the acknowledgement once every copy is gone.
+    ack: Option<Arc<AckGuard>>,
 }
 
 impl Message {
@@ -22,6 +27,21 @@ impl Message {
             payload,
             qos,
             retain,
+            ack: None,
+        }
+    }
+
+    /// Ties the message's acknowledgement to its handling (persistent sessions).
+    pub(crate) fn with_ack(mut self, guard: Arc<AckGuard>) -> Self {
+        self.ack = Some(guard);
+        self
+    }
+
+    /// The message was handled (or deliberately dropped): its acknowledgement may go
+    /// once every copy is dropped.
+    pub(crate) fn mark_handled(&self) {
+        if let Some(guard) = &self.ack {
+            guard.mark_handled();
         }
     }
 

@@ -64,6 +64,7 @@ pub(crate) const VARIABLES: &[&str] = &[
     "MQTT_KEEPALIVE",
     "MQTT_ENABLE_HEALTH",
     "MQTT_ENABLE_HEARTBEAT",
+    "MQTT_CLEAN_SESSION",
     "MQTT_HEARTBEAT_INTERVAL",
     "MQTT_DEDUPE_TTL",
     "MQTT_DEDUPE_MAX_ENTRIES",
@@ -142,6 +143,9 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     }
     if let Some(raw) = get(lookup, "MQTT_ENABLE_HEARTBEAT")? {
         builder = builder.enable_heartbeat(parse_bool("MQTT_ENABLE_HEARTBEAT", &raw)?);
+    }
+    if let Some(raw) = get(lookup, "MQTT_CLEAN_SESSION")? {
+        builder = builder.clean_session(parse_bool("MQTT_CLEAN_SESSION", &raw)?);
     }
     if let Some(raw) = get(lookup, "MQTT_HEARTBEAT_INTERVAL")? {
         let rule = "must be a number of seconds ≥ 1.0";

@@ -83,6 +83,7 @@ pub struct Config {
     source_name: String,
     keepalive: Duration,
     enable_health: bool,
+    clean_session: bool,
     enable_heartbeat: bool,
     heartbeat_interval: Duration,
     dedupe_ttl: Duration,
@@ -150,6 +151,11 @@ impl Config {
     /// The MQTT keepalive (ping) interval.
     pub fn keepalive(&self) -> Duration {
         self.keepalive
+    }
+    /// Whether sessions are clean (`MQTT_CLEAN_SESSION`, default true); with a persistent
+    /// session, QoS 1/2 messages are acknowledged after their handlers finished.
+    pub fn clean_session(&self) -> bool {
+        self.clean_session
     }
     /// Whether health is published on `system/health/{client_id}`.
     pub fn enable_health(&self) -> bool {
@@ -281,6 +287,7 @@ impl ConfigBuilder {
                 client_id,
                 keepalive: Duration::from_secs(60),
                 enable_health: false,
+                clean_session: true,
                 enable_heartbeat: false,
                 heartbeat_interval: Duration::from_secs(30),
                 dedupe_ttl: Duration::ZERO,
@@ -304,6 +311,14 @@ impl ConfigBuilder {
     /// The MQTT keepalive, whole seconds from 1 to 65535 (default 60 s).
     pub fn keepalive(mut self, keepalive: Duration) -> Self {
         self.config.keepalive = keepalive;
+        self
+    }
+    /// A clean session (the default), or a persistent one (`false`): the broker keeps
+    /// the subscriptions and the QoS 1/2 messages of this client id while it is away,
+    /// and tars acknowledges each QoS 1/2 message only after its handlers finished, so
+    /// that a message whose handler never finished is delivered again.
+    pub fn clean_session(mut self, clean: bool) -> Self {
+        self.config.clean_session = clean;
         self
     }
     /// Publish health on `system/health/{client_id}` (default off).

@@ -168,7 +168,7 @@ impl EventLoopTask {
                 self.backoff.reset();
                 Counters::bump(&self.shared.counters.connections);
                 let epoch = self.epoch;
-                self.inbound.on_connected();
+                self.inbound.on_connected(epoch);
                 self.outbox.top_up(&mut self.event_loop);
                 self.shared.status.send_modify(|s| {
                     s.connected = true;

@@ -28,6 +28,7 @@ use bytes::Bytes;
 use rumqttc::{EventLoop, PubAck, PubRec, Publish, QoS, Request};
 use tokio::sync::{mpsc, Notify};
 
+use super::acks::AckOrder;
 use super::queue::{HandlerQueue, Offered};
 
 use super::{Counters, Shared};
@@ -49,8 +50,13 @@ pub(crate) struct Ack {
 }
 
 impl Ack {
+    /// The connection the message came on.
+    pub(crate) fn epoch(self) -> u64 {
+        self.epoch
+    }
+
     /// The stub rumqttc needs to build the PUBACK (QoS 1) or PUBREC (QoS 2).
-    fn as_publish(self) -> Publish {
+    pub(crate) fn as_publish(self) -> Publish {
         let mut publish = Publish::from_bytes(String::new(), self.qos, Bytes::new());
         publish.pkid = self.pkid;
         publish
@@ -94,6 +100,8 @@ impl Backlog {
 pub(crate) struct Inbound {
     shared: Arc<Shared>,
     dedup: Option<Deduplicator>,
+    /// With a persistent session: acks wait for the handlers (see `acks.rs`).
+    after_handlers: Option<Arc<AckOrder>>,
     overflow: mpsc::UnboundedSender<Overflowed>,
     backlog: Arc<Backlog>,
     matched: Vec<usize>,
@@ -112,10 +120,23 @@ impl Inbound {
             .then(|| Deduplicator::new(config.dedupe_ttl(), config.dedupe_max_entries()));
         let (overflow, overflow_rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(Backlog::default());
-        let task = run_overflow(overflow_rx, shared.clone(), backlog.clone());
+        let overflow_task = run_overflow(overflow_rx, shared.clone(), backlog.clone());
+        let (after_handlers, ack_task) = if config.clean_session() {
+            (None, None)
+        } else {
+            let (order, task) = AckOrder::new(shared.clone());
+            (Some(order), Some(task))
+        };
+        let task = async move {
+            match ack_task {
+                Some(ack_task) => drop(tokio::join!(overflow_task, ack_task)),
+                None => overflow_task.await,
+            }
+        };
         let inbound = Self {
             shared,
             dedup,
+            after_handlers,
             overflow,
             backlog,
             matched: Vec::new(),
@@ -137,7 +158,7 @@ impl Inbound {
     ) {
         let counters = &self.shared.counters;
         Counters::bump(&counters.received);
-        let ack = (publish.qos != QoS::AtMostOnce).then_some(Ack {
+        let mut ack = (publish.qos != QoS::AtMostOnce).then_some(Ack {
             pkid: publish.pkid,
             qos: publish.qos,
             epoch,
@@ -146,11 +167,23 @@ impl Inbound {
             // Not handled and not acknowledged: a persistent session gets it again.
             return;
         }
+        // With a persistent session the ack waits for the handlers: the guard, shared by
+        // the message's copies, settles it (here at once for a message not handed on).
+        let guard = match (&self.after_handlers, ack) {
+            (Some(order), Some(owed)) => {
+                ack = None;
+                Some(order.register(owed))
+            }
+            _ => None,
+        };
         let size = publish.topic.len() + publish.payload.len();
         let max = self.shared.config.max_packet_size();
         if size > max {
             // Acknowledged and skipped: redelivering it would not make it fit.
             Counters::bump(&counters.oversized);
+            if let Some(guard) = &guard {
+                guard.mark_handled();
+            }
             tracing::warn!(
                 topic = publish.topic,
                 size,
@@ -164,11 +197,17 @@ impl Inbound {
             if dedup.is_duplicate(&publish.payload) {
                 Counters::bump(&counters.duplicates);
                 tracing::debug!(topic = publish.topic, "skipping duplicate message");
+                if let Some(guard) = &guard {
+                    guard.mark_handled();
+                }
                 self.acknowledge(ack, connection).await;
                 return;
             }
         }
-        let message = Message::new(publish.topic, publish.payload, publish.qos, publish.retain);
+        let mut message = Message::new(publish.topic, publish.payload, publish.qos, publish.retain);
+        if let Some(guard) = guard {
+            message = message.with_ack(guard);
+        }
         match self.dispatch(message) {
             None => self.acknowledge(ack, connection).await,
             Some(mut item) => {
@@ -189,6 +228,7 @@ impl Inbound {
         matched.clear();
         routes.matches(message.topic(), matched);
         if matched.is_empty() {
+            message.mark_handled();
             Counters::bump(&shared.counters.unrouted);
             tracing::debug!(topic = message.topic(), "no handler for message");
             return None;
@@ -235,6 +275,7 @@ impl Inbound {
     }
 
     fn count_drop(&mut self, filter: &str, dropped: &Message) {
+        dropped.mark_handled(); // dropped by the handler's own policy: settled
         Counters::bump(&self.shared.counters.dropped);
         self.dropped_since_warning += 1;
         let now = Instant::now();
@@ -301,7 +342,10 @@ impl Inbound {
     }
 
     /// A new connection: acks of the previous one are void, whatever became of them.
-    pub(crate) fn on_connected(&mut self) {
+    pub(crate) fn on_connected(&mut self, epoch: u64) {
+        if let Some(order) = &self.after_handlers {
+            order.on_connected(epoch);
+        }
         self.backlog.acks_in_channel.store(0, Ordering::Release);
         self.unflushed = false;
     }

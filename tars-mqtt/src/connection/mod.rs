@@ -11,6 +11,7 @@
 //! - the heartbeat task publishes the heartbeat and watches that it gets out
 //!   (`heartbeat`).
 
+pub(crate) mod acks;
 pub(crate) mod event_loop;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;

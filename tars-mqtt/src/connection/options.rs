@@ -31,7 +31,7 @@ pub(crate) fn mqtt_options(config: &Config) -> Result<MqttOptions> {
     };
     options
         .set_keep_alive(config.keepalive())
-        .set_clean_session(true)
+        .set_clean_session(config.clean_session())
         // Incoming: anything MQTT allows, so that a message over our limit is read and
         // skipped by the dispatcher instead of making rumqttc drop the connection (a
         // retained or redelivered one would then come back on every reconnect).

@@ -25,6 +25,7 @@ pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, c
             span.in_scope(|| AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind());
         let outcome = future.instrument(span.clone()).await;
         counters.handled.fetch_add(1, Ordering::Relaxed);
+        message.mark_handled();
         let failure = match outcome {
             Ok(Ok(())) => continue,
             Ok(Err(error)) => error,

@@ -1,0 +1,122 @@
+//! At-least-once processing with a persistent session: a QoS 1 message is acknowledged
+//! only after its handler finished, so a service killed mid-handler gets it again.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tars::QoS;
+use tars_tests::{init_tracing, Mosquitto, Probe};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Worker {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Worker {
+    fn spawn(url: &str, client_id: &str, clean_session: bool, work_ms: u64) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_slow-worker"))
+            .env("MQTT_URL", url)
+            .env("MQTT_CLIENT_ID", client_id)
+            .env("MQTT_CLEAN_SESSION", clean_session.to_string())
+            .env("WORK_MS", work_ms.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn slow-worker");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self { child, lines }
+    }
+
+    /// Waits for a line; `None` if the worker says nothing more within `within`.
+    async fn line_within(&mut self, within: Duration) -> Option<String> {
+        tokio::time::timeout(within, self.lines.next_line())
+            .await
+            .ok()
+            .and_then(|line| line.ok().flatten())
+    }
+
+    async fn expect(&mut self, want: &str) {
+        loop {
+            match self.line_within(WAIT).await {
+                Some(line) if line == want => return,
+                Some(_) => continue,
+                None => panic!("the worker never said {want:?}"),
+            }
+        }
+    }
+
+    async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
+
+/// Kills the worker mid-handler and starts it again with the same client id; returns
+/// whether the restarted worker handled the job.
+async fn killed_mid_handler_then_restarted(clean_session: bool) -> bool {
+    let broker = Mosquitto::start();
+    let client_id = format!("worker-{}", &tars::new_id()[..8]);
+    let mut worker = Worker::spawn(&broker.url(), &client_id, clean_session, 60_000);
+    worker.expect("connected").await;
+    let probe = Probe::start(broker.port(), &[]).await;
+    probe.publish("work/jobs", QoS::AtLeastOnce, "job-1").await;
+    worker.expect("started job-1").await;
+    worker.kill().await; // SIGKILL, mid-handler
+
+    let mut again = Worker::spawn(&broker.url(), &client_id, clean_session, 10);
+    again.expect("connected").await;
+    let mut handled = false;
+    while let Some(line) = again.line_within(Duration::from_secs(3)).await {
+        if line == "handled job-1" {
+            handled = true;
+            break;
+        }
+    }
+    again.kill().await;
+    handled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_persistent_session_a_message_whose_handler_was_killed_is_handled_after_restart() {
+    init_tracing();
+    assert!(killed_mid_handler_then_restarted(false).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_clean_session_it_is_not_delivered_again() {
+    init_tracing();
+    // The control: what the persistent session adds.
+    assert!(!killed_mid_handler_then_restarted(true).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handled_messages_are_acknowledged_and_not_delivered_again() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let client_id = format!("acker-{}", &tars::new_id()[..8]);
+    let mut worker = Worker::spawn(&broker.url(), &client_id, false, 0);
+    worker.expect("connected").await;
+    let probe = Probe::start(broker.port(), &[]).await;
+    let jobs = 300;
+    for i in 0..jobs {
+        probe
+            .publish("work/jobs", QoS::AtLeastOnce, format!("job-{i}"))
+            .await;
+    }
+    for i in 0..jobs {
+        worker.expect(&format!("handled job-{i}")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // the last acks go out
+    worker.kill().await;
+
+    let mut again = Worker::spawn(&broker.url(), &client_id, false, 0);
+    again.expect("connected").await;
+    let redelivered = again.line_within(Duration::from_secs(2)).await;
+    assert_eq!(redelivered, None, "every handled message was acknowledged");
+    again.kill().await;
+}
