@@ -159,6 +159,16 @@ impl Mosquitto {
         self.stop();
         self.launch();
     }
+
+    /// Stops the broker with SIGTERM (it saves its persistence file, when configured
+    /// with one) and starts it again on the same port.
+    pub fn restart_gracefully(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+        self.launch();
+    }
 }
 
 impl Drop for Mosquitto {

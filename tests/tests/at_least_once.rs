@@ -1,6 +1,7 @@
 //! At-least-once processing with a persistent session: a QoS 1 message is acknowledged
 //! only after its handler finished, so a service killed mid-handler gets it again.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -119,4 +120,40 @@ async fn handled_messages_are_acknowledged_and_not_delivered_again() {
     let redelivered = again.line_within(Duration::from_secs(2)).await;
     assert_eq!(redelivered, None, "every handled message was acknowledged");
     again.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_queued_for_a_persistent_session_survive_a_broker_restart() {
+    init_tracing();
+    // Writable by the `mosquitto` user, which mosquitto switches to when started as root.
+    let store = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut broker = Mosquitto::start_with(&format!(
+        "allow_anonymous true\nmax_queued_messages 0\npersistence true\npersistence_location {}/\n",
+        store.path().display()
+    ));
+    let proxy = tars_tests::proxy::FaultProxy::start(broker.port()).await;
+    let client_id = format!("durable-{}", &tars::new_id()[..8]);
+    let mut worker = Worker::spawn(&proxy.url(), &client_id, false, 0);
+    worker.expect("connected").await;
+
+    // The worker goes offline; the broker keeps what arrives for its session.
+    proxy.set_mode(tars_tests::proxy::Mode::Refuse);
+    proxy.cut_all();
+    let probe = Probe::start(broker.port(), &[]).await;
+    let jobs = 100;
+    for i in 0..jobs {
+        probe
+            .publish("work/jobs", QoS::AtLeastOnce, format!("job-{i}"))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // all in the broker
+    drop(probe);
+    broker.restart_gracefully();
+    proxy.set_mode(tars_tests::proxy::Mode::Pass);
+
+    for i in 0..jobs {
+        worker.expect(&format!("handled job-{i}")).await;
+    }
+    worker.kill().await;
 }
