@@ -19,6 +19,16 @@ struct Worker {
 
 impl Worker {
     fn spawn(url: &str, client_id: &str, clean_session: bool, work_ms: u64) -> Self {
+        Self::spawn_with(url, client_id, clean_session, work_ms, &[])
+    }
+
+    fn spawn_with(
+        url: &str,
+        client_id: &str,
+        clean_session: bool,
+        work_ms: u64,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_slow-worker"))
             .env("MQTT_URL", url)
             .env("MQTT_CLIENT_ID", client_id)
@@ -26,6 +36,7 @@ impl Worker {
             .env("WORK_MS", work_ms.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
+            .envs(env.iter().copied())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn slow-worker");
@@ -156,4 +167,66 @@ async fn messages_queued_for_a_persistent_session_survive_a_broker_restart() {
         worker.expect(&format!("handled job-{i}")).await;
     }
     worker.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_finishes_the_handlers_and_exits_0_without_the_last_will() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let client_id = format!("draining-{}", &tars::new_id()[..8]);
+    let health = format!("system/health/{client_id}");
+    let mut probe = Probe::start(broker.port(), &[&health]).await;
+    let mut worker = Worker::spawn_with(
+        &broker.url(),
+        &client_id,
+        true,
+        200,
+        &[("MQTT_ENABLE_HEALTH", "true")],
+    );
+    worker.expect("connected").await;
+    let jobs = 10;
+    for i in 0..jobs {
+        probe
+            .publish("work/jobs", QoS::AtLeastOnce, format!("job-{i}"))
+            .await;
+    }
+    worker.expect("started job-0").await;
+    let pid = worker.child.id().unwrap();
+    std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    // Every job queued when SIGTERM came is handled before the exit (5 s drain bound).
+    let mut handled = 0;
+    loop {
+        match worker.line_within(WAIT).await {
+            Some(line) if line.starts_with("handled ") => handled += 1,
+            Some(line) if line == "stopped" => break,
+            Some(_) => {}
+            None => panic!("the worker never stopped"),
+        }
+    }
+    assert_eq!(handled, jobs, "every in-flight and queued job finished");
+    let status = worker.child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    let events: Vec<String> = probe
+        .collect_for(Duration::from_millis(500))
+        .await
+        .iter()
+        .map(|seen| {
+            seen.json()["data"]["event"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("shutdown"),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e == "lost"),
+        "no last will: {events:?}"
+    );
 }

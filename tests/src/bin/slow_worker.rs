@@ -1,6 +1,7 @@
 //! A tars client configured from the environment that handles `work/jobs` (QoS 1) with
 //! a handler taking `WORK_MS` milliseconds, printing `started PAYLOAD` and
-//! `handled PAYLOAD` on stdout (used to kill a service mid-handler).
+//! `handled PAYLOAD` on stdout (used to kill a service mid-handler). SIGTERM shuts it
+//! down gracefully and it prints `stopped` before exiting 0.
 
 use std::io::Write;
 use std::time::Duration;
@@ -20,7 +21,7 @@ async fn main() {
             .unwrap_or(10),
     );
     let config = tars::Config::from_env().expect("configuration");
-    let _client = tars::Client::builder(config)
+    let client = tars::Client::builder(config)
         .subscribe(
             "work/jobs",
             QoS::AtLeastOnce,
@@ -35,7 +36,11 @@ async fn main() {
         .await
         .expect("connect");
     say("connected");
-    std::future::pending::<()>().await;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    terminate.recv().await;
+    client.shutdown().await.expect("a graceful shutdown");
+    say("stopped");
 }
 
 fn say(line: &str) {
