@@ -240,3 +240,63 @@ async fn while_disconnected_qos0_is_dropped_and_counted_and_qos1_waits_for_the_c
     assert!(more.is_empty(), "only the QoS 1 publish arrives: {more:?}");
     client.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_cuts_of_a_persistent_subscriber_during_a_burst_handle_each_message_once() {
+    init_tracing();
+    let broker = Mosquitto::start_with("allow_anonymous true\nmax_queued_messages 0\n");
+    let proxy = FaultProxy::start(broker.port()).await;
+    let client_id = format!("durable-{}", &tars::new_id()[..8]);
+    let config = tars::Config::builder(proxy.url(), client_id)
+        .clean_session(false)
+        .dedupe(Duration::from_secs(300), 100_000)
+        .reconnect_delays(Duration::from_millis(100), Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let sent = 10_000usize;
+    let handled: std::sync::Arc<Vec<std::sync::atomic::AtomicU32>> =
+        std::sync::Arc::new((0..sent).map(|_| Default::default()).collect());
+    let counts = handled.clone();
+    let client = Client::builder(config)
+        .subscribe("faults/jobs", QoS::AtLeastOnce, move |m: Message| {
+            let counts = counts.clone();
+            async move {
+                let envelope: serde_json::Value = serde_json::from_slice(m.payload()).unwrap();
+                let seq = envelope["data"]["seq"].as_u64().unwrap() as usize;
+                counts[seq].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+        .connect()
+        .await
+        .unwrap();
+
+    let probe = Probe::start(broker.port(), &[]).await;
+    for seq in 0..sent {
+        if [2_000, 5_000, 8_000].contains(&seq) {
+            // Three separate cuts: each one after the previous reconnect.
+            eventually(WAIT, "connected before the cut", || client.is_connected()).await;
+            proxy.cut_all();
+        }
+        let payload = tars_tests::python_style_envelope(
+            "faults.job",
+            serde_json::json!({ "seq": seq }),
+            None,
+        );
+        probe
+            .publish("faults/jobs", QoS::AtLeastOnce, payload)
+            .await;
+    }
+    let count = |seq: usize| handled[seq].load(std::sync::atomic::Ordering::SeqCst);
+    eventually(
+        Duration::from_secs(60),
+        "every sequence number handled",
+        || (0..sent).all(|seq| count(seq) > 0),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // late redeliveries, if any
+    let twice: Vec<usize> = (0..sent).filter(|&seq| count(seq) > 1).take(10).collect();
+    assert!(twice.is_empty(), "handled more than once: {twice:?}");
+    let stats = client.stats();
+    assert!(stats.connections >= 4, "{stats:?}");
+    client.shutdown().await.unwrap();
+}
