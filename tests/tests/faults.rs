@@ -300,3 +300,59 @@ async fn three_cuts_of_a_persistent_subscriber_during_a_burst_handle_each_messag
     assert!(stats.connections >= 4, "{stats:?}");
     client.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_link_delays_and_throttles_but_loses_nothing() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let proxy = FaultProxy::start(broker.port()).await;
+    let client = client_through(&proxy, "slow-link", Duration::from_secs(5)).await;
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    client
+        .subscribe("faults/slow", QoS::AtLeastOnce, move |m: Message| {
+            let seen_tx = seen_tx.clone();
+            async move {
+                let _ = seen_tx.send(m.payload().len());
+            }
+        })
+        .await
+        .unwrap();
+
+    // 150 ms each way between the client and the broker.
+    proxy.set_mode(Mode::Delay(Duration::from_millis(150)));
+    let started = Instant::now();
+    client
+        .publish_bytes("faults/slow", QoS::AtLeastOnce, false, vec![b'x'; 10])
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, seen.recv()).await.unwrap(),
+        Some(10)
+    );
+    let round_trip = started.elapsed();
+    assert!(round_trip >= Duration::from_millis(300), "{round_trip:?}");
+
+    // 64 KiB/s: a 192 KiB message takes about 3 s each way, and arrives whole.
+    proxy.set_mode(Mode::Throttle(64 * 1024));
+    let started = Instant::now();
+    client
+        .publish_bytes(
+            "faults/slow",
+            QoS::AtLeastOnce,
+            false,
+            vec![b'y'; 192 * 1024],
+        )
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), seen.recv()).await;
+    assert_eq!(got.unwrap(), Some(192 * 1024));
+    let throttled = started.elapsed();
+    assert!(throttled >= Duration::from_secs(4), "{throttled:?}");
+    assert_eq!(
+        client.stats().connections,
+        1,
+        "a slow link is not a dead one"
+    );
+    proxy.set_mode(Mode::Pass);
+    client.shutdown().await.unwrap();
+}
