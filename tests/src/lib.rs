@@ -32,6 +32,14 @@ pub fn init_tracing() {
     });
 }
 
+/// Logs of a helper binary (`src/bin`) on stderr, filtered by `RUST_LOG`.
+pub fn init_stderr_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// The mosquitto binary: on `PATH`, or where Debian puts it.
 pub fn mosquitto_binary() -> PathBuf {
     let on_path = std::env::var_os("PATH")

@@ -4,10 +4,7 @@
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    tars_tests::init_stderr_logging();
     let config = tars::Config::from_env().expect("configuration");
     let _client = tars::Client::connect(config).await.expect("connect");
     println!("connected");

@@ -10,10 +10,7 @@ use tars::{Message, QoS};
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    tars_tests::init_stderr_logging();
     let work = Duration::from_millis(
         std::env::var("WORK_MS")
             .ok()
