@@ -1,9 +1,9 @@
-//! Extension pattern 3: the underlying rumqttc client, for what tars does not wrap.
+//! Extension pattern 3: the connection underneath, for what tars does not wrap.
 //!
-//! `Client::mqtt()` gives the `rumqttc::AsyncClient` the connection runs on. Use it for
-//! payloads that are not envelopes (binary audio frames below), or options tars does not
-//! expose. Receive through tars (`subscribe`, handlers), so that subscriptions are
-//! restored after a reconnect; a subscription made directly on the rumqttc client is not.
+//! `Client::mqtt()` takes packets built with the MQTT library's own types
+//! (`tars::rumqttc::Publish`): set the flags tars does not expose, send payloads that are
+//! not envelopes (binary audio frames below). Receive through tars (`subscribe`,
+//! handlers), so that subscriptions are restored after every reconnect.
 //!
 //! It uses `MQTT_URL` when set, else an embedded broker.
 //!
@@ -33,12 +33,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
 
-    // Publish binary PCM frames straight through rumqttc: no envelope, no JSON.
+    // Publish a binary PCM frame as a packet of the library's own type: no envelope.
     let frame: Vec<u8> = (0..320u16).flat_map(|s| s.to_le_bytes()).collect();
-    client
-        .mqtt()
-        .publish("audio/raw/mic1", QoS::AtMostOnce, false, frame.clone())
-        .await?;
+    let packet = tars::rumqttc::Publish::new("audio/raw/mic1", QoS::AtMostOnce, frame.clone());
+    client.mqtt().publish(packet).await?;
 
     let (topic, payload) = tokio::time::timeout(Duration::from_secs(5), frames.recv())
         .await?
@@ -49,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     assert_eq!(payload, frame);
     println!(
-        "raw_client: a {}-byte binary frame went through rumqttc directly",
+        "raw_client: a {}-byte binary frame went out as a raw PUBLISH packet",
         payload.len()
     );
     client.shutdown().await?;

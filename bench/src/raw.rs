@@ -16,10 +16,12 @@ pub const CHANNEL_CAPACITY: usize = 1024;
 
 /// A raw client on `127.0.0.1:port`.
 pub fn connect(port: u16, client_id: &str) -> (AsyncClient, EventLoop) {
-    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
-    options.set_keep_alive(Duration::from_secs(30));
+    let mut options = MqttOptions::new(client_id, ("127.0.0.1", port));
+    options.set_keep_alive(30);
     options.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut event_loop) = AsyncClient::new(options, CHANNEL_CAPACITY);
+    let (client, mut event_loop) = AsyncClient::builder(options)
+        .capacity(CHANNEL_CAPACITY)
+        .build();
     let mut network = NetworkOptions::new();
     network.set_tcp_nodelay(true);
     event_loop.set_network_options(network);
@@ -117,7 +119,11 @@ impl Publisher {
     pub async fn publish_all(&self, payloads: &[Bytes], qos: QoS) {
         for payload in payloads {
             self.client
-                .publish_bytes(crate::events::SAMPLE_TOPIC, qos, false, payload.clone())
+                .publish(
+                    crate::events::SAMPLE_TOPIC,
+                    payload.clone(),
+                    rumqttc::PublishOptions::new(qos),
+                )
                 .await
                 .expect("the request channel is open");
         }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rumqttc::{Event, Packet, QoS};
+use rumqttc::{Event, Packet, PublishOptions, QoS};
 use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -53,7 +53,7 @@ async fn measure(port: u16, count: u64) -> Pair<Latency> {
         let topic = if to_tars { PING_TOPIC } else { RAW_PING_TOPIC };
         let started = Instant::now();
         client
-            .publish_bytes(topic, QoS::AtMostOnce, false, payload)
+            .publish(topic, payload, PublishOptions::new(QoS::AtMostOnce))
             .await
             .expect("request channel open");
         within(REPLY_LIMIT, "a pong for the ping", async {
@@ -123,7 +123,7 @@ async fn spawn_raw_responder(port: u16) -> JoinHandle<()> {
             };
             let payload = serde_json::to_vec(&reply).expect("reply serializes");
             let _ = client
-                .publish(RAW_PONG_TOPIC, QoS::AtMostOnce, false, payload)
+                .publish(RAW_PONG_TOPIC, payload, PublishOptions::new(QoS::AtMostOnce))
                 .await;
         }
     });

@@ -3,14 +3,19 @@
 //! measured (instructions, allocations) without a broker or a socket in the way.
 //! Not a public API.
 
-use rumqttc::{Publish, Request};
+use std::sync::Mutex;
+
+use rumqttc::Publish;
+use tokio::sync::mpsc;
 
 use crate::connection::inbound::Inbound;
+use crate::connection::runtime::Assembled;
+use crate::connection::wire::{self, PublishPacket};
+use crate::connection::Command;
 use crate::Client;
 
-/// How many requests (publishes, acks) the detached client's channel holds before
-/// publishing waits for [`Detached::drain`].
-pub const REQUEST_CAPACITY: usize = 1 << 16;
+/// The connection number the detached client pretends to be on.
+const EPOCH: u64 = 1;
 
 /// A client with its handlers' workers running but no connection: the caller hands it
 /// received packets ([`Detached::deliver`]) and takes what it would send
@@ -18,7 +23,10 @@ pub const REQUEST_CAPACITY: usize = 1 << 16;
 pub struct Detached {
     client: Client,
     inbound: Inbound,
-    requests: flume::Receiver<Request>,
+    outgoing: Mutex<(
+        mpsc::UnboundedReceiver<Command>,
+        mpsc::Receiver<PublishPacket>,
+    )>,
 }
 
 impl std::fmt::Debug for Detached {
@@ -28,16 +36,27 @@ impl std::fmt::Debug for Detached {
 }
 
 impl Detached {
-    pub(crate) fn new(
-        client: Client,
-        inbound: Inbound,
-        requests: flume::Receiver<Request>,
-    ) -> Self {
-        Self {
+    pub(crate) fn start(parts: Assembled) -> crate::Result<Self> {
+        let Assembled {
+            client,
+            mut inbound,
+            overflow,
+            commands,
+            data,
+            session: _,
+        } = parts;
+        client.shared().tasks().overflow = Some(tokio::spawn(overflow));
+        // The caller plays the connection: it is up.
+        inbound.on_connected(EPOCH);
+        client.shared().status.send_modify(|s| {
+            s.connected = true;
+            s.epoch = EPOCH;
+        });
+        Ok(Self {
             client,
             inbound,
-            requests,
-        }
+            outgoing: Mutex::new((commands, data)),
+        })
     }
 
     /// The client, to publish through.
@@ -45,14 +64,25 @@ impl Detached {
         &self.client
     }
 
-    /// Routes a received PUBLISH exactly as the event loop does.
+    /// Routes a received PUBLISH exactly as the reader does for a read of one packet.
     pub async fn deliver(&mut self, publish: Publish) {
-        self.inbound.on_publish(publish, 0, None).await;
+        self.inbound
+            .on_publish(wire::received_from_library(publish), EPOCH)
+            .await;
+        self.inbound.end_of_read();
     }
 
-    /// Takes every request the client sent towards the broker; returns how many.
+    /// Takes every packet the client sent towards the broker; returns how many.
     pub fn drain(&self) -> usize {
-        self.requests.drain().count()
+        let mut outgoing = self.outgoing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut count = 0;
+        while outgoing.0.try_recv().is_ok() {
+            count += 1;
+        }
+        while outgoing.1.try_recv().is_ok() {
+            count += 1;
+        }
+        count
     }
 }
 
@@ -75,7 +105,7 @@ pub fn decode_event<T: serde::de::DeserializeOwned>(
 
 /// A received message, as the dispatcher builds it.
 pub fn message(topic: &str, payload: bytes::Bytes) -> crate::Message {
-    crate::Message::new(topic.to_owned(), payload, rumqttc::QoS::AtMostOnce, false)
+    crate::Message::new(topic.to_owned(), payload, crate::QoS::AtMostOnce, false)
 }
 
 /// The routing trie of the dispatcher.

@@ -47,10 +47,12 @@ pub enum Error {
         max: usize,
     },
     /// The broker refused a subscription (for example, denied by its ACL).
-    #[error("the broker refused the subscription to {filter:?} (check the broker's ACL for this client)")]
+    #[error("the broker refused the subscription to {filter:?} ({answer}): check the broker's ACL for this client")]
     SubscriptionRefused {
-        /// The refused filter.
+        /// The refused filter (several, comma-separated, when refused together).
         filter: String,
+        /// The broker's answer, e.g. `SUBACK return code 0x80 (failure)`.
+        answer: String,
     },
     /// Handler options out of range.
     #[error("invalid handler options: {0}")]

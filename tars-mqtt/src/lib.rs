@@ -139,16 +139,20 @@ mod message;
 #[cfg(test)]
 mod proptests;
 mod publish;
+mod raw;
 pub mod registry;
 mod reply;
 mod request;
 mod service;
 mod span;
+mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod topic;
 
-pub use client::{Client, ClientBuilder, HandlerStats, Stats};
+pub use client::{Client, ClientBuilder};
+pub use raw::MqttHandle;
+pub use stats::{HandlerStats, Stats};
 pub use config::{BrokerUrl, Config, ConfigBuilder, ConfigError, EnvDefaults, Secret, Transport};
 pub use context::Context;
 pub use envelope::{new_id, now_ts, DecodeError, Envelope};

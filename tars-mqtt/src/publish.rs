@@ -1,14 +1,13 @@
 //! Publishing, shared by [`Client`](crate::Client) and [`Context`](crate::Context).
 
 use bytes::Bytes;
-use rumqttc::QoS;
 use serde::Serialize;
 
+use crate::connection::wire::PublishPacket;
 use crate::connection::{Counters, Shared};
 use crate::envelope::{self, new_id, new_id_in};
-use crate::health::{HealthStatus, HEALTH_EVENT_TYPE};
 use crate::topic::validate_topic_name;
-use crate::{Error, Event, Result};
+use crate::{Error, Event, QoS, Result};
 
 /// How an envelope is published: correlation, QoS, retain.
 ///
@@ -77,7 +76,7 @@ pub(crate) async fn publish_bytes(
     publish_payload(shared, topic, qos, retain, Bytes::from(payload)).await
 }
 
-/// Checks the topic and size, then hands the PUBLISH to rumqttc.
+/// Checks the topic and size, then hands the PUBLISH to the writer's data lane.
 async fn publish_payload(
     shared: &Shared,
     topic: &str,
@@ -89,7 +88,13 @@ async fn publish_payload(
         topic: topic.to_owned(),
         source,
     })?;
-    let size = publish_len(topic, &payload, qos);
+    send(shared, PublishPacket::new(topic, qos, retain, payload)).await
+}
+
+/// Hands a PUBLISH to the data lane: waits while the lane is full, drops a QoS 0 one
+/// while disconnected (QoS 1/2 wait for the connection).
+pub(crate) async fn send(shared: &Shared, publish: PublishPacket) -> Result<()> {
+    let size = publish_len(publish.topic(), &publish.payload, publish.qos);
     let max = shared.config.max_packet_size();
     if size > max {
         return Err(Error::PacketTooLarge { size, max });
@@ -98,17 +103,13 @@ async fn publish_payload(
     if status.stopped {
         return Err(Error::Closed);
     }
-    if qos == QoS::AtMostOnce && !status.connected {
+    if publish.qos == QoS::AtMostOnce && !status.connected {
         // At most once: nothing waits for a connection (QoS 1/2 do, in the outbox).
         Counters::bump(&shared.counters.dropped_offline);
-        tracing::debug!(topic, "not connected: QoS 0 publish dropped");
+        tracing::debug!(topic = publish.topic(), "not connected: QoS 0 publish dropped");
         return Ok(());
     }
-    shared
-        .mqtt
-        .publish_bytes(topic, qos, retain, payload)
-        .await
-        .map_err(|_| Error::Closed)
+    shared.data.send(publish).await.map_err(|_| Error::Closed)
 }
 
 /// Publishes `data` in an envelope; returns the envelope id (fresh, or the correlation
@@ -172,30 +173,15 @@ async fn send_envelope<D: Serialize + ?Sized>(
     Ok(())
 }
 
-/// The `health.status` envelope for a status.
-pub(crate) fn health_payload(
-    shared: &Shared,
-    ok: bool,
-    event: Option<&str>,
-    err: Option<&str>,
-) -> Result<Vec<u8>> {
-    let status = HealthStatus::new(ok, event, err);
-    envelope::encode(
-        &new_id(),
-        HEALTH_EVENT_TYPE,
-        shared.config.source_name(),
-        &status,
-    )
-}
-
-/// Publishes a retained QoS 1 health status; does nothing when health is off.
+/// Publishes a retained QoS 1 health status, ahead of data; does nothing when health is
+/// off.
 pub(crate) async fn publish_health(
     shared: &Shared,
     ok: bool,
     event: Option<&str>,
     err: Option<&str>,
 ) -> Result<()> {
-    if !shared.config.enable_health() {
+    if !shared.presence.health_on() {
         tracing::debug!(
             ok,
             event,
@@ -203,15 +189,13 @@ pub(crate) async fn publish_health(
         );
         return Ok(());
     }
-    let payload = health_payload(shared, ok, event, err)?;
-    publish_bytes(
-        shared,
-        &shared.health_topic,
-        QoS::AtLeastOnce,
-        true,
-        payload,
-    )
-    .await?;
+    if shared.status().stopped {
+        return Err(Error::Closed);
+    }
+    let status = shared.presence.status(ok, event, err)?;
+    if !shared.send_urgent(status) {
+        return Err(Error::Closed);
+    }
     tracing::info!(ok, event, err, "published health");
     Ok(())
 }

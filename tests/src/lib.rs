@@ -221,10 +221,10 @@ impl Probe {
     /// Connects to `port` and subscribes to `filters` (QoS 1); returns once subscribed.
     pub async fn start(port: u16, filters: &[&str]) -> Self {
         let id = format!("probe-{}", tars::new_id());
-        let mut options = MqttOptions::new(id, "127.0.0.1", port);
-        options.set_keep_alive(Duration::from_secs(30));
+        let mut options = MqttOptions::new(id, ("127.0.0.1", port));
+        options.set_keep_alive(30);
         options.set_max_packet_size(4 << 20, 4 << 20);
-        let (client, mut event_loop) = AsyncClient::new(options, 1024);
+        let (client, mut event_loop) = AsyncClient::builder(options).capacity(1024).build();
         for filter in filters {
             client
                 .subscribe(*filter, QoS::AtLeastOnce)
@@ -253,7 +253,7 @@ impl Probe {
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let seen = Seen {
-                            topic: p.topic,
+                            topic: String::from_utf8_lossy(&p.topic).into_owned(),
                             payload: p.payload.to_vec(),
                             retain: p.retain,
                         };
@@ -311,7 +311,7 @@ impl Probe {
     /// Publishes a raw payload.
     pub async fn publish(&self, topic: &str, qos: QoS, payload: impl Into<Vec<u8>>) {
         self.client
-            .publish(topic, qos, false, payload)
+            .publish(topic, payload.into(), rumqttc::PublishOptions::new(qos))
             .await
             .expect("probe publish");
     }

@@ -116,12 +116,12 @@ async fn the_embedded_broker_keeps_retained_messages_and_matches_wildcards() {
     let publisher = Probe::start(broker.port(), &[]).await;
     publisher
         .client
-        .publish("state/kitchen", QoS::AtLeastOnce, true, "on")
+        .publish("state/kitchen", "on", retained(QoS::AtLeastOnce))
         .await
         .unwrap();
     publisher
         .client
-        .publish("state/hall", QoS::AtLeastOnce, true, "off")
+        .publish("state/hall", "off", retained(QoS::AtLeastOnce))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -163,14 +163,14 @@ async fn the_embedded_broker_fires_the_last_will_of_a_vanished_client() {
     init_tracing();
     let broker = EmbeddedBroker::start().await.unwrap();
     let mut watcher = Probe::start(broker.port(), &["wills/#"]).await;
-    let mut options = MqttOptions::new("doomed", "127.0.0.1", broker.port());
+    let mut options = MqttOptions::new("doomed", ("127.0.0.1", broker.port()));
     options.set_last_will(LastWill::new(
         "wills/doomed",
         "gone",
         QoS::AtLeastOnce,
         false,
     ));
-    let (_client, mut event_loop) = AsyncClient::new(options, 10);
+    let (_client, mut event_loop) = AsyncClient::builder(options).capacity(10).build();
     let connection = tokio::spawn(async move {
         loop {
             if event_loop.poll().await.is_err() {
@@ -227,4 +227,8 @@ async fn stopping_the_embedded_broker_closes_connections_and_frees_the_port() {
     assert!(rebound.is_ok(), "the port is free after stop");
     drop(rebound);
     client.disconnect().await.unwrap();
+}
+
+fn retained(qos: QoS) -> rumqttc::PublishOptions {
+    rumqttc::PublishOptions::new(qos).retained()
 }

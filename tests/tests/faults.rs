@@ -124,7 +124,11 @@ async fn an_oversized_retained_message_is_skipped_without_a_reconnect_loop() {
     let probe = Probe::start(broker.port(), &[]).await;
     probe
         .client
-        .publish("faults/big", QoS::AtLeastOnce, true, vec![b'x'; 64 * 1024])
+        .publish(
+            "faults/big",
+            vec![b'x'; 64 * 1024],
+            rumqttc::PublishOptions::new(QoS::AtLeastOnce).retained(),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await; // retained by the broker

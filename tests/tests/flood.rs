@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, PublishOptions, QoS};
 use tars::{handler_fn, Client, HandlerOptions, Message, Overflow};
 use tars_tests::{config, init_tracing, Mosquitto, Probe};
 
@@ -65,9 +65,9 @@ async fn a_million_qos0_messages_into_a_slow_handler_stay_bounded_and_counted() 
     let rss_before = status_kib("VmRSS:");
 
     // A raw publisher, as fast as rumqttc goes.
-    let mut options = MqttOptions::new("flood-publisher", "127.0.0.1", broker.port());
-    options.set_keep_alive(Duration::from_secs(30));
-    let (publisher, mut event_loop) = AsyncClient::new(options, 1024);
+    let mut options = MqttOptions::new("flood-publisher", ("127.0.0.1", broker.port()));
+    options.set_keep_alive(30);
+    let (publisher, mut event_loop) = AsyncClient::builder(options).capacity(1024).build();
     let written = tokio::spawn(async move {
         let mut written = 0u64;
         while written < FLOOD {
@@ -83,7 +83,7 @@ async fn a_million_qos0_messages_into_a_slow_handler_stay_bounded_and_counted() 
     let payload = Bytes::from_static(b"{\"reading\":21.5}");
     for _ in 0..FLOOD {
         publisher
-            .publish_bytes("flood/data", QoS::AtMostOnce, false, payload.clone())
+            .publish("flood/data", payload.clone(), PublishOptions::new(QoS::AtMostOnce))
             .await
             .unwrap();
     }

@@ -1,12 +1,18 @@
-//! Acknowledging QoS 1/2 messages once their handlers finished, in the order they
-//! arrived (persistent sessions, `MQTT_CLEAN_SESSION=false`). A message whose handler
-//! never finished (the process died, or shutdown closed its queue first) is not
-//! acknowledged, so the broker delivers it again to the same client id.
+//! Acknowledging received QoS 1/2 messages, in the order they arrived, for both kinds of
+//! session. This module alone decides when a PUBACK (QoS 1) or PUBREC (QoS 2) is owed.
 //!
-//! Each received message carries an [`AckGuard`] shared by its copies (one per matching
-//! handler). The worker marks it handled once the handler returned; when the last copy
-//! is dropped the guard reports to [`AckOrder`], which sends every acknowledgement whose
-//! predecessors are all settled, through one task, in arrival order.
+//! - Clean session (the default): a message is settled once every matching handler has
+//!   it queued. One that waits in the overflow is settled when the overflow task has
+//!   queued it, so the broker's in-flight window throttles a slow handler.
+//! - Persistent session (`MQTT_CLEAN_SESSION=false`): a message is settled once every
+//!   handler finished with it. Each copy of the message carries an [`AckGuard`]; the
+//!   worker marks it handled, and the last copy dropped settles it. A message never
+//!   handled (the process died, or shutdown closed its queue first) is not acknowledged,
+//!   so the broker delivers it again to the same client id.
+//!
+//! Settled acknowledgements are released in arrival order into the writer's command
+//! lane, which writes them ahead of any data. Acknowledgements of an older connection
+//! are void (the broker redelivers those messages).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,49 +20,75 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use super::inbound::Ack;
-use super::Shared;
+use super::Command;
+use crate::QoS;
 
-/// The acknowledgements owed, in arrival order.
+/// The acknowledgement owed for a received QoS 1/2 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InboundAck {
+    pub(crate) pkid: u16,
+    pub(crate) qos: QoS,
+    /// The connection the message came on.
+    pub(crate) epoch: u64,
+}
+
+/// The acknowledgements owed, oldest first.
 #[derive(Debug)]
-pub(crate) struct AckOrder {
+pub(crate) struct AckTracker {
     state: Mutex<State>,
-    ready: mpsc::UnboundedSender<Ack>,
+    commands: mpsc::UnboundedSender<Command>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     epoch: u64,
     next_seq: u64,
-    /// Oldest first: (sequence, ack, settled, handled).
     owed: VecDeque<Owed>,
 }
 
 #[derive(Debug)]
 struct Owed {
     seq: u64,
-    ack: Ack,
+    ack: InboundAck,
     settled: bool,
     handled: bool,
 }
 
-impl AckOrder {
-    /// The order, and the task that sends what it releases.
-    pub(crate) fn new(shared: Arc<Shared>) -> (Arc<Self>, impl std::future::Future<Output = ()>) {
-        let (ready, released) = mpsc::unbounded_channel();
-        let order = Arc::new(Self {
+impl AckTracker {
+    /// A tracker that releases acknowledgements into `commands`.
+    pub(crate) fn new(commands: mpsc::UnboundedSender<Command>) -> Arc<Self> {
+        Arc::new(Self {
             state: Mutex::new(State::default()),
-            ready,
-        });
-        (order, send_released(released, shared))
+            commands,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a received message; its ack goes out once the guard is settled.
-    pub(crate) fn register(self: &Arc<Self>, ack: Ack) -> Arc<AckGuard> {
+    /// A message settled as it arrived (queued everywhere at once, dropped by policy,
+    /// deduplicated, skipped): acknowledged now, or as soon as those ahead of it are.
+    pub(crate) fn settled(&self, ack: InboundAck) {
+        let mut state = self.lock();
+        if state.owed.is_empty() {
+            if ack.epoch == state.epoch {
+                let _ = self.commands.send(Command::Ack(ack));
+            }
+            return;
+        }
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.owed.push_back(Owed {
+            seq,
+            ack,
+            settled: true,
+            handled: true,
+        });
+    }
+
+    /// Registers a message whose acknowledgement waits for its guard.
+    pub(crate) fn register(self: &Arc<Self>, ack: InboundAck) -> Arc<AckGuard> {
         let mut state = self.lock();
         let seq = state.next_seq;
         state.next_seq += 1;
@@ -67,19 +99,24 @@ impl AckOrder {
             handled: false,
         });
         Arc::new(AckGuard {
-            order: self.clone(),
+            tracker: self.clone(),
             seq,
-            epoch: state.epoch,
+            epoch: ack.epoch,
             handled: AtomicBool::new(false),
         })
     }
 
-    /// A new connection: what was owed on the previous one is void (the broker
-    /// delivers unacknowledged messages again).
+    /// A new connection: what was owed on the previous one is void.
     pub(crate) fn on_connected(&self, epoch: u64) {
         let mut state = self.lock();
         state.epoch = epoch;
         state.owed.clear();
+    }
+
+    /// Acknowledgements registered and not yet released.
+    #[cfg(test)]
+    pub(crate) fn outstanding(&self) -> usize {
+        self.lock().owed.len()
     }
 
     fn settle(&self, seq: u64, epoch: u64, handled: bool) {
@@ -92,26 +129,28 @@ impl AckOrder {
             owed.handled = handled;
         }
         while state.owed.front().is_some_and(|o| o.settled) {
-            let owed = state.owed.pop_front().expect("front exists");
+            let Some(owed) = state.owed.pop_front() else {
+                break;
+            };
             if owed.handled {
-                let _ = self.ready.send(owed.ack);
+                let _ = self.commands.send(Command::Ack(owed.ack));
             }
         }
     }
 }
 
-/// Settles a message's acknowledgement when the last copy of the message is dropped:
-/// acknowledged if a handler marked it handled, else left for the broker to redeliver.
+/// Settles a message's acknowledgement when the last holder drops it: acknowledged if it
+/// was marked handled, else left for the broker to deliver again.
 #[derive(Debug)]
 pub(crate) struct AckGuard {
-    order: Arc<AckOrder>,
+    tracker: Arc<AckTracker>,
     seq: u64,
     epoch: u64,
     handled: AtomicBool,
 }
 
 impl AckGuard {
-    /// The message was handled (or deliberately dropped by an overflow policy).
+    /// The message was handled (or is settled by policy): acknowledge it once dropped.
     pub(crate) fn mark_handled(&self) {
         self.handled.store(true, Ordering::Release);
     }
@@ -120,15 +159,81 @@ impl AckGuard {
 impl Drop for AckGuard {
     fn drop(&mut self) {
         let handled = self.handled.load(Ordering::Acquire);
-        self.order.settle(self.seq, self.epoch, handled);
+        self.tracker.settle(self.seq, self.epoch, handled);
     }
 }
 
-/// Sends released acks, in order, while their connection is the current one.
-async fn send_released(mut released: mpsc::UnboundedReceiver<Ack>, shared: Arc<Shared>) {
-    while let Some(ack) = released.recv().await {
-        if shared.status().epoch == ack.epoch() {
-            let _ = shared.mqtt.ack(&ack.as_publish()).await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(pkid: u16) -> InboundAck {
+        InboundAck {
+            pkid,
+            qos: QoS::AtLeastOnce,
+            epoch: 1,
         }
+    }
+
+    fn tracker() -> (Arc<AckTracker>, mpsc::UnboundedReceiver<Command>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let tracker = AckTracker::new(tx);
+        tracker.on_connected(1);
+        (tracker, rx)
+    }
+
+    fn released(rx: &mut mpsc::UnboundedReceiver<Command>) -> Vec<u16> {
+        let mut out = Vec::new();
+        while let Ok(command) = rx.try_recv() {
+            if let Command::Ack(ack) = command {
+                out.push(ack.pkid);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_message_settled_with_nothing_ahead_is_acknowledged_at_once() {
+        let (tracker, mut rx) = tracker();
+        tracker.settled(ack(1));
+        assert_eq!(released(&mut rx), [1]);
+        assert_eq!(tracker.outstanding(), 0);
+    }
+
+    #[test]
+    fn acknowledgements_go_out_in_arrival_order() {
+        let (tracker, mut rx) = tracker();
+        let first = tracker.register(ack(1));
+        let second = tracker.register(ack(2));
+        tracker.settled(ack(3));
+        second.mark_handled();
+        drop(second);
+        assert_eq!(released(&mut rx), Vec::<u16>::new(), "1 is still owed");
+        first.mark_handled();
+        drop(first);
+        assert_eq!(released(&mut rx), [1, 2, 3]);
+    }
+
+    #[test]
+    fn an_unhandled_message_is_not_acknowledged_and_does_not_block_the_others() {
+        let (tracker, mut rx) = tracker();
+        let unhandled = tracker.register(ack(1));
+        let handled = tracker.register(ack(2));
+        handled.mark_handled();
+        drop(handled);
+        drop(unhandled);
+        assert_eq!(released(&mut rx), [2]);
+        assert_eq!(tracker.outstanding(), 0);
+    }
+
+    #[test]
+    fn acknowledgements_of_an_older_connection_are_void() {
+        let (tracker, mut rx) = tracker();
+        let old = tracker.register(ack(1));
+        tracker.on_connected(2);
+        old.mark_handled();
+        drop(old);
+        tracker.settled(ack(9)); // epoch 1: void on connection 2
+        assert_eq!(released(&mut rx), Vec::<u16>::new());
     }
 }

@@ -1,15 +1,15 @@
-//! The heartbeat task: plain JSON on `system/keepalive/{client_id}` every interval, and a
-//! watchdog that forces a reconnect after three consecutive heartbeats that did not get
-//! out (the connection looks up but the event loop writes nothing).
+//! The heartbeat task: plain JSON on `system/keepalive/{client_id}` every interval, on
+//! the command lane (ahead of data), and a watchdog that forces a reconnect after three
+//! consecutive heartbeats that did not get out: the connection looks up but writes do
+//! not reach the socket. Paused intake (handlers busy) never stops writes, so it never
+//! trips the watchdog.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rumqttc::QoS;
 use tokio::time::{interval, MissedTickBehavior};
 
-use super::{Control, Shared};
-use crate::health::Heartbeat;
+use super::Shared;
 
 const FAILURES_BEFORE_RECONNECT: u32 = 3;
 
@@ -49,26 +49,19 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         if failures >= FAILURES_BEFORE_RECONNECT {
             tracing::warn!("{failures} heartbeats in a row were not sent; forcing a reconnect");
-            let _ = shared.control.send(Control::ForceReconnect);
+            shared.force_reconnect.notify_waiters();
             failures = 0;
             continue;
         }
-        let payload = match serde_json::to_vec(&Heartbeat::now()) {
-            Ok(payload) => payload,
+        let heartbeat = match shared.presence.heartbeat() {
+            Ok(heartbeat) => heartbeat,
             Err(error) => {
                 tracing::error!(%error, "could not encode the heartbeat");
                 continue;
             }
         };
-        match shared
-            .mqtt
-            .try_publish(&shared.keepalive_topic, QoS::AtMostOnce, false, payload)
-        {
-            Ok(()) => written_before_last = Some(written),
-            Err(error) => {
-                failures += 1;
-                tracing::warn!(failures, %error, "could not queue the heartbeat");
-            }
+        if shared.send_urgent(heartbeat) {
+            written_before_last = Some(written);
         }
     }
 }

@@ -1,206 +1,178 @@
-//! Routing received messages to the handler queues, without ever blocking the event loop.
+//! Routing received messages to the handler queues.
 //!
 //! Queue policy (see `docs/architecture.md` and `docs/flow-control.md`): every handler
 //! has a bounded queue with an overflow policy ([`Overflow`](crate::Overflow)).
 //! - Under `Block` (the default), a message that finds its handler's queue full is
-//!   handed to the overflow task, which waits for room. A QoS 1/2 message's
-//!   acknowledgement is held back until every handler has it, so the broker stops
-//!   sending once its in-flight window is full. Later messages for that handler queue
-//!   behind it (its order is kept); other handlers get theirs at once, and every
-//!   acknowledgement goes out in arrival order. Once the overflow holds
-//!   [`OVERFLOW_LIMIT`] messages the event loop stops reading until it shrinks: the
-//!   backpressure reaches the broker, as in a hand-written loop that handles each
-//!   message before reading the next, and nothing is dropped here.
+//!   handed to the overflow task, which waits for room. Its acknowledgement waits too
+//!   (`acks.rs`), so for QoS 1/2 the broker stops sending once its in-flight window is
+//!   full. Later messages for that handler queue behind it (its order is kept); other
+//!   handlers get theirs at once. Once the overflow holds [`OVERFLOW_LIMIT`] messages
+//!   the reader stops reading until it shrinks: the backpressure reaches the broker, and
+//!   nothing is dropped here. Only reading pauses: the writer goes on.
 //! - Under `DropOldest`/`DropNewest`, a full queue drops a message (the oldest queued,
 //!   or the arriving one), whatever its QoS, and counts it.
 //!
-//! Acknowledgements with nothing ahead of them are written straight into the
-//! connection's write buffer and flushed once the batch of packets read together is
-//! dispatched, as rumqttc's own automatic acks are (one write for a batch, not one per
-//! ack). The others go through rumqttc's request channel, in order behind the
-//! overflow.
+//! Workers are woken once per read from the socket, not once per message.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use rumqttc::{EventLoop, PubAck, PubRec, Publish, QoS, Request};
 use tokio::sync::{mpsc, Notify};
 
-use super::acks::AckOrder;
+use super::acks::{AckGuard, AckTracker, InboundAck};
 use super::queue::{HandlerQueue, Offered};
-
+use super::wire::ReceivedPublish;
 use super::{Counters, Shared};
 use crate::dedup::Deduplicator;
-use crate::Message;
+use crate::{Message, QoS};
 
-/// The most messages the overflow holds before the event loop stops reading from the
+/// The most messages the overflow holds before the reader stops reading from the
 /// broker. For QoS 1/2 the broker's in-flight window (unacknowledged messages, e.g.
 /// mosquitto's `max_inflight_messages`, 20 by default) normally keeps it far below this.
 pub(crate) const OVERFLOW_LIMIT: usize = 1_024;
-const DROP_WARNING_EVERY: Duration = Duration::from_secs(5);
+const WARNING_EVERY: Duration = Duration::from_secs(5);
 
-/// The acknowledgement owed for a QoS 1/2 message.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ack {
-    pkid: u16,
-    qos: QoS,
-    epoch: u64,
-}
-
-impl Ack {
-    /// The connection the message came on.
-    pub(crate) fn epoch(self) -> u64 {
-        self.epoch
-    }
-
-    /// The stub rumqttc needs to build the PUBACK (QoS 1) or PUBREC (QoS 2).
-    pub(crate) fn as_publish(self) -> Publish {
-        let mut publish = Publish::from_bytes(String::new(), self.qos, Bytes::new());
-        publish.pkid = self.pkid;
-        publish
-    }
-
-    /// The PUBACK (QoS 1) or PUBREC (QoS 2) request.
-    fn as_request(self) -> Request {
-        match self.qos {
-            QoS::ExactlyOnce => Request::PubRec(PubRec::new(self.pkid)),
-            _ => Request::PubAck(PubAck::new(self.pkid)),
-        }
-    }
-}
-
-/// A QoS 1/2 message (or only its ack) waiting for room in handler queues.
-#[derive(Debug)]
-pub(crate) struct Overflowed {
-    message: Option<Message>,
-    queues: Vec<Arc<HandlerQueue>>,
-    ack: Option<Ack>,
-}
-
-/// How many items the overflow holds, and how many acks are on their way through
-/// rumqttc's request channel; shared by the event loop and the overflow task.
+/// Whether reading is paused by backpressure, for the writer's keepalive check.
 #[derive(Debug, Default)]
-pub(crate) struct Backlog {
+pub(crate) struct Intake {
+    paused: AtomicBool,
+    pauses: AtomicU64,
+}
+
+impl Intake {
+    fn pause(&self) {
+        self.pauses.fetch_add(1, Ordering::AcqRel);
+        self.paused.store(true, Ordering::Release);
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::Release);
+    }
+
+    /// Whether the reader is waiting for the handlers now.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// How many times the reader has paused.
+    pub(crate) fn pauses(&self) -> u64 {
+        self.pauses.load(Ordering::Acquire)
+    }
+}
+
+/// A message waiting for room in handler queues.
+#[derive(Debug)]
+struct Overflowed {
+    message: Message,
+    queues: Vec<Arc<HandlerQueue>>,
+    /// Clean session: settles the acknowledgement once the message is queued.
+    ack: Option<Arc<AckGuard>>,
+}
+
+/// How many messages the overflow holds; shared with the overflow task.
+#[derive(Debug, Default)]
+struct Backlog {
     len: AtomicUsize,
     drained: Notify,
-    /// Acks sent through the request channel and not yet written (seen as `Outgoing`).
-    acks_in_channel: AtomicUsize,
 }
 
-impl Backlog {
-    /// Whether an ack may be written now without overtaking an earlier one.
-    fn nothing_ahead(&self) -> bool {
-        self.len.load(Ordering::Acquire) == 0 && self.acks_in_channel.load(Ordering::Acquire) == 0
-    }
+/// Where a message went.
+enum Dispatched {
+    /// Queued for every matching handler (or dropped by their policies).
+    Done,
+    /// Some handler's queue is full under `Block`.
+    Overflow(Overflowed),
 }
 
-/// The event loop's side of dispatch.
+/// The reader's side of dispatch.
 pub(crate) struct Inbound {
     shared: Arc<Shared>,
     dedup: Option<Deduplicator>,
-    /// With a persistent session: acks wait for the handlers (see `acks.rs`).
-    after_handlers: Option<Arc<AckOrder>>,
+    acks: Arc<AckTracker>,
+    /// Persistent session: acknowledgements wait for the handlers.
+    after_handlers: bool,
     overflow: mpsc::UnboundedSender<Overflowed>,
     backlog: Arc<Backlog>,
     matched: Vec<usize>,
-    /// Acks written into the connection's buffer and not flushed yet.
-    unflushed: bool,
+    /// Queues given messages since the last wake-up.
+    to_wake: Vec<Arc<HandlerQueue>>,
     dropped_since_warning: u64,
     last_drop_warning: Option<Instant>,
+    last_pause_warning: Option<Instant>,
 }
 
 impl Inbound {
     /// The dispatcher, and the overflow task to spawn next to it.
-    pub(crate) fn new(shared: Arc<Shared>) -> (Self, impl std::future::Future<Output = ()>) {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        acks: Arc<AckTracker>,
+    ) -> (Self, impl std::future::Future<Output = ()>) {
         let config = &shared.config;
         let dedup = config
             .dedupe_enabled()
             .then(|| Deduplicator::new(config.dedupe_ttl(), config.dedupe_max_entries()));
         let (overflow, overflow_rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(Backlog::default());
-        let overflow_task = run_overflow(overflow_rx, shared.clone(), backlog.clone());
-        let (after_handlers, ack_task) = if config.clean_session() {
-            (None, None)
-        } else {
-            let (order, task) = AckOrder::new(shared.clone());
-            (Some(order), Some(task))
-        };
-        let task = async move {
-            match ack_task {
-                Some(ack_task) => drop(tokio::join!(overflow_task, ack_task)),
-                None => overflow_task.await,
-            }
-        };
+        let task = run_overflow(overflow_rx, backlog.clone());
         let inbound = Self {
+            after_handlers: !config.clean_session(),
             shared,
             dedup,
-            after_handlers,
+            acks,
             overflow,
             backlog,
             matched: Vec::new(),
-            unflushed: false,
+            to_wake: Vec::new(),
             dropped_since_warning: 0,
             last_drop_warning: None,
+            last_pause_warning: None,
         };
         (inbound, task)
     }
 
-    /// Routes one received message; its ack goes straight into `connection`'s write
-    /// buffer when nothing is ahead of it. Awaits only when the overflow is at its limit
-    /// (or the write buffer is full).
-    pub(crate) async fn on_publish(
-        &mut self,
-        publish: Publish,
-        epoch: u64,
-        connection: Option<&mut EventLoop>,
-    ) {
+    /// A new connection: acknowledgements owed on the previous one are void.
+    pub(crate) fn on_connected(&mut self, epoch: u64) {
+        self.acks.on_connected(epoch);
+    }
+
+    /// Routes one received message. Awaits only when the overflow is at its limit.
+    pub(crate) async fn on_publish(&mut self, publish: ReceivedPublish, epoch: u64) {
         let counters = &self.shared.counters;
         Counters::bump(&counters.received);
-        let mut ack = (publish.qos != QoS::AtMostOnce).then_some(Ack {
+        if self.shared.is_closing() {
+            // Neither handled nor acknowledged: a persistent session gets it again.
+            return;
+        }
+        let ack = (publish.qos != QoS::AtMostOnce).then_some(InboundAck {
             pkid: publish.pkid,
             qos: publish.qos,
             epoch,
         });
-        if self.shared.is_closing() {
-            // Not handled and not acknowledged: a persistent session gets it again.
-            return;
-        }
-        // With a persistent session the ack waits for the handlers: the guard, shared by
-        // the message's copies, settles it (here at once for a message not handed on).
-        let guard = match (&self.after_handlers, ack) {
-            (Some(order), Some(owed)) => {
-                ack = None;
-                Some(order.register(owed))
-            }
+        // Persistent session: the guard, shared by the message's copies, settles it.
+        let guard = match ack {
+            Some(ack) if self.after_handlers => Some(self.acks.register(ack)),
             _ => None,
         };
         let size = publish.topic.len() + publish.payload.len();
         let max = self.shared.config.max_packet_size();
         if size > max {
-            // Acknowledged and skipped: redelivering it would not make it fit.
+            // Acknowledged and skipped: delivering it again would not make it fit.
             Counters::bump(&counters.oversized);
-            if let Some(guard) = &guard {
-                guard.mark_handled();
-            }
             tracing::warn!(
                 topic = publish.topic,
                 size,
                 max,
                 "skipping a message larger than MQTT_MAX_PACKET_SIZE"
             );
-            self.acknowledge(ack, connection).await;
+            self.settle_now(guard, ack);
             return;
         }
         if let Some(dedup) = &mut self.dedup {
             if dedup.is_duplicate(&publish.payload) {
                 Counters::bump(&counters.duplicates);
                 tracing::debug!(topic = publish.topic, "skipping duplicate message");
-                if let Some(guard) = &guard {
-                    guard.mark_handled();
-                }
-                self.acknowledge(ack, connection).await;
+                self.settle_now(guard, ack);
                 return;
             }
         }
@@ -209,20 +181,46 @@ impl Inbound {
             message = message.with_ack(guard);
         }
         match self.dispatch(message) {
-            None => self.acknowledge(ack, connection).await,
-            Some(mut item) => {
-                item.ack = ack;
+            Dispatched::Done => {
+                if let (Some(ack), false) = (ack, self.after_handlers) {
+                    self.acks.settled(ack);
+                }
+            }
+            Dispatched::Overflow(mut item) => {
+                if let (Some(ack), false) = (ack, self.after_handlers) {
+                    let guard = self.acks.register(ack);
+                    guard.mark_handled();
+                    item.ack = Some(guard);
+                }
                 self.push_overflow(item).await;
             }
         }
     }
 
-    /// Offers the message to every matching handler queue, or returns what must go
-    /// through the overflow (without its ack, which the caller adds).
-    fn dispatch(&mut self, message: Message) -> Option<Overflowed> {
+    /// Settles a message that goes no further (skipped, deduplicated).
+    fn settle_now(&self, guard: Option<Arc<AckGuard>>, ack: Option<InboundAck>) {
+        match (guard, ack) {
+            (Some(guard), _) => guard.mark_handled(),
+            (None, Some(ack)) => self.acks.settled(ack),
+            (None, None) => {}
+        }
+    }
+
+    /// Wakes the workers of every queue given messages since the last call.
+    pub(crate) fn end_of_read(&mut self) {
+        for queue in self.to_wake.drain(..) {
+            queue.wake();
+        }
+    }
+
+    /// Offers the message to every matching handler queue.
+    fn dispatch(&mut self, message: Message) -> Dispatched {
         // Borrow the fields apart: the route table stays read-locked while `matched` fills.
         let Self {
-            shared, matched, ..
+            shared,
+            matched,
+            to_wake,
+            ..
         } = self;
         let routes = shared.routes_read();
         matched.clear();
@@ -231,7 +229,7 @@ impl Inbound {
             message.mark_handled();
             Counters::bump(&shared.counters.unrouted);
             tracing::debug!(topic = message.topic(), "no handler for message");
-            return None;
+            return Dispatched::Done;
         }
         let mut waiting = Vec::new();
         let mut held = None;
@@ -255,7 +253,11 @@ impl Inbound {
                 route.queue.offer(copy)
             };
             match outcome {
-                Offered::Queued => {}
+                Offered::Queued => {
+                    if !to_wake.last().is_some_and(|q| Arc::ptr_eq(q, &route.queue)) {
+                        to_wake.push(route.queue.clone());
+                    }
+                }
                 Offered::Dropped(lost) => dropped.push((route.filter.clone(), lost)),
                 Offered::Full(back) => {
                     waiting.push(route.queue.clone());
@@ -267,11 +269,14 @@ impl Inbound {
         for (filter, lost) in dropped {
             self.count_drop(&filter, &lost);
         }
-        held.map(|message| Overflowed {
-            message: Some(message),
-            queues: waiting,
-            ack: None,
-        })
+        match held {
+            Some(message) => Dispatched::Overflow(Overflowed {
+                message,
+                queues: waiting,
+                ack: None,
+            }),
+            None => Dispatched::Done,
+        }
     }
 
     fn count_drop(&mut self, filter: &str, dropped: &Message) {
@@ -281,7 +286,7 @@ impl Inbound {
         let now = Instant::now();
         if self
             .last_drop_warning
-            .is_none_or(|at| now.duration_since(at) >= DROP_WARNING_EVERY)
+            .is_none_or(|at| now.duration_since(at) >= WARNING_EVERY)
         {
             tracing::warn!(
                 topic = dropped.topic(),
@@ -294,119 +299,50 @@ impl Inbound {
         }
     }
 
-    /// Sends the ack now if nothing is ahead of it (into the write buffer of
-    /// `connection` when there is one), else behind the overflow.
-    async fn acknowledge(&mut self, ack: Option<Ack>, connection: Option<&mut EventLoop>) {
-        let Some(ack) = ack else { return };
-        if self.backlog.nothing_ahead() {
-            if let Some(connection) = connection {
-                if write_ack(connection, ack).await {
-                    self.unflushed = true;
-                    return;
-                }
-            }
-            if self.shared.mqtt.try_ack(&ack.as_publish()).is_ok() {
-                self.backlog.acks_in_channel.fetch_add(1, Ordering::AcqRel);
-                return;
-            }
-        }
-        let item = Overflowed {
-            message: None,
-            queues: Vec::new(),
-            ack: Some(ack),
-        };
-        self.backlog.len.fetch_add(1, Ordering::AcqRel);
-        let _ = self.overflow.send(item);
-    }
-
-    /// Flushes the acks written into `connection`'s buffer once no packet read with
-    /// them is left to dispatch.
-    pub(crate) async fn flush_acks(&mut self, connection: &mut EventLoop) {
-        if !self.unflushed || !connection.state.events.is_empty() {
-            return;
-        }
-        self.unflushed = false;
-        let timeout = Duration::from_secs(connection.network_options().connection_timeout());
-        if let Some(network) = connection.network.as_mut() {
-            // An error surfaces at the event loop's next poll.
-            let _ = tokio::time::timeout(timeout, network.flush()).await;
-        }
-    }
-
-    /// An ack sent through the request channel was written.
-    pub(crate) fn on_channel_ack_written(&self) {
-        let _ =
-            self.backlog
-                .acks_in_channel
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    }
-
-    /// A new connection: acks of the previous one are void, whatever became of them.
-    pub(crate) fn on_connected(&mut self, epoch: u64) {
-        if let Some(order) = &self.after_handlers {
-            order.on_connected(epoch);
-        }
-        self.backlog.acks_in_channel.store(0, Ordering::Release);
-        self.unflushed = false;
-    }
-
     async fn push_overflow(&mut self, item: Overflowed) {
         for queue in &item.queues {
             queue.enter_overflow();
         }
         let len = self.backlog.len.fetch_add(1, Ordering::AcqRel) + 1;
         let _ = self.overflow.send(item);
-        if len >= OVERFLOW_LIMIT {
+        if len < OVERFLOW_LIMIT {
+            return;
+        }
+        // Workers must run to make room: wake them before waiting.
+        self.end_of_read();
+        let now = Instant::now();
+        if self
+            .last_pause_warning
+            .is_none_or(|at| now.duration_since(at) >= WARNING_EVERY)
+        {
             tracing::warn!(
                 len,
-                "overflow full: pausing reads from the broker until handlers catch up"
+                "overflow full: pausing reads from the broker until handlers catch up (writes go on)"
             );
-            while self.backlog.len.load(Ordering::Acquire) >= OVERFLOW_LIMIT {
-                self.backlog.drained.notified().await;
+            self.last_pause_warning = Some(now);
+        }
+        self.shared.intake.pause();
+        loop {
+            let drained = self.backlog.drained.notified();
+            if self.backlog.len.load(Ordering::Acquire) < OVERFLOW_LIMIT {
+                break;
             }
+            drained.await;
         }
+        self.shared.intake.resume();
     }
 }
 
-/// Writes `ack` into the connection's write buffer (flushed by
-/// [`Inbound::flush_acks`]); false when there is no connection to write to.
-async fn write_ack(connection: &mut EventLoop, ack: Ack) -> bool {
-    let Some(network) = connection.network.as_mut() else {
-        return false;
-    };
-    match connection.state.handle_outgoing_packet(ack.as_request()) {
-        Ok(Some(packet)) => {
-            // rumqttc queued an `Outgoing` event for it; only acks sent through the
-            // request channel are counted from those events.
-            connection.state.events.pop_back();
-            network.write(packet).await.is_ok()
-        }
-        _ => false,
-    }
-}
-
-/// Delivers overflowed messages as queues make room, then sends their acks, in order.
-async fn run_overflow(
-    mut items: mpsc::UnboundedReceiver<Overflowed>,
-    shared: Arc<Shared>,
-    backlog: Arc<Backlog>,
-) {
+/// Delivers overflowed messages as queues make room; dropping each item afterwards
+/// settles its acknowledgement (clean session).
+async fn run_overflow(mut items: mpsc::UnboundedReceiver<Overflowed>, backlog: Arc<Backlog>) {
     while let Some(item) = items.recv().await {
-        if let Some(message) = item.message {
-            for queue in &item.queues {
-                // A closed queue (shutdown) takes nothing and does not wait.
-                queue.push_waiting(message.clone()).await;
-                queue.leave_overflow();
-            }
+        for queue in &item.queues {
+            // A closed queue (shutdown) takes nothing and does not wait.
+            queue.push_waiting(item.message.clone()).await;
+            queue.leave_overflow();
         }
-        if let Some(ack) = item.ack {
-            if shared.status().epoch == ack.epoch {
-                backlog.acks_in_channel.fetch_add(1, Ordering::AcqRel);
-                if shared.mqtt.ack(&ack.as_publish()).await.is_err() {
-                    backlog.acks_in_channel.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-        }
+        drop(item);
         backlog.len.fetch_sub(1, Ordering::AcqRel);
         backlog.drained.notify_waiters();
     }

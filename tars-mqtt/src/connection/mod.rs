@@ -1,39 +1,48 @@
 //! The runtime behind a [`Client`](crate::Client): the tasks, the state they share and
 //! the queues between them. See `docs/architecture.md` for the whole picture.
 //!
-//! - the event loop task owns the rumqttc `EventLoop` and never awaits its request
-//!   channel (`event_loop`);
-//! - the session task subscribes, restores subscriptions after every CONNACK and
-//!   publishes health (`session`);
-//! - one worker per subscription runs its handler (`worker`), fed by a bounded queue
-//!   (`inbound` routes messages to the queues; its overflow task holds QoS 1/2
-//!   messages that found a queue full);
-//! - the heartbeat task publishes the heartbeat and watches that it gets out
-//!   (`heartbeat`).
+//! - `link` keeps the connection: it connects, runs one reader and one writer per
+//!   connection, and reconnects with backoff;
+//! - `reader` and `writer` are the two halves of the socket, which never wait on each
+//!   other; `wire` is the one adapter over the MQTT library (codec and transport);
+//! - `inbound` routes messages to the handler queues (`queue`), `worker` runs handlers,
+//!   `acks` decides when a received message is acknowledged, `outbox` owns what we
+//!   publish until it is acknowledged;
+//! - `session` subscribes and restores subscriptions after each connection, `presence`
+//!   builds health, last will, manifest and heartbeat, `heartbeat` sends the heartbeat
+//!   and watches that writes get out;
+//! - `runtime` wires it all together and stops it.
 
 pub(crate) mod acks;
-pub(crate) mod event_loop;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
-pub(crate) mod options;
+pub(crate) mod link;
 pub(crate) mod outbox;
+pub(crate) mod presence;
 pub(crate) mod queue;
+pub(crate) mod reader;
+pub(crate) mod runtime;
 pub(crate) mod session;
+pub(crate) mod tls;
+pub(crate) mod wire;
 pub(crate) mod worker;
+pub(crate) mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rumqttc::{AsyncClient, QoS, SubAck};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::topic::{routing_filter, TopicTrie};
-use crate::{Config, Result};
+use crate::{Config, Error, QoS, Result};
+use acks::InboundAck;
+use presence::Presence;
 use queue::HandlerQueue;
+use wire::{PublishPacket, SubscribeOutcome};
 
-/// Connection state, published by the event loop and the session task.
+/// Connection state, published by the link and the session task.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Status {
     /// A CONNACK was received and the connection has not failed since.
@@ -42,21 +51,30 @@ pub(crate) struct Status {
     pub(crate) epoch: u64,
     /// Subscriptions were restored (and health published) on connection `epoch`.
     pub(crate) subscribed_epoch: u64,
-    /// The event loop has stopped for good.
+    /// Starting failed for good (see [`Shared::take_startup_failure`]).
+    pub(crate) failed: bool,
+    /// The link has stopped for good.
     pub(crate) stopped: bool,
 }
 
-/// Requests to the event loop task. Each one interrupts its current `poll`, so they are
-/// kept to rare events.
+/// The command lane: what the writer sends ahead of the data lane. Unbounded, but small
+/// by nature: acknowledgements are bounded by the broker's in-flight window, the rest by
+/// their rate (heartbeats, health, subscriptions, one stop).
 #[derive(Debug)]
-pub(crate) enum Control {
-    /// Drop the connection and reconnect (the heartbeat watchdog's remedy).
-    ForceReconnect,
-    /// Publish `last_words` (topic and payload, QoS 1, retained: the manifest's
-    /// clearing, health `shutdown`), wait for every QoS 1/2 publish to be acknowledged
-    /// (bounded), send DISCONNECT and stop.
+pub(crate) enum Command {
+    /// A publish that must not wait behind data (heartbeat, health, manifest).
+    Publish(PublishPacket),
+    /// The acknowledgement of a received QoS 1/2 message.
+    Ack(InboundAck),
+    /// A SUBSCRIBE; the reply gets the broker's answer per filter.
+    Subscribe {
+        filters: Vec<(String, QoS)>,
+        reply: oneshot::Sender<Vec<SubscribeOutcome>>,
+    },
+    /// Sends `last_words`, waits (bounded) until every QoS 1/2 publish is acknowledged,
+    /// sends DISCONNECT and stops the link.
     Stop {
-        last_words: Vec<(String, Vec<u8>)>,
+        last_words: Vec<PublishPacket>,
         done: oneshot::Sender<()>,
     },
 }
@@ -64,10 +82,6 @@ pub(crate) enum Control {
 /// Inputs of the session task.
 #[derive(Debug)]
 pub(crate) enum SessionInput {
-    /// The event loop wrote a SUBSCRIBE with this packet id.
-    SubscribeSent(u16),
-    /// The broker answered a SUBSCRIBE.
-    SubAck(SubAck),
     /// A client asks for a subscription to be sent (the route is already in place).
     Subscribe {
         filter: String,
@@ -166,7 +180,7 @@ impl Counters {
 /// Background tasks, kept to stop them on shutdown.
 #[derive(Debug, Default)]
 pub(crate) struct Tasks {
-    pub(crate) event_loop: Option<JoinHandle<()>>,
+    pub(crate) link: Option<JoinHandle<()>>,
     pub(crate) session: Option<JoinHandle<()>>,
     pub(crate) heartbeat: Option<JoinHandle<()>>,
     pub(crate) overflow: Option<JoinHandle<()>>,
@@ -176,12 +190,7 @@ pub(crate) struct Tasks {
 impl Tasks {
     /// Aborts every task (used when `connect` is abandoned).
     pub(crate) fn abort_all(&mut self) {
-        let singles = [
-            &self.event_loop,
-            &self.session,
-            &self.heartbeat,
-            &self.overflow,
-        ];
+        let singles = [&self.link, &self.session, &self.heartbeat, &self.overflow];
         for task in singles.into_iter().flatten() {
             task.abort();
         }
@@ -195,19 +204,23 @@ impl Tasks {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) mqtt: AsyncClient,
+    pub(crate) presence: Presence,
     pub(crate) routes: RwLock<RouteTable>,
     pub(crate) status: watch::Sender<Status>,
-    pub(crate) control: mpsc::UnboundedSender<Control>,
+    /// The command lane to the writer.
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    /// The data lane to the writer: publishes, bounded (`publish` waits when full).
+    pub(crate) data: mpsc::Sender<PublishPacket>,
+    /// Tells the link to drop the connection and reconnect (the watchdog's remedy).
+    pub(crate) force_reconnect: Notify,
     pub(crate) session: mpsc::UnboundedSender<SessionInput>,
+    pub(crate) intake: inbound::Intake,
     pub(crate) counters: Counters,
     pub(crate) requests: crate::request::Requests,
     /// Set once shutdown starts: no new messages are dispatched.
     pub(crate) closing: AtomicBool,
-    pub(crate) health_topic: String,
-    pub(crate) keepalive_topic: String,
-    /// The encoded manifest envelope announced after each connection, if any.
-    pub(crate) manifest: Option<Vec<u8>>,
+    /// Why starting failed for good (a refused subscription).
+    pub(crate) startup_failure: Mutex<Option<Error>>,
     pub(crate) tasks: Mutex<Tasks>,
 }
 
@@ -236,5 +249,26 @@ impl Shared {
         self.tasks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records why starting failed and tells whoever waits for `ready`.
+    pub(crate) fn fail_startup(&self, error: Error) {
+        *self
+            .startup_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(error);
+        self.status.send_modify(|s| s.failed = true);
+    }
+
+    pub(crate) fn take_startup_failure(&self) -> Option<Error> {
+        self.startup_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Sends a publish on the command lane, ahead of data. False once the link is gone.
+    pub(crate) fn send_urgent(&self, publish: PublishPacket) -> bool {
+        self.commands.send(Command::Publish(publish)).is_ok()
     }
 }

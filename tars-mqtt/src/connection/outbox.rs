@@ -1,77 +1,234 @@
-//! What was on its way out when a connection failed, kept for the next one.
+//! Every QoS 1/2 publish from the moment the writer takes it until the broker
+//! acknowledged it, across connections: packet ids, the in-flight window, and what a
+//! failed connection leaves to send again.
 //!
-//! When a connection fails, rumqttc moves its unacknowledged publishes and the requests
-//! still in its channel into `EventLoop::pending`, then empties that list as soon as
-//! the broker starts a clean session (rumqtt #864): QoS 1/2 publishes made while
-//! disconnected, or unacknowledged at the moment of the cut, would be lost. The outbox
-//! takes them out before the next connection and puts them back in front once it is
-//! up, whatever the session type. It is bounded by what it is fed: rumqttc's request
-//! channel (1,024) and in-flight window (100).
+//! When a connection fails, the publishes it had in flight are kept, in the order they
+//! were first sent, and go out first on the next connection (with fresh packet ids,
+//! whatever the session type: a clean session forgets them on the broker's side).
+//! A QoS 2 publish whose PUBREC arrived is the broker's already and is not sent again.
+//! The outbox holds at most the in-flight window plus the few control publishes (health,
+//! manifest) that may exceed it; what waits beyond that stays in the bounded data lane.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
-use rumqttc::{EventLoop, QoS, Request};
+use super::wire::PublishPacket;
+use crate::QoS;
 
-use super::Shared;
+/// Where an in-flight publish is in its handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    Published,
+    /// QoS 2: PUBREC received, PUBREL sent; waiting for PUBCOMP.
+    Released,
+}
 
-/// QoS 1/2 publishes waiting for the next connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
+struct InFlight {
+    order: u64,
+    stage: Stage,
+    publish: PublishPacket,
+}
+
+/// The outbound half of the session.
+#[derive(Debug)]
 pub(crate) struct Outbox {
-    publishes: VecDeque<Request>,
+    window: usize,
+    last_pkid: u16,
+    order: u64,
+    in_flight: BTreeMap<u16, InFlight>,
+    /// Kept from a failed connection, first out on the next one.
+    kept: VecDeque<PublishPacket>,
 }
 
 impl Outbox {
-    /// Takes what rumqttc kept of the failed connection: QoS 1/2 publishes are kept
-    /// (sent again with fresh packet ids), QoS 0 publishes are dropped and counted,
-    /// acknowledgements of the old connection and subscription requests are dropped
-    /// (the session task restores every subscription on the next CONNACK).
-    pub(crate) fn take_pending(&mut self, event_loop: &mut EventLoop, shared: &Shared) {
-        let mut dropped_qos0 = 0u64;
-        for request in event_loop.pending.drain(..) {
-            match request {
-                Request::Publish(mut publish) if publish.qos != QoS::AtMostOnce => {
-                    publish.pkid = 0;
-                    publish.dup = false;
-                    self.publishes.push_back(Request::Publish(publish));
-                }
-                Request::Publish(_) => dropped_qos0 += 1,
-                _ => {}
-            }
-        }
-        if dropped_qos0 > 0 {
-            shared
-                .counters
-                .dropped_offline
-                .fetch_add(dropped_qos0, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(
-                dropped = dropped_qos0,
-                "QoS 0 publishes dropped with the connection"
-            );
-        }
-        if !self.publishes.is_empty() {
-            tracing::info!(
-                kept = self.publishes.len(),
-                "QoS 1/2 publishes kept for the next connection"
-            );
+    /// An outbox that keeps at most `window` data publishes in flight.
+    pub(crate) fn new(window: usize) -> Self {
+        Self {
+            window: window.max(1),
+            last_pkid: 0,
+            order: 0,
+            in_flight: BTreeMap::new(),
+            kept: VecDeque::new(),
         }
     }
 
-    /// Moves kept publishes into rumqttc's `pending` queue, as many as its in-flight
-    /// window has room for. Called on every CONNACK and after every event while
-    /// anything is kept: rumqttc sends `pending` before reading its request channel,
-    /// and stops reading that channel while the window is full, so the kept publishes
-    /// go out first and in order. (Handing rumqttc more than its window at once makes
-    /// packet ids collide, and it keeps only one colliding publish.)
-    pub(crate) fn top_up(&mut self, event_loop: &mut EventLoop) {
-        if self.publishes.is_empty() || event_loop.network.is_none() {
+    /// Whether another data publish may be sent now.
+    pub(crate) fn has_room(&self) -> bool {
+        self.in_flight.len() < self.window
+    }
+
+    /// The next kept publish, if the window has room for it.
+    pub(crate) fn next_kept(&mut self) -> Option<PublishPacket> {
+        if self.has_room() {
+            self.kept.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// Keeps a publish made while there is no connection, for the next one.
+    pub(crate) fn keep(&mut self, mut publish: PublishPacket) {
+        publish.pkid = 0;
+        self.kept.push_back(publish);
+    }
+
+    /// Whether publishes of a failed connection still wait to be sent.
+    pub(crate) fn has_kept(&self) -> bool {
+        !self.kept.is_empty()
+    }
+
+    /// Publishes sent and not acknowledged yet.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Nothing in flight and nothing kept.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.in_flight.is_empty() && self.kept.is_empty()
+    }
+
+    /// Assigns a free packet id to a QoS 1/2 publish about to be written and keeps a
+    /// copy until it is acknowledged. QoS 0 passes untouched.
+    pub(crate) fn track(&mut self, publish: &mut PublishPacket) {
+        if publish.qos == QoS::AtMostOnce {
             return;
         }
-        let window = usize::from(event_loop.mqtt_options.inflight());
-        let busy = usize::from(event_loop.state.inflight()) + event_loop.pending.len();
-        let room = window.saturating_sub(busy).min(self.publishes.len());
-        event_loop.pending.extend(self.publishes.drain(..room));
-        if self.publishes.is_empty() {
-            tracing::info!("every publish kept from the previous connection is sent");
+        publish.pkid = self.free_pkid();
+        self.order += 1;
+        self.in_flight.insert(
+            publish.pkid,
+            InFlight {
+                order: self.order,
+                stage: Stage::Published,
+                publish: publish.clone(),
+            },
+        );
+    }
+
+    fn free_pkid(&mut self) -> u16 {
+        // At most window + a few control publishes are in flight, far below 65,535.
+        loop {
+            self.last_pkid = self.last_pkid.checked_add(1).unwrap_or(1);
+            if !self.in_flight.contains_key(&self.last_pkid) {
+                return self.last_pkid;
+            }
         }
+    }
+
+    /// PUBACK: a QoS 1 publish is delivered. False for an unknown packet id.
+    pub(crate) fn on_puback(&mut self, pkid: u16) -> bool {
+        self.in_flight.remove(&pkid).is_some()
+    }
+
+    /// PUBREC: the broker has a QoS 2 publish; a PUBREL is owed. False for an unknown
+    /// packet id (a PUBREL is owed all the same, so the broker can finish).
+    pub(crate) fn on_pubrec(&mut self, pkid: u16) -> bool {
+        match self.in_flight.get_mut(&pkid) {
+            Some(entry) => {
+                entry.stage = Stage::Released;
+                entry.publish.payload = bytes::Bytes::new();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// PUBCOMP: a QoS 2 publish is complete.
+    pub(crate) fn on_pubcomp(&mut self, pkid: u16) -> bool {
+        self.in_flight.remove(&pkid).is_some()
+    }
+
+    /// The connection failed: unacknowledged publishes are kept for the next one, in
+    /// the order they were first sent, ahead of any kept earlier and not sent since.
+    /// Returns how many are kept.
+    pub(crate) fn on_connection_lost(&mut self) -> usize {
+        let mut unacked: Vec<InFlight> = std::mem::take(&mut self.in_flight)
+            .into_values()
+            .filter(|entry| entry.stage == Stage::Published)
+            .collect();
+        unacked.sort_by_key(|entry| entry.order);
+        for entry in unacked.into_iter().rev() {
+            let mut publish = entry.publish;
+            publish.pkid = 0;
+            publish.dup = false;
+            self.kept.push_front(publish);
+        }
+        self.kept.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn publish(n: u8, qos: QoS) -> PublishPacket {
+        PublishPacket::new(&format!("t/{n}"), qos, false, Bytes::from(vec![n]))
+    }
+
+    fn sent(outbox: &mut Outbox, n: u8, qos: QoS) -> u16 {
+        let mut p = publish(n, qos);
+        outbox.track(&mut p);
+        p.pkid
+    }
+
+    #[test]
+    fn packet_ids_are_never_zero_and_never_in_use() {
+        let mut outbox = Outbox::new(10);
+        outbox.last_pkid = u16::MAX - 1;
+        let a = sent(&mut outbox, 1, QoS::AtLeastOnce);
+        let b = sent(&mut outbox, 2, QoS::AtLeastOnce);
+        assert_eq!((a, b), (u16::MAX, 1));
+        outbox.last_pkid = 0;
+        assert_eq!(sent(&mut outbox, 3, QoS::AtLeastOnce), 2, "1 is in use");
+    }
+
+    #[test]
+    fn the_window_closes_when_full_and_opens_on_an_ack() {
+        let mut outbox = Outbox::new(2);
+        let first = sent(&mut outbox, 1, QoS::AtLeastOnce);
+        sent(&mut outbox, 2, QoS::AtLeastOnce);
+        assert!(!outbox.has_room());
+        assert!(outbox.on_puback(first));
+        assert!(outbox.has_room());
+        assert!(!outbox.on_puback(first), "a second PUBACK is unknown");
+    }
+
+    #[test]
+    fn unacknowledged_publishes_are_sent_again_in_their_first_order() {
+        let mut outbox = Outbox::new(10);
+        let first = sent(&mut outbox, 1, QoS::AtLeastOnce);
+        sent(&mut outbox, 2, QoS::AtLeastOnce);
+        sent(&mut outbox, 3, QoS::ExactlyOnce);
+        sent(&mut outbox, 4, QoS::AtMostOnce);
+        outbox.on_puback(first);
+        assert_eq!(outbox.on_connection_lost(), 2);
+        let again: Vec<_> = std::iter::from_fn(|| outbox.next_kept()).collect();
+        let topics: Vec<_> = again.iter().map(PublishPacket::topic).collect();
+        assert_eq!(topics, ["t/2", "t/3"]);
+        assert!(again.iter().all(|p| p.pkid == 0));
+    }
+
+    #[test]
+    fn a_qos2_publish_the_broker_received_is_not_sent_again() {
+        let mut outbox = Outbox::new(10);
+        let pkid = sent(&mut outbox, 1, QoS::ExactlyOnce);
+        assert!(outbox.on_pubrec(pkid));
+        assert_eq!(outbox.on_connection_lost(), 0);
+        assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn kept_publishes_wait_for_room_in_the_window() {
+        let mut outbox = Outbox::new(1);
+        sent(&mut outbox, 1, QoS::AtLeastOnce);
+        sent(&mut outbox, 2, QoS::AtLeastOnce);
+        outbox.on_connection_lost();
+        let mut next = outbox.next_kept().unwrap();
+        outbox.track(&mut next);
+        assert!(outbox.next_kept().is_none(), "the window of 1 is full");
+        assert!(outbox.has_kept());
     }
 }

@@ -66,8 +66,9 @@ impl HandlerQueue {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Offers a message without waiting. Under `Block` a full queue drops nothing: the
-    /// message comes back as `Full`, to wait in the overflow.
+    /// Offers a message without waiting, and without waking a worker: the dispatcher
+    /// calls [`HandlerQueue::wake`] once per read. Under `Block` a full queue drops
+    /// nothing: the message comes back as `Full`, to wait in the overflow.
     pub(crate) fn offer(&self, message: Message) -> Offered {
         let mut state = self.lock();
         if state.closed {
@@ -75,8 +76,6 @@ impl HandlerQueue {
         }
         if state.items.len() < self.capacity {
             state.items.push_back(message);
-            drop(state);
-            self.readable.notify_one();
             return Offered::Queued;
         }
         let outcome = match self.policy {
@@ -90,6 +89,11 @@ impl HandlerQueue {
         };
         self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         outcome
+    }
+
+    /// Wakes a worker for the messages offered since the last wake-up.
+    pub(crate) fn wake(&self) {
+        self.readable.notify_one();
     }
 
     /// Queues a message, waiting for room (the overflow task's path).

@@ -1,27 +1,29 @@
 //! The task that owns subscriptions on the broker: it sends each SUBSCRIBE and waits
-//! for its SUBACK, restores every subscription after every CONNACK, then publishes
-//! health (`ready` the first time, `reconnected` after).
+//! for its SUBACK, restores every subscription after every CONNACK, then announces the
+//! client's presence (manifest, health `ready` the first time, `reconnected` after).
 //!
-//! It is the only sender of SUBSCRIBE packets, so the next SUBSCRIBE the event loop
-//! reports writing is always the one it waits for.
+//! A subscription the broker refuses is never silent: on the first connection it fails
+//! the start (`#[tars::service]` exits 1 naming the filter); on a later one it is logged
+//! at error and health goes `ok=false` with `err` naming the filter; a
+//! [`Client::subscribe`](crate::Client::subscribe) call returns the error.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{QoS, SubscribeFilter, SubscribeReasonCode};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
 
-use super::{SessionInput, Shared, Status};
-use crate::health::events;
-use crate::publish::{publish_bytes, publish_health};
-use crate::{Error, Result};
+use super::wire::SubscribeOutcome;
+use super::{Command, SessionInput, Shared, Status};
+use crate::{Error, QoS, Result};
 
 /// How long the broker has to answer a SUBSCRIBE.
 const SUBACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Filters per SUBSCRIBE packet when restoring many subscriptions.
 const FILTERS_PER_PACKET: usize = 64;
+/// The broker's answer to a refused MQTT 3.1.1 subscription.
+const REFUSED: &str = "SUBACK return code 0x80 (failure)";
 
 struct Request {
     filter: String,
@@ -43,7 +45,7 @@ pub(crate) struct SessionTask {
     /// Subscribe requests received while (re)subscribing or disconnected.
     waiting: VecDeque<Request>,
     restored_epoch: u64,
-    /// Whether `ready` was published (after that, connections announce `reconnected`).
+    /// Whether `ready` was announced (after that, connections announce `reconnected`).
     announced_ready: bool,
 }
 
@@ -63,15 +65,24 @@ impl SessionTask {
     pub(crate) async fn run(mut self) {
         loop {
             let status = *self.status.borrow_and_update();
-            if status.stopped {
+            if status.stopped || status.failed {
                 return;
             }
             if status.connected && status.epoch != self.restored_epoch {
-                if self.restore(status.epoch).await.is_err() {
+                let Ok(refused) = self.restore(status.epoch).await else {
                     continue;
+                };
+                if !self.announced_ready && !refused.is_empty() {
+                    let filter = refused.join(", ");
+                    tracing::error!(filter, answer = REFUSED, "the broker refused a subscription at start (check the broker's ACL for this client)");
+                    self.shared.fail_startup(Error::SubscriptionRefused {
+                        filter,
+                        answer: REFUSED.into(),
+                    });
+                    return;
                 }
                 self.restored_epoch = status.epoch;
-                self.publish_connected_health().await;
+                self.announce(&refused);
                 self.shared
                     .status
                     .send_modify(|s| s.subscribed_epoch = status.epoch);
@@ -90,22 +101,26 @@ impl SessionTask {
                     Some(SessionInput::Subscribe { filter, qos, reply }) => {
                         self.waiting.push_back(Request { filter, qos, reply });
                     }
-                    // Stray answers to a SUBSCRIBE that timed out.
-                    Some(SessionInput::SubscribeSent(_) | SessionInput::SubAck(_)) => {}
                 },
             }
         }
     }
 
-    /// Sends every subscription again on a new connection.
-    async fn restore(&mut self, epoch: u64) -> Result<(), ()> {
+    /// Sends every subscription again on a new connection; returns the refused filters.
+    async fn restore(&mut self, epoch: u64) -> Result<Vec<String>, ()> {
         let subscriptions = self.shared.routes_read().subscriptions();
+        let mut refused = Vec::new();
         for chunk in subscriptions.chunks(FILTERS_PER_PACKET) {
             match self.subscribe_and_wait(chunk.to_vec()).await {
-                Ok(codes) => {
-                    for ((filter, _), code) in chunk.iter().zip(codes) {
-                        if code == SubscribeReasonCode::Failure {
-                            tracing::error!(filter, "the broker refused the subscription (check its ACL for this client)");
+                Ok(outcomes) => {
+                    for ((filter, _), outcome) in chunk.iter().zip(outcomes) {
+                        if outcome == SubscribeOutcome::Refused {
+                            tracing::error!(
+                                filter,
+                                answer = REFUSED,
+                                "the broker refused the subscription (check the broker's ACL for this client)"
+                            );
+                            refused.push(filter.clone());
                         }
                     }
                 }
@@ -121,15 +136,36 @@ impl SessionTask {
         if !subscriptions.is_empty() {
             tracing::info!(count = subscriptions.len(), "subscriptions restored");
         }
-        Ok(())
+        Ok(refused)
+    }
+
+    fn announce(&mut self, refused: &[String]) {
+        let first = !self.announced_ready;
+        self.announced_ready = true;
+        match self.shared.presence.announce(first, refused) {
+            Ok(packets) => {
+                for packet in packets {
+                    self.shared.send_urgent(packet);
+                }
+                if self.shared.presence.health_on() {
+                    tracing::info!(
+                        ok = refused.is_empty(),
+                        event = if first { "ready" } else { "reconnected" },
+                        "published health"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not build the health status"),
+        }
     }
 
     async fn subscribe_one(&mut self, request: Request) {
         let filters = vec![(request.filter.clone(), request.qos)];
         let result = match self.subscribe_and_wait(filters).await {
-            Ok(codes) if codes.first() == Some(&SubscribeReasonCode::Failure) => {
+            Ok(outcomes) if outcomes.first() == Some(&SubscribeOutcome::Refused) => {
                 Err(Error::SubscriptionRefused {
                     filter: request.filter,
+                    answer: REFUSED.into(),
                 })
             }
             Ok(_) => {
@@ -151,23 +187,28 @@ impl SessionTask {
         let _ = request.reply.send(result);
     }
 
-    /// Sends one SUBSCRIBE and waits for its SUBACK's return codes.
+    /// Sends one SUBSCRIBE and waits for the broker's answer per filter.
     async fn subscribe_and_wait(
         &mut self,
         filters: Vec<(String, QoS)>,
-    ) -> Result<Vec<SubscribeReasonCode>, Interrupted> {
-        let packet: Vec<SubscribeFilter> = filters
-            .into_iter()
-            .map(|(filter, qos)| SubscribeFilter::new(filter, qos))
-            .collect();
-        if self.shared.mqtt.subscribe_many(packet).await.is_err() {
+    ) -> Result<Vec<SubscribeOutcome>, Interrupted> {
+        let epoch = self.status.borrow().epoch;
+        let (reply, answer) = oneshot::channel();
+        if self
+            .shared
+            .commands
+            .send(Command::Subscribe { filters, reply })
+            .is_err()
+        {
             return Err(Interrupted::Closed);
         }
-        let epoch = self.status.borrow().epoch;
-        let mut sent_pkid = None;
         let wait = async {
+            tokio::pin!(answer);
             loop {
                 tokio::select! {
+                    outcome = &mut answer => {
+                        return outcome.map_err(|_| Interrupted::ConnectionLost);
+                    }
                     changed = self.status.changed() => {
                         let status = *self.status.borrow_and_update();
                         if changed.is_err() || status.stopped {
@@ -179,13 +220,6 @@ impl SessionTask {
                     }
                     input = self.inputs.recv() => match input {
                         None => return Err(Interrupted::Closed),
-                        Some(SessionInput::SubscribeSent(pkid)) => {
-                            sent_pkid.get_or_insert(pkid);
-                        }
-                        Some(SessionInput::SubAck(suback)) if Some(suback.pkid) == sent_pkid => {
-                            return Ok(suback.return_codes);
-                        }
-                        Some(SessionInput::SubAck(_)) => {}
                         Some(SessionInput::Subscribe { filter, qos, reply }) => {
                             self.waiting.push_back(Request { filter, qos, reply });
                         }
@@ -196,34 +230,5 @@ impl SessionTask {
         timeout(SUBACK_TIMEOUT, wait)
             .await
             .unwrap_or(Err(Interrupted::TimedOut))
-    }
-
-    async fn publish_connected_health(&mut self) {
-        if let Some(manifest) = &self.shared.manifest {
-            let topic = crate::manifest::manifest_topic(self.shared.config.client_id());
-            if let Err(error) = publish_bytes(
-                &self.shared,
-                &topic,
-                QoS::AtLeastOnce,
-                true,
-                manifest.clone(),
-            )
-            .await
-            {
-                tracing::warn!(%error, "could not publish the service manifest");
-            }
-        }
-        if !self.shared.config.enable_health() {
-            return;
-        }
-        let event = if self.announced_ready {
-            events::RECONNECTED
-        } else {
-            events::READY
-        };
-        self.announced_ready = true;
-        if let Err(error) = publish_health(&self.shared, true, Some(event), None).await {
-            tracing::warn!(%error, event, "could not publish health");
-        }
     }
 }

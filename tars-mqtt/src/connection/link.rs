@@ -1,0 +1,284 @@
+//! The task that keeps the connection: it opens the socket, sends CONNECT, runs one
+//! reader and one writer over the two halves of the socket, and when the connection
+//! fails it keeps what was in flight, waits an exponential, jittered backoff and starts
+//! again. It stops on [`Command::Stop`], connected or not.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep, timeout};
+
+use super::inbound::Inbound;
+use super::outbox::Outbox;
+use super::wire::{self, ConnectCode, ConnectPacket, Incoming, OpenError, PublishPacket, Stream};
+use super::writer::{Finished, Lanes, Writer};
+use super::{reader, Command, Counters, Shared};
+use crate::backoff::Backoff;
+use crate::QoS;
+
+/// How long opening the socket and the CONNECT/CONNACK exchange may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// QoS 1/2 publishes in flight at once (unacknowledged by the broker).
+pub(crate) const IN_FLIGHT_WINDOW: usize = 100;
+
+/// How one connection ended.
+enum Ended {
+    Lost(String),
+    Stopped(oneshot::Sender<()>),
+}
+
+/// The link task's state; it outlives each connection.
+pub(crate) struct Link {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    data: mpsc::Receiver<PublishPacket>,
+    inbound: Inbound,
+    outbox: Outbox,
+    backoff: Backoff,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    epoch: u64,
+}
+
+impl Link {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        data: mpsc::Receiver<PublishPacket>,
+        inbound: Inbound,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
+        let config = &shared.config;
+        let backoff = Backoff::new(config.reconnect_min_delay(), config.reconnect_max_delay());
+        Self {
+            shared,
+            commands,
+            data,
+            inbound,
+            outbox: Outbox::new(IN_FLIGHT_WINDOW),
+            backoff,
+            tls,
+            epoch: 0,
+        }
+    }
+
+    /// Runs until stopped.
+    pub(crate) async fn run(mut self) {
+        let done = loop {
+            let shared = self.shared.clone();
+            let attempt = tokio::select! {
+                done = offline(&mut self.commands, &mut self.outbox, &shared) => Err(Ok(done)),
+                connected = connect(&shared, self.tls.as_ref()) => connected.map_err(Err),
+            };
+            match attempt {
+                Err(Ok(done)) => break Some(done),
+                Err(Err(reason)) => self.log_failure(&reason),
+                Ok((stream, buffer, session_present)) => {
+                    self.on_connected(session_present);
+                    match self.serve(stream, buffer).await {
+                        Ended::Stopped(done) => {
+                            tracing::info!("disconnected from the broker");
+                            break Some(done);
+                        }
+                        Ended::Lost(reason) => self.on_lost(&reason),
+                    }
+                }
+            }
+            if let Some(done) = self.wait_backoff().await {
+                break Some(done);
+            }
+        };
+        self.shared.status.send_modify(|s| {
+            s.connected = false;
+            s.stopped = true;
+        });
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    /// Runs one connection's reader and writer until it fails or stops.
+    async fn serve(&mut self, stream: Stream, buffer: BytesMut) -> Ended {
+        let shared = self.shared.clone();
+        let (read_half, write_half) = tokio::io::split(stream);
+        let (events, reader_events) = mpsc::unbounded_channel();
+        let reader = reader::run(read_half, buffer, &mut self.inbound, events, self.epoch);
+        let lanes = Lanes {
+            commands: &mut self.commands,
+            data: &mut self.data,
+            outbox: &mut self.outbox,
+        };
+        let writer = Writer::new(write_half, lanes, reader_events, &shared, self.epoch).run();
+        tokio::select! {
+            reason = reader => Ended::Lost(reason),
+            finished = writer => match finished {
+                Ok(Finished::Stopped(done)) => Ended::Stopped(done),
+                Err(reason) => Ended::Lost(reason),
+            },
+            _ = shared.force_reconnect.notified() => {
+                Ended::Lost("the heartbeat watchdog forced a reconnect (writes are not reaching the broker)".into())
+            }
+        }
+    }
+
+    fn on_connected(&mut self, session_present: bool) {
+        let reconnect = self.epoch > 0;
+        self.epoch += 1;
+        self.backoff.reset();
+        Counters::bump(&self.shared.counters.connections);
+        let epoch = self.epoch;
+        self.inbound.on_connected(epoch);
+        self.shared.status.send_modify(|s| {
+            s.connected = true;
+            s.epoch = epoch;
+        });
+        tracing::info!(
+            broker = %self.shared.config.broker(),
+            session_present,
+            "{}",
+            if reconnect { "reconnected to the broker" } else { "connected to the broker" }
+        );
+    }
+
+    fn on_lost(&mut self, reason: &str) {
+        self.shared.status.send_modify(|s| s.connected = false);
+        let kept = self.outbox.on_connection_lost();
+        tracing::warn!(
+            broker = %self.shared.config.broker(),
+            reason,
+            kept,
+            "connection lost; reconnecting"
+        );
+    }
+
+    fn log_failure(&self, reason: &str) {
+        tracing::warn!(
+            broker = %self.shared.config.broker(),
+            reason,
+            attempt = self.backoff.attempts() + 1,
+            "cannot connect"
+        );
+    }
+
+    /// Waits the backoff delay; returns the stop request if one arrived meanwhile.
+    async fn wait_backoff(&mut self) -> Option<oneshot::Sender<()>> {
+        let delay = self.backoff.next_delay();
+        tracing::info!("retrying in {delay:.1?}");
+        tokio::select! {
+            _ = sleep(delay) => None,
+            done = offline(&mut self.commands, &mut self.outbox, &self.shared) => Some(done),
+        }
+    }
+}
+
+/// Takes the command lane while there is no connection, until a stop request: QoS 1/2
+/// publishes are kept for the next connection, the rest belongs to no connection.
+async fn offline(
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    outbox: &mut Outbox,
+    shared: &Shared,
+) -> oneshot::Sender<()> {
+    loop {
+        match commands.recv().await {
+            Some(Command::Stop { done, .. }) => return done,
+            Some(Command::Publish(publish)) if publish.qos != QoS::AtMostOnce => {
+                outbox.keep(publish);
+            }
+            Some(Command::Publish(_)) => Counters::bump(&shared.counters.dropped_offline),
+            // Acks of a gone connection are void; a subscribe's requester sees the
+            // connection lost (the session restores it on the next one).
+            Some(Command::Ack(_) | Command::Subscribe { .. }) => {}
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// Opens the socket and does the CONNECT/CONNACK exchange; returns the stream, what was
+/// read past the CONNACK, and whether the broker kept a session.
+async fn connect(
+    shared: &Shared,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<(Stream, BytesMut, bool), String> {
+    let exchange = async {
+        let mut stream = wire::open(&shared.config, tls)
+            .await
+            .map_err(|e| describe_open(&e))?;
+        let mut buffer = BytesMut::with_capacity(4096);
+        wire::encode_connect(&connect_packet(shared)?, &mut buffer).map_err(|e| e.to_string())?;
+        stream
+            .write_all(&buffer)
+            .await
+            .map_err(|e| format!("could not send CONNECT: {e}"))?;
+        stream.flush().await.map_err(|e| e.to_string())?;
+        buffer.clear();
+        loop {
+            match wire::decode(&mut buffer).map_err(|e| e.to_string())? {
+                Some(Incoming::ConnAck {
+                    session_present,
+                    code: ConnectCode::Accepted,
+                }) => return Ok((stream, buffer, session_present)),
+                Some(Incoming::ConnAck { code, .. }) => return Err(describe_refusal(code).into()),
+                Some(_) => return Err("the broker sent something else than CONNACK".into()),
+                None => {}
+            }
+            match stream.read_buf(&mut buffer).await {
+                Ok(0) => return Err("the broker closed the connection before CONNACK".into()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("reading CONNACK failed: {e}")),
+            }
+        }
+    };
+    timeout(CONNECT_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| Err(format!("timed out after {CONNECT_TIMEOUT:?} while connecting")))
+}
+
+fn connect_packet(shared: &Shared) -> Result<ConnectPacket, String> {
+    let config = &shared.config;
+    let url = config.broker();
+    let will = shared
+        .presence
+        .will()
+        .map_err(|e| format!("could not build the last will: {e}"))?;
+    Ok(ConnectPacket {
+        client_id: config.client_id().to_owned(),
+        keepalive: config.keepalive(),
+        clean_session: config.clean_session(),
+        credentials: url.username.as_ref().map(|user| {
+            let password = url.password.as_ref().map(|p| p.expose().to_owned());
+            (user.clone(), password)
+        }),
+        will,
+    })
+}
+
+/// A refused CONNECT in words that say what to check.
+fn describe_refusal(code: ConnectCode) -> &'static str {
+    match code {
+        ConnectCode::BadUserNamePassword => {
+            "the broker refused the user name or password (check the credentials in MQTT_URL)"
+        }
+        ConnectCode::NotAuthorized => {
+            "the broker refused the connection: not authorized (check the credentials in MQTT_URL and the broker's ACL)"
+        }
+        ConnectCode::BadClientId => "the broker refused the client id (check MQTT_CLIENT_ID)",
+        ConnectCode::ServiceUnavailable => "the broker is unavailable",
+        ConnectCode::RefusedProtocolVersion => "the broker does not speak MQTT 3.1.1",
+        ConnectCode::Accepted => "connection refused",
+    }
+}
+
+/// A failure to open the socket in words that say what to check.
+fn describe_open(error: &OpenError) -> String {
+    match error {
+        OpenError::Tls(detail) => format!(
+            "TLS handshake failed ({detail}): check that MQTT_TLS_CA_FILE (or the platform's \
+             roots) holds the authority that signed the broker's certificate, that the host in \
+             MQTT_URL is one the certificate names, and the client certificate \
+             (MQTT_TLS_CERT_FILE) if the broker requires one"
+        ),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,66 @@
+//! The reading half of a connection: decodes packets as they arrive, hands messages to
+//! the dispatcher a whole read at a time, and passes acknowledgements and answers to the
+//! writer. It is the only part that pauses under backpressure (when the dispatcher's
+//! overflow is full); the writer goes on meanwhile.
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+use super::inbound::Inbound;
+use super::wire::{self, Incoming};
+use super::writer::ReaderEvent;
+
+/// Free room kept in the read buffer before each read.
+const READ_ROOM: usize = 64 * 1024;
+
+/// Reads until the connection fails; returns why.
+pub(crate) async fn run<R: AsyncRead + Unpin>(
+    mut socket: R,
+    mut buffer: BytesMut,
+    inbound: &mut Inbound,
+    events: mpsc::UnboundedSender<ReaderEvent>,
+    epoch: u64,
+) -> String {
+    loop {
+        loop {
+            let packet = match wire::decode(&mut buffer) {
+                Ok(Some(packet)) => packet,
+                Ok(None) => break,
+                Err(error) => return error.to_string(),
+            };
+            let event = match packet {
+                Incoming::Publish(publish) => {
+                    inbound.on_publish(publish, epoch).await;
+                    continue;
+                }
+                Incoming::PubAck(pkid) => ReaderEvent::PubAck(pkid),
+                Incoming::PubRec(pkid) => ReaderEvent::PubRec(pkid),
+                Incoming::PubRel(pkid) => ReaderEvent::PubRel(pkid),
+                Incoming::PubComp(pkid) => ReaderEvent::PubComp(pkid),
+                Incoming::SubAck { pkid, outcomes } => ReaderEvent::SubAck { pkid, outcomes },
+                Incoming::PingResp => ReaderEvent::PingResp,
+                Incoming::UnsubAck(_) => continue,
+                Incoming::Disconnect => {
+                    return "the broker closed the connection (DISCONNECT)".into();
+                }
+                Incoming::ConnAck { .. } => {
+                    return "unexpected packet from the broker: a second CONNACK".into();
+                }
+            };
+            if events.send(event).is_err() {
+                return "the connection's writer stopped".into();
+            }
+        }
+        // Handlers get this read's messages now: one wake-up per read, not per message.
+        inbound.end_of_read();
+        if buffer.capacity() - buffer.len() < READ_ROOM / 4 {
+            buffer.reserve(READ_ROOM);
+        }
+        match socket.read_buf(&mut buffer).await {
+            Ok(0) => return "the broker closed the connection".into(),
+            Ok(_) => {}
+            Err(error) => return format!("reading from the broker failed: {error}"),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The TLS client configuration for `mqtts://` and `wss://`: the `ring` provider, the
+//! CA file of `MQTT_TLS_CA_FILE` or the platform's roots, and a client certificate when
+//! one is configured. Errors name the variable and the file.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::{Config, Error, Result};
+
+/// TLS on the `ring` provider: the CA file's authorities when `MQTT_TLS_CA_FILE` is
+/// set, else the platform's roots; a client certificate when one is configured.
+pub(crate) fn client_config(config: &Config) -> Result<Arc<rustls::ClientConfig>> {
+    let files = config.tls_files();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = match &files.ca_file {
+        Some(path) => ca_roots(path)?,
+        None => platform_roots(),
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_root_certificates(roots);
+    let tls = match (&files.cert_file, &files.key_file) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certificates("MQTT_TLS_CERT_FILE", cert)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                Error::Tls(format!(
+                    "MQTT_TLS_KEY_FILE={}: no usable private key ({e})",
+                    key.display()
+                ))
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                Error::Tls(format!("the client certificate and key do not fit: {e}"))
+            })?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(tls))
+}
+
+fn platform_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "skipping a platform certificate that could not be loaded");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(added, ignored, "loaded platform root certificates");
+    roots
+}
+
+fn ca_roots(path: &Path) -> Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in read_certificates("MQTT_TLS_CA_FILE", path)? {
+        roots.add(certificate).map_err(|e| {
+            Error::Tls(format!(
+                "MQTT_TLS_CA_FILE={}: not a usable CA certificate ({e})",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(roots)
+}
+
+/// Every certificate of a PEM file; an error names the variable and the file.
+fn read_certificates(variable: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certificates = CertificateDer::pem_file_iter(path)
+        .and_then(|items| items.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| Error::Tls(format!("{variable}={}: {e}", path.display())))?;
+    if certificates.is_empty() {
+        return Err(Error::Tls(format!(
+            "{variable}={}: no PEM certificate in the file",
+            path.display()
+        )));
+    }
+    Ok(certificates)
+}

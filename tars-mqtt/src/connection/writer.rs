@@ -1,0 +1,298 @@
+//! The writing half of a connection. It never waits on the reading half: while intake
+//! is paused because a handler's queue is full, acknowledgements, PINGREQ, heartbeats,
+//! health and publishes keep going out.
+//!
+//! What it writes, in this order of priority:
+//! 1. answers the reader asks for (PUBREL, PUBCOMP) and the command lane (acks,
+//!    heartbeat, health, SUBSCRIBE, the stop sequence), unbounded but small by nature;
+//! 2. publishes kept from a failed connection, then the data lane (bounded), both
+//!    within the in-flight window.
+//!
+//! Everything ready at once is encoded into one buffer and written with one syscall.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
+
+use super::outbox::Outbox;
+use super::wire::{self, Outgoing, PublishPacket, SubscribeOutcome};
+use super::{Command, Shared};
+use crate::QoS;
+
+/// Bytes gathered before a write, so that one write carries a batch.
+const BATCH_BYTES: usize = 64 * 1024;
+/// How long shutdown waits for the broker to acknowledge outstanding QoS 1/2 publishes
+/// (the final health status among them) before it disconnects anyway.
+pub(crate) const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the reader passes on: acknowledgements of our publishes and answers.
+#[derive(Debug)]
+pub(crate) enum ReaderEvent {
+    PubAck(u16),
+    PubRec(u16),
+    PubRel(u16),
+    PubComp(u16),
+    SubAck {
+        pkid: u16,
+        outcomes: Vec<SubscribeOutcome>,
+    },
+    PingResp,
+}
+
+/// How a writer ended without an error.
+#[derive(Debug)]
+pub(crate) enum Finished {
+    /// DISCONNECT was written after the stop sequence.
+    Stopped(oneshot::Sender<()>),
+}
+
+/// The lanes a writer reads; they outlive a connection.
+pub(crate) struct Lanes<'a> {
+    pub(crate) commands: &'a mut mpsc::UnboundedReceiver<Command>,
+    pub(crate) data: &'a mut mpsc::Receiver<PublishPacket>,
+    pub(crate) outbox: &'a mut Outbox,
+}
+
+struct Stopping {
+    done: oneshot::Sender<()>,
+    deadline: Instant,
+}
+
+/// One connection's writer.
+pub(crate) struct Writer<'a, W> {
+    socket: W,
+    lanes: Lanes<'a>,
+    events: mpsc::UnboundedReceiver<ReaderEvent>,
+    shared: &'a Shared,
+    epoch: u64,
+    buffer: BytesMut,
+    publishes_in_buffer: u64,
+    subscribes: HashMap<u16, oneshot::Sender<Vec<SubscribeOutcome>>>,
+    last_subscribe_pkid: u16,
+    /// Reader pauses counted when the outstanding PINGREQ was sent.
+    ping_outstanding: Option<u64>,
+    stopping: Option<Stopping>,
+}
+
+impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
+    pub(crate) fn new(
+        socket: W,
+        lanes: Lanes<'a>,
+        events: mpsc::UnboundedReceiver<ReaderEvent>,
+        shared: &'a Shared,
+        epoch: u64,
+    ) -> Self {
+        Self {
+            socket,
+            lanes,
+            events,
+            shared,
+            epoch,
+            buffer: BytesMut::with_capacity(BATCH_BYTES),
+            publishes_in_buffer: 0,
+            subscribes: HashMap::new(),
+            last_subscribe_pkid: 0,
+            ping_outstanding: None,
+            stopping: None,
+        }
+    }
+
+    /// Writes until the connection fails (the reason) or the stop sequence ends.
+    pub(crate) async fn run(mut self) -> Result<Finished, String> {
+        let keepalive = self.shared.config.keepalive();
+        let mut keepalive_tick = interval_at(Instant::now() + keepalive, keepalive);
+        keepalive_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Publishes kept from the previous connection go out first.
+        self.take_ready_publishes();
+        self.write_buffer().await?;
+        loop {
+            let data_open = self.lanes.outbox.has_room() && !self.lanes.outbox.has_kept();
+            let deadline = self.stopping.as_ref().map(|s| s.deadline);
+            tokio::select! {
+                biased;
+                Some(event) = self.events.recv() => self.on_reader_event(event)?,
+                Some(command) = self.lanes.commands.recv() => self.on_command(command)?,
+                _ = keepalive_tick.tick() => self.on_keepalive()?,
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    tracing::warn!(
+                        unacknowledged = self.lanes.outbox.in_flight(),
+                        "publishes still unacknowledged after {STOP_FLUSH_TIMEOUT:?}; disconnecting anyway"
+                    );
+                    return self.disconnect().await;
+                }
+                Some(publish) = self.lanes.data.recv(), if data_open => self.push_publish(publish)?,
+            }
+            self.take_ready()?;
+            self.write_buffer().await?;
+            if self.stop_is_flushed() {
+                return self.disconnect().await;
+            }
+        }
+    }
+
+    /// Takes, without waiting, everything else that is ready, up to a batch.
+    fn take_ready(&mut self) -> Result<(), String> {
+        while self.buffer.len() < BATCH_BYTES {
+            if let Ok(event) = self.events.try_recv() {
+                self.on_reader_event(event)?;
+            } else if let Ok(command) = self.lanes.commands.try_recv() {
+                self.on_command(command)?;
+            } else {
+                break;
+            }
+        }
+        self.take_ready_publishes();
+        Ok(())
+    }
+
+    fn take_ready_publishes(&mut self) {
+        while self.buffer.len() < BATCH_BYTES {
+            if let Some(kept) = self.lanes.outbox.next_kept() {
+                let _ = self.push_publish(kept);
+                continue;
+            }
+            if self.lanes.outbox.has_kept() || !self.lanes.outbox.has_room() {
+                return;
+            }
+            match self.lanes.data.try_recv() {
+                Ok(publish) => {
+                    let _ = self.push_publish(publish);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn on_reader_event(&mut self, event: ReaderEvent) -> Result<(), String> {
+        match event {
+            ReaderEvent::PubAck(pkid) => {
+                self.lanes.outbox.on_puback(pkid);
+            }
+            ReaderEvent::PubRec(pkid) => {
+                self.lanes.outbox.on_pubrec(pkid);
+                self.encode(&Outgoing::PubRel(pkid))?;
+            }
+            ReaderEvent::PubComp(pkid) => {
+                self.lanes.outbox.on_pubcomp(pkid);
+            }
+            ReaderEvent::PubRel(pkid) => self.encode(&Outgoing::PubComp(pkid))?,
+            ReaderEvent::SubAck { pkid, outcomes } => {
+                if let Some(reply) = self.subscribes.remove(&pkid) {
+                    let _ = reply.send(outcomes);
+                }
+            }
+            ReaderEvent::PingResp => self.ping_outstanding = None,
+        }
+        Ok(())
+    }
+
+    fn on_command(&mut self, command: Command) -> Result<(), String> {
+        match command {
+            Command::Publish(publish) => self.push_publish(publish)?,
+            Command::Ack(ack) if ack.epoch == self.epoch => {
+                let packet = match ack.qos {
+                    QoS::ExactlyOnce => Outgoing::PubRec(ack.pkid),
+                    _ => Outgoing::PubAck(ack.pkid),
+                };
+                self.encode(&packet)?;
+            }
+            Command::Ack(_) => {} // owed on an older connection: void
+            Command::Subscribe { filters, reply } => {
+                let pkid = self.next_subscribe_pkid();
+                self.encode(&Outgoing::Subscribe { pkid, filters })?;
+                self.subscribes.insert(pkid, reply);
+            }
+            Command::Stop { last_words, done } => {
+                for publish in last_words {
+                    self.push_publish(publish)?;
+                }
+                self.stopping = Some(Stopping {
+                    done,
+                    deadline: Instant::now() + STOP_FLUSH_TIMEOUT,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn next_subscribe_pkid(&mut self) -> u16 {
+        // SUBSCRIBE ids come from the top of the range, publishes from the bottom: the
+        // outbox never holds more than a window's worth.
+        self.last_subscribe_pkid = match self.last_subscribe_pkid {
+            0 | 60_001 => u16::MAX,
+            n => n - 1,
+        };
+        self.last_subscribe_pkid
+    }
+
+    /// A PINGREQ every keepalive interval. An unanswered one means the connection is
+    /// half-open, unless the reader was paused meanwhile (the PINGRESP may be waiting,
+    /// unread, behind the messages the handlers have no room for).
+    fn on_keepalive(&mut self) -> Result<(), String> {
+        let pauses = self.shared.intake.pauses();
+        if let Some(pauses_at_send) = self.ping_outstanding {
+            if pauses == pauses_at_send && !self.shared.intake.is_paused() {
+                return Err("no answer to the keepalive ping (the connection is half-open)".into());
+            }
+        }
+        self.encode(&Outgoing::PingReq)?;
+        self.ping_outstanding = Some(pauses);
+        Ok(())
+    }
+
+    fn push_publish(&mut self, mut publish: PublishPacket) -> Result<(), String> {
+        self.lanes.outbox.track(&mut publish);
+        self.publishes_in_buffer += 1;
+        self.encode(&Outgoing::Publish(publish))
+    }
+
+    fn encode(&mut self, packet: &Outgoing) -> Result<(), String> {
+        wire::encode(packet, &mut self.buffer, super::wire::MQTT_MAX_PACKET_SIZE)
+    }
+
+    async fn write_buffer(&mut self) -> Result<(), String> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let written = async {
+            self.socket.write_all(&self.buffer).await?;
+            self.socket.flush().await
+        };
+        written.await.map_err(|e| format!("writing to the broker failed: {e}"))?;
+        self.buffer.clear();
+        if self.publishes_in_buffer > 0 {
+            self.shared
+                .counters
+                .publishes_written
+                .fetch_add(self.publishes_in_buffer, Ordering::Relaxed);
+            self.publishes_in_buffer = 0;
+        }
+        Ok(())
+    }
+
+    /// Whether the stop sequence may end: the last words and everything queued before
+    /// them are written and acknowledged.
+    fn stop_is_flushed(&mut self) -> bool {
+        self.stopping.is_some()
+            && self.lanes.outbox.is_empty()
+            && self.lanes.data.is_empty()
+            && self.lanes.commands.is_empty()
+            && self.events.is_empty()
+    }
+
+    async fn disconnect(mut self) -> Result<Finished, String> {
+        self.encode(&Outgoing::Disconnect)?;
+        self.write_buffer().await?;
+        let _ = self.socket.shutdown().await;
+        let done = match self.stopping.take() {
+            Some(stopping) => stopping.done,
+            None => oneshot::channel().0,
+        };
+        Ok(Finished::Stopped(done))
+    }
+}

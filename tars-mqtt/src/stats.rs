@@ -1,0 +1,86 @@
+//! Counters of a client's traffic and of its handlers, readable at any time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::connection::Shared;
+
+/// Counters of a client's traffic, for monitoring and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages received from the broker.
+    pub received: u64,
+    /// Messages dropped by a handler's overflow policy (`drop_oldest`, `drop_newest`)
+    /// because its queue was full, whatever their QoS.
+    pub dropped: u64,
+    /// Messages skipped by dedup.
+    pub duplicates: u64,
+    /// Messages no handler matched.
+    pub unrouted: u64,
+    /// Messages skipped because they exceed `MQTT_MAX_PACKET_SIZE`.
+    pub oversized: u64,
+    /// QoS 0 publishes dropped because the connection was down (QoS 1/2 ones wait in
+    /// the outbox for the next connection).
+    pub dropped_offline: u64,
+    /// PUBLISH packets written to the broker.
+    pub publishes_written: u64,
+    /// Successful connections (1 + reconnects).
+    pub connections: u64,
+    /// Requests waiting for their reply.
+    pub pending_requests: usize,
+}
+
+/// Counters of one subscription's handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerStats {
+    /// The subscription's filter.
+    pub filter: String,
+    /// Messages waiting in its queue.
+    pub queued: usize,
+    /// The queue's capacity.
+    pub capacity: usize,
+    /// The queue's overflow policy.
+    pub overflow: crate::Overflow,
+    /// Messages handled (successfully or not).
+    pub handled: u64,
+    /// Messages whose handler failed, panicked or could not decode them.
+    pub failed: u64,
+    /// Messages dropped by the overflow policy.
+    pub dropped: u64,
+}
+
+/// The client's counters now.
+pub(crate) fn stats(shared: &Shared) -> Stats {
+    let c = &shared.counters;
+    let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+    Stats {
+        received: load(&c.received),
+        dropped: load(&c.dropped),
+        duplicates: load(&c.duplicates),
+        unrouted: load(&c.unrouted),
+        oversized: load(&c.oversized),
+        dropped_offline: load(&c.dropped_offline),
+        publishes_written: load(&c.publishes_written),
+        connections: load(&c.connections),
+        pending_requests: shared.requests.len(),
+    }
+}
+
+/// Each subscription's counters now.
+pub(crate) fn handler_stats(shared: &Shared) -> Vec<HandlerStats> {
+    shared
+        .routes_read()
+        .iter()
+        .map(|route| {
+            let counters = &route.queue.counters;
+            HandlerStats {
+                filter: route.filter.clone(),
+                queued: route.queue.len(),
+                capacity: route.queue.capacity(),
+                overflow: route.queue.policy(),
+                handled: counters.handled.load(Ordering::Relaxed),
+                failed: counters.failed.load(Ordering::Relaxed),
+                dropped: counters.dropped.load(Ordering::Relaxed),
+            }
+        })
+        .collect()
+}
