@@ -123,7 +123,11 @@ async fn spawn_raw_responder(port: u16) -> JoinHandle<()> {
             };
             let payload = serde_json::to_vec(&reply).expect("reply serializes");
             let _ = client
-                .publish(RAW_PONG_TOPIC, payload, PublishOptions::new(QoS::AtMostOnce))
+                .publish(
+                    RAW_PONG_TOPIC,
+                    payload,
+                    PublishOptions::new(QoS::AtMostOnce),
+                )
                 .await;
         }
     });

@@ -151,8 +151,6 @@ pub mod testing;
 pub mod topic;
 
 pub use client::{Client, ClientBuilder};
-pub use raw::MqttHandle;
-pub use stats::{HandlerStats, Stats};
 pub use config::{BrokerUrl, Config, ConfigBuilder, ConfigError, EnvDefaults, Secret, Transport};
 pub use context::Context;
 pub use envelope::{new_id, now_ts, DecodeError, Envelope};
@@ -164,10 +162,12 @@ pub use handler::{
 };
 pub use message::Message;
 pub use publish::PublishOptions;
+pub use raw::MqttHandle;
 pub use reply::HandlerOutput;
 pub use rumqttc;
 pub use rumqttc::QoS;
 pub use service::{ServiceOutput, ServiceSpec};
+pub use stats::{HandlerStats, Stats};
 pub use tars_mqtt_macros::{handler, service, Event};
 
 /// What a service file needs: `use tars::prelude::*;`.

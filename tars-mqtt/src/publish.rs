@@ -106,7 +106,10 @@ pub(crate) async fn send(shared: &Shared, publish: PublishPacket) -> Result<()> 
     if publish.qos == QoS::AtMostOnce && !status.connected {
         // At most once: nothing waits for a connection (QoS 1/2 do, in the outbox).
         Counters::bump(&shared.counters.dropped_offline);
-        tracing::debug!(topic = publish.topic(), "not connected: QoS 0 publish dropped");
+        tracing::debug!(
+            topic = publish.topic(),
+            "not connected: QoS 0 publish dropped"
+        );
         return Ok(());
     }
     shared.data.send(publish).await.map_err(|_| Error::Closed)

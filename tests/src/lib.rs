@@ -356,3 +356,45 @@ pub async fn eventually(within: Duration, what: &str, mut condition: impl FnMut(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Publishes `count` QoS 0 copies of `payload` on `topic` from a raw rumqttc client, as
+/// fast as it goes; returns how many PUBLISH packets it wrote.
+pub async fn flood(port: u16, topic: &str, payload: &'static [u8], count: u64) -> u64 {
+    use rumqttc::{Outgoing, PublishOptions};
+
+    let mut options = MqttOptions::new(format!("flood-{}", tars::new_id()), ("127.0.0.1", port));
+    options.set_keep_alive(30);
+    let (publisher, mut event_loop) = AsyncClient::builder(options).capacity(1024).build();
+    let written = tokio::spawn(async move {
+        let mut written = 0u64;
+        while written < count {
+            match event_loop.poll().await {
+                Ok(Event::Outgoing(Outgoing::Publish(_))) => written += 1,
+                Ok(_) => {}
+                Err(error) => panic!("the flood publisher failed: {error}"),
+            }
+        }
+        // Let the last packets leave the socket before the connection goes.
+        let _ = tokio::time::timeout(Duration::from_millis(200), event_loop.poll()).await;
+        written
+    });
+    let payload = bytes::Bytes::from_static(payload);
+    for _ in 0..count {
+        publisher
+            .publish(topic, payload.clone(), PublishOptions::new(QoS::AtMostOnce))
+            .await
+            .expect("the flood publisher's channel is open");
+    }
+    written.await.expect("the flood publisher finished")
+}
+
+/// The resident set of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}

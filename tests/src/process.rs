@@ -130,6 +130,11 @@ impl ServiceProcess {
         Self { child, output }
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Sends a signal (`TERM`, `INT`, `KILL`).
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("process still running");

@@ -54,7 +54,7 @@ async fn the_extension_pattern_examples_check_themselves() {
         ),
         (
             "raw_client",
-            "raw_client: a 640-byte binary frame went through rumqttc directly",
+            "raw_client: a 640-byte binary frame went out as a raw PUBLISH packet",
         ),
         ("testing", "all checks passed"),
         (

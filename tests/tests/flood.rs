@@ -5,8 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, PublishOptions, QoS};
+use tars::QoS;
 use tars::{handler_fn, Client, HandlerOptions, Message, Overflow};
 use tars_tests::{config, init_tracing, Mosquitto, Probe};
 
@@ -64,30 +63,10 @@ async fn a_million_qos0_messages_into_a_slow_handler_stay_bounded_and_counted() 
     });
     let rss_before = status_kib("VmRSS:");
 
-    // A raw publisher, as fast as rumqttc goes.
-    let mut options = MqttOptions::new("flood-publisher", ("127.0.0.1", broker.port()));
-    options.set_keep_alive(30);
-    let (publisher, mut event_loop) = AsyncClient::builder(options).capacity(1024).build();
-    let written = tokio::spawn(async move {
-        let mut written = 0u64;
-        while written < FLOOD {
-            match event_loop.poll().await {
-                Ok(Event::Outgoing(Outgoing::Publish(_))) => written += 1,
-                Ok(_) => {}
-                Err(error) => panic!("publisher failed: {error}"),
-            }
-        }
-        written
-    });
     let started = Instant::now();
-    let payload = Bytes::from_static(b"{\"reading\":21.5}");
-    for _ in 0..FLOOD {
-        publisher
-            .publish("flood/data", payload.clone(), PublishOptions::new(QoS::AtMostOnce))
-            .await
-            .unwrap();
-    }
-    assert_eq!(written.await.unwrap(), FLOOD);
+    let written =
+        tars_tests::flood(broker.port(), "flood/data", b"{\"reading\":21.5}", FLOOD).await;
+    assert_eq!(written, FLOOD);
 
     // Until nothing more arrives and the queue drained.
     let mut last_received = 0;

@@ -232,7 +232,11 @@ async fn connect(
     };
     timeout(CONNECT_TIMEOUT, exchange)
         .await
-        .unwrap_or_else(|_| Err(format!("timed out after {CONNECT_TIMEOUT:?} while connecting")))
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "timed out after {CONNECT_TIMEOUT:?} while connecting"
+            ))
+        })
 }
 
 fn connect_packet(shared: &Shared) -> Result<ConnectPacket, String> {

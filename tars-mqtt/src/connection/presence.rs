@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use super::wire::PublishPacket;
 use crate::envelope::{self, new_id};
-use crate::health::{events, health_topic, keepalive_topic, Heartbeat, HealthStatus};
 use crate::health::HEALTH_EVENT_TYPE;
+use crate::health::{events, health_topic, keepalive_topic, HealthStatus, Heartbeat};
 use crate::manifest::{manifest_topic, MANIFEST_EVENT_TYPE};
 use crate::{Config, QoS, Result};
 
@@ -25,7 +25,10 @@ pub(crate) struct Presence {
 }
 
 impl Presence {
-    pub(crate) fn new(config: &Config, manifest: Option<&crate::manifest::ServiceManifest>) -> Result<Self> {
+    pub(crate) fn new(
+        config: &Config,
+        manifest: Option<&crate::manifest::ServiceManifest>,
+    ) -> Result<Self> {
         let manifest = match manifest {
             Some(manifest) => Some(Bytes::from(envelope::encode(
                 &new_id(),
@@ -69,7 +72,12 @@ impl Presence {
         err: Option<&str>,
     ) -> Result<PublishPacket> {
         let payload = self.status_envelope(ok, event, err)?;
-        Ok(PublishPacket::new(&self.health_topic, QoS::AtLeastOnce, true, payload))
+        Ok(PublishPacket::new(
+            &self.health_topic,
+            QoS::AtLeastOnce,
+            true,
+            payload,
+        ))
     }
 
     /// The last will for the next CONNECT (topic, payload, QoS, retain): a retained
@@ -79,7 +87,12 @@ impl Presence {
             return Ok(None);
         }
         let payload = self.status_envelope(false, Some(events::LOST), None)?;
-        Ok(Some((self.health_topic.clone(), payload, QoS::AtLeastOnce, true)))
+        Ok(Some((
+            self.health_topic.clone(),
+            payload,
+            QoS::AtLeastOnce,
+            true,
+        )))
     }
 
     /// What follows a connection once subscribed: the manifest, then health `ready` (the
@@ -88,10 +101,19 @@ impl Presence {
     pub(crate) fn announce(&self, first: bool, refused: &[String]) -> Result<Vec<PublishPacket>> {
         let mut packets = Vec::new();
         if let Some(manifest) = &self.manifest {
-            packets.push(PublishPacket::new(&self.manifest_topic, QoS::AtLeastOnce, true, manifest.clone()));
+            packets.push(PublishPacket::new(
+                &self.manifest_topic,
+                QoS::AtLeastOnce,
+                true,
+                manifest.clone(),
+            ));
         }
         if self.health_on {
-            let event = if first { events::READY } else { events::RECONNECTED };
+            let event = if first {
+                events::READY
+            } else {
+                events::RECONNECTED
+            };
             let status = if refused.is_empty() {
                 self.status(true, Some(event), None)?
             } else {
@@ -111,7 +133,12 @@ impl Presence {
     pub(crate) fn withdraw(&self) -> Result<Vec<PublishPacket>> {
         let mut packets = Vec::new();
         if self.manifest.is_some() {
-            packets.push(PublishPacket::new(&self.manifest_topic, QoS::AtLeastOnce, true, Bytes::new()));
+            packets.push(PublishPacket::new(
+                &self.manifest_topic,
+                QoS::AtLeastOnce,
+                true,
+                Bytes::new(),
+            ));
         }
         if self.health_on {
             packets.push(self.status(false, Some(events::SHUTDOWN), None)?);
@@ -122,7 +149,12 @@ impl Presence {
     /// A heartbeat stamped now: plain JSON, QoS 0, not retained.
     pub(crate) fn heartbeat(&self) -> Result<PublishPacket> {
         let payload = serde_json::to_vec(&Heartbeat::now()).map_err(crate::Error::Encode)?;
-        Ok(PublishPacket::new(&self.keepalive_topic, QoS::AtMostOnce, false, payload.into()))
+        Ok(PublishPacket::new(
+            &self.keepalive_topic,
+            QoS::AtMostOnce,
+            false,
+            payload.into(),
+        ))
     }
 }
 

@@ -115,7 +115,13 @@ pub(crate) async fn start(
     {
         let mut tasks = shared.tasks();
         tasks.overflow = Some(tokio::spawn(parts.overflow));
-        let link = Link::new(shared.clone(), parts.commands, parts.data, parts.inbound, tls);
+        let link = Link::new(
+            shared.clone(),
+            parts.commands,
+            parts.data,
+            parts.inbound,
+            tls,
+        );
         tasks.link = Some(tokio::spawn(link.run()));
         tasks.session = Some(tokio::spawn(
             SessionTask::new(shared.clone(), parts.session).run(),
@@ -163,9 +169,11 @@ pub(crate) fn add_route<H: Handler>(
         let mut tasks = shared.tasks();
         for _ in 0..options.concurrency {
             let ctx = Context::new(client.clone());
-            tasks
-                .workers
-                .push(tokio::spawn(worker::run(handler.clone(), queue.clone(), ctx)));
+            tasks.workers.push(tokio::spawn(worker::run(
+                handler.clone(),
+                queue.clone(),
+                ctx,
+            )));
         }
     }
     shared.routes_write().insert(Route { filter, qos, queue })

@@ -263,7 +263,9 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             self.socket.write_all(&self.buffer).await?;
             self.socket.flush().await
         };
-        written.await.map_err(|e| format!("writing to the broker failed: {e}"))?;
+        written
+            .await
+            .map_err(|e| format!("writing to the broker failed: {e}"))?;
         self.buffer.clear();
         if self.publishes_in_buffer > 0 {
             self.shared

@@ -1,0 +1,226 @@
+//! What a `#[tars::service]` owes the broker around its edges: the acknowledgements of
+//! what it finished before a graceful exit, and a loud failure when the broker refuses
+//! one of its subscriptions.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use tars::QoS;
+use tars_tests::process::ServiceProcess;
+use tars_tests::{init_tracing, Mosquitto, Probe};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn busy_service() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_busy-service"))
+}
+
+async fn wait_for_line(service: &ServiceProcess, line: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !service.output().lines().any(|l| l == line) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service never printed {line:?}:\n{}",
+            service.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn handled(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix("handled "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_acknowledges_what_it_handled_so_nothing_is_handled_twice() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let client_id = format!("drain-{}", &tars::new_id()[..8]);
+    let url = broker.url();
+    let vars = [
+        ("MQTT_URL", url.as_str()),
+        ("MQTT_CLIENT_ID", client_id.as_str()),
+        ("MQTT_CLEAN_SESSION", "false"),
+        ("BUSY_MS", "1500"),
+        ("RUST_LOG", "info"),
+    ];
+    let mut service = ServiceProcess::spawn(busy_service(), &vars);
+    wait_for_line_containing(&service, "service ready").await;
+    let probe = Probe::start(broker.port(), &[]).await;
+    probe.publish("busy/work", QoS::AtLeastOnce, "job-1").await;
+    probe.publish("busy/work", QoS::AtLeastOnce, "job-2").await;
+    wait_for_line(&service, "started job-1").await;
+    service.signal("TERM");
+    let status = service.exit_within(WAIT).await;
+    let first_run = service.output();
+    assert!(status.success(), "exit {status}:\n{first_run}");
+    assert_eq!(
+        handled(&first_run),
+        ["job-1", "job-2"],
+        "the drain finishes both:\n{first_run}"
+    );
+
+    // The same client id again: the broker has nothing left to deliver.
+    let mut again = ServiceProcess::spawn(busy_service(), &vars);
+    wait_for_line_containing(&again, "service ready").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let second_run = again.output();
+    assert!(
+        !second_run.contains("started job-"),
+        "a message handled before the graceful exit came back:\n{second_run}"
+    );
+    again.signal("TERM");
+    assert!(again.exit_within(WAIT).await.success());
+}
+
+async fn wait_for_line_containing(service: &ServiceProcess, part: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !service.output().contains(part) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service never printed {part:?}:\n{}",
+            service.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A mosquitto whose dynamic-security plugin refuses anonymous clients' subscriptions
+/// to `acc/#` unless `allow_ping` (mosquitto's `acl_file` never refuses a subscription,
+/// it only withholds deliveries). Its folder is writable by the `mosquitto` user, which
+/// mosquitto switches to when started as root, and the plugin saves its file there.
+struct AclBroker {
+    dir: tempfile::TempDir,
+    broker: Mosquitto,
+}
+
+const DYNAMIC_SECURITY: &str = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
+
+impl AclBroker {
+    fn start(allow_ping: bool) -> Self {
+        assert!(
+            Path::new(DYNAMIC_SECURITY).is_file(),
+            "{DYNAMIC_SECURITY} is missing: install Debian's mosquitto package (apt-get install mosquitto)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        write_acl(dir.path(), allow_ping);
+        let broker = Mosquitto::start_with(&format!(
+            "allow_anonymous true\nplugin {DYNAMIC_SECURITY}\nplugin_opt_config_file {}\n",
+            dir.path().join("dynsec.json").display()
+        ));
+        Self { dir, broker }
+    }
+
+    fn restart_with(&mut self, allow_ping: bool) {
+        self.broker.stop();
+        write_acl(self.dir.path(), allow_ping);
+        self.broker.restart();
+    }
+}
+
+fn write_acl(dir: &Path, allow_ping: bool) {
+    let dynsec = serde_json::json!({
+        "defaultACLAccess": {
+            "publishClientSend": true, "publishClientReceive": true,
+            "subscribe": true, "unsubscribe": true
+        },
+        "clients": [],
+        "groups": [{"groupname": "anonymous", "roles": [{"rolename": "acc"}]}],
+        "roles": [{"rolename": "acc", "acls": [
+            {"acltype": "subscribePattern", "topic": "acc/#", "priority": 0, "allow": allow_ping}
+        ]}],
+        "anonymousGroup": "anonymous"
+    });
+    let path = dir.join("dynsec.json");
+    std::fs::write(&path, dynsec.to_string()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_refused_at_start_stops_the_service_with_exit_1_naming_the_filter() {
+    init_tracing();
+    let acl = AclBroker::start(false);
+    let url = acl.broker.url();
+    let mut service = ServiceProcess::spawn(
+        busy_service(),
+        &[
+            ("MQTT_URL", url.as_str()),
+            ("MQTT_CLIENT_ID", "deaf-service"),
+        ],
+    );
+    let status = service.exit_within(WAIT).await;
+    let output = service.output();
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("acc/ping"),
+        "the filter is named:\n{output}"
+    );
+    assert!(output.contains("ACL"), "the fix is named:\n{output}");
+    assert!(!output.contains("service ready"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_refused_on_a_reconnect_turns_health_not_ok_naming_the_filter() {
+    init_tracing();
+    let mut acl = AclBroker::start(true);
+    let client_id = format!("acl-{}", &tars::new_id()[..8]);
+    let health = tars::health::health_topic(&client_id);
+    let url = acl.broker.url();
+    let service = ServiceProcess::spawn(
+        busy_service(),
+        &[
+            ("MQTT_URL", url.as_str()),
+            ("MQTT_CLIENT_ID", client_id.as_str()),
+            ("MQTT_RECONNECT_MIN_DELAY", "0.2"),
+            ("MQTT_RECONNECT_MAX_DELAY", "0.5"),
+        ],
+    );
+    wait_for_line_containing(&service, "service ready").await;
+    acl.restart_with(false);
+    let mut probe = Probe::start(acl.broker.port(), &[&health]).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let status = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let seen = probe.expect_on(&health, left).await;
+        let data = seen.json()["data"].clone();
+        if data["event"] == "reconnected" {
+            break data;
+        }
+    };
+    assert_eq!(status["ok"], false, "{status}");
+    let err = status["err"].as_str().unwrap_or_default();
+    assert!(err.contains("acc/ping") && err.contains("ACL"), "{err}");
+    let output = service.output();
+    assert!(
+        output.contains("ERROR") && output.contains("the broker refused the subscription"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_subscribe_returns_the_refusal() {
+    init_tracing();
+    let acl = AclBroker::start(false);
+    let config = tars_tests::config(acl.broker.port(), "acl-client")
+        .build()
+        .unwrap();
+    let client = tars::Client::connect(config).await.unwrap();
+    let refused = client
+        .subscribe("acc/ping", QoS::AtLeastOnce, |_m: tars::Message| async {})
+        .await
+        .expect_err("the ACL denies reading acc/ping");
+    assert!(
+        matches!(&refused, tars::Error::SubscriptionRefused { filter, .. } if filter == "acc/ping"),
+        "{refused}"
+    );
+    client
+        .subscribe("busy/ok", QoS::AtLeastOnce, |_m: tars::Message| async {})
+        .await
+        .expect("an allowed filter still subscribes");
+    client.shutdown().await.unwrap();
+}
