@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs first what the tests need and the machine lacks:
-# mosquitto and valgrind (Debian packages) and the Python interop peer's packages
-# (paho-mqtt, pydantic, jsonschema). Without arguments it then checks the benchmark
-# (scripts/bench-check.sh: smoke run and cost budgets); arguments go to `cargo test`
-# and skip that check.
+# mosquitto and valgrind (Debian packages), cargo-audit (crates.io) and the Python
+# interop peer's packages (paho-mqtt, pydantic, jsonschema). Without arguments it first
+# audits the dependencies against the RustSec snapshot in ../shared/advisory-db, and
+# after the tests checks the benchmark (scripts/bench-check.sh: smoke run and cost
+# budgets); arguments go to `cargo test` and skip the audit and that check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,15 @@ if ! python3 -c "import paho.mqtt, pydantic, jsonschema" >/dev/null 2>&1; then
   echo "installing the Python interop peer's packages..."
   python3 -m pip install -q -r tests/python/requirements.txt \
     || python3 -m pip install -q --break-system-packages -r tests/python/requirements.txt
+fi
+
+if ! command -v cargo-audit >/dev/null 2>&1; then
+  echo "installing cargo-audit..."
+  cargo install --locked --quiet cargo-audit
+fi
+
+if [ $# -eq 0 ]; then
+  bash scripts/audit.sh
 fi
 
 cargo test --workspace "$@"

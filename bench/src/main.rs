@@ -18,6 +18,7 @@ mod inbound;
 mod measure;
 mod memory;
 mod outbound;
+mod processes;
 mod raw;
 mod report;
 mod roundtrip;
@@ -39,6 +40,7 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 const USAGE: &str = "\
 usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost] [--json FILE] [--strict]
        tars-bench budgets [--update] [--file FILE]
+       tars-bench processes [--runs N] [--messages N] [--json FILE]
 
   (no command)  throughput, round trip and memory, raw rumqttc vs tars, then the cost
                 per message (callgrind); prints one table
@@ -50,7 +52,11 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
   --strict      exit 1 when a target is missed
   budgets       instructions and allocations per message against bench/budgets.json;
                 exit 1 when one is over budget (--update lowers the budgets to the
-                measurement)";
+                measurement)
+  processes     inbound rate and CPU time per 100,000 messages of a real
+                #[tars::service] process against a hand-written rumqttc consumer
+                process, the burst from this one (default: 5 runs of 200,000; build
+                the binaries first: cargo build --release -p tars-bench --bins)";
 
 struct Options {
     sizes: Sizes,
@@ -61,12 +67,50 @@ struct Options {
     strict: bool,
 }
 
+fn processes_command(args: &[String]) -> Result<ExitCode, String> {
+    let mut runs = 5;
+    let mut messages = 200_000;
+    let mut json = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--runs" => {
+                runs = value("--runs")?
+                    .parse()
+                    .map_err(|_| "--runs takes a whole number".to_owned())?
+            }
+            "--messages" => {
+                messages = value("--messages")?
+                    .parse()
+                    .map_err(|_| "--messages takes a whole number".to_owned())?
+            }
+            "--json" => json = Some(PathBuf::from(value("--json")?)),
+            other => return Err(format!("unknown option {other:?} for `processes`")),
+        }
+    }
+    if runs == 0 || messages == 0 {
+        return Err("--runs and --messages must be at least 1".into());
+    }
+    let rows = processes::run(runs, messages)?;
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("cost") => return cost_command(&args[1..]),
         Some("service") => return memory::serve(),
         Some("budgets") => budgets_command(&args[1..]),
+        Some("processes") => processes_command(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -18,7 +18,19 @@ pub struct ServiceSpec {
     pub name: Option<&'static str>,
     /// The version of the service's crate.
     pub version: &'static str,
+    /// `#[tars::service(worker_threads = N)]`: threads of the service's runtime
+    /// (`TARS_WORKER_THREADS` overrides it; default [`DEFAULT_WORKER_THREADS`]).
+    pub worker_threads: Option<usize>,
 }
+
+/// Threads of a service's runtime unless it says otherwise: one. The connection, the
+/// dispatcher and the handlers then run on one worker thread, so a message goes from
+/// the socket to its handler without waking another thread (measured in
+/// `docs/performance.md`: on par with a hand-written consumer, where a runtime per core
+/// cost 1.3 times its CPU time at QoS 1). It is still a multi-thread runtime, so
+/// `tokio::task::block_in_place` and `spawn_blocking` work; a service whose handlers
+/// compute in parallel asks for more (`worker_threads = N` or `TARS_WORKER_THREADS`).
+pub const DEFAULT_WORKER_THREADS: usize = 1;
 
 /// What a service body may return: `()` or `Result<(), E>` with `E: Display`.
 #[diagnostic::on_unimplemented(
@@ -70,7 +82,15 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let threads = match worker_threads(spec) {
+        Ok(threads) => threads,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
     {
@@ -81,6 +101,21 @@ where
         }
     };
     runtime.block_on(serve(config, spec.version, body))
+}
+
+/// `TARS_WORKER_THREADS`, else the service's `worker_threads`, else the default.
+fn worker_threads(spec: ServiceSpec) -> Result<usize, String> {
+    match std::env::var("TARS_WORKER_THREADS") {
+        Ok(value) => value
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                format!("TARS_WORKER_THREADS={value:?} is invalid: must be a whole number of at least 1")
+            }),
+        Err(_) => Ok(spec.worker_threads.unwrap_or(DEFAULT_WORKER_THREADS)),
+    }
 }
 
 /// `.env`, logging and configuration; an error is the one line to print.

@@ -22,6 +22,10 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
     };
+    let worker_threads = match spec.worker_threads {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
     let (call, context_check) = match &spec.context {
         Some(ty) => (
             quote!(__tars_service_body(__tars_ctx)),
@@ -38,7 +42,11 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
     };
     let run = quote_spanned! {span=>
         ::tars::__private::run_service(
-            ::tars::__private::ServiceSpec { name: #name, version: ::core::env!("CARGO_PKG_VERSION") },
+            ::tars::__private::ServiceSpec {
+                name: #name,
+                version: ::core::env!("CARGO_PKG_VERSION"),
+                worker_threads: #worker_threads,
+            },
             |__tars_ctx: ::tars::__private::Context| #call,
         )
     };

@@ -3,13 +3,15 @@
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, LitStr, Type};
 
-use crate::attr::{check_keys, lit_str, Errors, KeyValue};
+use crate::attr::{check_keys, lit_str, positive, Errors, KeyValue};
 use crate::fn_macro::check_async_and_not_generic;
 
-const KEYS: &[&str] = &["name"];
+const KEYS: &[&str] = &["name", "worker_threads"];
 
 pub(crate) struct ServiceSpec {
     pub(crate) name: Option<LitStr>,
+    /// Threads of the service's runtime, when the service chooses.
+    pub(crate) worker_threads: Option<usize>,
     /// The type of the body's `Context` argument, when it takes one.
     pub(crate) context: Option<Type>,
 }
@@ -17,8 +19,13 @@ pub(crate) struct ServiceSpec {
 pub(crate) fn validate(pairs: &[KeyValue], function: &ItemFn) -> syn::Result<ServiceSpec> {
     let mut errors = Errors::default();
     let mut name = None;
+    let mut worker_threads = None;
     for pair in check_keys(pairs, KEYS, &mut errors) {
-        name = errors.take(lit_str(pair));
+        match pair.key.to_string().as_str() {
+            "name" => name = errors.take(lit_str(pair)),
+            "worker_threads" => worker_threads = errors.take(positive(pair)),
+            other => errors.at(pair.key.span(), format!("unknown key `{other}`")),
+        }
     }
     if let Some(lit) = &name {
         let value = lit.value();
@@ -39,5 +46,9 @@ pub(crate) fn validate(pairs: &[KeyValue], function: &ItemFn) -> syn::Result<Ser
         }
     }
     errors.finish()?;
-    Ok(ServiceSpec { name, context })
+    Ok(ServiceSpec {
+        name,
+        worker_threads,
+        context,
+    })
 }

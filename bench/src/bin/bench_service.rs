@@ -1,0 +1,59 @@
+//! The tars side of `tars-bench processes`: a real `#[tars::service]` (its default
+//! runtime, health and heartbeat on, logging at info) with one typed handler per QoS
+//! that counts envelopes. It prints `ready` once subscribed and `done N` when the count
+//! reaches `BENCH_EXPECT`.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use tars::Envelope;
+
+#[derive(Deserialize)]
+struct Sample {
+    seq: u64,
+    #[allow(dead_code)]
+    text: String,
+}
+
+static COUNT: AtomicU64 = AtomicU64::new(0);
+static SEQ_SUM: AtomicU64 = AtomicU64::new(0);
+
+fn expected() -> u64 {
+    static EXPECT: OnceLock<u64> = OnceLock::new();
+    *EXPECT.get_or_init(|| {
+        std::env::var("BENCH_EXPECT")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u64::MAX)
+    })
+}
+
+fn count(sample: &Sample) {
+    SEQ_SUM.fetch_add(sample.seq, Ordering::Relaxed);
+    if COUNT.fetch_add(1, Ordering::Relaxed) + 1 == expected() {
+        say(&format!("done {}", expected()));
+    }
+}
+
+#[tars::handler(topic = "bench/proc/q0", qos = 0)]
+async fn at_most_once(sample: Envelope<Sample>) {
+    count(&sample.data);
+}
+
+#[tars::handler(topic = "bench/proc/q1", qos = 1)]
+async fn at_least_once(sample: Envelope<Sample>) {
+    count(&sample.data);
+}
+
+#[tars::service(name = "bench-service")]
+async fn main() {
+    say("ready");
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}

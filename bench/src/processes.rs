@@ -1,0 +1,324 @@
+//! `tars-bench processes`: inbound throughput and CPU time measured the way users run a
+//! service: the tars side is a real `#[tars::service]` process (`bench-service`: its
+//! default runtime, health and heartbeat on, logging at info), the raw side a separate
+//! hand-written rumqttc consumer process (`raw-consumer`), the burst comes from this
+//! third process, all on one mosquitto. Sides alternate; medians of N runs.
+//!
+//! CPU time is the sum over the consumer's threads of `/proc/PID/task/*/schedstat`
+//! (nanoseconds on the CPU), read just before the burst and once the consumer says it
+//! counted everything.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, PublishOptions, QoS};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const BURST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Which consumer process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Raw,
+    Tars,
+}
+
+/// One side's figures for one burst.
+#[derive(Debug, Clone, Copy)]
+struct Burst {
+    rate: f64,
+    cpu_per_100k: f64,
+}
+
+/// The medians of one QoS, both sides, with the range of the per-run ratios.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub qos: u8,
+    pub messages: u64,
+    pub runs: usize,
+    pub raw_rate: f64,
+    pub tars_rate: f64,
+    pub rate_ratio: f64,
+    pub rate_ratio_range: (f64, f64),
+    pub raw_cpu_s_per_100k: f64,
+    pub tars_cpu_s_per_100k: f64,
+    pub cpu_ratio: f64,
+    pub cpu_ratio_range: (f64, f64),
+}
+
+/// Runs the scenario at QoS 0 and 1; prints and returns the table.
+pub fn run(runs: usize, messages: u64) -> Result<Vec<Row>, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let broker =
+            tars_tests::Mosquitto::start_with("allow_anonymous true\nmax_queued_messages 0\n");
+        let mut rows = Vec::new();
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+            let payloads = payloads(messages);
+            let mut raw = Vec::new();
+            let mut tars = Vec::new();
+            for run in 0..runs {
+                let order = if run % 2 == 0 {
+                    [Side::Raw, Side::Tars]
+                } else {
+                    [Side::Tars, Side::Raw]
+                };
+                for side in order {
+                    let burst = burst(side, broker.port(), qos, &payloads).await?;
+                    eprintln!(
+                        "  qos {} run {} {side:?}: {:.0} msg/s, {:.3} CPU s per 100k",
+                        qos as u8,
+                        run + 1,
+                        burst.rate,
+                        burst.cpu_per_100k
+                    );
+                    match side {
+                        Side::Raw => raw.push(burst),
+                        Side::Tars => tars.push(burst),
+                    }
+                }
+            }
+            rows.push(row(qos, messages, &raw, &tars));
+        }
+        print(&rows);
+        Ok(rows)
+    })
+}
+
+fn row(qos: QoS, messages: u64, raw: &[Burst], tars: &[Burst]) -> Row {
+    let rate_ratios: Vec<f64> = raw.iter().zip(tars).map(|(r, t)| t.rate / r.rate).collect();
+    let cpu_ratios: Vec<f64> = raw
+        .iter()
+        .zip(tars)
+        .map(|(r, t)| t.cpu_per_100k / r.cpu_per_100k)
+        .collect();
+    let raw_rate = median(raw.iter().map(|b| b.rate));
+    let tars_rate = median(tars.iter().map(|b| b.rate));
+    let raw_cpu = median(raw.iter().map(|b| b.cpu_per_100k));
+    let tars_cpu = median(tars.iter().map(|b| b.cpu_per_100k));
+    Row {
+        qos: qos as u8,
+        messages,
+        runs: raw.len(),
+        raw_rate,
+        tars_rate,
+        rate_ratio: tars_rate / raw_rate,
+        rate_ratio_range: range(&rate_ratios),
+        raw_cpu_s_per_100k: raw_cpu,
+        tars_cpu_s_per_100k: tars_cpu,
+        cpu_ratio: tars_cpu / raw_cpu,
+        cpu_ratio_range: range(&cpu_ratios),
+    }
+}
+
+fn print(rows: &[Row]) {
+    println!(
+        "separate processes on mosquitto: a #[tars::service] vs a hand-written rumqttc consumer"
+    );
+    println!(
+        "{:<6} {:>12} {:>12} {:>7} {:>15} {:>14} {:>14} {:>7} {:>15}",
+        "",
+        "raw msg/s",
+        "tars msg/s",
+        "ratio",
+        "(range)",
+        "raw CPU s/100k",
+        "tars CPU s/100k",
+        "ratio",
+        "(range)"
+    );
+    for row in rows {
+        println!(
+            "{:<6} {:>12.0} {:>12.0} {:>7.3} {:>15} {:>14.3} {:>14.3} {:>7.3} {:>15}",
+            format!("QoS {}", row.qos),
+            row.raw_rate,
+            row.tars_rate,
+            row.rate_ratio,
+            format!(
+                "{:.2}–{:.2}",
+                row.rate_ratio_range.0, row.rate_ratio_range.1
+            ),
+            row.raw_cpu_s_per_100k,
+            row.tars_cpu_s_per_100k,
+            row.cpu_ratio,
+            format!("{:.2}–{:.2}", row.cpu_ratio_range.0, row.cpu_ratio_range.1),
+        );
+    }
+    if let Some(first) = rows.first() {
+        println!(
+            "{} messages per burst, medians of {} runs per side, sides alternating",
+            first.messages, first.runs
+        );
+    }
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn range(values: &[f64]) -> (f64, f64) {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
+}
+
+/// Envelopes of about 150 bytes, numbered, serialized before any clock starts.
+fn payloads(count: u64) -> Vec<Bytes> {
+    (0..count)
+        .map(|seq| {
+            let data = serde_json::json!({"seq": seq, "text": "the quick brown fox jumps over the lazy dog"});
+            let envelope = tars::Envelope::new("bench.proc", "bench-publisher", data);
+            Bytes::from(serde_json::to_vec(&envelope).expect("serializes"))
+        })
+        .collect()
+}
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let path = exe.with_file_name(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build --release -p tars-bench --bins`",
+        path.display()
+    );
+    path
+}
+
+/// One consumer process, one burst: its rate and CPU time.
+async fn burst(side: Side, port: u16, qos: QoS, payloads: &[Bytes]) -> Result<Burst, String> {
+    let messages = payloads.len() as u64;
+    let name = match side {
+        Side::Raw => "raw-consumer",
+        Side::Tars => "bench-service",
+    };
+    let mut child = Command::new(binary(name))
+        .env("MQTT_URL", format!("mqtt://127.0.0.1:{port}"))
+        .env("MQTT_CLIENT_ID", format!("{name}-{}", &tars::new_id()[..8]))
+        .env("BENCH_EXPECT", messages.to_string())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("could not start {name}: {e}"))?;
+    let pid = child.id().ok_or("the consumer exited at once")?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    wait_for(&mut lines, "ready", READY_TIMEOUT, name).await?;
+    let cpu_before = cpu_ns(pid);
+    let started = Instant::now();
+    let publisher = tokio::spawn(publish(port, qos, payloads.to_vec()));
+    wait_for(&mut lines, &format!("done {messages}"), BURST_TIMEOUT, name).await?;
+    let elapsed = started.elapsed();
+    let cpu = cpu_ns(pid).saturating_sub(cpu_before);
+    publisher.await.map_err(|e| e.to_string())?;
+    stop(&mut child).await;
+    Ok(Burst {
+        rate: messages as f64 / elapsed.as_secs_f64(),
+        cpu_per_100k: cpu as f64 / 1e9 / messages as f64 * 100_000.0,
+    })
+}
+
+async fn wait_for(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    want: &str,
+    within: Duration,
+    name: &str,
+) -> Result<(), String> {
+    let found = tokio::time::timeout(within, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line == want {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    match found {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!("{name} exited before saying {want:?}")),
+        Err(_) => Err(format!("{name} did not say {want:?} within {within:?}")),
+    }
+}
+
+async fn stop(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+    }
+    if tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
+/// Nanoseconds process `pid` spent on a CPU, summed over its threads.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Publishes every payload from a raw client in this process, as fast as it goes.
+async fn publish(port: u16, qos: QoS, payloads: Vec<Bytes>) {
+    let mut options = MqttOptions::new(
+        format!("bench-publisher-{}", &tars::new_id()[..8]),
+        ("127.0.0.1", port),
+    );
+    options.set_keep_alive(60);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut event_loop) = AsyncClient::builder(options).capacity(1024).build();
+    let count = payloads.len();
+    let topic = match qos {
+        QoS::AtMostOnce => "bench/proc/q0",
+        _ => "bench/proc/q1",
+    };
+    let feeder = tokio::spawn(async move {
+        for payload in payloads {
+            if client
+                .publish(topic, payload, PublishOptions::new(qos))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut written = 0;
+    while written < count {
+        match event_loop.poll().await {
+            Ok(Event::Outgoing(Outgoing::Publish(_))) => written += 1,
+            Ok(_) => {}
+            Err(error) => panic!("the bench publisher failed: {error}"),
+        }
+    }
+    let _ = feeder.await;
+    // Let the acknowledgements of the last QoS 1 publishes arrive.
+    let _ = tokio::time::timeout(Duration::from_millis(200), async {
+        loop {
+            if event_loop.poll().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+}

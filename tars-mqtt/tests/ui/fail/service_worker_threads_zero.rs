@@ -1,0 +1,2 @@
+#[tars::service(worker_threads = 0)]
+async fn main() {}
