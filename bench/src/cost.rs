@@ -142,7 +142,7 @@ async fn feed(client: &mut tars::bench::Detached, publishes: Vec<Publish>) {
     for publish in publishes {
         client.deliver(publish).await;
         delivered += 1;
-        if delivered % BATCH == 0 {
+        if delivered.is_multiple_of(BATCH) {
             settle(client, delivered).await;
         }
     }

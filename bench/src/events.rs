@@ -30,7 +30,7 @@ impl Sample {
         Self {
             seq,
             value: 21.5 + (seq % 100) as f64 / 10.0,
-            ok: seq % 2 == 0,
+            ok: seq.is_multiple_of(2),
             room: "kitchen".to_owned(),
         }
     }
