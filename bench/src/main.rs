@@ -67,17 +67,20 @@ struct Options {
     strict: bool,
 }
 
+/// The value after an option such as `--runs`.
+fn option_value(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<String, String> {
+    args.next()
+        .cloned()
+        .ok_or_else(|| format!("{name} needs a value"))
+}
+
 fn processes_command(args: &[String]) -> Result<ExitCode, String> {
     let mut runs = 5;
     let mut messages = 200_000;
     let mut json = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value = |name: &str| option_value(&mut args, name);
         match arg.as_str() {
             "--runs" => {
                 runs = value("--runs")?
@@ -144,11 +147,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value = |name: &str| option_value(&mut args, name);
         match arg.as_str() {
             "--smoke" => {
                 options.smoke = true;

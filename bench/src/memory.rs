@@ -90,7 +90,9 @@ async fn wait_ready(port: u16) {
     let _ = tokio::time::timeout(Duration::from_millis(100), event_loop.poll()).await;
 }
 
-async fn stop(service: &mut Child) {
+/// Stops a child process with SIGTERM (a service shuts down gracefully), SIGKILL after
+/// 10 s.
+pub async fn stop(service: &mut Child) {
     if let Some(pid) = service.id() {
         // SIGTERM: the service shuts down gracefully (and clears its retained health).
         let _ = std::process::Command::new("kill")

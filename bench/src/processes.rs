@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, PublishOptions, QoS};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{ChildStdout, Command};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const BURST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -223,7 +223,7 @@ async fn burst(side: Side, port: u16, qos: QoS, payloads: &[Bytes]) -> Result<Bu
     let elapsed = started.elapsed();
     let cpu = cpu_ns(pid).saturating_sub(cpu_before);
     publisher.await.map_err(|e| e.to_string())?;
-    stop(&mut child).await;
+    crate::memory::stop(&mut child).await;
     Ok(Burst {
         rate: messages as f64 / elapsed.as_secs_f64(),
         cpu_per_100k: cpu as f64 / 1e9 / messages as f64 * 100_000.0,
@@ -249,20 +249,6 @@ async fn wait_for(
         Ok(true) => Ok(()),
         Ok(false) => Err(format!("{name} exited before saying {want:?}")),
         Err(_) => Err(format!("{name} did not say {want:?} within {within:?}")),
-    }
-}
-
-async fn stop(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .arg(pid.to_string())
-            .status();
-    }
-    if tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .is_err()
-    {
-        let _ = child.kill().await;
     }
 }
 
