@@ -12,6 +12,7 @@ use std::future::Future;
 use bytes::Bytes;
 use rumqttc::{Publish, QoS};
 use serde::{Deserialize, Serialize};
+use tars::bench::Received;
 use tokio::runtime::Runtime;
 
 use crate::events::{envelope, handlers, RawEnvelope, Sample, SAMPLE_TOPIC};
@@ -130,14 +131,20 @@ fn detached(runtime: &Runtime, handler: Option<&'static str>) -> tars::bench::De
     builder.detached().expect("a detached client")
 }
 
-fn publishes(payload: &Bytes, count: u64) -> Vec<Publish> {
+fn publishes(payload: &Bytes, count: u64) -> Vec<Received> {
     (0..count)
-        .map(|_| Publish::from_bytes(SAMPLE_TOPIC, QoS::AtMostOnce, payload.clone()))
+        .map(|_| {
+            Received::new(Publish::from_bytes(
+                SAMPLE_TOPIC,
+                QoS::AtMostOnce,
+                payload.clone(),
+            ))
+        })
         .collect()
 }
 
 /// Delivers every publish, letting the handler catch up every [`BATCH`].
-async fn feed(client: &mut tars::bench::Detached, publishes: Vec<Publish>) {
+async fn feed(client: &mut tars::bench::Detached, publishes: Vec<Received>) {
     let mut delivered = tally::received();
     for publish in publishes {
         client.deliver(publish).await;

@@ -1,8 +1,10 @@
-//! `tars-bench processes`: inbound throughput and CPU time measured the way users run a
+//! `tars-bench processes`: throughput and CPU time measured the way users run a
 //! service: the tars side is a real `#[tars::service]` process (`bench-service`: its
 //! default runtime, health and heartbeat on, logging at info), the raw side a separate
-//! hand-written rumqttc consumer process (`raw-consumer`), the burst comes from this
-//! third process, all on one mosquitto. Sides alternate; medians of N runs.
+//! hand-written rumqttc process (`raw-consumer`), all on one mosquitto. Inbound: the
+//! burst comes from this third process. Outbound: the process under test publishes
+//! (tars: `ctx.publish(&event)`; raw: serde_json of a fresh envelope per message) and
+//! this process counts what arrives. Sides alternate; medians of N runs.
 //!
 //! CPU time is the sum over the consumer's threads of `/proc/PID/task/*/schedstat`
 //! (nanoseconds on the CPU), read just before the burst and once the consumer says it
@@ -13,9 +15,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, PublishOptions, QoS};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{ChildStdout, Command};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, PublishOptions, QoS};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const BURST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,9 +36,18 @@ struct Burst {
     cpu_per_100k: f64,
 }
 
-/// The medians of one QoS, both sides, with the range of the per-run ratios.
+/// What a row measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// The medians of one scenario, both sides, with the range of the per-run ratios.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
+    pub direction: Direction,
     pub qos: u8,
     pub messages: u64,
     pub runs: usize,
@@ -61,8 +72,13 @@ pub fn run(runs: usize, messages: u64) -> Result<Vec<Row>, String> {
         let broker =
             tars_tests::Mosquitto::start_with("allow_anonymous true\nmax_queued_messages 0\n");
         let mut rows = Vec::new();
-        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
-            let payloads = payloads(messages);
+        let scenarios = [
+            (Direction::Inbound, QoS::AtMostOnce),
+            (Direction::Inbound, QoS::AtLeastOnce),
+            (Direction::Outbound, QoS::AtMostOnce),
+        ];
+        let payloads = payloads(messages);
+        for (direction, qos) in scenarios {
             let mut raw = Vec::new();
             let mut tars = Vec::new();
             for run in 0..runs {
@@ -72,9 +88,12 @@ pub fn run(runs: usize, messages: u64) -> Result<Vec<Row>, String> {
                     [Side::Tars, Side::Raw]
                 };
                 for side in order {
-                    let burst = burst(side, broker.port(), qos, &payloads).await?;
+                    let burst = match direction {
+                        Direction::Inbound => inbound(side, broker.port(), qos, &payloads).await?,
+                        Direction::Outbound => outbound(side, broker.port(), messages).await?,
+                    };
                     eprintln!(
-                        "  qos {} run {} {side:?}: {:.0} msg/s, {:.3} CPU s per 100k",
+                        "  {direction:?} qos {} run {} {side:?}: {:.0} msg/s, {:.3} CPU s per 100k",
                         qos as u8,
                         run + 1,
                         burst.rate,
@@ -86,14 +105,14 @@ pub fn run(runs: usize, messages: u64) -> Result<Vec<Row>, String> {
                     }
                 }
             }
-            rows.push(row(qos, messages, &raw, &tars));
+            rows.push(row(direction, qos, messages, &raw, &tars));
         }
         print(&rows);
         Ok(rows)
     })
 }
 
-fn row(qos: QoS, messages: u64, raw: &[Burst], tars: &[Burst]) -> Row {
+fn row(direction: Direction, qos: QoS, messages: u64, raw: &[Burst], tars: &[Burst]) -> Row {
     let rate_ratios: Vec<f64> = raw.iter().zip(tars).map(|(r, t)| t.rate / r.rate).collect();
     let cpu_ratios: Vec<f64> = raw
         .iter()
@@ -105,6 +124,7 @@ fn row(qos: QoS, messages: u64, raw: &[Burst], tars: &[Burst]) -> Row {
     let raw_cpu = median(raw.iter().map(|b| b.cpu_per_100k));
     let tars_cpu = median(tars.iter().map(|b| b.cpu_per_100k));
     Row {
+        direction,
         qos: qos as u8,
         messages,
         runs: raw.len(),
@@ -124,7 +144,7 @@ fn print(rows: &[Row]) {
         "separate processes on mosquitto: a #[tars::service] vs a hand-written rumqttc consumer"
     );
     println!(
-        "{:<6} {:>12} {:>12} {:>7} {:>15} {:>14} {:>14} {:>7} {:>15}",
+        "{:<16} {:>12} {:>12} {:>7} {:>15} {:>14} {:>14} {:>7} {:>15}",
         "",
         "raw msg/s",
         "tars msg/s",
@@ -137,8 +157,8 @@ fn print(rows: &[Row]) {
     );
     for row in rows {
         println!(
-            "{:<6} {:>12.0} {:>12.0} {:>7.3} {:>15} {:>14.3} {:>14.3} {:>7.3} {:>15}",
-            format!("QoS {}", row.qos),
+            "{:<16} {:>12.0} {:>12.0} {:>7.3} {:>15} {:>14.3} {:>14.3} {:>7.3} {:>15}",
+            format!("{:?} QoS {}", row.direction, row.qos).to_lowercase(),
             row.raw_rate,
             row.tars_rate,
             row.rate_ratio,
@@ -194,9 +214,15 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// One consumer process, one burst: its rate and CPU time.
-async fn burst(side: Side, port: u16, qos: QoS, payloads: &[Bytes]) -> Result<Burst, String> {
-    let messages = payloads.len() as u64;
+/// A process under test, started and subscribed.
+struct Running {
+    child: Child,
+    pid: u32,
+    lines: Lines<BufReader<ChildStdout>>,
+    name: &'static str,
+}
+
+async fn spawn(side: Side, port: u16, vars: &[(&str, String)]) -> Result<Running, String> {
     let name = match side {
         Side::Raw => "raw-consumer",
         Side::Tars => "bench-service",
@@ -204,30 +230,129 @@ async fn burst(side: Side, port: u16, qos: QoS, payloads: &[Bytes]) -> Result<Bu
     let mut child = Command::new(binary(name))
         .env("MQTT_URL", format!("mqtt://127.0.0.1:{port}"))
         .env("MQTT_CLIENT_ID", format!("{name}-{}", &tars::new_id()[..8]))
-        .env("BENCH_EXPECT", messages.to_string())
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("could not start {name}: {e}"))?;
-    let pid = child.id().ok_or("the consumer exited at once")?;
+    let pid = child.id().ok_or("the process exited at once")?;
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
     wait_for(&mut lines, "ready", READY_TIMEOUT, name).await?;
-    let cpu_before = cpu_ns(pid);
+    Ok(Running {
+        child,
+        pid,
+        lines,
+        name,
+    })
+}
+
+/// One consumer process, one burst from this process: its rate and CPU time.
+async fn inbound(side: Side, port: u16, qos: QoS, payloads: &[Bytes]) -> Result<Burst, String> {
+    let messages = payloads.len() as u64;
+    let mut running = spawn(side, port, &[("BENCH_EXPECT", messages.to_string())]).await?;
+    let cpu_before = cpu_ns(running.pid);
     let started = Instant::now();
     let publisher = tokio::spawn(publish(port, qos, payloads.to_vec()));
-    wait_for(&mut lines, &format!("done {messages}"), BURST_TIMEOUT, name).await?;
+    let done = format!("done {messages}");
+    wait_for(&mut running.lines, &done, BURST_TIMEOUT, running.name).await?;
     let elapsed = started.elapsed();
-    let cpu = cpu_ns(pid).saturating_sub(cpu_before);
+    let cpu = cpu_ns(running.pid).saturating_sub(cpu_before);
     publisher.await.map_err(|e| e.to_string())?;
-    crate::memory::stop(&mut child).await;
-    Ok(Burst {
-        rate: messages as f64 / elapsed.as_secs_f64(),
-        cpu_per_100k: cpu as f64 / 1e9 / messages as f64 * 100_000.0,
-    })
+    crate::memory::stop(&mut running.child).await;
+    Ok(Burst::of(messages, elapsed, cpu))
+}
+
+/// One producer process publishing `messages` QoS 0 envelopes, counted here: its rate
+/// and CPU time.
+async fn outbound(side: Side, port: u16, messages: u64) -> Result<Burst, String> {
+    let (counter, mut counted) = count_on(port, "bench/proc/out", messages).await;
+    let mut running = spawn(side, port, &[("BENCH_PUBLISH", messages.to_string())]).await?;
+    let mut stdin = running.child.stdin.take().ok_or("no stdin")?;
+    let cpu_before = cpu_ns(running.pid);
+    let started = Instant::now();
+    stdin
+        .write_all(b"go\n")
+        .await
+        .map_err(|e| format!("could not start the burst: {e}"))?;
+    tokio::time::timeout(BURST_TIMEOUT, &mut counted)
+        .await
+        .map_err(|_| {
+            format!(
+                "{} messages did not all arrive within {BURST_TIMEOUT:?}",
+                messages
+            )
+        })?
+        .map_err(|_| "the counting subscriber stopped".to_owned())?;
+    let elapsed = started.elapsed();
+    let cpu = cpu_ns(running.pid).saturating_sub(cpu_before);
+    counter.abort();
+    crate::memory::stop(&mut running.child).await;
+    Ok(Burst::of(messages, elapsed, cpu))
+}
+
+impl Burst {
+    fn of(messages: u64, elapsed: Duration, cpu_ns: u64) -> Self {
+        Self {
+            rate: messages as f64 / elapsed.as_secs_f64(),
+            cpu_per_100k: cpu_ns as f64 / 1e9 / messages as f64 * 100_000.0,
+        }
+    }
+}
+
+/// A raw subscriber to `topic` in this process; the receiver resolves once `expect`
+/// messages arrived. Returns once subscribed.
+async fn count_on(
+    port: u16,
+    topic: &'static str,
+    expect: u64,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut options = MqttOptions::new(
+        format!("bench-counter-{}", &tars::new_id()[..8]),
+        ("127.0.0.1", port),
+    );
+    options.set_keep_alive(60);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut event_loop) = AsyncClient::builder(options).capacity(1024).build();
+    client
+        .subscribe(topic, QoS::AtMostOnce)
+        .await
+        .expect("the request channel is open");
+    let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let _client = client;
+        let mut subscribed_tx = Some(subscribed_tx);
+        let mut done_tx = Some(done_tx);
+        let mut count = 0u64;
+        loop {
+            match event_loop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(tx) = subscribed_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(_))) => {
+                    count += 1;
+                    if count == expect {
+                        if let Some(tx) = done_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    let _ = tokio::time::timeout(READY_TIMEOUT, subscribed).await;
+    (task, done)
 }
 
 async fn wait_for(

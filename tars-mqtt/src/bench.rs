@@ -65,10 +65,8 @@ impl Detached {
     }
 
     /// Routes a received PUBLISH exactly as the reader does for a read of one packet.
-    pub async fn deliver(&mut self, publish: Publish) {
-        self.inbound
-            .on_publish(wire::received_from_library(publish), EPOCH)
-            .await;
+    pub async fn deliver(&mut self, publish: Received) {
+        self.inbound.on_publish(publish.0, EPOCH).await;
         self.inbound.end_of_read();
     }
 
@@ -83,6 +81,18 @@ impl Detached {
             count += 1;
         }
         count
+    }
+}
+
+/// A PUBLISH as the codec hands it to the reader (decoded before any measurement, as
+/// the socket's bytes are).
+#[derive(Debug, Clone)]
+pub struct Received(wire::ReceivedPublish);
+
+impl Received {
+    /// A received packet built with the library's own type.
+    pub fn new(publish: Publish) -> Self {
+        Self(wire::received_from_library(publish))
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use serde::de::DeserializeOwned;
 
 use crate::connection::acks::AckGuard;
@@ -12,7 +13,8 @@ use crate::{Envelope, QoS};
 /// A message as received from the broker. Cheap to clone (the payload is shared).
 #[derive(Debug, Clone)]
 pub struct Message {
-    topic: String,
+    /// The topic, sharing the memory of the packet it came in.
+    topic: ByteString,
     payload: Bytes,
     qos: QoS,
     retain: bool,
@@ -21,9 +23,14 @@ pub struct Message {
 }
 
 impl Message {
-    pub(crate) fn new(topic: String, payload: Bytes, qos: QoS, retain: bool) -> Self {
+    pub(crate) fn new(
+        topic: impl Into<ByteString>,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+    ) -> Self {
         Self {
-            topic,
+            topic: topic.into(),
             payload,
             qos,
             retain,

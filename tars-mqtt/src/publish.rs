@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 use crate::connection::wire::PublishPacket;
 use crate::connection::{Counters, Shared};
@@ -76,7 +77,7 @@ pub(crate) async fn publish_bytes(
     publish_payload(shared, topic, qos, retain, Bytes::from(payload)).await
 }
 
-/// Checks the topic and size, then hands the PUBLISH to the writer's data lane.
+/// Checks the topic, then hands the PUBLISH to the writer's data lane.
 async fn publish_payload(
     shared: &Shared,
     topic: &str,
@@ -112,7 +113,32 @@ pub(crate) async fn send(shared: &Shared, publish: PublishPacket) -> Result<()> 
         );
         return Ok(());
     }
-    shared.data.send(publish).await.map_err(|_| Error::Closed)
+    // Room in the lane is the common case: no waiting machinery then.
+    match shared.data.try_send(publish) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(publish)) => {
+            shared.data.send(publish).await.map_err(|_| Error::Closed)
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
+    }
+}
+
+/// Where an envelope goes.
+#[derive(Clone, Copy)]
+enum TopicName<'a> {
+    /// An event's topic: checked at compile time by `#[derive(Event)]`, never copied.
+    Event(&'static str),
+    /// A topic given at run time: checked now.
+    Given(&'a str),
+}
+
+impl TopicName<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Event(topic) => topic,
+            Self::Given(topic) => topic,
+        }
+    }
 }
 
 /// Publishes `data` in an envelope; returns the envelope id (fresh, or the correlation
@@ -127,7 +153,7 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
     let id = options.correlation_id.unwrap_or_else(new_id);
     send_envelope(
         shared,
-        topic,
+        TopicName::Given(topic),
         event_type,
         data,
         &id,
@@ -151,7 +177,7 @@ pub(crate) async fn publish_event<E: Event + Serialize>(
     };
     send_envelope(
         shared,
-        E::TOPIC,
+        TopicName::Event(E::TOPIC),
         E::EVENT_TYPE,
         event,
         id,
@@ -163,7 +189,7 @@ pub(crate) async fn publish_event<E: Event + Serialize>(
 
 async fn send_envelope<D: Serialize + ?Sized>(
     shared: &Shared,
-    topic: &str,
+    topic: TopicName<'_>,
     event_type: &str,
     data: &D,
     id: &str,
@@ -171,8 +197,22 @@ async fn send_envelope<D: Serialize + ?Sized>(
     retain: bool,
 ) -> Result<()> {
     let payload = envelope::encode_bytes(id, event_type, shared.config.source_name(), data)?;
-    publish_payload(shared, topic, qos, retain, payload).await?;
-    tracing::debug!(topic, event_type, envelope_id = id, "published");
+    match topic {
+        TopicName::Event(topic) => {
+            send(
+                shared,
+                PublishPacket::from_static(topic, qos, retain, payload),
+            )
+            .await?;
+        }
+        TopicName::Given(topic) => publish_payload(shared, topic, qos, retain, payload).await?,
+    }
+    tracing::debug!(
+        topic = topic.as_str(),
+        event_type,
+        envelope_id = id,
+        "published"
+    );
     Ok(())
 }
 

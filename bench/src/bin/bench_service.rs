@@ -1,14 +1,17 @@
 //! The tars side of `tars-bench processes`: a real `#[tars::service]` (its default
 //! runtime, health and heartbeat on, logging at info) with one typed handler per QoS
 //! that counts envelopes. It prints `ready` once subscribed and `done N` when the count
-//! reaches `BENCH_EXPECT`.
+//! reaches `BENCH_EXPECT`. With `BENCH_PUBLISH=N` it also publishes N `Reading` events
+//! with `ctx.publish` once it reads `go` on its standard input, then prints
+//! `published N`.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use serde::Deserialize;
-use tars::Envelope;
+use serde::{Deserialize, Serialize};
+use tars::prelude::*;
+use tokio::io::AsyncBufReadExt;
 
 #[derive(Deserialize)]
 struct Sample {
@@ -47,9 +50,35 @@ async fn at_least_once(sample: Envelope<Sample>) {
     count(&sample.data);
 }
 
+/// What the outbound scenario publishes: about 150 bytes as an envelope.
+#[derive(Event, Serialize, Deserialize)]
+#[event(topic = "bench/proc/out")]
+struct Reading {
+    seq: u64,
+    text: String,
+}
+
 #[tars::service(name = "bench-service")]
-async fn main() {
+async fn main(ctx: Context) -> tars::Result<()> {
     say("ready");
+    let Some(count) = std::env::var("BENCH_PUBLISH")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = stdin.next_line().await {
+        if line == "go" {
+            break;
+        }
+    }
+    for seq in 0..count {
+        let text = "the quick brown fox jumps over the lazy dog".to_owned();
+        ctx.publish(&Reading { seq, text }).await?;
+    }
+    say(&format!("published {count}"));
+    Ok(())
 }
 
 fn say(line: &str) {

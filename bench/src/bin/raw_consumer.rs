@@ -1,12 +1,31 @@
 //! The raw side of `tars-bench processes`: the consumer a user would write by hand with
 //! rumqttc (the rumqttc-next client): one event loop, each payload decoded into a typed
 //! envelope with serde_json. It prints `ready` once subscribed and `done N` when the
-//! count reaches `BENCH_EXPECT`.
+//! count reaches `BENCH_EXPECT`. With `BENCH_PUBLISH=N` it publishes N envelopes once
+//! it reads `go` on its standard input, each serialized as a hand-written producer
+//! would (a fresh uuid, the time, serde_json), then prints `published N`.
 
 use std::io::Write;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde::Deserialize;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, PublishOptions, QoS};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
+
+#[derive(Serialize)]
+struct OutEnvelope<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    ts: f64,
+    source: &'a str,
+    data: Reading<'a>,
+}
+
+#[derive(Serialize)]
+struct Reading<'a> {
+    seq: u64,
+    text: &'a str,
+}
 
 #[derive(Deserialize)]
 struct Envelope {
@@ -46,6 +65,45 @@ async fn main() {
         .subscribe("bench/proc/q1", QoS::AtLeastOnce)
         .await
         .unwrap();
+    if let Some(count) = std::env::var("BENCH_PUBLISH")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        let publisher = client.clone();
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = stdin.next_line().await {
+                if line == "go" {
+                    break;
+                }
+            }
+            for seq in 0..count {
+                let envelope = OutEnvelope {
+                    id: uuid::Uuid::new_v4().simple().to_string(),
+                    event_type: "reading",
+                    ts: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or_default(),
+                    source: "bench-raw",
+                    data: Reading {
+                        seq,
+                        text: "the quick brown fox jumps over the lazy dog",
+                    },
+                };
+                let payload = serde_json::to_vec(&envelope).expect("serializes");
+                publisher
+                    .publish(
+                        "bench/proc/out",
+                        payload,
+                        PublishOptions::new(QoS::AtMostOnce),
+                    )
+                    .await
+                    .expect("the request channel is open");
+            }
+            say(&format!("published {count}"));
+        });
+    }
     let mut subacks = 0;
     let mut count = 0u64;
     let mut seq_sum = 0u64;

@@ -95,7 +95,7 @@ pub(crate) struct Inbound {
     overflow: mpsc::UnboundedSender<Overflowed>,
     backlog: Arc<Backlog>,
     matched: Vec<usize>,
-    /// Queues given messages since the last wake-up.
+    /// Queues that were empty when given a message since the last wake-up.
     to_wake: Vec<Arc<HandlerQueue>>,
     dropped_since_warning: u64,
     last_drop_warning: Option<Instant>,
@@ -160,7 +160,7 @@ impl Inbound {
             // Acknowledged and skipped: delivering it again would not make it fit.
             Counters::bump(&counters.oversized);
             tracing::warn!(
-                topic = publish.topic,
+                topic = &*publish.topic,
                 size,
                 max,
                 "skipping a message larger than MQTT_MAX_PACKET_SIZE"
@@ -171,7 +171,7 @@ impl Inbound {
         if let Some(dedup) = &mut self.dedup {
             if dedup.is_duplicate(&publish.payload) {
                 Counters::bump(&counters.duplicates);
-                tracing::debug!(topic = publish.topic, "skipping duplicate message");
+                tracing::debug!(topic = &*publish.topic, "skipping duplicate message");
                 self.settle_now(guard, ack);
                 return;
             }
@@ -208,6 +208,9 @@ impl Inbound {
 
     /// Wakes the workers of every queue given messages since the last call.
     pub(crate) fn end_of_read(&mut self) {
+        if self.to_wake.is_empty() {
+            return;
+        }
         for queue in self.to_wake.drain(..) {
             queue.wake();
         }
@@ -253,11 +256,8 @@ impl Inbound {
                 route.queue.offer(copy)
             };
             match outcome {
-                Offered::Queued => {
-                    if !to_wake.last().is_some_and(|q| Arc::ptr_eq(q, &route.queue)) {
-                        to_wake.push(route.queue.clone());
-                    }
-                }
+                Offered::Queued { first: true } => to_wake.push(route.queue.clone()),
+                Offered::Queued { first: false } => {}
                 Offered::Dropped(lost) => dropped.push((route.filter.clone(), lost)),
                 Offered::Full(back) => {
                     waiting.push(route.queue.clone());

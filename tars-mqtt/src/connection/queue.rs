@@ -11,7 +11,8 @@ use crate::{Message, Overflow};
 /// What happened to a message offered to a queue.
 #[derive(Debug)]
 pub(crate) enum Offered {
-    Queued,
+    /// Queued; `first` when the queue was empty, so a worker may be waiting for it.
+    Queued { first: bool },
     /// The queue was full and the policy dropped this message (the newest, or the
     /// oldest queued one to make room for the new).
     Dropped(Message),
@@ -40,6 +41,8 @@ pub(crate) struct HandlerQueue {
     state: Mutex<State>,
     capacity: usize,
     policy: Overflow,
+    /// Workers taking from this queue (the handler's concurrency).
+    workers: usize,
     readable: Notify,
     writable: Notify,
     /// Messages for this queue waiting in the overflow task.
@@ -48,11 +51,12 @@ pub(crate) struct HandlerQueue {
 }
 
 impl HandlerQueue {
-    pub(crate) fn new(capacity: usize, policy: Overflow) -> Self {
+    pub(crate) fn new(capacity: usize, policy: Overflow, workers: usize) -> Self {
         Self {
             state: Mutex::new(State::default()),
             capacity: capacity.max(1),
             policy,
+            workers,
             readable: Notify::new(),
             writable: Notify::new(),
             in_overflow: AtomicUsize::new(0),
@@ -67,16 +71,19 @@ impl HandlerQueue {
     }
 
     /// Offers a message without waiting, and without waking a worker: the dispatcher
-    /// calls [`HandlerQueue::wake`] once per read. Under `Block` a full queue drops
-    /// nothing: the message comes back as `Full`, to wait in the overflow.
+    /// calls [`HandlerQueue::wake`] once per read for the queues that were empty
+    /// (workers wait only on an empty queue). Under `Block` a full queue drops nothing:
+    /// the message comes back as `Full`, to wait in the overflow.
     pub(crate) fn offer(&self, message: Message) -> Offered {
         let mut state = self.lock();
         if state.closed {
-            return Offered::Queued; // shutting down: nobody will handle it
+            // Shutting down: nobody will handle it.
+            return Offered::Queued { first: false };
         }
         if state.items.len() < self.capacity {
+            let first = state.items.is_empty();
             state.items.push_back(message);
-            return Offered::Queued;
+            return Offered::Queued { first };
         }
         let outcome = match self.policy {
             Overflow::Block => return Offered::Full(message),
@@ -96,7 +103,8 @@ impl HandlerQueue {
         self.readable.notify_one();
     }
 
-    /// Queues a message, waiting for room (the overflow task's path).
+    /// Queues a message, waiting for room (the overflow task's path; the dispatcher
+    /// called [`HandlerQueue::enter_overflow`] first, which makes workers signal room).
     pub(crate) async fn push_waiting(&self, message: Message) {
         loop {
             let writable = self.writable.notified();
@@ -129,8 +137,11 @@ impl HandlerQueue {
                 if let Some(message) = state.items.pop_front() {
                     let more = !state.items.is_empty();
                     drop(state);
-                    self.writable.notify_one();
-                    if more {
+                    if self.is_overflowing() {
+                        // The overflow task waits for this room.
+                        self.writable.notify_one();
+                    }
+                    if more && self.workers > 1 {
                         // Another worker of a concurrent handler may take the next one.
                         self.readable.notify_one();
                     }
@@ -202,9 +213,15 @@ mod tests {
 
     #[test]
     fn block_hands_back_what_does_not_fit_and_drops_nothing() {
-        let queue = HandlerQueue::new(2, Overflow::Block);
-        assert!(matches!(queue.offer(message(1)), Offered::Queued));
-        assert!(matches!(queue.offer(message(2)), Offered::Queued));
+        let queue = HandlerQueue::new(2, Overflow::Block, 1);
+        assert!(matches!(
+            queue.offer(message(1)),
+            Offered::Queued { first: true }
+        ));
+        assert!(matches!(
+            queue.offer(message(2)),
+            Offered::Queued { first: false }
+        ));
         assert!(matches!(queue.offer(message(3)), Offered::Full(m) if m.topic() == "t/3"));
         assert_eq!(topics(&queue), ["t/1", "t/2"]);
         assert_eq!(queue.counters.dropped.load(Ordering::Relaxed), 0);
@@ -212,7 +229,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_keeps_the_latest_messages() {
-        let queue = HandlerQueue::new(2, Overflow::DropOldest);
+        let queue = HandlerQueue::new(2, Overflow::DropOldest, 1);
         for n in 1..=4 {
             queue.offer(message(n));
         }
@@ -222,7 +239,7 @@ mod tests {
 
     #[test]
     fn drop_newest_keeps_the_earliest_messages() {
-        let queue = HandlerQueue::new(2, Overflow::DropNewest);
+        let queue = HandlerQueue::new(2, Overflow::DropNewest, 1);
         for n in 1..=4 {
             queue.offer(message(n));
         }
@@ -232,8 +249,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_push_goes_in_once_a_worker_takes_one() {
-        let queue = std::sync::Arc::new(HandlerQueue::new(1, Overflow::Block));
+        let queue = std::sync::Arc::new(HandlerQueue::new(1, Overflow::Block, 1));
         queue.offer(message(1));
+        queue.enter_overflow(); // as the dispatcher does before handing it over
         let pusher = tokio::spawn({
             let queue = queue.clone();
             async move { queue.push_waiting(message(2)).await }
@@ -246,7 +264,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_lets_workers_drain_then_stop() {
-        let queue = HandlerQueue::new(4, Overflow::Block);
+        let queue = HandlerQueue::new(4, Overflow::Block, 1);
         queue.offer(message(1));
         queue.close();
         assert_eq!(queue.pop().await.unwrap().topic(), "t/1");

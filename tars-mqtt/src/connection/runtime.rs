@@ -163,7 +163,11 @@ pub(crate) fn add_route<H: Handler>(
     let capacity = options
         .queue_capacity
         .unwrap_or(shared.config.handler_queue_capacity());
-    let queue = Arc::new(HandlerQueue::new(capacity, options.overflow));
+    let queue = Arc::new(HandlerQueue::new(
+        capacity,
+        options.overflow,
+        options.concurrency,
+    ));
     let handler = Arc::new(handler);
     {
         let mut tasks = shared.tasks();
