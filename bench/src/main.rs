@@ -99,9 +99,9 @@ fn processes_command(args: &[String]) -> Result<ExitCode, String> {
     if runs == 0 || messages == 0 {
         return Err("--runs and --messages must be at least 1".into());
     }
-    let rows = processes::run(runs, messages)?;
+    let table = processes::run(runs, messages)?;
     if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&table).map_err(|e| e.to_string())?;
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)

@@ -61,8 +61,28 @@ pub struct Row {
     pub cpu_ratio_range: (f64, f64),
 }
 
-/// Runs the scenario at QoS 0 and 1; prints and returns the table.
-pub fn run(runs: usize, messages: u64) -> Result<Vec<Row>, String> {
+/// Pings answered one at a time: medians over the runs of each run's percentiles.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoundTrips {
+    pub pings: usize,
+    pub runs: usize,
+    pub raw_p50_us: f64,
+    pub tars_p50_us: f64,
+    pub raw_p99_us: f64,
+    pub tars_p99_us: f64,
+}
+
+/// Everything `tars-bench processes` measures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Table {
+    pub rows: Vec<Row>,
+    pub round_trips: RoundTrips,
+}
+
+const PINGS: usize = 2_000;
+
+/// Runs every scenario; prints and returns the table.
+pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -107,8 +127,39 @@ pub fn run(runs: usize, messages: u64) -> Result<Vec<Row>, String> {
             }
             rows.push(row(direction, qos, messages, &raw, &tars));
         }
-        print(&rows);
-        Ok(rows)
+        let mut raw = Vec::new();
+        let mut tars = Vec::new();
+        for run in 0..runs {
+            let order = if run % 2 == 0 {
+                [Side::Raw, Side::Tars]
+            } else {
+                [Side::Tars, Side::Raw]
+            };
+            for side in order {
+                let latencies = round_trips(side, broker.port(), PINGS).await?;
+                eprintln!(
+                    "  round trip run {} {side:?}: p50 {:.1} µs, p99 {:.1} µs",
+                    run + 1,
+                    latencies.0,
+                    latencies.1
+                );
+                match side {
+                    Side::Raw => raw.push(latencies),
+                    Side::Tars => tars.push(latencies),
+                }
+            }
+        }
+        let round_trips = RoundTrips {
+            pings: PINGS,
+            runs,
+            raw_p50_us: median(raw.iter().map(|l| l.0)),
+            tars_p50_us: median(tars.iter().map(|l| l.0)),
+            raw_p99_us: median(raw.iter().map(|l| l.1)),
+            tars_p99_us: median(tars.iter().map(|l| l.1)),
+        };
+        let table = Table { rows, round_trips };
+        print(&table);
+        Ok(table)
     })
 }
 
@@ -139,7 +190,8 @@ fn row(direction: Direction, qos: QoS, messages: u64, raw: &[Burst], tars: &[Bur
     }
 }
 
-fn print(rows: &[Row]) {
+fn print(table: &Table) {
+    let rows = &table.rows;
     println!(
         "separate processes on mosquitto: a #[tars::service] vs a hand-written rumqttc consumer"
     );
@@ -172,10 +224,20 @@ fn print(rows: &[Row]) {
             format!("{:.2}–{:.2}", row.cpu_ratio_range.0, row.cpu_ratio_range.1),
         );
     }
+    let trips = &table.round_trips;
+    println!(
+        "{:<16} p50 raw {:.1} µs, tars {:.1} µs ({:+.1} µs); p99 raw {:.1} µs, tars {:.1} µs",
+        "round trip",
+        trips.raw_p50_us,
+        trips.tars_p50_us,
+        trips.tars_p50_us - trips.raw_p50_us,
+        trips.raw_p99_us,
+        trips.tars_p99_us
+    );
     if let Some(first) = rows.first() {
         println!(
-            "{} messages per burst, medians of {} runs per side, sides alternating",
-            first.messages, first.runs
+            "{} messages per burst, {} pings one at a time, medians of {} runs per side, sides alternating",
+            first.messages, trips.pings, first.runs
         );
     }
 }
@@ -292,6 +354,75 @@ async fn outbound(side: Side, port: u16, messages: u64) -> Result<Burst, String>
     counter.abort();
     crate::memory::stop(&mut running.child).await;
     Ok(Burst::of(messages, elapsed, cpu))
+}
+
+/// `pings` pings to a responder process, one at a time; its p50 and p99 in µs.
+async fn round_trips(side: Side, port: u16, pings: usize) -> Result<(f64, f64), String> {
+    let mut running = spawn(side, port, &[]).await?;
+    let mut options = MqttOptions::new(
+        format!("bench-pinger-{}", &tars::new_id()[..8]),
+        ("127.0.0.1", port),
+    );
+    options.set_keep_alive(60);
+    let (client, mut event_loop) = AsyncClient::builder(options).capacity(64).build();
+    client
+        .subscribe("bench/proc/pong", QoS::AtMostOnce)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (pongs_tx, mut pongs) = tokio::sync::mpsc::unbounded_channel();
+    let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
+    let poller = tokio::spawn(async move {
+        let mut subscribed_tx = Some(subscribed_tx);
+        loop {
+            match event_loop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(tx) = subscribed_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let _ = pongs_tx.send((Instant::now(), publish.payload));
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    let _ = tokio::time::timeout(READY_TIMEOUT, subscribed).await;
+    let mut latencies = Vec::with_capacity(pings);
+    for seq in 0..pings as u64 {
+        let id = tars::new_id();
+        let ping = serde_json::json!({
+            "id": id, "type": "bench.proc.ping", "ts": tars::now_ts(),
+            "source": "bench-pinger", "data": {"seq": seq},
+        });
+        let payload = serde_json::to_vec(&ping).map_err(|e| e.to_string())?;
+        let sent = Instant::now();
+        client
+            .publish(
+                "bench/proc/ping",
+                payload,
+                PublishOptions::new(QoS::AtMostOnce),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            let (arrived, payload) = tokio::time::timeout(Duration::from_secs(5), pongs.recv())
+                .await
+                .map_err(|_| format!("{} did not answer ping {seq} within 5 s", running.name))?
+                .ok_or("the pinger stopped")?;
+            let pong: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+            if pong["id"] == id.as_str() && pong["data"]["seq"] == seq {
+                latencies.push(arrived.duration_since(sent).as_secs_f64() * 1e6);
+                break;
+            }
+        }
+    }
+    poller.abort();
+    crate::memory::stop(&mut running.child).await;
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    Ok((at(0.50), at(0.99)))
 }
 
 impl Burst {

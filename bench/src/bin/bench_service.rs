@@ -3,7 +3,8 @@
 //! that counts envelopes. It prints `ready` once subscribed and `done N` when the count
 //! reaches `BENCH_EXPECT`. With `BENCH_PUBLISH=N` it also publishes N `Reading` events
 //! with `ctx.publish` once it reads `go` on its standard input, then prints
-//! `published N`.
+//! `published N`. A ping on `bench/proc/ping` is answered on `bench/proc/pong` by a
+//! handler returning the reply.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,23 @@ async fn at_most_once(sample: Envelope<Sample>) {
 #[tars::handler(topic = "bench/proc/q1", qos = 1)]
 async fn at_least_once(sample: Envelope<Sample>) {
     count(&sample.data);
+}
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(topic = "bench/proc/ping")]
+struct Ping {
+    seq: u64,
+}
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(topic = "bench/proc/pong")]
+struct Pong {
+    seq: u64,
+}
+
+#[tars::handler]
+async fn pong(ping: Ping) -> Pong {
+    Pong { seq: ping.seq }
 }
 
 /// What the outbound scenario publishes: about 150 bytes as an envelope.

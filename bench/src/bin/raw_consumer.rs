@@ -3,7 +3,8 @@
 //! envelope with serde_json. It prints `ready` once subscribed and `done N` when the
 //! count reaches `BENCH_EXPECT`. With `BENCH_PUBLISH=N` it publishes N envelopes once
 //! it reads `go` on its standard input, each serialized as a hand-written producer
-//! would (a fresh uuid, the time, serde_json), then prints `published N`.
+//! would (a fresh uuid, the time, serde_json), then prints `published N`. A ping on
+//! `bench/proc/ping` is answered on `bench/proc/pong` with the ping's id.
 
 use std::io::Write;
 
@@ -35,6 +36,27 @@ struct Envelope {
 }
 
 #[derive(Deserialize)]
+struct PingEnvelope<'a> {
+    id: &'a str,
+    data: Seq,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Seq {
+    seq: u64,
+}
+
+#[derive(Serialize)]
+struct PongEnvelope<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    ts: f64,
+    source: &'a str,
+    data: Seq,
+}
+
+#[derive(Deserialize)]
 struct Sample {
     seq: u64,
     #[allow(dead_code)]
@@ -63,6 +85,10 @@ async fn main() {
         .unwrap();
     client
         .subscribe("bench/proc/q1", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    client
+        .subscribe("bench/proc/ping", QoS::AtMostOnce)
         .await
         .unwrap();
     if let Some(count) = std::env::var("BENCH_PUBLISH")
@@ -111,8 +137,30 @@ async fn main() {
         match event_loop.poll().await {
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 subacks += 1;
-                if subacks == 2 {
+                if subacks == 3 {
                     say("ready");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish)))
+                if &publish.topic[..] == b"bench/proc/ping" =>
+            {
+                if let Ok(ping) = serde_json::from_slice::<PingEnvelope>(&publish.payload) {
+                    let pong = PongEnvelope {
+                        id: ping.id,
+                        event_type: "pong",
+                        ts: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs_f64())
+                            .unwrap_or_default(),
+                        source: "bench-raw",
+                        data: Seq { seq: ping.data.seq },
+                    };
+                    let payload = serde_json::to_vec(&pong).expect("serializes");
+                    let _ = client.try_publish(
+                        "bench/proc/pong",
+                        payload,
+                        PublishOptions::new(QoS::AtMostOnce),
+                    );
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
