@@ -2,7 +2,8 @@
 //! rumqttc (the rumqttc-next client): one event loop, each payload decoded into a typed
 //! envelope with serde_json. It prints `ready` once subscribed and `done N` when the
 //! count reaches `BENCH_EXPECT`. With `BENCH_PUBLISH=N` it publishes N envelopes once
-//! it reads `go` on its standard input, each serialized as a hand-written producer
+//! it reads `go` on its standard input (on `BENCH_PUBLISH_TOPIC`, default
+//! `bench/proc/out`), each serialized as a hand-written producer
 //! would (a fresh uuid, the time, serde_json), then prints `published N`. A ping on
 //! `bench/proc/ping` is answered on `bench/proc/pong` with the ping's id.
 
@@ -75,7 +76,10 @@ async fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(u64::MAX);
-    let mut options = MqttOptions::new("bench-raw-consumer", ("127.0.0.1", port));
+    let mut options = MqttOptions::new(
+        std::env::var("MQTT_CLIENT_ID").unwrap_or_else(|_| "bench-raw-consumer".into()),
+        ("127.0.0.1", port),
+    );
     options.set_keep_alive(60);
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut event_loop) = AsyncClient::builder(options).capacity(1024).build();
@@ -96,6 +100,8 @@ async fn main() {
         .and_then(|n| n.parse::<u64>().ok())
     {
         let publisher = client.clone();
+        let topic =
+            std::env::var("BENCH_PUBLISH_TOPIC").unwrap_or_else(|_| "bench/proc/out".into());
         tokio::spawn(async move {
             let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             while let Ok(Some(line)) = stdin.next_line().await {
@@ -120,7 +126,7 @@ async fn main() {
                 let payload = serde_json::to_vec(&envelope).expect("serializes");
                 publisher
                     .publish(
-                        "bench/proc/out",
+                        topic.as_str(),
                         payload,
                         PublishOptions::new(QoS::AtMostOnce),
                     )
