@@ -91,7 +91,7 @@ pub struct BrokerUrl {
 }
 
 impl BrokerUrl {
-    /// The WebSocket URL rumqttc connects to (`ws://host:port/path`).
+    /// The WebSocket URL tars connects to (`ws://host:port/path`).
     pub(crate) fn websocket_url(&self) -> String {
         let path = self.path.as_deref().unwrap_or(DEFAULT_WS_PATH);
         format!(

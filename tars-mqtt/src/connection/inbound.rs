@@ -41,12 +41,12 @@ pub(crate) struct Intake {
 }
 
 impl Intake {
-    fn pause(&self) {
+    pub(crate) fn pause(&self) {
         self.pauses.fetch_add(1, Ordering::AcqRel);
         self.paused.store(true, Ordering::Release);
     }
 
-    fn resume(&self) {
+    pub(crate) fn resume(&self) {
         self.paused.store(false, Ordering::Release);
     }
 

@@ -298,3 +298,96 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         Ok(Finished::Stopped(done))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    use super::*;
+    use crate::connection::runtime::{assemble, Assembled};
+    use crate::Config;
+
+    const PINGREQ: [u8; 2] = [0xC0, 0x00];
+
+    fn parts() -> Assembled {
+        let config = Config::builder("mqtt://127.0.0.1:1883", "writer-test")
+            .keepalive(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        assemble(config, Vec::new(), None).unwrap()
+    }
+
+    /// Reads what the writer wrote within `within` (paused time advances by itself).
+    async fn written(broker: &mut DuplexStream, within: Duration) -> Vec<u8> {
+        let mut buffer = vec![0u8; 1024];
+        match tokio::time::timeout(within, broker.read(&mut buffer)).await {
+            Ok(Ok(n)) => buffer[..n].to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_ping_means_the_connection_is_half_open() {
+        let mut parts = parts();
+        let shared = parts.client.shared_arc();
+        let (socket, mut broker) = tokio::io::duplex(4096);
+        let (_events, reader_events) = mpsc::unbounded_channel();
+        let mut outbox = Outbox::new(10);
+        let lanes = Lanes {
+            commands: &mut parts.commands,
+            data: &mut parts.data,
+            outbox: &mut outbox,
+        };
+        let writer = Writer::new(socket, lanes, reader_events, &shared, 1).run();
+        tokio::pin!(writer);
+        tokio::select! {
+            _ = &mut writer => panic!("the writer ended before its first ping"),
+            bytes = written(&mut broker, Duration::from_secs(6)) => assert_eq!(bytes, PINGREQ),
+        }
+        let ended = tokio::time::timeout(Duration::from_secs(6), &mut writer).await;
+        match ended {
+            Ok(Err(reason)) => assert!(reason.contains("half-open"), "{reason}"),
+            other => panic!(
+                "expected the half-open error, got {:?}",
+                other.map(|r| r.is_ok())
+            ),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ping_unanswered_while_reads_are_paused_is_not_a_dead_connection() {
+        let mut parts = parts();
+        let shared = parts.client.shared_arc();
+        let (socket, mut broker) = tokio::io::duplex(4096);
+        let (_events, reader_events) = mpsc::unbounded_channel();
+        let mut outbox = Outbox::new(10);
+        let lanes = Lanes {
+            commands: &mut parts.commands,
+            data: &mut parts.data,
+            outbox: &mut outbox,
+        };
+        let writer = Writer::new(socket, lanes, reader_events, &shared, 1).run();
+        tokio::pin!(writer);
+        // The handlers are swamped: the reader pauses, so no PINGRESP can be read.
+        shared.intake.pause();
+        for _ in 0..4 {
+            tokio::select! {
+                _ = &mut writer => panic!("the writer gave up while reads were paused"),
+                bytes = written(&mut broker, Duration::from_secs(6)) => {
+                    assert_eq!(bytes, PINGREQ, "a PINGREQ every keepalive interval");
+                }
+            }
+        }
+        // Control traffic still goes out while reads are paused.
+        shared.send_urgent(shared.presence.heartbeat().unwrap());
+        tokio::select! {
+            _ = &mut writer => panic!("the writer ended"),
+            bytes = written(&mut broker, Duration::from_secs(1)) => {
+                assert_eq!(bytes.first(), Some(&0x30), "a PUBLISH (the heartbeat) was written");
+            }
+        }
+        shared.intake.resume();
+    }
+}
