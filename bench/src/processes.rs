@@ -29,6 +29,18 @@ enum Side {
     Tars,
 }
 
+impl Side {
+    /// Which side goes first in run `run`: they alternate, so that both meet the same
+    /// moments of a noisy machine.
+    fn order(run: usize) -> [Side; 2] {
+        if run % 2 == 0 {
+            [Side::Raw, Side::Tars]
+        } else {
+            [Side::Tars, Side::Raw]
+        }
+    }
+}
+
 /// One side's figures for one burst.
 #[derive(Debug, Clone, Copy)]
 struct Burst {
@@ -102,12 +114,7 @@ pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
             let mut raw = Vec::new();
             let mut tars = Vec::new();
             for run in 0..runs {
-                let order = if run % 2 == 0 {
-                    [Side::Raw, Side::Tars]
-                } else {
-                    [Side::Tars, Side::Raw]
-                };
-                for side in order {
+                for side in Side::order(run) {
                     let burst = match direction {
                         Direction::Inbound => inbound(side, broker.port(), qos, &payloads).await?,
                         Direction::Outbound => outbound(side, broker.port(), messages).await?,
@@ -130,12 +137,7 @@ pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
         let mut raw = Vec::new();
         let mut tars = Vec::new();
         for run in 0..runs {
-            let order = if run % 2 == 0 {
-                [Side::Raw, Side::Tars]
-            } else {
-                [Side::Tars, Side::Raw]
-            };
-            for side in order {
+            for side in Side::order(run) {
                 let latencies = round_trips(side, broker.port(), PINGS).await?;
                 eprintln!(
                     "  round trip run {} {side:?}: p50 {:.1} µs, p99 {:.1} µs",

@@ -311,12 +311,45 @@ mod tests {
 
     const PINGREQ: [u8; 2] = [0xC0, 0x00];
 
-    fn parts() -> Assembled {
-        let config = Config::builder("mqtt://127.0.0.1:1883", "writer-test")
-            .keepalive(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        assemble(config, Vec::new(), None).unwrap()
+    /// A writer's lanes and shared state, kept by the test.
+    struct Fixture {
+        parts: Assembled,
+        outbox: Outbox,
+        shared: std::sync::Arc<Shared>,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let config = Config::builder("mqtt://127.0.0.1:1883", "writer-test")
+                .keepalive(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            let parts = assemble(config, Vec::new(), None).unwrap();
+            let shared = parts.client.shared_arc();
+            Self {
+                parts,
+                outbox: Outbox::new(10),
+                shared,
+            }
+        }
+
+        /// A writer on one end of an in-memory stream; the other end plays the broker.
+        fn writer(
+            &mut self,
+        ) -> (
+            impl std::future::Future<Output = Result<Finished, String>> + '_,
+            DuplexStream,
+        ) {
+            let (socket, broker) = tokio::io::duplex(4096);
+            let (_events, reader_events) = mpsc::unbounded_channel();
+            let lanes = Lanes {
+                commands: &mut self.parts.commands,
+                data: &mut self.parts.data,
+                outbox: &mut self.outbox,
+            };
+            let writer = Writer::new(socket, lanes, reader_events, &self.shared, 1).run();
+            (writer, broker)
+        }
     }
 
     /// Reads what the writer wrote within `within` (paused time advances by itself).
@@ -330,17 +363,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_unanswered_ping_means_the_connection_is_half_open() {
-        let mut parts = parts();
-        let shared = parts.client.shared_arc();
-        let (socket, mut broker) = tokio::io::duplex(4096);
-        let (_events, reader_events) = mpsc::unbounded_channel();
-        let mut outbox = Outbox::new(10);
-        let lanes = Lanes {
-            commands: &mut parts.commands,
-            data: &mut parts.data,
-            outbox: &mut outbox,
-        };
-        let writer = Writer::new(socket, lanes, reader_events, &shared, 1).run();
+        let mut fixture = Fixture::new();
+        let (writer, mut broker) = fixture.writer();
         tokio::pin!(writer);
         tokio::select! {
             _ = &mut writer => panic!("the writer ended before its first ping"),
@@ -358,17 +382,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_ping_unanswered_while_reads_are_paused_is_not_a_dead_connection() {
-        let mut parts = parts();
-        let shared = parts.client.shared_arc();
-        let (socket, mut broker) = tokio::io::duplex(4096);
-        let (_events, reader_events) = mpsc::unbounded_channel();
-        let mut outbox = Outbox::new(10);
-        let lanes = Lanes {
-            commands: &mut parts.commands,
-            data: &mut parts.data,
-            outbox: &mut outbox,
-        };
-        let writer = Writer::new(socket, lanes, reader_events, &shared, 1).run();
+        let mut fixture = Fixture::new();
+        let shared = fixture.shared.clone();
+        let (writer, mut broker) = fixture.writer();
         tokio::pin!(writer);
         // The handlers are swamped: the reader pauses, so no PINGRESP can be read.
         shared.intake.pause();
