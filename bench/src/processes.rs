@@ -33,7 +33,7 @@ impl Side {
     /// Which side goes first in run `run`: they alternate, so that both meet the same
     /// moments of a noisy machine.
     fn order(run: usize) -> [Side; 2] {
-        if run % 2 == 0 {
+        if run.is_multiple_of(2) {
             [Side::Raw, Side::Tars]
         } else {
             [Side::Tars, Side::Raw]
