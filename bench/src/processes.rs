@@ -15,7 +15,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, PublishOptions, QoS};
+use rumqttc::{Event, Outgoing, Packet, PublishOptions, QoS};
+
+use crate::raw;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -361,27 +363,13 @@ async fn outbound(side: Side, port: u16, messages: u64) -> Result<Burst, String>
 /// `pings` pings to a responder process, one at a time; its p50 and p99 in µs.
 async fn round_trips(side: Side, port: u16, pings: usize) -> Result<(f64, f64), String> {
     let mut running = spawn(side, port, &[]).await?;
-    let mut options = MqttOptions::new(
-        format!("bench-pinger-{}", &tars::new_id()[..8]),
-        ("127.0.0.1", port),
-    );
-    options.set_keep_alive(60);
-    let (client, mut event_loop) = AsyncClient::builder(options).capacity(64).build();
-    client
-        .subscribe("bench/proc/pong", QoS::AtMostOnce)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (client, mut event_loop) =
+        raw::connect(port, &format!("bench-pinger-{}", &tars::new_id()[..8]));
+    raw::subscribe(&client, &mut event_loop, "bench/proc/pong", QoS::AtMostOnce).await;
     let (pongs_tx, mut pongs) = tokio::sync::mpsc::unbounded_channel();
-    let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
     let poller = tokio::spawn(async move {
-        let mut subscribed_tx = Some(subscribed_tx);
         loop {
             match event_loop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(tx) = subscribed_tx.take() {
-                        let _ = tx.send(());
-                    }
-                }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     let _ = pongs_tx.send((Instant::now(), publish.payload));
                 }
@@ -390,7 +378,6 @@ async fn round_trips(side: Side, port: u16, pings: usize) -> Result<(f64, f64), 
             }
         }
     });
-    let _ = tokio::time::timeout(READY_TIMEOUT, subscribed).await;
     let mut latencies = Vec::with_capacity(pings);
     for seq in 0..pings as u64 {
         let id = tars::new_id();
@@ -446,31 +433,16 @@ async fn count_on(
     tokio::task::JoinHandle<()>,
     tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut options = MqttOptions::new(
-        format!("bench-counter-{}", &tars::new_id()[..8]),
-        ("127.0.0.1", port),
-    );
-    options.set_keep_alive(60);
-    options.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut event_loop) = AsyncClient::builder(options).capacity(1024).build();
-    client
-        .subscribe(topic, QoS::AtMostOnce)
-        .await
-        .expect("the request channel is open");
-    let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
+    let (client, mut event_loop) =
+        raw::connect(port, &format!("bench-counter-{}", &tars::new_id()[..8]));
+    raw::subscribe(&client, &mut event_loop, topic, QoS::AtMostOnce).await;
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
         let _client = client;
-        let mut subscribed_tx = Some(subscribed_tx);
         let mut done_tx = Some(done_tx);
         let mut count = 0u64;
         loop {
             match event_loop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(tx) = subscribed_tx.take() {
-                        let _ = tx.send(());
-                    }
-                }
                 Ok(Event::Incoming(Packet::Publish(_))) => {
                     count += 1;
                     if count == expect {
@@ -484,7 +456,6 @@ async fn count_on(
             }
         }
     });
-    let _ = tokio::time::timeout(READY_TIMEOUT, subscribed).await;
     (task, done)
 }
 
@@ -524,13 +495,8 @@ fn cpu_ns(pid: u32) -> u64 {
 
 /// Publishes every payload from a raw client in this process, as fast as it goes.
 async fn publish(port: u16, qos: QoS, payloads: Vec<Bytes>) {
-    let mut options = MqttOptions::new(
-        format!("bench-publisher-{}", &tars::new_id()[..8]),
-        ("127.0.0.1", port),
-    );
-    options.set_keep_alive(60);
-    options.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut event_loop) = AsyncClient::builder(options).capacity(1024).build();
+    let (client, mut event_loop) =
+        raw::connect(port, &format!("bench-publisher-{}", &tars::new_id()[..8]));
     let count = payloads.len();
     let topic = match qos {
         QoS::AtMostOnce => "bench/proc/q0",

@@ -62,9 +62,9 @@ impl PublishOptions {
 }
 
 /// The MQTT "remaining length" of a PUBLISH, which the max packet size bounds.
-fn publish_len(topic: &str, payload: &[u8], qos: QoS) -> usize {
+fn publish_len(topic_len: usize, payload_len: usize, qos: QoS) -> usize {
     let packet_id = if qos == QoS::AtMostOnce { 0 } else { 2 };
-    2 + topic.len() + packet_id + payload.len()
+    2 + topic_len + packet_id + payload_len
 }
 
 pub(crate) async fn publish_bytes(
@@ -95,7 +95,7 @@ async fn publish_payload(
 /// Hands a PUBLISH to the data lane: waits while the lane is full, drops a QoS 0 one
 /// while disconnected (QoS 1/2 wait for the connection).
 pub(crate) async fn send(shared: &Shared, publish: PublishPacket) -> Result<()> {
-    let size = publish_len(publish.topic(), &publish.payload, publish.qos);
+    let size = publish_len(publish.topic.len(), publish.payload.len(), publish.qos);
     let max = shared.config.max_packet_size();
     if size > max {
         return Err(Error::PacketTooLarge { size, max });

@@ -113,10 +113,7 @@ async fn main() {
                 let envelope = OutEnvelope {
                     id: uuid::Uuid::new_v4().simple().to_string(),
                     event_type: "reading",
-                    ts: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or_default(),
+                    ts: now_ts(),
                     source: "bench-raw",
                     data: Reading {
                         seq,
@@ -154,10 +151,7 @@ async fn main() {
                     let pong = PongEnvelope {
                         id: ping.id,
                         event_type: "pong",
-                        ts: std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_secs_f64())
-                            .unwrap_or_default(),
+                        ts: now_ts(),
                         source: "bench-raw",
                         data: Seq { seq: ping.data.seq },
                     };
@@ -185,6 +179,14 @@ async fn main() {
             }
         }
     }
+}
+
+/// Seconds since the Unix epoch, as envelopes carry them.
+fn now_ts() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 fn say(line: &str) {

@@ -23,7 +23,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut ticker = interval(period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failures = 0;
-    // Publishes written by the event loop when the last heartbeat was queued.
+    // Publishes written by the writer when the last heartbeat was queued.
     let mut written_before_last: Option<u64> = None;
     loop {
         ticker.tick().await;

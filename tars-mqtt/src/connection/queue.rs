@@ -34,7 +34,7 @@ pub(crate) struct QueueCounters {
     pub(crate) failed: AtomicU64,
 }
 
-/// A bounded FIFO shared by the event loop (producer), the overflow task and the
+/// A bounded FIFO shared by the dispatcher (producer), the overflow task and the
 /// handler's workers (consumers).
 #[derive(Debug)]
 pub(crate) struct HandlerQueue {

@@ -9,7 +9,6 @@ use tokio::sync::mpsc;
 
 use super::inbound::Inbound;
 use super::wire::{self, Incoming};
-use super::writer::ReaderEvent;
 
 /// Free room kept in the read buffer before each read.
 const READ_ROOM: usize = 64 * 1024;
@@ -19,7 +18,7 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
     mut socket: R,
     mut buffer: BytesMut,
     inbound: &mut Inbound,
-    events: mpsc::UnboundedSender<ReaderEvent>,
+    events: mpsc::UnboundedSender<Incoming>,
     epoch: u64,
 ) -> String {
     loop {
@@ -29,17 +28,11 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
                 Ok(None) => break,
                 Err(error) => return error.to_string(),
             };
-            let event = match packet {
+            match packet {
                 Incoming::Publish(publish) => {
                     inbound.on_publish(publish, epoch).await;
                     continue;
                 }
-                Incoming::PubAck(pkid) => ReaderEvent::PubAck(pkid),
-                Incoming::PubRec(pkid) => ReaderEvent::PubRec(pkid),
-                Incoming::PubRel(pkid) => ReaderEvent::PubRel(pkid),
-                Incoming::PubComp(pkid) => ReaderEvent::PubComp(pkid),
-                Incoming::SubAck { pkid, outcomes } => ReaderEvent::SubAck { pkid, outcomes },
-                Incoming::PingResp => ReaderEvent::PingResp,
                 Incoming::UnsubAck(_) => continue,
                 Incoming::Disconnect => {
                     return "the broker closed the connection (DISCONNECT)".into();
@@ -47,8 +40,15 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
                 Incoming::ConnAck { .. } => {
                     return "unexpected packet from the broker: a second CONNACK".into();
                 }
-            };
-            if events.send(event).is_err() {
+                // Acknowledgements and answers: the writer's business.
+                Incoming::PubAck(_)
+                | Incoming::PubRec(_)
+                | Incoming::PubRel(_)
+                | Incoming::PubComp(_)
+                | Incoming::SubAck { .. }
+                | Incoming::PingResp => {}
+            }
+            if events.send(packet).is_err() {
                 return "the connection's writer stopped".into();
             }
         }

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 
 use super::outbox::Outbox;
-use super::wire::{self, Outgoing, PublishPacket, SubscribeOutcome};
+use super::wire::{self, Incoming, Outgoing, PublishPacket, SubscribeOutcome};
 use super::{Command, Shared};
 use crate::QoS;
 
@@ -29,20 +29,6 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// How long shutdown waits for the broker to acknowledge outstanding QoS 1/2 publishes
 /// (the final health status among them) before it disconnects anyway.
 pub(crate) const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// What the reader passes on: acknowledgements of our publishes and answers.
-#[derive(Debug)]
-pub(crate) enum ReaderEvent {
-    PubAck(u16),
-    PubRec(u16),
-    PubRel(u16),
-    PubComp(u16),
-    SubAck {
-        pkid: u16,
-        outcomes: Vec<SubscribeOutcome>,
-    },
-    PingResp,
-}
 
 /// How a writer ended without an error.
 #[derive(Debug)]
@@ -67,7 +53,8 @@ struct Stopping {
 pub(crate) struct Writer<'a, W> {
     socket: W,
     lanes: Lanes<'a>,
-    events: mpsc::UnboundedReceiver<ReaderEvent>,
+    /// What the reader passes on: acknowledgements of our publishes and answers.
+    events: mpsc::UnboundedReceiver<Incoming>,
     shared: &'a Shared,
     epoch: u64,
     buffer: BytesMut,
@@ -83,7 +70,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
     pub(crate) fn new(
         socket: W,
         lanes: Lanes<'a>,
-        events: mpsc::UnboundedReceiver<ReaderEvent>,
+        events: mpsc::UnboundedReceiver<Incoming>,
         shared: &'a Shared,
         epoch: u64,
     ) -> Self {
@@ -168,25 +155,30 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         }
     }
 
-    fn on_reader_event(&mut self, event: ReaderEvent) -> Result<(), String> {
-        match event {
-            ReaderEvent::PubAck(pkid) => {
+    fn on_reader_event(&mut self, packet: Incoming) -> Result<(), String> {
+        match packet {
+            Incoming::PubAck(pkid) => {
                 self.lanes.outbox.on_puback(pkid);
             }
-            ReaderEvent::PubRec(pkid) => {
+            Incoming::PubRec(pkid) => {
                 self.lanes.outbox.on_pubrec(pkid);
                 self.encode(&Outgoing::PubRel(pkid))?;
             }
-            ReaderEvent::PubComp(pkid) => {
+            Incoming::PubComp(pkid) => {
                 self.lanes.outbox.on_pubcomp(pkid);
             }
-            ReaderEvent::PubRel(pkid) => self.encode(&Outgoing::PubComp(pkid))?,
-            ReaderEvent::SubAck { pkid, outcomes } => {
+            Incoming::PubRel(pkid) => self.encode(&Outgoing::PubComp(pkid))?,
+            Incoming::SubAck { pkid, outcomes } => {
                 if let Some(reply) = self.subscribes.remove(&pkid) {
                     let _ = reply.send(outcomes);
                 }
             }
-            ReaderEvent::PingResp => self.ping_outstanding = None,
+            Incoming::PingResp => self.ping_outstanding = None,
+            // The reader keeps the rest (messages, DISCONNECT, CONNACK) to itself.
+            Incoming::ConnAck { .. }
+            | Incoming::Publish(_)
+            | Incoming::UnsubAck(_)
+            | Incoming::Disconnect => {}
         }
         Ok(())
     }
