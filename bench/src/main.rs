@@ -55,8 +55,9 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
                 measurement)
   processes     inbound rate and CPU time per 100,000 messages of a real
                 #[tars::service] process against a hand-written rumqttc consumer
-                process, the burst from this one (default: 5 runs of 200,000; build
-                the binaries first: cargo build --release -p tars-bench --bins)";
+                process, the burst from this one, as fast as it goes and paced at
+                100,000/s (default: 5 runs of 200,000; build the binaries first:
+                cargo build --release -p tars-bench --bins)";
 
 struct Options {
     sizes: Sizes,

@@ -63,6 +63,8 @@ pub enum Direction {
 pub struct Row {
     pub direction: Direction,
     pub qos: u8,
+    /// Messages per second the publisher keeps to; `None`: as fast as it goes.
+    pub paced_per_s: Option<u64>,
     pub messages: u64,
     pub runs: usize,
     pub raw_rate: f64,
@@ -95,6 +97,13 @@ pub struct Table {
 
 const PINGS: usize = 2_000;
 
+/// The paced inbound scenario's rate: a steady stream the consumer keeps up with, as
+/// most services see, rather than a burst that fills its socket.
+const PACED_PER_S: u64 = 100_000;
+
+/// Messages the paced publisher sends at once.
+const PACED_SLICE: u64 = 4;
+
 /// Runs every scenario; prints and returns the table.
 pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -107,22 +116,25 @@ pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
             tars_tests::Mosquitto::start_with("allow_anonymous true\nmax_queued_messages 0\n");
         let mut rows = Vec::new();
         let scenarios = [
-            (Direction::Inbound, QoS::AtMostOnce),
-            (Direction::Inbound, QoS::AtLeastOnce),
-            (Direction::Outbound, QoS::AtMostOnce),
+            (Direction::Inbound, QoS::AtMostOnce, None),
+            (Direction::Inbound, QoS::AtMostOnce, Some(PACED_PER_S)),
+            (Direction::Inbound, QoS::AtLeastOnce, None),
+            (Direction::Outbound, QoS::AtMostOnce, None),
         ];
         let payloads = payloads(messages);
-        for (direction, qos) in scenarios {
+        for (direction, qos, pace) in scenarios {
             let mut raw = Vec::new();
             let mut tars = Vec::new();
             for run in 0..runs {
                 for side in Side::order(run) {
                     let burst = match direction {
-                        Direction::Inbound => inbound(side, broker.port(), qos, &payloads).await?,
+                        Direction::Inbound => {
+                            inbound(side, broker.port(), qos, pace, &payloads).await?
+                        }
                         Direction::Outbound => outbound(side, broker.port(), messages).await?,
                     };
                     eprintln!(
-                        "  {direction:?} qos {} run {} {side:?}: {:.0} msg/s, {:.3} CPU s per 100k",
+                        "  {direction:?} qos {} {pace:?} run {} {side:?}: {:.0} msg/s, {:.3} CPU s per 100k",
                         qos as u8,
                         run + 1,
                         burst.rate,
@@ -134,7 +146,7 @@ pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
                     }
                 }
             }
-            rows.push(row(direction, qos, messages, &raw, &tars));
+            rows.push(row(direction, qos, pace, messages, &raw, &tars));
         }
         let mut raw = Vec::new();
         let mut tars = Vec::new();
@@ -167,7 +179,14 @@ pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
     })
 }
 
-fn row(direction: Direction, qos: QoS, messages: u64, raw: &[Burst], tars: &[Burst]) -> Row {
+fn row(
+    direction: Direction,
+    qos: QoS,
+    paced_per_s: Option<u64>,
+    messages: u64,
+    raw: &[Burst],
+    tars: &[Burst],
+) -> Row {
     let rate_ratios: Vec<f64> = raw.iter().zip(tars).map(|(r, t)| t.rate / r.rate).collect();
     let cpu_ratios: Vec<f64> = raw
         .iter()
@@ -181,6 +200,7 @@ fn row(direction: Direction, qos: QoS, messages: u64, raw: &[Burst], tars: &[Bur
     Row {
         direction,
         qos: qos as u8,
+        paced_per_s,
         messages,
         runs: raw.len(),
         raw_rate,
@@ -214,7 +234,7 @@ fn print(table: &Table) {
     for row in rows {
         println!(
             "{:<16} {:>12.0} {:>12.0} {:>7.3} {:>15} {:>14.3} {:>14.3} {:>7.3} {:>15}",
-            format!("{:?} QoS {}", row.direction, row.qos).to_lowercase(),
+            label(row),
             row.raw_rate,
             row.tars_rate,
             row.rate_ratio,
@@ -243,6 +263,37 @@ fn print(table: &Table) {
             "{} messages per burst, {} pings one at a time, medians of {} runs per side, sides alternating",
             first.messages, trips.pings, first.runs
         );
+    }
+}
+
+/// Feeds the publisher a steady stream: [`PACED_SLICE`] messages every few tens of
+/// microseconds (a thread's sleep is that precise; tokio's timer counts milliseconds,
+/// which would send bursts of a hundred).
+fn paced(client: &rumqttc::AsyncClient, topic: &str, rate: u64, payloads: Vec<Bytes>) {
+    let started = Instant::now();
+    for (sent, payload) in (0u64..).zip(payloads) {
+        if sent.is_multiple_of(PACED_SLICE) {
+            let due = started + Duration::from_secs_f64(sent as f64 / rate as f64);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+        loop {
+            match client.try_publish(topic, payload.clone(), PublishOptions::new(QoS::AtMostOnce)) {
+                Ok(()) => break,
+                Err(rumqttc::ClientError::RequestChannelFull(_)) => {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// "inbound qos 0", or "… 100k/s" when paced.
+fn label(row: &Row) -> String {
+    let label = format!("{:?} qos {}", row.direction, row.qos).to_lowercase();
+    match row.paced_per_s {
+        Some(rate) => format!("{label} {}k/s", rate / 1_000),
+        None => label,
     }
 }
 
@@ -317,12 +368,18 @@ async fn spawn(side: Side, port: u16, vars: &[(&str, String)]) -> Result<Running
 }
 
 /// One consumer process, one burst from this process: its rate and CPU time.
-async fn inbound(side: Side, port: u16, qos: QoS, payloads: &[Bytes]) -> Result<Burst, String> {
+async fn inbound(
+    side: Side,
+    port: u16,
+    qos: QoS,
+    pace: Option<u64>,
+    payloads: &[Bytes],
+) -> Result<Burst, String> {
     let messages = payloads.len() as u64;
     let mut running = spawn(side, port, &[("BENCH_EXPECT", messages.to_string())]).await?;
     let cpu_before = cpu_ns(running.pid);
     let started = Instant::now();
-    let publisher = tokio::spawn(publish(port, qos, payloads.to_vec()));
+    let publisher = tokio::spawn(publish(port, qos, pace, payloads.to_vec()));
     let done = format!("done {messages}");
     wait_for(&mut running.lines, &done, BURST_TIMEOUT, running.name).await?;
     let elapsed = started.elapsed();
@@ -493,8 +550,9 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// Publishes every payload from a raw client in this process, as fast as it goes.
-async fn publish(port: u16, qos: QoS, payloads: Vec<Bytes>) {
+/// Publishes every payload from a raw client in this process, as fast as it goes or,
+/// when paced, at a steady rate.
+async fn publish(port: u16, qos: QoS, pace: Option<u64>, payloads: Vec<Bytes>) {
     let (client, mut event_loop) =
         raw::connect(port, &format!("bench-publisher-{}", &tars::new_id()[..8]));
     let count = payloads.len();
@@ -502,17 +560,20 @@ async fn publish(port: u16, qos: QoS, payloads: Vec<Bytes>) {
         QoS::AtMostOnce => "bench/proc/q0",
         _ => "bench/proc/q1",
     };
-    let feeder = tokio::spawn(async move {
-        for payload in payloads {
-            if client
-                .publish(topic, payload, PublishOptions::new(qos))
-                .await
-                .is_err()
-            {
-                return;
+    let feeder = match pace {
+        None => tokio::spawn(async move {
+            for payload in payloads {
+                if client
+                    .publish(topic, payload, PublishOptions::new(qos))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
             }
-        }
-    });
+        }),
+        Some(rate) => tokio::task::spawn_blocking(move || paced(&client, topic, rate, payloads)),
+    };
     let mut written = 0;
     while written < count {
         match event_loop.poll().await {
