@@ -306,6 +306,17 @@ impl Client {
         publish::publish_event(&self.shared, event, Some(correlation_id)).await
     }
 
+    /// Publishes a typed event as the answer to an MQTT 5 request: on its response
+    /// topic, with its correlation data.
+    pub(crate) async fn publish_response<E: Event + Serialize>(
+        &self,
+        event: &E,
+        request_id: &str,
+        to: publish::ResponseTo<'_>,
+    ) -> Result<()> {
+        publish::publish_response(&self.shared, event, request_id, to).await
+    }
+
     /// Publishes a raw payload (no envelope), e.g. plain JSON for non-tars consumers.
     pub async fn publish_bytes(
         &self,

@@ -136,6 +136,7 @@ mod handler;
 pub mod health;
 pub mod manifest;
 mod message;
+mod properties;
 #[cfg(test)]
 mod proptests;
 mod publish;
@@ -151,7 +152,9 @@ pub mod testing;
 pub mod topic;
 
 pub use client::{Client, ClientBuilder};
-pub use config::{BrokerUrl, Config, ConfigBuilder, ConfigError, EnvDefaults, Secret, Transport};
+pub use config::{
+    BrokerUrl, Config, ConfigBuilder, ConfigError, EnvDefaults, MqttVersion, Secret, Transport,
+};
 pub use context::Context;
 pub use envelope::{new_id, now_ts, DecodeError, Envelope};
 pub use error::{Error, Result};
@@ -161,6 +164,7 @@ pub use handler::{
     IntoHandlerResult, Overflow,
 };
 pub use message::Message;
+pub use properties::{Properties, ENVELOPE_CONTENT_TYPE};
 pub use publish::PublishOptions;
 pub use raw::MqttHandle;
 pub use reply::HandlerOutput;

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::connection::acks::AckGuard;
 use crate::envelope::{self, DecodeError, EnvelopeHeader};
-use crate::{Envelope, QoS};
+use crate::{Envelope, Properties, QoS};
 
 /// A message as received from the broker. Cheap to clone (the payload is shared).
 #[derive(Debug, Clone)]
@@ -20,6 +20,8 @@ pub struct Message {
     retain: bool,
     /// With a persistent session: settles the acknowledgement once every copy is gone.
     ack: Option<Arc<AckGuard>>,
+    /// MQTT 5 properties, when it had any.
+    properties: Option<Box<Properties>>,
 }
 
 impl Message {
@@ -35,7 +37,14 @@ impl Message {
             qos,
             retain,
             ack: None,
+            properties: None,
         }
+    }
+
+    /// The message with the MQTT 5 properties it came with.
+    pub(crate) fn with_properties(mut self, properties: Option<Box<Properties>>) -> Self {
+        self.properties = properties;
+        self
     }
 
     /// Ties the message's acknowledgement to its handling (persistent sessions).
@@ -71,6 +80,36 @@ impl Message {
     /// Whether it is a retained message delivered on subscribe.
     pub fn retain(&self) -> bool {
         self.retain
+    }
+    /// Its MQTT 5 properties; `None` under MQTT 3.1.1 or when it came with none.
+    pub fn properties(&self) -> Option<&Properties> {
+        self.properties.as_deref()
+    }
+    /// Its MQTT 5 user properties, in order (empty under 3.1.1).
+    pub fn user_properties(&self) -> &[(String, String)] {
+        self.properties().map_or(&[], |p| p.user.as_slice())
+    }
+    /// The value of its first MQTT 5 user property called `name`.
+    pub fn user_property(&self, name: &str) -> Option<&str> {
+        self.properties()?.user_property(name)
+    }
+    /// Its MQTT 5 content type.
+    pub fn content_type(&self) -> Option<&str> {
+        self.properties()?.content_type.as_deref()
+    }
+    /// Where its MQTT 5 requester wants the answer; a handler's returned event goes
+    /// there.
+    pub fn response_topic(&self) -> Option<&str> {
+        self.properties()?.response_topic.as_deref()
+    }
+    /// What its MQTT 5 requester wants back with the answer.
+    pub fn correlation_data(&self) -> Option<&Bytes> {
+        self.properties()?.correlation_data.as_ref()
+    }
+    /// The MQTT 5 message expiry it was delivered with: what was left of the
+    /// publisher's expiry when the broker sent it.
+    pub fn message_expiry(&self) -> Option<std::time::Duration> {
+        self.properties()?.message_expiry
     }
 
     /// Decodes the payload as an envelope with `T` data.

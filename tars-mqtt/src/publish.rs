@@ -1,5 +1,8 @@
 //! Publishing, shared by [`Client`](crate::Client) and [`Context`](crate::Context).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -8,9 +11,10 @@ use crate::connection::wire::PublishPacket;
 use crate::connection::{Counters, Shared};
 use crate::envelope::{self, new_id, new_id_in};
 use crate::topic::validate_topic_name;
-use crate::{Error, Event, QoS, Result};
+use crate::{Error, Event, MqttVersion, Properties, QoS, Result, ENVELOPE_CONTENT_TYPE};
 
-/// How an envelope is published: correlation, QoS, retain.
+/// How an envelope is published: correlation, QoS, retain, and under MQTT 5 user
+/// properties and message expiry.
 ///
 /// ```
 /// use tars::{PublishOptions, QoS};
@@ -27,6 +31,11 @@ pub struct PublishOptions {
     pub qos: QoS,
     /// Whether the broker retains it (default false).
     pub retain: bool,
+    /// MQTT 5 user properties (not sent under 3.1.1).
+    pub user_properties: Vec<(String, String)>,
+    /// MQTT 5 message expiry: the broker drops the message for a subscriber that has not
+    /// received it by then (not sent under 3.1.1).
+    pub message_expiry: Option<Duration>,
 }
 
 impl Default for PublishOptions {
@@ -35,6 +44,8 @@ impl Default for PublishOptions {
             correlation_id: None,
             qos: QoS::AtMostOnce,
             retain: false,
+            user_properties: Vec::new(),
+            message_expiry: None,
         }
     }
 }
@@ -59,6 +70,36 @@ impl PublishOptions {
         self.retain = retain;
         self
     }
+    /// Adds an MQTT 5 user property.
+    pub fn user_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.user_properties.push((name.into(), value.into()));
+        self
+    }
+    /// Sets the MQTT 5 message expiry (whole seconds on the wire, rounded up).
+    pub fn message_expiry(mut self, expiry: Duration) -> Self {
+        self.message_expiry = Some(expiry);
+        self
+    }
+
+    /// The MQTT 5 properties of an envelope published with these options.
+    fn envelope_properties(&self) -> Arc<Properties> {
+        if self.user_properties.is_empty() && self.message_expiry.is_none() {
+            return Properties::envelope();
+        }
+        Arc::new(Properties {
+            user: self.user_properties.clone(),
+            content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
+            message_expiry: self.message_expiry,
+            ..Properties::default()
+        })
+    }
+}
+
+/// Where a reply goes, and what it carries, when its MQTT 5 request named a response
+/// topic.
+pub(crate) struct ResponseTo<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) correlation_data: Option<&'a Bytes>,
 }
 
 /// The MQTT "remaining length" of a PUBLISH, which the max packet size bounds.
@@ -150,17 +191,15 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
     data: &D,
     options: PublishOptions,
 ) -> Result<String> {
+    let properties = v5(shared).then(|| options.envelope_properties());
     let id = options.correlation_id.unwrap_or_else(new_id);
-    send_envelope(
-        shared,
-        TopicName::Given(topic),
-        event_type,
-        data,
-        &id,
-        options.qos,
-        options.retain,
-    )
-    .await?;
+    let target = Target {
+        topic: TopicName::Given(topic),
+        qos: options.qos,
+        retain: options.retain,
+        properties,
+    };
+    send_envelope(shared, target, event_type, data, &id).await?;
     Ok(id)
 }
 
@@ -175,38 +214,78 @@ pub(crate) async fn publish_event<E: Event + Serialize>(
         Some(id) => id,
         None => new_id_in(&mut fresh),
     };
-    send_envelope(
-        shared,
-        TopicName::Event(E::TOPIC),
-        E::EVENT_TYPE,
-        event,
-        id,
-        E::QOS,
-        E::RETAIN,
-    )
-    .await
+    let target = Target {
+        topic: TopicName::Event(E::TOPIC),
+        qos: E::QOS,
+        retain: E::RETAIN,
+        properties: v5(shared).then(Properties::envelope),
+    };
+    send_envelope(shared, target, E::EVENT_TYPE, event, id).await
+}
+
+/// Publishes a typed event as the answer to an MQTT 5 request: on the request's
+/// response topic, with its correlation data, the envelope id being the request's.
+pub(crate) async fn publish_response<E: Event + Serialize>(
+    shared: &Shared,
+    event: &E,
+    request_id: &str,
+    to: ResponseTo<'_>,
+) -> Result<()> {
+    let properties = Properties {
+        content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
+        correlation_data: to.correlation_data.cloned(),
+        ..Properties::default()
+    };
+    let target = Target {
+        topic: TopicName::Given(to.topic),
+        qos: E::QOS,
+        retain: false,
+        properties: Some(Arc::new(properties)),
+    };
+    send_envelope(shared, target, E::EVENT_TYPE, event, request_id).await
+}
+
+/// Whether the connection speaks MQTT 5 (and publishes carry properties).
+fn v5(shared: &Shared) -> bool {
+    shared.config.mqtt_version() == MqttVersion::V5
+}
+
+/// Where and how an envelope is published.
+struct Target<'a> {
+    topic: TopicName<'a>,
+    qos: QoS,
+    retain: bool,
+    properties: Option<Arc<Properties>>,
 }
 
 async fn send_envelope<D: Serialize + ?Sized>(
     shared: &Shared,
-    topic: TopicName<'_>,
+    target: Target<'_>,
     event_type: &str,
     data: &D,
     id: &str,
-    qos: QoS,
-    retain: bool,
 ) -> Result<()> {
     let payload = envelope::encode_bytes(id, event_type, shared.config.source_name(), data)?;
-    match topic {
-        TopicName::Event(topic) => {
-            send(
-                shared,
-                PublishPacket::from_static(topic, qos, retain, payload),
-            )
-            .await?;
+    let Target {
+        topic,
+        qos,
+        retain,
+        properties,
+    } = target;
+    let mut packet = match topic {
+        TopicName::Event(topic) => PublishPacket::from_static(topic, qos, retain, payload),
+        TopicName::Given(topic) => {
+            validate_topic_name(topic).map_err(|source| Error::InvalidTopic {
+                topic: topic.to_owned(),
+                source,
+            })?;
+            PublishPacket::new(topic, qos, retain, payload)
         }
-        TopicName::Given(topic) => publish_payload(shared, topic, qos, retain, payload).await?,
+    };
+    if let Some(properties) = properties {
+        packet = packet.with_properties(properties);
     }
+    send(shared, packet).await?;
     tracing::debug!(
         topic = topic.as_str(),
         event_type,

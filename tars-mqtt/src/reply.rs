@@ -1,6 +1,7 @@
 //! What a `#[tars::handler]` function may return, and how a returned event becomes the
 //! reply: published on its topic with the incoming envelope's id (the correlation
-//! convention of the Python stack).
+//! convention of the Python stack). When an MQTT 5 request names a response topic, the
+//! reply goes there instead, with the request's correlation data.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -9,6 +10,7 @@ use serde::Serialize;
 
 use crate::extract::envelope_id;
 use crate::handler::{HandlerError, HandlerResult};
+use crate::publish::ResponseTo;
 use crate::{Context, Event, Message};
 
 /// A handler's return value: `()`, `Result<(), E>`, an event, `Option<event>` or
@@ -107,12 +109,28 @@ async fn publish_reply<T: Event + Serialize>(
     message: &Message,
     request_id: Option<&str>,
 ) -> HandlerResult {
-    let published = match request_id {
-        Some(id) => ctx.client().publish_correlated(&event, id).await,
-        None => match envelope_id(message) {
-            Some(id) => ctx.client().publish_correlated(&event, &id).await,
-            None => ctx.client().publish(&event).await,
-        },
+    let id = match request_id {
+        Some(id) => Some(std::borrow::Cow::Borrowed(id)),
+        None => envelope_id(message).map(std::borrow::Cow::Owned),
+    };
+    // An MQTT 5 requester that named a response topic gets the answer there.
+    if let Some(topic) = message.response_topic() {
+        let to = ResponseTo {
+            topic,
+            correlation_data: message.correlation_data(),
+        };
+        let id = id.unwrap_or_else(|| crate::new_id().into());
+        return ctx
+            .client()
+            .publish_response(&event, &id, to)
+            .await
+            .map_err(|e| {
+                HandlerError::failed(format!("could not publish the reply on {topic}: {e}"))
+            });
+    }
+    let published = match id {
+        Some(id) => ctx.client().publish_correlated(&event, &id).await,
+        None => ctx.client().publish(&event).await,
     };
     published.map_err(|e| {
         HandlerError::failed(format!("could not publish the reply on {}: {e}", T::TOPIC))

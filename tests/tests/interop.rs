@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
-use tars::{Client, Context, Envelope, PublishOptions, QoS};
+use tars::{Client, Context, Envelope, MqttVersion, PublishOptions, QoS};
 use tars_tests::python::PythonPeer;
 use tars_tests::{config, init_tracing, Mosquitto};
 use tokio::sync::mpsc;
@@ -22,9 +22,20 @@ struct Greeting {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_services_accept_everything_tars_publishes_and_answer_its_requests() {
+    python_services_accept_everything_from(MqttVersion::V3_1_1).await;
+}
+
+/// A mixed fleet: the Python peer speaks 3.1.1, tars MQTT 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_services_accept_everything_a_v5_tars_client_publishes() {
+    python_services_accept_everything_from(MqttVersion::V5).await;
+}
+
+async fn python_services_accept_everything_from(version: MqttVersion) {
     init_tracing();
     let broker = Mosquitto::start();
     let config = config(broker.port(), "interop")
+        .mqtt_version(version)
         .enable_health(true)
         .enable_heartbeat(true)
         .heartbeat_interval(Duration::from_secs(1))

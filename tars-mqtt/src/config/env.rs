@@ -65,6 +65,8 @@ pub(crate) const VARIABLES: &[&str] = &[
     "MQTT_ENABLE_HEALTH",
     "MQTT_ENABLE_HEARTBEAT",
     "MQTT_CLEAN_SESSION",
+    "MQTT_VERSION",
+    "MQTT_SESSION_EXPIRY",
     "MQTT_HEARTBEAT_INTERVAL",
     "MQTT_DEDUPE_TTL",
     "MQTT_DEDUPE_MAX_ENTRIES",
@@ -146,6 +148,19 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     }
     if let Some(raw) = get(lookup, "MQTT_CLEAN_SESSION")? {
         builder = builder.clean_session(parse_bool("MQTT_CLEAN_SESSION", &raw)?);
+    }
+    if let Some(raw) = get(lookup, "MQTT_VERSION")? {
+        let version = raw
+            .parse::<super::MqttVersion>()
+            .map_err(|rule| invalid("MQTT_VERSION", &raw, rule))?;
+        builder = builder.mqtt_version(version);
+    }
+    if let Some(raw) = get(lookup, "MQTT_SESSION_EXPIRY")? {
+        let rule = "must be a whole number of seconds from 0 to 4294967295";
+        let secs = raw
+            .parse::<u32>()
+            .map_err(|_| invalid("MQTT_SESSION_EXPIRY", &raw, rule))?;
+        builder = builder.session_expiry(Duration::from_secs(secs.into()));
     }
     if let Some(raw) = get(lookup, "MQTT_HEARTBEAT_INTERVAL")? {
         let rule = "must be a number of seconds ≥ 1.0";

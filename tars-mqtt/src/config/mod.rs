@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use broker_url::{BrokerUrl, Transport};
+
 pub use env::EnvDefaults;
 pub use secret::Secret;
 
@@ -95,7 +96,57 @@ pub struct Config {
     handler_queue_capacity: usize,
     drain_timeout: Duration,
     request_timeout: Duration,
+    mqtt_version: MqttVersion,
+    session_expiry: Duration,
 }
+
+/// The MQTT protocol version a client speaks (`MQTT_VERSION`).
+///
+/// The envelope, the health and heartbeat topics, the last will and the manifest are the
+/// same under both, so a 3.1.1 peer and a v5 one talk as before; v5 adds message
+/// properties (response topic, correlation data, user properties, expiry) and reason
+/// codes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1, the default, as the Python services speak.
+    #[default]
+    V3_1_1,
+    /// MQTT 5.
+    V5,
+}
+
+impl MqttVersion {
+    /// As written in `MQTT_VERSION`: `3.1.1` or `5`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V3_1_1 => "3.1.1",
+            Self::V5 => "5",
+        }
+    }
+}
+
+impl fmt::Display for MqttVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MqttVersion {
+    type Err = &'static str;
+
+    /// `3.1.1` (also `3`, `4`, `v3.1.1`) or `5` (also `5.0`, `v5`).
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw.trim().trim_start_matches(['v', 'V']) {
+            "3.1.1" | "3" | "4" => Ok(Self::V3_1_1),
+            "5" | "5.0" => Ok(Self::V5),
+            _ => Err("must be 3.1.1 or 5"),
+        }
+    }
+}
+
+/// How long the broker keeps a persistent session under MQTT 5 when
+/// `MQTT_SESSION_EXPIRY` is not set.
+pub const DEFAULT_SESSION_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// Files for TLS (`mqtts://`, `wss://`): a CA bundle to trust instead of the platform's
 /// roots, and a client certificate with its key. Paths only; they are read at connect.
@@ -156,6 +207,20 @@ impl Config {
     /// session, QoS 1/2 messages are acknowledged after their handlers finished.
     pub fn clean_session(&self) -> bool {
         self.clean_session
+    }
+    /// The MQTT version spoken (`MQTT_VERSION`, default 3.1.1).
+    pub fn mqtt_version(&self) -> MqttVersion {
+        self.mqtt_version
+    }
+    /// Under MQTT 5, how long the broker keeps a persistent session after the
+    /// connection is gone (`MQTT_SESSION_EXPIRY`, default one hour); a clean session
+    /// expires at once.
+    pub fn session_expiry(&self) -> Duration {
+        if self.clean_session {
+            Duration::ZERO
+        } else {
+            self.session_expiry
+        }
     }
     /// Whether health is published on `system/health/{client_id}`.
     pub fn enable_health(&self) -> bool {
@@ -299,6 +364,8 @@ impl ConfigBuilder {
                 handler_queue_capacity: DEFAULT_HANDLER_QUEUE_CAPACITY,
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                mqtt_version: MqttVersion::V3_1_1,
+                session_expiry: DEFAULT_SESSION_EXPIRY,
             },
         }
     }
@@ -319,6 +386,18 @@ impl ConfigBuilder {
     /// that a message whose handler never finished is delivered again.
     pub fn clean_session(mut self, clean: bool) -> Self {
         self.config.clean_session = clean;
+        self
+    }
+    /// The MQTT version to speak (default 3.1.1).
+    pub fn mqtt_version(mut self, version: MqttVersion) -> Self {
+        self.config.mqtt_version = version;
+        self
+    }
+    /// Under MQTT 5, how long the broker keeps a persistent session (whole seconds,
+    /// default one hour). Without effect on a clean session or under 3.1.1, where a
+    /// persistent session lasts until the broker drops it.
+    pub fn session_expiry(mut self, expiry: Duration) -> Self {
+        self.config.session_expiry = expiry;
         self
     }
     /// Publish health on `system/health/{client_id}` (default off).
@@ -430,6 +509,13 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "MQTT_KEEPALIVE",
             secs(c.keepalive),
             "must be a whole number of seconds from 1 to 65535",
+        ));
+    }
+    if c.session_expiry.subsec_nanos() != 0 || c.session_expiry.as_secs() > u64::from(u32::MAX) {
+        return Err(invalid(
+            "MQTT_SESSION_EXPIRY",
+            secs(c.session_expiry),
+            "must be a whole number of seconds from 0 to 4294967295",
         ));
     }
     match (&c.tls.cert_file, &c.tls.key_file) {

@@ -176,7 +176,8 @@ impl Inbound {
                 return;
             }
         }
-        let mut message = Message::new(publish.topic, publish.payload, publish.qos, publish.retain);
+        let mut message = Message::new(publish.topic, publish.payload, publish.qos, publish.retain)
+            .with_properties(publish.properties);
         if let Some(guard) = guard {
             message = message.with_ack(guard);
         }

@@ -13,10 +13,13 @@ use tokio::time::{sleep, timeout};
 
 use super::inbound::Inbound;
 use super::outbox::Outbox;
-use super::wire::{self, ConnectCode, ConnectPacket, Incoming, OpenError, PublishPacket, Stream};
+use super::wire::{
+    self, ConnectCode, ConnectPacket, Incoming, OpenError, PublishPacket, ServerLimits, Stream,
+};
 use super::writer::{Finished, Lanes, Writer};
 use super::{reader, Command, Counters, Shared};
 use crate::backoff::Backoff;
+use crate::MqttVersion;
 use crate::QoS;
 
 /// How long opening the socket and the CONNECT/CONNACK exchange may take.
@@ -104,7 +107,15 @@ impl Link {
         let shared = self.shared.clone();
         let (read_half, write_half) = tokio::io::split(stream);
         let (events, reader_events) = mpsc::unbounded_channel();
-        let reader = reader::run(read_half, buffer, &mut self.inbound, events, self.epoch);
+        let version = shared.config.mqtt_version();
+        let reader = reader::run(
+            read_half,
+            buffer,
+            &mut self.inbound,
+            events,
+            self.epoch,
+            version,
+        );
         let lanes = Lanes {
             commands: &mut self.commands,
             data: &mut self.data,
@@ -206,7 +217,9 @@ async fn connect(
             .await
             .map_err(|e| describe_open(&e))?;
         let mut buffer = BytesMut::with_capacity(4096);
-        wire::encode_connect(&connect_packet(shared)?, &mut buffer).map_err(|e| e.to_string())?;
+        let version = shared.config.mqtt_version();
+        wire::encode_connect(version, &connect_packet(shared)?, &mut buffer)
+            .map_err(|e| e.to_string())?;
         stream
             .write_all(&buffer)
             .await
@@ -214,12 +227,20 @@ async fn connect(
         stream.flush().await.map_err(|e| e.to_string())?;
         buffer.clear();
         loop {
-            match wire::decode(&mut buffer).map_err(|e| e.to_string())? {
+            match wire::decode(version, &mut buffer).map_err(|e| e.to_string())? {
                 Some(Incoming::ConnAck {
                     session_present,
                     code: ConnectCode::Accepted,
-                }) => return Ok((stream, buffer, session_present)),
-                Some(Incoming::ConnAck { code, .. }) => return Err(describe_refusal(code).into()),
+                    limits,
+                }) => {
+                    if limits != ServerLimits::default() {
+                        tracing::debug!(?limits, "the broker's limits");
+                    }
+                    return Ok((stream, buffer, session_present));
+                }
+                Some(Incoming::ConnAck { code, .. }) => {
+                    return Err(describe_refusal(code, version));
+                }
                 Some(_) => return Err("the broker sent something else than CONNACK".into()),
                 None => {}
             }
@@ -250,6 +271,8 @@ fn connect_packet(shared: &Shared) -> Result<ConnectPacket, String> {
         client_id: config.client_id().to_owned(),
         keepalive: config.keepalive(),
         clean_session: config.clean_session(),
+        session_expiry: config.session_expiry(),
+        max_packet_size: wire::MQTT_MAX_PACKET_SIZE,
         credentials: url.username.as_ref().map(|user| {
             let password = url.password.as_ref().map(|p| p.expose().to_owned());
             (user.clone(), password)
@@ -259,8 +282,8 @@ fn connect_packet(shared: &Shared) -> Result<ConnectPacket, String> {
 }
 
 /// A refused CONNECT in words that say what to check.
-fn describe_refusal(code: ConnectCode) -> &'static str {
-    match code {
+fn describe_refusal(code: ConnectCode, version: MqttVersion) -> String {
+    let text = match code {
         ConnectCode::BadUserNamePassword => {
             "the broker refused the user name or password (check the credentials in MQTT_URL)"
         }
@@ -269,9 +292,13 @@ fn describe_refusal(code: ConnectCode) -> &'static str {
         }
         ConnectCode::BadClientId => "the broker refused the client id (check MQTT_CLIENT_ID)",
         ConnectCode::ServiceUnavailable => "the broker is unavailable",
-        ConnectCode::RefusedProtocolVersion => "the broker does not speak MQTT 3.1.1",
+        ConnectCode::RefusedProtocolVersion => {
+            return format!("the broker does not speak MQTT {version} (check MQTT_VERSION)");
+        }
+        ConnectCode::Refused(reason) => return format!("the broker refused the connection: {reason}"),
         ConnectCode::Accepted => "connection refused",
-    }
+    };
+    text.into()
 }
 
 /// A failure to open the socket in words that say what to check.

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::inbound::Inbound;
 use super::wire::{self, Incoming};
+use crate::MqttVersion;
 
 /// Free room kept in the read buffer before each read.
 const READ_ROOM: usize = 64 * 1024;
@@ -20,10 +21,11 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
     inbound: &mut Inbound,
     events: mpsc::UnboundedSender<Incoming>,
     epoch: u64,
+    version: MqttVersion,
 ) -> String {
     loop {
         loop {
-            let packet = match wire::decode(&mut buffer) {
+            let packet = match wire::decode(version, &mut buffer) {
                 Ok(Some(packet)) => packet,
                 Ok(None) => break,
                 Err(error) => return error.to_string(),
@@ -34,15 +36,18 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
                     continue;
                 }
                 Incoming::UnsubAck(_) => continue,
-                Incoming::Disconnect => {
+                Incoming::Disconnect(None) => {
                     return "the broker closed the connection (DISCONNECT)".into();
+                }
+                Incoming::Disconnect(Some(reason)) => {
+                    return format!("the broker closed the connection (DISCONNECT: {reason})");
                 }
                 Incoming::ConnAck { .. } => {
                     return "unexpected packet from the broker: a second CONNACK".into();
                 }
                 // Acknowledgements and answers: the writer's business.
-                Incoming::PubAck(_)
-                | Incoming::PubRec(_)
+                Incoming::PubAck(..)
+                | Incoming::PubRec(..)
                 | Incoming::PubRel(_)
                 | Incoming::PubComp(_)
                 | Incoming::SubAck { .. }

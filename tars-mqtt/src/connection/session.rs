@@ -23,7 +23,10 @@ const SUBACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Filters per SUBSCRIBE packet when restoring many subscriptions.
 const FILTERS_PER_PACKET: usize = 64;
 /// The broker's answer to a refused MQTT 3.1.1 subscription.
-const REFUSED: &str = "SUBACK return code 0x80 (failure)";
+/// The broker's answer to a refused subscription, as logged and reported.
+fn refusal(reason: &str) -> String {
+    format!("SUBACK: {reason}")
+}
 
 struct Request {
     filter: String,
@@ -73,15 +76,19 @@ impl SessionTask {
                     continue;
                 };
                 if !self.announced_ready && !refused.is_empty() {
-                    let filter = refused.join(", ");
-                    tracing::error!(filter, answer = REFUSED, "the broker refused a subscription at start (check the broker's ACL for this client)");
-                    self.shared.fail_startup(Error::SubscriptionRefused {
-                        filter,
-                        answer: REFUSED.into(),
-                    });
+                    let filter = refused
+                        .iter()
+                        .map(|(f, _)| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let answer = refused[0].1.clone();
+                    tracing::error!(filter, answer, "the broker refused a subscription at start (check the broker's ACL for this client)");
+                    self.shared
+                        .fail_startup(Error::SubscriptionRefused { filter, answer });
                     return;
                 }
                 self.restored_epoch = status.epoch;
+                let refused: Vec<String> = refused.into_iter().map(|(filter, _)| filter).collect();
                 self.announce(&refused);
                 self.shared
                     .status
@@ -106,21 +113,23 @@ impl SessionTask {
         }
     }
 
-    /// Sends every subscription again on a new connection; returns the refused filters.
-    async fn restore(&mut self, epoch: u64) -> Result<Vec<String>, ()> {
+    /// Sends every subscription again on a new connection; returns the refused filters
+    /// with the broker's answers.
+    async fn restore(&mut self, epoch: u64) -> Result<Vec<(String, String)>, ()> {
         let subscriptions = self.shared.routes_read().subscriptions();
         let mut refused = Vec::new();
         for chunk in subscriptions.chunks(FILTERS_PER_PACKET) {
             match self.subscribe_and_wait(chunk.to_vec()).await {
                 Ok(outcomes) => {
                     for ((filter, _), outcome) in chunk.iter().zip(outcomes) {
-                        if outcome == SubscribeOutcome::Refused {
+                        if let SubscribeOutcome::Refused(reason) = outcome {
+                            let answer = refusal(&reason);
                             tracing::error!(
                                 filter,
-                                answer = REFUSED,
+                                answer,
                                 "the broker refused the subscription (check the broker's ACL for this client)"
                             );
-                            refused.push(filter.clone());
+                            refused.push((filter.clone(), answer));
                         }
                     }
                 }
@@ -162,20 +171,20 @@ impl SessionTask {
     async fn subscribe_one(&mut self, request: Request) {
         let filters = vec![(request.filter.clone(), request.qos)];
         let result = match self.subscribe_and_wait(filters).await {
-            Ok(outcomes) if outcomes.first() == Some(&SubscribeOutcome::Refused) => {
-                Err(Error::SubscriptionRefused {
+            Ok(outcomes) => match outcomes.into_iter().next() {
+                Some(SubscribeOutcome::Refused(reason)) => Err(Error::SubscriptionRefused {
                     filter: request.filter,
-                    answer: REFUSED.into(),
-                })
-            }
-            Ok(_) => {
-                tracing::info!(
-                    filter = request.filter,
-                    qos = request.qos as u8,
-                    "subscribed"
-                );
-                Ok(())
-            }
+                    answer: refusal(&reason),
+                }),
+                _ => {
+                    tracing::info!(
+                        filter = request.filter,
+                        qos = request.qos as u8,
+                        "subscribed"
+                    );
+                    Ok(())
+                }
+            },
             Err(Interrupted::TimedOut) => Err(Error::Timeout {
                 what: "the broker to acknowledge the subscription",
                 after: SUBACK_TIMEOUT,

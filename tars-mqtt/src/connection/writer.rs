@@ -157,12 +157,20 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
 
     fn on_reader_event(&mut self, packet: Incoming) -> Result<(), String> {
         match packet {
-            Incoming::PubAck(pkid) => {
+            Incoming::PubAck(pkid, refusal) => {
+                if let Some(reason) = refusal {
+                    tracing::warn!(pkid, reason, "the broker refused a QoS 1 publish");
+                }
                 self.lanes.outbox.on_puback(pkid);
             }
-            Incoming::PubRec(pkid) => {
+            Incoming::PubRec(pkid, None) => {
                 self.lanes.outbox.on_pubrec(pkid);
                 self.encode(&Outgoing::PubRel(pkid))?;
+            }
+            Incoming::PubRec(pkid, Some(reason)) => {
+                // A refused QoS 2 publish ends at its PUBREC (MQTT 5, 4.3.3).
+                tracing::warn!(pkid, reason, "the broker refused a QoS 2 publish");
+                self.lanes.outbox.on_pubcomp(pkid);
             }
             Incoming::PubComp(pkid) => {
                 self.lanes.outbox.on_pubcomp(pkid);
@@ -178,7 +186,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             Incoming::ConnAck { .. }
             | Incoming::Publish(_)
             | Incoming::UnsubAck(_)
-            | Incoming::Disconnect => {}
+            | Incoming::Disconnect(_) => {}
         }
         Ok(())
     }
@@ -244,7 +252,13 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
     }
 
     fn encode(&mut self, packet: &Outgoing) -> Result<(), String> {
-        wire::encode(packet, &mut self.buffer, super::wire::MQTT_MAX_PACKET_SIZE)
+        let version = self.shared.config.mqtt_version();
+        wire::encode(
+            version,
+            packet,
+            &mut self.buffer,
+            super::wire::MQTT_MAX_PACKET_SIZE,
+        )
     }
 
     async fn write_buffer(&mut self) -> Result<(), String> {

@@ -1,0 +1,332 @@
+//! MQTT 5 through the rumqttc-v5-next codec: the same packets as 3.1.1 plus message
+//! properties, session expiry, the broker's limits and reason codes.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rumqttc_v5::mqttbytes::v5 as codec;
+use rumqttc_v5::mqttbytes::Error as CodecError;
+
+use super::{
+    topic_text, ConnectCode, ConnectPacket, Incoming, Outgoing, ProtocolError, PublishPacket,
+    ReceivedPublish, ServerLimits, SubscribeOutcome, MQTT_MAX_PACKET_SIZE,
+};
+use crate::Properties;
+
+pub(super) fn encode(
+    packet: &Outgoing,
+    buffer: &mut BytesMut,
+    max_size: usize,
+) -> Result<(), String> {
+    let packet = match packet {
+        Outgoing::Publish(p) => codec::Packet::Publish(publish(p)),
+        Outgoing::PubAck(pkid) => codec::Packet::PubAck(codec::PubAck::new(*pkid, None)),
+        Outgoing::PubRec(pkid) => codec::Packet::PubRec(codec::PubRec::new(*pkid, None)),
+        Outgoing::PubRel(pkid) => codec::Packet::PubRel(codec::PubRel::new(*pkid, None)),
+        Outgoing::PubComp(pkid) => codec::Packet::PubComp(codec::PubComp::new(*pkid, None)),
+        Outgoing::Subscribe { pkid, filters } => {
+            let mut subscribe = codec::Subscribe::new_many(
+                filters
+                    .iter()
+                    .map(|(filter, qos)| codec::SubscribeFilter::new(filter.clone(), *qos)),
+                None,
+            );
+            subscribe.pkid = *pkid;
+            codec::Packet::Subscribe(subscribe)
+        }
+        Outgoing::PingReq => codec::Packet::PingReq,
+        Outgoing::Disconnect => codec::Packet::Disconnect(codec::Disconnect::new(
+            codec::DisconnectReasonCode::NormalDisconnection,
+        )),
+    };
+    packet
+        .write(buffer, Some(limit(max_size)))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+pub(super) fn encode_connect(
+    connect: &ConnectPacket,
+    buffer: &mut BytesMut,
+) -> std::io::Result<()> {
+    let mut properties = codec::ConnectProperties::new();
+    properties.session_expiry_interval = Some(seconds(connect.session_expiry));
+    properties.max_packet_size = Some(limit(connect.max_packet_size));
+    let packet = codec::Connect {
+        keep_alive: u16::try_from(connect.keepalive.as_secs()).unwrap_or(u16::MAX),
+        client_id: connect.client_id.clone(),
+        clean_start: connect.clean_session,
+        properties: Some(properties),
+    };
+    let auth = match &connect.credentials {
+        Some((username, Some(password))) => codec::ConnectAuth::UsernamePassword {
+            username: username.clone(),
+            password: Bytes::copy_from_slice(password.as_bytes()),
+        },
+        Some((username, None)) => codec::ConnectAuth::Username {
+            username: username.clone(),
+        },
+        None => codec::ConnectAuth::None,
+    };
+    let will = connect.will.as_ref().map(|(topic, payload, qos, retain)| {
+        let properties = codec::LastWillProperties {
+            delay_interval: None,
+            payload_format_indicator: None,
+            message_expiry_interval: None,
+            content_type: Some(crate::ENVELOPE_CONTENT_TYPE.to_owned()),
+            response_topic: None,
+            correlation_data: None,
+            user_properties: Vec::new(),
+        };
+        codec::LastWill::new(
+            topic.clone(),
+            payload.to_vec(),
+            *qos,
+            *retain,
+            Some(properties),
+        )
+    });
+    codec::Packet::Connect(packet, will, auth)
+        .write(buffer, Some(limit(MQTT_MAX_PACKET_SIZE)))
+        .map(drop)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))
+}
+
+pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, ProtocolError> {
+    let packet = match codec::Packet::read(buffer, Some(limit(MQTT_MAX_PACKET_SIZE))) {
+        Ok(packet) => packet,
+        Err(CodecError::InsufficientBytes(more)) => {
+            buffer.reserve(more);
+            return Ok(None);
+        }
+        Err(error) => return Err(ProtocolError::Malformed(error.to_string())),
+    };
+    let incoming = match packet {
+        codec::Packet::ConnAck(connack) => {
+            let limits = connack
+                .properties
+                .as_ref()
+                .map(|p| ServerLimits {
+                    receive_maximum: p.receive_max,
+                    max_packet_size: p.max_packet_size,
+                })
+                .unwrap_or_default();
+            Incoming::ConnAck {
+                session_present: connack.session_present,
+                code: connect_code(connack.code),
+                limits,
+            }
+        }
+        codec::Packet::Publish(p) => Incoming::Publish(ReceivedPublish {
+            topic: topic_text(p.topic)?,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            pkid: p.pkid,
+            properties: p.properties.map(received_properties),
+        }),
+        codec::Packet::PubAck(ack) => {
+            let refused = !matches!(
+                ack.reason,
+                codec::PubAckReason::Success | codec::PubAckReason::NoMatchingSubscribers
+            );
+            Incoming::PubAck(ack.pkid, refused.then(|| reason_name(ack.reason)))
+        }
+        codec::Packet::PubRec(ack) => {
+            let refused = !matches!(
+                ack.reason,
+                codec::PubRecReason::Success | codec::PubRecReason::NoMatchingSubscribers
+            );
+            Incoming::PubRec(ack.pkid, refused.then(|| reason_name(ack.reason)))
+        }
+        codec::Packet::PubRel(ack) => Incoming::PubRel(ack.pkid),
+        codec::Packet::PubComp(ack) => Incoming::PubComp(ack.pkid),
+        codec::Packet::SubAck(suback) => Incoming::SubAck {
+            pkid: suback.pkid,
+            outcomes: suback
+                .return_codes
+                .into_iter()
+                .map(|code| match code {
+                    codec::SubscribeReasonCode::Success(qos) => SubscribeOutcome::Granted(qos),
+                    refused => SubscribeOutcome::Refused(reason_name(refused)),
+                })
+                .collect(),
+        },
+        codec::Packet::UnsubAck(ack) => Incoming::UnsubAck(ack.pkid),
+        codec::Packet::PingResp => Incoming::PingResp,
+        codec::Packet::Disconnect(disconnect) => {
+            let mut reason = reason_name(disconnect.reason_code);
+            if let Some(text) = disconnect.properties.and_then(|p| p.reason_string) {
+                reason = format!("{reason}: {text}");
+            }
+            Incoming::Disconnect(Some(reason))
+        }
+        codec::Packet::Auth(_) => return Err(ProtocolError::Unexpected("AUTH")),
+        codec::Packet::Connect(..) => return Err(ProtocolError::Unexpected("CONNECT")),
+        codec::Packet::Subscribe(_) => return Err(ProtocolError::Unexpected("SUBSCRIBE")),
+        codec::Packet::Unsubscribe(_) => return Err(ProtocolError::Unexpected("UNSUBSCRIBE")),
+        codec::Packet::PingReq => return Err(ProtocolError::Unexpected("PINGREQ")),
+    };
+    Ok(Some(incoming))
+}
+
+fn publish(p: &PublishPacket) -> codec::Publish {
+    codec::Publish {
+        dup: p.dup,
+        qos: p.qos,
+        retain: p.retain,
+        topic: p.topic.clone(),
+        pkid: p.pkid,
+        payload: p.payload.clone(),
+        properties: p.properties.as_deref().map(publish_properties),
+    }
+}
+
+fn publish_properties(properties: &Properties) -> codec::PublishProperties {
+    codec::PublishProperties {
+        message_expiry_interval: properties.message_expiry.map(seconds),
+        response_topic: properties.response_topic.clone(),
+        correlation_data: properties.correlation_data.clone(),
+        user_properties: properties.user.clone(),
+        content_type: properties.content_type.clone(),
+        ..Default::default()
+    }
+}
+
+fn received_properties(properties: codec::PublishProperties) -> Box<Properties> {
+    Box::new(Properties {
+        user: properties.user_properties,
+        content_type: properties.content_type,
+        response_topic: properties.response_topic,
+        correlation_data: properties.correlation_data,
+        message_expiry: properties
+            .message_expiry_interval
+            .map(|secs| Duration::from_secs(secs.into())),
+    })
+}
+
+/// A size limit as the codec takes it.
+fn limit(size: usize) -> u32 {
+    u32::try_from(size).unwrap_or(u32::MAX)
+}
+
+/// Whole seconds, as MQTT 5 intervals count them (a fraction rounds up: an expiry never
+/// comes early, and a non-zero one never reads as "none").
+fn seconds(duration: Duration) -> u32 {
+    let secs = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+fn connect_code(code: codec::ConnectReturnCode) -> ConnectCode {
+    use codec::ConnectReturnCode as C;
+    match code {
+        C::Success => ConnectCode::Accepted,
+        C::RefusedProtocolVersion | C::UnsupportedProtocolVersion => {
+            ConnectCode::RefusedProtocolVersion
+        }
+        C::BadClientId | C::ClientIdentifierNotValid => ConnectCode::BadClientId,
+        C::ServiceUnavailable | C::ServerUnavailable => ConnectCode::ServiceUnavailable,
+        C::BadUserNamePassword => ConnectCode::BadUserNamePassword,
+        C::NotAuthorized => ConnectCode::NotAuthorized,
+        other => ConnectCode::Refused(reason_name(other)),
+    }
+}
+
+/// A reason code's name in words: `QuotaExceeded` reads "quota exceeded".
+fn reason_name(reason: impl Debug) -> String {
+    let name = format!("{reason:?}").replace("QoS", "Qos");
+    let mut words = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            words.push(' ');
+        }
+        words.extend(c.to_lowercase());
+    }
+    words.replace("qos", "QoS")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::QoS;
+
+    #[test]
+    fn reason_codes_read_as_words() {
+        assert_eq!(
+            reason_name(codec::PubAckReason::QuotaExceeded),
+            "quota exceeded"
+        );
+        assert_eq!(
+            reason_name(codec::SubscribeReasonCode::NotAuthorized),
+            "not authorized"
+        );
+        assert_eq!(
+            reason_name(codec::ConnectReturnCode::QoSNotSupported),
+            "QoS not supported"
+        );
+    }
+
+    #[test]
+    fn properties_survive_the_wire() {
+        let properties = Properties {
+            user: vec![("traceparent".into(), "00-abc-def-01".into())],
+            content_type: Some("application/json".into()),
+            response_topic: Some("reply/here".into()),
+            correlation_data: Some(Bytes::from_static(b"\x01\x02")),
+            message_expiry: Some(Duration::from_millis(1500)),
+        };
+        let mut packet =
+            PublishPacket::new("a/b", QoS::AtLeastOnce, false, Bytes::from_static(b"{}"))
+                .with_properties(Arc::new(properties.clone()));
+        packet.pkid = 9;
+        let mut buffer = BytesMut::new();
+        encode(&Outgoing::Publish(packet), &mut buffer, 1024).unwrap();
+        let Some(Incoming::Publish(received)) = decode(&mut buffer).unwrap() else {
+            panic!("not a publish");
+        };
+        let expected = Properties {
+            message_expiry: Some(Duration::from_secs(2)),
+            ..properties
+        };
+        assert_eq!(received.properties.as_deref(), Some(&expected));
+        assert_eq!(received.pkid, 9);
+        assert_eq!(&*received.topic, "a/b");
+    }
+
+    #[test]
+    fn no_matching_subscribers_is_success_and_quota_is_not() {
+        let mut buffer = BytesMut::new();
+        for reason in [
+            codec::PubAckReason::NoMatchingSubscribers,
+            codec::PubAckReason::QuotaExceeded,
+        ] {
+            let mut ack = codec::PubAck::new(4, None);
+            ack.reason = reason;
+            codec::Packet::PubAck(ack).write(&mut buffer, None).unwrap();
+        }
+        assert_eq!(
+            decode(&mut buffer).unwrap(),
+            Some(Incoming::PubAck(4, None))
+        );
+        assert_eq!(
+            decode(&mut buffer).unwrap(),
+            Some(Incoming::PubAck(4, Some("quota exceeded".into())))
+        );
+    }
+
+    #[test]
+    fn a_server_disconnect_keeps_its_reason() {
+        let mut buffer = BytesMut::new();
+        let disconnect = codec::Disconnect::new(codec::DisconnectReasonCode::ServerShuttingDown);
+        codec::Packet::Disconnect(disconnect)
+            .write(&mut buffer, None)
+            .unwrap();
+        assert_eq!(
+            decode(&mut buffer).unwrap(),
+            Some(Incoming::Disconnect(Some("server shutting down".into())))
+        );
+    }
+}

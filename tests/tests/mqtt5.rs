@@ -1,0 +1,235 @@
+//! MQTT 5 beside 3.1.1, on mosquitto: a v5 tars service answers a paho v5 requester on
+//! its response topic with its correlation data, still answers 3.1.1 peers as before,
+//! and message properties travel both ways.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tars::{Client, Context, Message, MqttVersion, PublishOptions, QoS};
+use tars_tests::process::ServiceProcess;
+use tars_tests::python::INSTALL_HINT;
+use tars_tests::{config, init_tracing, python_style_envelope, Mosquitto, Probe};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn answering_service() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_answering-service"))
+}
+
+async fn start_v5_service(broker: &Mosquitto) -> ServiceProcess {
+    let url = broker.url();
+    let client_id = format!("answering-{}", &tars::new_id()[..8]);
+    let vars = [
+        ("MQTT_URL", url.as_str()),
+        ("MQTT_CLIENT_ID", client_id.as_str()),
+        ("MQTT_VERSION", "5"),
+        ("RUST_LOG", "info"),
+    ];
+    let service = ServiceProcess::spawn(answering_service(), &vars);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !service.output().contains("service ready") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the v5 service never got ready:\n{}",
+            service.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service
+}
+
+/// Runs `tests/python/v5_requester.py` against the broker; its `ANSWER` line as JSON.
+async fn ask_with_paho_v5(port: u16, topic: &str) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/v5_requester.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(script)
+        .args(["127.0.0.1", &port.to_string(), topic, "10"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("ANSWER "))
+        .unwrap_or_else(|| panic!("the paho v5 requester got no answer: {stdout}; {INSTALL_HINT}"));
+    serde_json::from_str(answer).expect("the ANSWER line is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paho_v5_requester_gets_its_answer_on_its_response_topic_with_its_correlation_data() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let _service = start_v5_service(&broker).await;
+    let mut probe = Probe::start(broker.port(), &["v5/seen", "v5/answer"]).await;
+
+    let answer = ask_with_paho_v5(broker.port(), "v5/question").await;
+
+    let topic = answer["topic"].as_str().unwrap();
+    assert!(topic.starts_with("py5/replies/"), "answered on {topic}");
+    assert_eq!(
+        answer["correlation"], answer["expected_correlation"],
+        "the answer carries the request's correlation data: {answer}"
+    );
+    assert_eq!(answer["content_type"], "application/json", "{answer}");
+    let envelope = &answer["payload"];
+    assert_eq!(
+        envelope["id"], answer["request_id"],
+        "the envelope id is the request's"
+    );
+    assert_eq!(envelope["data"]["text"], "ping!");
+    assert_eq!(
+        envelope.as_object().unwrap().len(),
+        5,
+        "the envelope has exactly the Python fields: {envelope}"
+    );
+
+    let seen = probe.expect_on("v5/seen", WAIT).await.json();
+    let data = &seen["data"];
+    assert_eq!(data["response_topic"], topic);
+    assert_eq!(data["content_type"], "application/json");
+    assert!(
+        data["user_properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p[0] == "traceparent"),
+        "the handler sees the user properties: {data}"
+    );
+    let expiry = data["expiry_secs"].as_u64().expect("an expiry");
+    assert!((1..=30).contains(&expiry), "what is left of 30 s: {expiry}");
+
+    // The answer went to the response topic only, not to the event's own topic.
+    let elsewhere = probe.collect_for(Duration::from_millis(300)).await;
+    assert!(
+        elsewhere.iter().all(|m| m.topic != "v5/answer"),
+        "also answered on v5/answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v5_service_answers_a_3_1_1_peer_as_before() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let _service = start_v5_service(&broker).await;
+    // The probe speaks 3.1.1, as the Python services do.
+    let mut probe = Probe::start(broker.port(), &["v5/answer"]).await;
+    let request_id = tars::new_id();
+    let request = python_style_envelope("question", json!({"text": "hello"}), Some(&request_id));
+    probe
+        .publish("v5/question", QoS::AtLeastOnce, request)
+        .await;
+    let answer = probe.expect_on("v5/answer", WAIT).await.json();
+    assert_eq!(answer["id"], request_id);
+    assert_eq!(answer["data"]["text"], "hello!");
+    assert_eq!(answer.as_object().unwrap().len(), 5, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_properties_and_expiry_travel_between_v5_clients() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let (tx, mut received) = mpsc::unbounded_channel::<Message>();
+    let subscriber = Client::builder(
+        config(broker.port(), "v5-sub")
+            .mqtt_version(MqttVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .subscribe_handler(
+        "v5/props",
+        QoS::AtLeastOnce,
+        tars::handler_fn(move |message: Message, _ctx: Context| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(message);
+            }
+        }),
+    )
+    .connect()
+    .await
+    .unwrap();
+    let publisher = Client::connect(
+        config(broker.port(), "v5-pub")
+            .mqtt_version(MqttVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    publisher
+        .publish_event(
+            "v5/props",
+            "props",
+            &json!({"n": 1}),
+            PublishOptions::new()
+                .qos(QoS::AtLeastOnce)
+                .user_property("room", "kitchen")
+                .user_property("room", "hall")
+                .message_expiry(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    let message = tokio::time::timeout(WAIT, received.recv())
+        .await
+        .expect("delivered")
+        .unwrap();
+    assert_eq!(
+        message.user_properties(),
+        [
+            ("room".to_owned(), "kitchen".to_owned()),
+            ("room".to_owned(), "hall".to_owned())
+        ]
+    );
+    assert_eq!(message.user_property("room"), Some("kitchen"));
+    assert_eq!(message.content_type(), Some(tars::ENVELOPE_CONTENT_TYPE));
+    let expiry = message.message_expiry().expect("an expiry");
+    assert!(expiry <= Duration::from_secs(60) && expiry >= Duration::from_secs(50));
+    assert_eq!(message.response_topic(), None);
+    publisher.shutdown().await.unwrap();
+    subscriber.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_3_1_1_messages_have_no_properties() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let (tx, mut received) = mpsc::unbounded_channel::<Message>();
+    let client = Client::builder(config(broker.port(), "v3-sub").build().unwrap())
+        .subscribe_handler(
+            "v3/props",
+            QoS::AtLeastOnce,
+            tars::handler_fn(move |message: Message, _ctx: Context| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(message);
+                }
+            }),
+        )
+        .connect()
+        .await
+        .unwrap();
+    client
+        .publish_event(
+            "v3/props",
+            "props",
+            &json!({}),
+            PublishOptions::new()
+                .qos(QoS::AtLeastOnce)
+                .user_property("dropped", "under 3.1.1"),
+        )
+        .await
+        .unwrap();
+    let message = tokio::time::timeout(WAIT, received.recv())
+        .await
+        .expect("delivered")
+        .unwrap();
+    assert!(message.properties().is_none());
+    assert!(message.user_properties().is_empty());
+    client.shutdown().await.unwrap();
+}
