@@ -43,5 +43,14 @@ fi
 cargo test --workspace "$@"
 
 if [ $# -eq 0 ]; then
+  # The protocol tests once more with tars speaking MQTT 5 (the peers stay 3.1.1).
+  echo "the protocol tests under MQTT 5..."
+  TARS_TEST_MQTT_VERSION=5 cargo test -p tars-tests \
+    --test reconnect --test publishing --test at_least_once --test request_reply \
+    --test shared_subscriptions --test health --test faults --test acks_and_acl \
+    --test flow_control --test liveness --test websockets --test services
+fi
+
+if [ $# -eq 0 ]; then
   bash scripts/bench-check.sh
 fi

@@ -343,6 +343,18 @@ pub fn config(port: u16, name: &str) -> tars::ConfigBuilder {
         format!("{name}-{}", &tars::new_id()[..8]),
     )
     .reconnect_delays(Duration::from_millis(100), Duration::from_millis(500))
+    .mqtt_version(mqtt_version())
+}
+
+/// The MQTT version the suite runs tars under: `TARS_TEST_MQTT_VERSION` (`3.1.1`, the
+/// default, or `5`). `scripts/test.sh` runs the protocol tests under both.
+pub fn mqtt_version() -> tars::MqttVersion {
+    match std::env::var("TARS_TEST_MQTT_VERSION") {
+        Ok(raw) if !raw.trim().is_empty() => raw
+            .parse()
+            .unwrap_or_else(|rule| panic!("TARS_TEST_MQTT_VERSION={raw:?} {rule}")),
+        _ => tars::MqttVersion::V3_1_1,
+    }
 }
 
 /// Polls `condition` every 10 ms until it holds, failing after `within`.

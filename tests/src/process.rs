@@ -105,13 +105,17 @@ impl ServiceProcess {
     }
 
     /// Starts `binary` in `dir` (where it may find a `.env`) with exactly the `MQTT_*`
-    /// variables given.
+    /// variables given, and the suite's MQTT version ([`crate::mqtt_version`]) unless
+    /// they name one.
     pub fn spawn_in(binary: &Path, dir: &Path, vars: &[(&str, &str)]) -> Self {
         let mut command = Command::new(binary);
         for (name, _) in std::env::vars() {
             if name.starts_with("MQTT_") || name == "TARS_LOG_FORMAT" {
                 command.env_remove(name);
             }
+        }
+        if !vars.iter().any(|(name, _)| *name == "MQTT_VERSION") {
+            command.env("MQTT_VERSION", crate::mqtt_version().as_str());
         }
         command
             .envs(vars.iter().copied())

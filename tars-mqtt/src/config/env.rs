@@ -300,8 +300,13 @@ mod tests {
             ("MQTT_RECONNECT_MIN_DELAY", "0.1"),
             ("MQTT_RECONNECT_MAX_DELAY", "0.5"),
             ("MQTT_MAX_PACKET_SIZE", "65536"),
+            ("MQTT_VERSION", "5"),
+            ("MQTT_CLEAN_SESSION", "false"),
+            ("MQTT_SESSION_EXPIRY", "120"),
         ])
         .unwrap();
+        assert_eq!(c.mqtt_version(), crate::MqttVersion::V5);
+        assert_eq!(c.session_expiry(), Duration::from_secs(120));
         assert_eq!(c.source_name(), "src");
         assert_eq!(c.keepalive(), Duration::from_secs(15));
         assert!(c.enable_health() && c.enable_heartbeat());
@@ -313,6 +318,23 @@ mod tests {
         assert_eq!(c.reconnect_min_delay(), Duration::from_millis(100));
         assert_eq!(c.reconnect_max_delay(), Duration::from_millis(500));
         assert_eq!(c.max_packet_size(), 65536);
+    }
+
+    #[test]
+    fn the_version_defaults_to_3_1_1_and_a_clean_session_expires_at_once() {
+        let c = with_base(&[]).unwrap();
+        assert_eq!(c.mqtt_version(), crate::MqttVersion::V3_1_1);
+        assert_eq!(c.session_expiry(), Duration::ZERO);
+        let c = with_base(&[("MQTT_CLEAN_SESSION", "false")]).unwrap();
+        assert_eq!(c.session_expiry(), Duration::from_secs(3600));
+        for spelling in ["3.1.1", "v3.1.1", "3", "4"] {
+            let c = with_base(&[("MQTT_VERSION", spelling)]).unwrap();
+            assert_eq!(c.mqtt_version(), crate::MqttVersion::V3_1_1, "{spelling}");
+        }
+        for spelling in ["5", "5.0", "v5"] {
+            let c = with_base(&[("MQTT_VERSION", spelling)]).unwrap();
+            assert_eq!(c.mqtt_version(), crate::MqttVersion::V5, "{spelling}");
+        }
     }
 
     #[test]
@@ -340,6 +362,11 @@ mod tests {
             (&[("MQTT_KEEPALIVE", "1.5")], "MQTT_KEEPALIVE"),
             (&[("MQTT_KEEPALIVE", "70000")], "MQTT_KEEPALIVE"),
             (&[("MQTT_ENABLE_HEALTH", "maybe")], "MQTT_ENABLE_HEALTH"),
+            (&[("MQTT_VERSION", "3.1")], "MQTT_VERSION"),
+            (&[("MQTT_VERSION", "6")], "MQTT_VERSION"),
+            (&[("MQTT_SESSION_EXPIRY", "-1")], "MQTT_SESSION_EXPIRY"),
+            (&[("MQTT_SESSION_EXPIRY", "1.5")], "MQTT_SESSION_EXPIRY"),
+            (&[("MQTT_SESSION_EXPIRY", "4294967296")], "MQTT_SESSION_EXPIRY"),
             (&[("MQTT_ENABLE_HEARTBEAT", "2")], "MQTT_ENABLE_HEARTBEAT"),
             (
                 &[("MQTT_HEARTBEAT_INTERVAL", "0.5")],
