@@ -36,6 +36,10 @@ pub struct PublishOptions {
     /// MQTT 5 message expiry: the broker drops the message for a subscriber that has not
     /// received it by then (not sent under 3.1.1).
     pub message_expiry: Option<Duration>,
+    /// MQTT 5 response topic: where a request's answer should go (not sent under 3.1.1).
+    pub response_topic: Option<String>,
+    /// MQTT 5 correlation data, sent back with the answer (not sent under 3.1.1).
+    pub correlation_data: Option<Bytes>,
 }
 
 impl Default for PublishOptions {
@@ -46,6 +50,8 @@ impl Default for PublishOptions {
             retain: false,
             user_properties: Vec::new(),
             message_expiry: None,
+            response_topic: None,
+            correlation_data: None,
         }
     }
 }
@@ -81,16 +87,28 @@ impl PublishOptions {
         self
     }
 
+    /// Sets the MQTT 5 response topic and correlation data of a request.
+    pub fn response_topic(mut self, topic: impl Into<String>, correlation_data: Bytes) -> Self {
+        self.response_topic = Some(topic.into());
+        self.correlation_data = Some(correlation_data);
+        self
+    }
+
     /// The MQTT 5 properties of an envelope published with these options.
-    fn envelope_properties(&self) -> Arc<Properties> {
-        if self.user_properties.is_empty() && self.message_expiry.is_none() {
+    fn envelope_properties(self) -> Arc<Properties> {
+        let plain = self.user_properties.is_empty()
+            && self.message_expiry.is_none()
+            && self.response_topic.is_none()
+            && self.correlation_data.is_none();
+        if plain {
             return Properties::envelope();
         }
         Arc::new(Properties {
-            user: self.user_properties.clone(),
+            user: self.user_properties,
             content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
+            response_topic: self.response_topic,
+            correlation_data: self.correlation_data,
             message_expiry: self.message_expiry,
-            ..Properties::default()
         })
     }
 }
@@ -189,14 +207,15 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
     topic: &str,
     event_type: &str,
     data: &D,
-    options: PublishOptions,
+    mut options: PublishOptions,
 ) -> Result<String> {
+    let (qos, retain) = (options.qos, options.retain);
+    let id = options.correlation_id.take().unwrap_or_else(new_id);
     let properties = v5(shared).then(|| options.envelope_properties());
-    let id = options.correlation_id.unwrap_or_else(new_id);
     let target = Target {
         topic: TopicName::Given(topic),
-        qos: options.qos,
-        retain: options.retain,
+        qos,
+        retain,
         properties,
     };
     send_envelope(shared, target, event_type, data, &id).await?;

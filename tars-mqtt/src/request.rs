@@ -1,11 +1,17 @@
 //! Request/reply with the Python stack's correlation convention: a reply's envelope id
 //! is its request's id. A request registers its id, publishes, and waits for the first
 //! envelope of the expected type with that id on the reply topic.
+//!
+//! Under MQTT 5 a request also names a response topic private to the client
+//! (`tars/replies/{client_id}`) and carries its id as correlation data: an MQTT 5
+//! responder (a tars handler, paho, FastStream) answers there, a 3.1.1 one (the Python
+//! services) on the reply's own topic as before; either answer resolves the request.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -13,7 +19,8 @@ use tokio::sync::oneshot;
 use crate::envelope::{self, new_id};
 use crate::handler::HandlerResult;
 use crate::{
-    Client, Context, Envelope, Error, Event, Handler, Message, PublishOptions, QoS, Result,
+    Client, Context, Envelope, Error, Event, Handler, Message, MqttVersion, PublishOptions, QoS,
+    Result,
 };
 
 struct Pending {
@@ -27,7 +34,7 @@ pub(crate) struct Requests {
     pending: Mutex<HashMap<String, Pending>>,
     /// Reply topics already subscribed (the async lock makes concurrent first requests
     /// on a topic subscribe it once).
-    subscribed: tokio::sync::Mutex<HashSet<&'static str>>,
+    subscribed: tokio::sync::Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Requests {
@@ -50,22 +57,27 @@ impl Requests {
         self.lock().len()
     }
 
-    /// Hands a reply to its request, if one waits for it.
+    /// Hands a reply to its request, if one waits for it: matched on the MQTT 5
+    /// correlation data when the reply has it, on the envelope id otherwise.
     fn resolve(&self, message: &Message) {
         let Some(header) = message.header() else {
             return;
         };
+        let id = message
+            .correlation_data()
+            .and_then(|data| std::str::from_utf8(data).ok())
+            .unwrap_or(header.id.as_ref());
         let mut pending = self.lock();
-        match pending.get(header.id.as_ref()) {
+        match pending.get(id) {
             Some(waiting) if waiting.event_type == header.event_type => {
-                let waiting = pending.remove(header.id.as_ref()).expect("present");
+                let waiting = pending.remove(id).expect("present");
                 drop(pending);
                 let _ = waiting.reply.send(message.clone());
             }
             Some(_) => {} // same id, another event type: not the reply
             None => tracing::debug!(
                 topic = message.topic(),
-                envelope_id = header.id.as_ref(),
+                envelope_id = id,
                 "dropping a reply no request waits for (late, or for another client)"
             ),
         }
@@ -133,6 +145,10 @@ impl Client {
         Resp: Event + DeserializeOwned,
     {
         self.ensure_reply_route(Resp::TOPIC).await?;
+        let response_topic = self.private_response_topic();
+        if let Some(topic) = &response_topic {
+            self.ensure_reply_route(topic).await?;
+        }
         let requests = &self.shared().requests;
         let id = new_id();
         let (reply, replied) = oneshot::channel();
@@ -147,7 +163,12 @@ impl Client {
             requests,
             id: id.clone(),
         };
-        let options = PublishOptions::new().correlation_id(id).qos(Req::QOS);
+        let mut options = PublishOptions::new()
+            .correlation_id(id.clone())
+            .qos(Req::QOS);
+        if let Some(topic) = response_topic {
+            options = options.response_topic(topic, Bytes::from(id.clone().into_bytes()));
+        }
         self.publish_event(Req::TOPIC, Req::EVENT_TYPE, request, options)
             .await?;
         let message = match tokio::time::timeout(timeout, replied).await {
@@ -164,14 +185,20 @@ impl Client {
     }
 
     /// Subscribes the reply topic once per client.
-    async fn ensure_reply_route(&self, topic: &'static str) -> Result<()> {
+    async fn ensure_reply_route(&self, topic: &str) -> Result<()> {
         let mut subscribed = self.shared().requests.subscribed.lock().await;
         if !subscribed.contains(topic) {
             self.subscribe_handler(topic, QoS::AtLeastOnce, ReplyRouter)
                 .await?;
-            subscribed.insert(topic);
+            subscribed.insert(topic.to_owned());
         }
         Ok(())
+    }
+
+    /// Under MQTT 5, the topic this client's requests name for their answers.
+    fn private_response_topic(&self) -> Option<String> {
+        (self.config().mqtt_version() == MqttVersion::V5)
+            .then(|| format!("tars/replies/{}", self.config().client_id()))
     }
 }
 

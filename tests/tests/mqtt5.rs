@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tars::{Client, Context, Message, MqttVersion, PublishOptions, QoS};
+use tars::{Client, Context, Event, Message, MqttVersion, PublishOptions, QoS};
 use tars_tests::process::ServiceProcess;
 use tars_tests::python::INSTALL_HINT;
 use tars_tests::{config, init_tracing, python_style_envelope, Mosquitto, Probe};
@@ -110,6 +110,85 @@ async fn a_paho_v5_requester_gets_its_answer_on_its_response_topic_with_its_corr
         elsewhere.iter().all(|m| m.topic != "v5/answer"),
         "also answered on v5/answer"
     );
+}
+
+/// The answering service's question and answer, as a requester declares them.
+#[derive(tars::Event, serde::Serialize, serde::Deserialize)]
+#[event(topic = "v5/question", qos = 1)]
+struct Question {
+    text: String,
+}
+
+#[derive(tars::Event, serde::Serialize, serde::Deserialize)]
+#[event(topic = "v5/answer", qos = 1)]
+struct Answer {
+    text: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v5_request_is_answered_on_the_clients_private_response_topic() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let _service = start_v5_service(&broker).await;
+    let mut probe = Probe::start(broker.port(), &["v5/answer", "tars/replies/#"]).await;
+    let client = Client::connect(
+        config(broker.port(), "v5-requester")
+            .mqtt_version(MqttVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let answer: Answer = client
+        .request(&Question {
+            text: "marco".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer.text, "marco!");
+    let seen = probe.collect_for(Duration::from_millis(300)).await;
+    let private = format!("tars/replies/{}", client.config().client_id());
+    assert!(
+        seen.iter().any(|m| m.topic == private),
+        "answered on {private}: {:?}",
+        seen.iter().map(|m| &m.topic).collect::<Vec<_>>()
+    );
+    assert!(seen.iter().all(|m| m.topic != "v5/answer"));
+    client.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v5_request_is_answered_by_a_3_1_1_peer_on_the_reply_topic() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let mut peer = Probe::start(broker.port(), &["v5/question"]).await;
+    let client = Client::connect(
+        config(broker.port(), "v5-requester")
+            .mqtt_version(MqttVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let asking = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .request::<Question, Answer>(&Question {
+                    text: "polo".into(),
+                })
+                .await
+        }
+    });
+    // The 3.1.1 peer answers as the Python services do: on the reply's topic, with
+    // the request's id.
+    let question = peer.expect_on("v5/question", WAIT).await.json();
+    let id = question["id"].as_str().unwrap().to_owned();
+    let reply = python_style_envelope(Answer::EVENT_TYPE, json!({"text": "polo?"}), Some(&id));
+    peer.publish("v5/answer", QoS::AtLeastOnce, reply).await;
+    let answer = asking.await.unwrap().unwrap();
+    assert_eq!(answer.text, "polo?");
+    client.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

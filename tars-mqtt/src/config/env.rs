@@ -366,7 +366,10 @@ mod tests {
             (&[("MQTT_VERSION", "6")], "MQTT_VERSION"),
             (&[("MQTT_SESSION_EXPIRY", "-1")], "MQTT_SESSION_EXPIRY"),
             (&[("MQTT_SESSION_EXPIRY", "1.5")], "MQTT_SESSION_EXPIRY"),
-            (&[("MQTT_SESSION_EXPIRY", "4294967296")], "MQTT_SESSION_EXPIRY"),
+            (
+                &[("MQTT_SESSION_EXPIRY", "4294967296")],
+                "MQTT_SESSION_EXPIRY",
+            ),
             (&[("MQTT_ENABLE_HEARTBEAT", "2")], "MQTT_ENABLE_HEARTBEAT"),
             (
                 &[("MQTT_HEARTBEAT_INTERVAL", "0.5")],
