@@ -150,6 +150,7 @@ mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod topic;
+pub mod trace;
 
 pub use client::{Client, ClientBuilder};
 pub use config::{

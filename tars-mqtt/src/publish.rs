@@ -11,6 +11,7 @@ use crate::connection::wire::PublishPacket;
 use crate::connection::{Counters, Shared};
 use crate::envelope::{self, new_id, new_id_in};
 use crate::topic::validate_topic_name;
+use crate::trace::{self, TraceContext};
 use crate::{Error, Event, MqttVersion, Properties, QoS, Result, ENVELOPE_CONTENT_TYPE};
 
 /// How an envelope is published: correlation, QoS, retain, and under MQTT 5 user
@@ -153,7 +154,10 @@ async fn publish_payload(
 
 /// Hands a PUBLISH to the data lane: waits while the lane is full, drops a QoS 0 one
 /// while disconnected (QoS 1/2 wait for the connection).
-pub(crate) async fn send(shared: &Shared, publish: PublishPacket) -> Result<()> {
+pub(crate) async fn send(shared: &Shared, mut publish: PublishPacket) -> Result<()> {
+    if v5(shared) {
+        publish.properties = Some(traced(publish.properties.take()));
+    }
     let size = publish_len(publish.topic.len(), publish.payload.len(), publish.qos);
     let max = shared.config.max_packet_size();
     if size > max {
@@ -262,6 +266,28 @@ pub(crate) async fn publish_response<E: Event + Serialize>(
         properties: Some(Arc::new(properties)),
     };
     send_envelope(shared, target, E::EVENT_TYPE, event, request_id).await
+}
+
+/// MQTT 5 properties with the `traceparent` (and `tracestate`) of the running
+/// handler's trace, or of a new one; a `traceparent` the caller set is kept.
+fn traced(properties: Option<Arc<Properties>>) -> Arc<Properties> {
+    if let Some(given) = properties
+        .as_ref()
+        .filter(|p| p.user_property(trace::TRACEPARENT).is_some())
+    {
+        return given.clone();
+    }
+    let trace = TraceContext::for_publish();
+    let mut properties = properties.map(Arc::unwrap_or_clone).unwrap_or_default();
+    properties
+        .user
+        .push((trace::TRACEPARENT.to_owned(), trace.traceparent()));
+    if let Some(state) = trace.tracestate() {
+        properties
+            .user
+            .push((trace::TRACESTATE.to_owned(), state.to_owned()));
+    }
+    Arc::new(properties)
 }
 
 /// Whether the connection speaks MQTT 5 (and publishes carry properties).

@@ -18,8 +18,16 @@ pub(crate) fn message_span(topic: &str) -> Span {
         "message",
         topic,
         event_type = Empty,
-        envelope_id = Empty
+        envelope_id = Empty,
+        trace_id = Empty
     )
+}
+
+/// Records the trace (MQTT 5) the handler runs in into its message span.
+pub(crate) fn record_trace(span: &Span, trace: &crate::trace::TraceContext) {
+    if !span.is_disabled() {
+        span.record("trace_id", trace.trace_id());
+    }
 }
 
 /// Records the envelope's id and type into the current message span.

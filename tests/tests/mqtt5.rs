@@ -77,6 +77,19 @@ async fn a_paho_v5_requester_gets_its_answer_on_its_response_topic_with_its_corr
         "the answer carries the request's correlation data: {answer}"
     );
     assert_eq!(answer["content_type"], "application/json", "{answer}");
+    // The answer continues the requester's trace: its trace id, a new span id.
+    let traceparent = answer["user_properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[0] == "traceparent")
+        .map(|p| p[1].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("the answer carries a traceparent: {answer}"));
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts[0], "00");
+    assert_eq!(parts[1], "4bf92f3577b34da6a3ce929d0e0e4736", "the trace id");
+    assert_eq!(parts[2].len(), 16);
+    assert_ne!(parts[2], "00f067aa0ba902b7", "a new span id");
     let envelope = &answer["payload"];
     assert_eq!(
         envelope["id"], answer["request_id"],
@@ -259,12 +272,15 @@ async fn user_properties_and_expiry_travel_between_v5_clients() {
         .expect("delivered")
         .unwrap();
     assert_eq!(
-        message.user_properties(),
+        message.user_properties()[..2],
         [
             ("room".to_owned(), "kitchen".to_owned()),
             ("room".to_owned(), "hall".to_owned())
         ]
     );
+    // Published outside a handler: a new trace.
+    let traceparent = message.user_property("traceparent").expect("a traceparent");
+    assert_eq!(traceparent.len(), 55, "{traceparent}");
     assert_eq!(message.user_property("room"), Some("kitchen"));
     assert_eq!(message.content_type(), Some(tars::ENVELOPE_CONTENT_TYPE));
     let expiry = message.message_expiry().expect("an expiry");

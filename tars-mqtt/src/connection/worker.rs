@@ -10,8 +10,9 @@ use tracing::Instrument;
 
 use super::queue::HandlerQueue;
 use crate::handler::{FailureKind, Handler, HandlerError};
-use crate::span::{message_span, record_envelope};
-use crate::{Context, Message};
+use crate::span::{message_span, record_envelope, record_trace};
+use crate::trace::TraceContext;
+use crate::{Context, Message, MqttVersion};
 
 /// Handles queued messages one at a time until the queue is closed and empty (a
 /// handler with `concurrency = N` has N of these on one queue). An error or a panic in
@@ -19,11 +20,19 @@ use crate::{Context, Message};
 /// the next message.
 pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, ctx: Context) {
     let counters = &queue.counters;
+    let traced = ctx.client().config().mqtt_version() == MqttVersion::V5;
     while let Some(message) = queue.pop().await {
         let span = message_span(message.topic());
         let future =
             span.in_scope(|| AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind());
-        let outcome = future.instrument(span.clone()).await;
+        let outcome = if traced {
+            // MQTT 5: the handler runs in the message's trace (see `crate::trace`).
+            let trace = TraceContext::for_message(&message);
+            record_trace(&span, &trace);
+            trace.scope(future.instrument(span.clone())).await
+        } else {
+            future.instrument(span.clone()).await
+        };
         counters.handled.fetch_add(1, Ordering::Relaxed);
         message.mark_handled();
         let failure = match outcome {

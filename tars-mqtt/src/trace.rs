@@ -1,0 +1,202 @@
+//! W3C trace context over MQTT 5 user properties (`traceparent`, `tracestate`).
+//!
+//! A handler runs in the trace of the message it handles: a child of the message's
+//! `traceparent` (the same trace id, a new span id), or a new trace when the message has
+//! none. Everything published while it runs, by its context or any client, carries a
+//! `traceparent` of that trace with a new span id, and the `tracestate` it came with.
+//! Publishing outside a handler starts a new trace. Under MQTT 3.1.1 none of this is on
+//! the wire: the Python envelope has no room for it.
+
+use std::fmt;
+
+use crate::Message;
+
+/// The user property of the W3C `traceparent` header.
+pub const TRACEPARENT: &str = "traceparent";
+/// The user property of the W3C `tracestate` header.
+pub const TRACESTATE: &str = "tracestate";
+
+tokio::task_local! {
+    /// The trace of the handler running in this task.
+    static CURRENT: TraceContext;
+}
+
+/// A position in a trace: its id, the current span's id, the sampling flags, and the
+/// vendors' `tracestate`, passed on unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TraceContext {
+    trace_id: u128,
+    span_id: u64,
+    flags: u8,
+    state: Option<String>,
+}
+
+impl TraceContext {
+    /// A new trace, sampled.
+    pub(crate) fn root() -> Self {
+        Self {
+            trace_id: non_zero(|| fastrand::u128(..)),
+            span_id: new_span_id(),
+            flags: 1,
+            state: None,
+        }
+    }
+
+    /// A `traceparent` header of version 00 (or a later version read as 00, as the W3C
+    /// specification asks); `None` when it is malformed.
+    pub(crate) fn parse(traceparent: &str, tracestate: Option<&str>) -> Option<Self> {
+        let mut parts = traceparent.trim().split('-');
+        let version = parts.next().filter(|v| is_hex(v, 2) && *v != "ff")?;
+        let trace_id = parts.next().filter(|v| is_hex(v, 32))?;
+        let span_id = parts.next().filter(|v| is_hex(v, 16))?;
+        let flags = parts.next().filter(|v| is_hex(v, 2))?;
+        if version == "00" && parts.next().is_some() {
+            return None;
+        }
+        let trace_id = u128::from_str_radix(trace_id, 16)
+            .ok()
+            .filter(|id| *id != 0)?;
+        let span_id = u64::from_str_radix(span_id, 16)
+            .ok()
+            .filter(|id| *id != 0)?;
+        Some(Self {
+            trace_id,
+            span_id,
+            flags: u8::from_str_radix(flags, 16).ok()?,
+            state: tracestate.map(str::to_owned),
+        })
+    }
+
+    /// The next span of the same trace.
+    pub(crate) fn child(&self) -> Self {
+        Self {
+            span_id: new_span_id(),
+            ..self.clone()
+        }
+    }
+
+    /// The trace of a handler handling `message`: a child of its `traceparent`, or a
+    /// new trace.
+    pub(crate) fn for_message(message: &Message) -> Self {
+        message
+            .user_property(TRACEPARENT)
+            .and_then(|parent| Self::parse(parent, message.user_property(TRACESTATE)))
+            .map(|parent| parent.child())
+            .unwrap_or_else(Self::root)
+    }
+
+    /// The trace a publish carries: a child of the running handler's, or a new trace.
+    pub(crate) fn for_publish() -> Self {
+        CURRENT
+            .try_with(TraceContext::child)
+            .unwrap_or_else(|_| Self::root())
+    }
+
+    /// Runs `future` (a handler) in this trace.
+    pub(crate) async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
+        CURRENT.scope(self, future).await
+    }
+
+    /// The trace id, 32 lowercase hex digits.
+    pub(crate) fn trace_id(&self) -> String {
+        format!("{:032x}", self.trace_id)
+    }
+
+    /// The `traceparent` header of this span.
+    pub(crate) fn traceparent(&self) -> String {
+        self.to_string()
+    }
+
+    /// The `tracestate` it carries on.
+    pub(crate) fn tracestate(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+}
+
+impl fmt::Display for TraceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id, self.span_id, self.flags
+        )
+    }
+}
+
+fn new_span_id() -> u64 {
+    non_zero(|| fastrand::u64(..))
+}
+
+fn non_zero<T: PartialEq + Default>(mut draw: impl FnMut() -> T) -> T {
+    loop {
+        let id = draw();
+        if id != T::default() {
+            return id;
+        }
+    }
+}
+
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_traceparent_reads_back_as_written() {
+        let trace = TraceContext::parse(PARENT, Some("congo=t61rcWkgMzE")).unwrap();
+        assert_eq!(trace.traceparent(), PARENT);
+        assert_eq!(trace.tracestate(), Some("congo=t61rcWkgMzE"));
+    }
+
+    #[test]
+    fn a_child_keeps_the_trace_and_gets_a_new_span() {
+        let parent = TraceContext::parse(PARENT, None).unwrap();
+        let child = parent.child();
+        assert_eq!(child.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(child.span_id, parent.span_id);
+        assert!(child
+            .traceparent()
+            .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(child.traceparent().ends_with("-01"));
+    }
+
+    #[test]
+    fn malformed_traceparents_are_ignored() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(TraceContext::parse(bad, None), None, "{bad:?}");
+        }
+        // A later version may append fields.
+        assert!(TraceContext::parse(
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later",
+            None
+        )
+        .is_some());
+    }
+
+    #[tokio::test]
+    async fn publishes_in_a_handler_share_its_trace_and_outside_start_new_ones() {
+        let handler = TraceContext::parse(PARENT, None).unwrap().child();
+        let (first, second) = handler
+            .clone()
+            .scope(async { (TraceContext::for_publish(), TraceContext::for_publish()) })
+            .await;
+        assert_eq!(first.trace_id(), handler.trace_id());
+        assert_eq!(second.trace_id(), handler.trace_id());
+        assert_ne!(first.span_id, second.span_id);
+        assert_ne!(TraceContext::for_publish().trace_id(), handler.trace_id());
+    }
+}
