@@ -6,6 +6,7 @@
 //! are emitted together with the user's item, so one mistake does not cascade.
 
 mod attr;
+mod duration;
 mod event;
 mod fn_macro;
 mod handler;

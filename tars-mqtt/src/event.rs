@@ -32,4 +32,8 @@ pub trait Event {
     const QOS: QoS = QoS::AtMostOnce;
     /// Whether the broker retains it.
     const RETAIN: bool = false;
+    /// Under MQTT 5, how long the broker may hold a publish of it for a subscriber
+    /// before dropping it (`#[event(expiry = "30s")]`; whole seconds on the wire,
+    /// rounded up). `None`: it never expires. Not sent under 3.1.1.
+    const EXPIRY: Option<std::time::Duration> = None;
 }

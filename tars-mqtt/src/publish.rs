@@ -241,7 +241,7 @@ pub(crate) async fn publish_event<E: Event + Serialize>(
         topic: TopicName::Event(E::TOPIC),
         qos: E::QOS,
         retain: E::RETAIN,
-        properties: v5(shared).then(Properties::envelope),
+        properties: v5(shared).then(event_properties::<E>),
     };
     send_envelope(shared, target, E::EVENT_TYPE, event, id).await
 }
@@ -257,6 +257,7 @@ pub(crate) async fn publish_response<E: Event + Serialize>(
     let properties = Properties {
         content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
         correlation_data: to.correlation_data.cloned(),
+        message_expiry: E::EXPIRY,
         ..Properties::default()
     };
     let target = Target {
@@ -288,6 +289,19 @@ fn traced(properties: Option<Arc<Properties>>) -> Arc<Properties> {
             .push((trace::TRACESTATE.to_owned(), state.to_owned()));
     }
     Arc::new(properties)
+}
+
+/// The MQTT 5 properties of a typed event's envelope: its content type, and its
+/// expiry when the event declares one.
+fn event_properties<E: Event>() -> Arc<Properties> {
+    match E::EXPIRY {
+        None => Properties::envelope(),
+        Some(expiry) => Arc::new(Properties {
+            content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
+            message_expiry: Some(expiry),
+            ..Properties::default()
+        }),
+    }
 }
 
 /// Whether the connection speaks MQTT 5 (and publishes carry properties).

@@ -328,3 +328,88 @@ async fn under_3_1_1_messages_have_no_properties() {
     assert!(message.user_properties().is_empty());
     client.shutdown().await.unwrap();
 }
+
+/// A command that is useless once stale.
+#[derive(tars::Event, serde::Serialize, serde::Deserialize)]
+#[event(topic = "v5/later/say", qos = 1, expiry = "1s")]
+struct Say {
+    text: String,
+}
+
+/// A command that keeps.
+#[derive(tars::Event, serde::Serialize, serde::Deserialize)]
+#[event(topic = "v5/later/log", qos = 1)]
+struct Log {
+    text: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_with_an_expiry_is_not_delivered_late() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let client_id = format!("v5-away-{}", &tars::new_id()[..8]);
+    let away_config = || {
+        tars::Config::builder(broker.url(), client_id.clone())
+            .mqtt_version(MqttVersion::V5)
+            .clean_session(false)
+            .session_expiry(Duration::from_secs(60))
+            .build()
+            .unwrap()
+    };
+    let (tx, mut received) = mpsc::unbounded_channel::<Message>();
+    let subscribe = |tx: mpsc::UnboundedSender<Message>| {
+        tars::handler_fn(move |message: Message, _ctx: Context| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(message);
+            }
+        })
+    };
+    // Subscribe with a persistent session, then go away.
+    let away = Client::builder(away_config())
+        .subscribe_handler("v5/later/#", QoS::AtLeastOnce, subscribe(tx.clone()))
+        .connect()
+        .await
+        .unwrap();
+    away.shutdown().await.unwrap();
+
+    let publisher = Client::connect(
+        config(broker.port(), "v5-commander")
+            .mqtt_version(MqttVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    publisher
+        .publish(&Say { text: "now".into() })
+        .await
+        .unwrap();
+    publisher
+        .publish(&Log {
+            text: "kept".into(),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // Back after the command went stale: the broker kept only what does not expire.
+    let back = Client::builder(away_config())
+        .subscribe_handler("v5/later/#", QoS::AtLeastOnce, subscribe(tx))
+        .connect()
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(WAIT, received.recv())
+        .await
+        .expect("the lasting command is delivered")
+        .unwrap();
+    assert_eq!(first.topic(), "v5/later/log");
+    let more = tokio::time::timeout(Duration::from_millis(500), received.recv()).await;
+    assert!(
+        more.is_err(),
+        "the stale command was delivered late: {:?}",
+        more.ok().flatten().map(|m| m.topic().to_owned())
+    );
+    back.shutdown().await.unwrap();
+    publisher.shutdown().await.unwrap();
+}

@@ -19,6 +19,10 @@ pub(crate) fn expand(input: &EventInput, spec: &EventSpec) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let (topic, event_type, retain) = (&spec.topic, &spec.event_type, spec.retain);
     let qos = qos_path(spec.qos);
+    let expiry = match spec.expiry_ms {
+        Some(ms) => quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms))),
+        None => quote!(::core::option::Option::None),
+    };
     let mut payload_generics = input.generics.clone();
     payload_generics
         .params
@@ -51,6 +55,7 @@ pub(crate) fn expand(input: &EventInput, spec: &EventSpec) -> TokenStream {
                 const EVENT_TYPE: &'static str = #event_type;
                 const QOS: ::tars::__private::QoS = #qos;
                 const RETAIN: bool = #retain;
+                const EXPIRY: ::core::option::Option<::core::time::Duration> = #expiry;
             }
             impl #payload_impl_generics ::tars::__private::Payload<__TarsArgName> for #ident #ty_generics #where_clause {
                                 const TOPIC: &'static str = #topic;

@@ -1,18 +1,32 @@
 //! The rules of `#[event(...)]`, every broken one reported.
 
-use syn::LitStr;
+use syn::{Lit, LitStr};
 
 use super::parse::{EventInput, Shape};
-use crate::attr::{check_keys, lit_bool, lit_str, qos, Errors};
+use crate::attr::{check_keys, lit_bool, lit_str, qos, Errors, KeyValue};
+use crate::duration::parse_duration;
 use crate::topic::{topic_error, validate_topic_name};
 
-const KEYS: &[&str] = &["topic", "event_type", "qos", "retain"];
+const KEYS: &[&str] = &["topic", "event_type", "qos", "retain", "expiry"];
 
 pub(crate) struct EventSpec {
     pub(crate) topic: LitStr,
     pub(crate) event_type: LitStr,
     pub(crate) qos: u8,
     pub(crate) retain: bool,
+    /// MQTT 5 message expiry of every publish, in milliseconds.
+    pub(crate) expiry_ms: Option<u64>,
+}
+
+/// `expiry = "30s"`: milliseconds.
+fn expiry(pair: &KeyValue) -> syn::Result<u64> {
+    match &pair.value {
+        Lit::Str(lit) => parse_duration("expiry", lit),
+        other => Err(syn::Error::new(
+            other.span(),
+            "`expiry` takes a duration as a string, e.g. `expiry = \"30s\"`",
+        )),
+    }
 }
 
 pub(crate) fn validate(input: &EventInput) -> syn::Result<EventSpec> {
@@ -27,12 +41,15 @@ pub(crate) fn validate(input: &EventInput) -> syn::Result<EventSpec> {
         );
     }
     let (mut topic, mut event_type, mut qos_value, mut retain) = (None, None, 0, false);
+    let mut expiry_ms = None;
     for pair in check_keys(&input.args, KEYS, &mut errors) {
         match pair.key.to_string().as_str() {
             "topic" => topic = errors.take(lit_str(pair)),
             "event_type" => event_type = errors.take(lit_str(pair)),
             "qos" => qos_value = errors.take(qos(pair)).unwrap_or(0),
-            _ => retain = errors.take(lit_bool(pair)).is_some_and(|b| b.value),
+            "retain" => retain = errors.take(lit_bool(pair)).is_some_and(|b| b.value),
+            "expiry" => expiry_ms = errors.take(expiry(pair)),
+            other => unreachable!("check_keys lets only KEYS through, not {other}"),
         }
     }
     if let Some(lit) = &topic {
@@ -60,5 +77,6 @@ pub(crate) fn validate(input: &EventInput) -> syn::Result<EventSpec> {
         event_type,
         qos: qos_value,
         retain,
+        expiry_ms,
     })
 }

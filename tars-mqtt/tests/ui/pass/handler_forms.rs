@@ -15,7 +15,7 @@ struct LlmResponse {
 }
 
 #[derive(Event, Serialize, Deserialize)]
-#[event(topic = "sensors/kitchen/temperature")]
+#[event(topic = "sensors/kitchen/temperature", expiry = "30s")]
 struct Temperature {
     celsius: f32,
 }

@@ -1,0 +1,10 @@
+use serde::Serialize;
+use tars::prelude::*;
+
+#[derive(Event, Serialize)]
+#[event(topic = "tts/say", expiry = 30)]
+struct TtsSay {
+    text: String,
+}
+
+fn main() {}
