@@ -43,7 +43,8 @@ pub enum Error {
     PacketTooLarge {
         /// The packet's size in bytes.
         size: usize,
-        /// The configured maximum.
+        /// The maximum: the configured one (`MQTT_MAX_PACKET_SIZE`), or the broker's
+        /// when it is smaller (MQTT 5).
         max: usize,
     },
     /// The broker refused a subscription (for example, denied by its ACL).

@@ -57,6 +57,18 @@ impl Properties {
         self == &Self::default()
     }
 
+    /// At most how many bytes these properties take in a PUBLISH (with the length
+    /// that precedes them).
+    pub(crate) fn wire_len(&self) -> usize {
+        let text = |t: &Option<String>| t.as_ref().map_or(0, |t| 3 + t.len());
+        let user: usize = self.user.iter().map(|(k, v)| 5 + k.len() + v.len()).sum();
+        4 + user
+            + text(&self.content_type)
+            + text(&self.response_topic)
+            + self.correlation_data.as_ref().map_or(0, |d| 3 + d.len())
+            + self.message_expiry.map_or(0, |_| 5)
+    }
+
     /// The properties of an envelope publish with nothing else set: its content type,
     /// shared so that a publish costs no allocation for them.
     pub(crate) fn envelope() -> Arc<Properties> {

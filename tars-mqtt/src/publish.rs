@@ -158,12 +158,24 @@ pub(crate) async fn send(shared: &Shared, mut publish: PublishPacket) -> Result<
     if v5(shared) {
         publish.properties = Some(traced(publish.properties.take()));
     }
-    let size = publish_len(publish.topic.len(), publish.payload.len(), publish.qos);
-    let max = shared.config.max_packet_size();
+    let properties_len = publish
+        .properties
+        .as_deref()
+        .map_or(0, Properties::wire_len);
+    let size =
+        publish_len(publish.topic.len(), publish.payload.len(), publish.qos) + properties_len;
+    let status = shared.status();
+    let broker_max = status
+        .broker_max_packet
+        .map_or(usize::MAX, |max| max as usize);
+    // The broker counts the fixed header too (at most 5 bytes).
+    let max = shared
+        .config
+        .max_packet_size()
+        .min(broker_max.saturating_sub(5));
     if size > max {
         return Err(Error::PacketTooLarge { size, max });
     }
-    let status = shared.status();
     if status.stopped {
         return Err(Error::Closed);
     }

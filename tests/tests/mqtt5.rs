@@ -413,3 +413,75 @@ async fn an_event_with_an_expiry_is_not_delivered_late() {
     back.shutdown().await.unwrap();
     publisher.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_brokers_limits_are_honoured() {
+    init_tracing();
+    // mosquitto grants MQTT 5 clients a receive maximum of max_inflight_messages and
+    // announces its max_packet_size in the CONNACK.
+    let broker = Mosquitto::start_with(
+        "allow_anonymous true\nmax_packet_size 2000\nmax_inflight_messages 3\n",
+    );
+    let (tx, mut received) = mpsc::unbounded_channel::<Message>();
+    let subscriber = Client::builder(config(broker.port(), "v5-limits-sub").build().unwrap())
+        .subscribe_handler(
+            "v5/limits",
+            QoS::AtLeastOnce,
+            tars::handler_fn(move |message: Message, _ctx: Context| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(message);
+                }
+            }),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let publisher = Client::connect(
+        config(broker.port(), "v5-limits")
+            .mqtt_version(MqttVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    // Over the broker's maximum: refused here with the broker's limit, the connection
+    // stays (the broker would otherwise drop it).
+    let error = publisher
+        .publish_bytes("v5/limits", QoS::AtLeastOnce, false, vec![b'x'; 5_000])
+        .await
+        .expect_err("over the broker's max_packet_size");
+    assert!(
+        matches!(error, tars::Error::PacketTooLarge { max, .. } if max < 2000),
+        "{error}"
+    );
+    // A burst of QoS 1 within a receive maximum of 3 (a data window of 1: the rest is
+    // room for control publishes): all delivered, in order. mosquitto itself does not
+    // refuse a client over its receive maximum, so the window's size is checked by the
+    // unit tests of `in_flight_window` and the outbox.
+    for n in 0..50u32 {
+        publisher
+            .publish_bytes(
+                "v5/limits",
+                QoS::AtLeastOnce,
+                false,
+                n.to_string().into_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    for n in 0..50u32 {
+        let message = tokio::time::timeout(WAIT, received.recv())
+            .await
+            .expect("delivered")
+            .unwrap();
+        assert_eq!(message.payload(), n.to_string().as_bytes());
+    }
+    assert_eq!(
+        publisher.stats().connections,
+        1,
+        "the broker never dropped us"
+    );
+    publisher.shutdown().await.unwrap();
+    subscriber.shutdown().await.unwrap();
+}

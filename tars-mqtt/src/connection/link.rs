@@ -27,6 +27,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// QoS 1/2 publishes in flight at once (unacknowledged by the broker).
 pub(crate) const IN_FLIGHT_WINDOW: usize = 100;
 
+/// Room kept in the broker's receive maximum (MQTT 5) for the control publishes that
+/// go outside the window (health, manifest).
+const CONTROL_IN_FLIGHT: usize = 4;
+
+/// The data window within the broker's receive maximum, when it set one.
+fn in_flight_window(receive_maximum: Option<u16>) -> usize {
+    match receive_maximum {
+        None => IN_FLIGHT_WINDOW,
+        Some(granted) => {
+            let granted = usize::from(granted);
+            let data = if granted > 2 * CONTROL_IN_FLIGHT {
+                granted - CONTROL_IN_FLIGHT
+            } else {
+                granted / 2
+            };
+            data.clamp(1, IN_FLIGHT_WINDOW)
+        }
+    }
+}
+
 /// How one connection ended.
 enum Ended {
     Lost(String),
@@ -78,8 +98,8 @@ impl Link {
             match attempt {
                 Err(Ok(done)) => break Some(done),
                 Err(Err(reason)) => self.log_failure(&reason),
-                Ok((stream, buffer, session_present)) => {
-                    self.on_connected(session_present);
+                Ok((stream, buffer, session_present, limits)) => {
+                    self.on_connected(session_present, limits);
                     match self.serve(stream, buffer).await {
                         Ended::Stopped(done) => {
                             tracing::info!("disconnected from the broker");
@@ -134,16 +154,19 @@ impl Link {
         }
     }
 
-    fn on_connected(&mut self, session_present: bool) {
+    fn on_connected(&mut self, session_present: bool, limits: ServerLimits) {
         let reconnect = self.epoch > 0;
         self.epoch += 1;
         self.backoff.reset();
         Counters::bump(&self.shared.counters.connections);
         let epoch = self.epoch;
         self.inbound.on_connected(epoch);
+        self.outbox
+            .set_window(in_flight_window(limits.receive_maximum));
         self.shared.status.send_modify(|s| {
             s.connected = true;
             s.epoch = epoch;
+            s.broker_max_packet = limits.max_packet_size;
         });
         tracing::info!(
             broker = %self.shared.config.broker(),
@@ -211,7 +234,7 @@ async fn offline(
 async fn connect(
     shared: &Shared,
     tls: Option<&Arc<rustls::ClientConfig>>,
-) -> Result<(Stream, BytesMut, bool), String> {
+) -> Result<(Stream, BytesMut, bool, ServerLimits), String> {
     let exchange = async {
         let mut stream = wire::open(&shared.config, tls)
             .await
@@ -236,7 +259,7 @@ async fn connect(
                     if limits != ServerLimits::default() {
                         tracing::debug!(?limits, "the broker's limits");
                     }
-                    return Ok((stream, buffer, session_present));
+                    return Ok((stream, buffer, session_present, limits));
                 }
                 Some(Incoming::ConnAck { code, .. }) => {
                     return Err(describe_refusal(code, version));
@@ -311,5 +334,19 @@ fn describe_open(error: &OpenError) -> String {
              (MQTT_TLS_CERT_FILE) if the broker requires one"
         ),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_fits_the_brokers_receive_maximum_with_room_for_control_publishes() {
+        assert_eq!(in_flight_window(None), IN_FLIGHT_WINDOW);
+        assert_eq!(in_flight_window(Some(65_535)), IN_FLIGHT_WINDOW);
+        assert_eq!(in_flight_window(Some(20)), 16);
+        assert_eq!(in_flight_window(Some(8)), 4);
+        assert_eq!(in_flight_window(Some(1)), 1);
     }
 }

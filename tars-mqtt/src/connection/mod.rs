@@ -55,6 +55,8 @@ pub(crate) struct Status {
     pub(crate) failed: bool,
     /// The link has stopped for good.
     pub(crate) stopped: bool,
+    /// The largest packet the broker accepts (MQTT 5 CONNACK), when it said.
+    pub(crate) broker_max_packet: Option<u32>,
 }
 
 /// The command lane: what the writer sends ahead of the data lane. Unbounded, but small

@@ -53,6 +53,11 @@ impl Outbox {
         }
     }
 
+    /// Narrows or widens the window (to what the broker grants on a new connection).
+    pub(crate) fn set_window(&mut self, window: usize) {
+        self.window = window.max(1);
+    }
+
     /// Whether another data publish may be sent now.
     pub(crate) fn has_room(&self) -> bool {
         self.in_flight.len() < self.window
@@ -218,6 +223,22 @@ mod tests {
         assert!(outbox.on_pubrec(pkid));
         assert_eq!(outbox.on_connection_lost(), 0);
         assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn a_narrower_window_holds_back_publishes_until_acks_make_room() {
+        let mut outbox = Outbox::new(4);
+        let first = sent(&mut outbox, 1, QoS::AtLeastOnce);
+        sent(&mut outbox, 2, QoS::AtLeastOnce);
+        outbox.set_window(2);
+        assert!(!outbox.has_room());
+        outbox.on_puback(first);
+        assert!(outbox.has_room());
+        outbox.set_window(0);
+        assert!(
+            !outbox.has_room(),
+            "a window is at least 1, and 1 is in flight"
+        );
     }
 
     #[test]
