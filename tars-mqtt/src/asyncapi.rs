@@ -17,6 +17,10 @@ pub struct ServiceInfo {
     pub name: String,
     /// The service's version.
     pub version: String,
+    /// The MQTT version it speaks (the server's `protocolVersion`).
+    pub mqtt_version: crate::MqttVersion,
+    /// The broker, when known (`MQTT_URL`); credentials are never written.
+    pub broker: Option<crate::BrokerUrl>,
 }
 
 /// A name usable as an AsyncAPI id (`[A-Za-z0-9_-]`).
@@ -174,6 +178,34 @@ impl Builder {
     }
 }
 
+/// The broker as an AsyncAPI server: its host, the protocol of its URL and the MQTT
+/// version spoken.
+fn server(info: &ServiceInfo) -> Value {
+    let (host, protocol, path) = match &info.broker {
+        Some(url) => (
+            format!("{}:{}", url.host, url.port),
+            match url.transport {
+                crate::Transport::Tcp => "mqtt",
+                crate::Transport::Tls => "secure-mqtt",
+                crate::Transport::Ws => "ws",
+                crate::Transport::Wss => "wss",
+            },
+            url.path.clone(),
+        ),
+        None => ("localhost:1883".to_owned(), "mqtt", None),
+    };
+    let mut server = json!({
+        "host": host,
+        "protocol": protocol,
+        "protocolVersion": info.mqtt_version.as_str(),
+        "description": "the broker of MQTT_URL; MQTT_VERSION sets the protocol version",
+    });
+    if let Some(path) = path {
+        server["pathname"] = json!(path);
+    }
+    server
+}
+
 /// The AsyncAPI 3.0 document of the handlers and events linked into this binary.
 pub fn document(info: &ServiceInfo) -> Value {
     let handlers = registry::handlers();
@@ -321,6 +353,7 @@ pub fn document(info: &ServiceInfo) -> Value {
             "description": "A tars-mqtt service. Every message but the heartbeat is an envelope {id, type, ts, source, data}.",
         },
         "defaultContentType": "application/json",
+        "servers": {"broker": server(info)},
         "channels": b.channels,
         "operations": b.operations,
         "components": {"messages": b.messages},

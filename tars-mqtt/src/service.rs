@@ -64,9 +64,23 @@ where
     Fut::Output: ServiceOutput,
 {
     if std::env::args().skip(1).any(|arg| arg == "--asyncapi") {
+        let mqtt_version = match std::env::var("MQTT_VERSION") {
+            Ok(raw) if !raw.trim().is_empty() => match raw.parse() {
+                Ok(version) => version,
+                Err(rule) => {
+                    eprintln!("error: MQTT_VERSION={raw:?} is invalid: {rule}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            },
+            _ => crate::MqttVersion::default(),
+        };
         let info = crate::asyncapi::ServiceInfo {
             name: spec.name.unwrap_or("tars-service").to_owned(),
             version: spec.version.to_owned(),
+            mqtt_version,
+            broker: std::env::var("MQTT_URL")
+                .ok()
+                .and_then(|url| url.parse().ok()),
         };
         let document = crate::asyncapi::document(&info);
         println!(

@@ -10,9 +10,15 @@ use tars_tests::process::{example_binary, workspace_root};
 use tars_tests::python::INSTALL_HINT;
 
 fn document(example: &str) -> Value {
+    document_with(example, &[])
+}
+
+fn document_with(example: &str, vars: &[(&str, &str)]) -> Value {
     let output = std::process::Command::new(example_binary(example))
         .arg("--asyncapi")
         .env_remove("MQTT_URL")
+        .env_remove("MQTT_VERSION")
+        .envs(vars.iter().copied())
         .output()
         .expect("run the example");
     assert!(
@@ -162,5 +168,28 @@ async fn main() {}
     assert_eq!(
         data["properties"]["words"]["items"]["properties"]["start"]["type"], "number",
         "inlined: {data}"
+    );
+}
+
+#[test]
+fn the_server_states_the_broker_and_the_mqtt_version() {
+    init_tracing();
+    let doc = document("pipeline");
+    assert_eq!(doc["servers"]["broker"]["protocol"], "mqtt");
+    assert_eq!(doc["servers"]["broker"]["protocolVersion"], "3.1.1");
+    let doc = document_with(
+        "pipeline",
+        &[
+            ("MQTT_URL", "mqtts://stt:secret@broker.lan:8883"),
+            ("MQTT_VERSION", "5"),
+        ],
+    );
+    let server = &doc["servers"]["broker"];
+    assert_eq!(server["host"], "broker.lan:8883");
+    assert_eq!(server["protocol"], "secure-mqtt");
+    assert_eq!(server["protocolVersion"], "5");
+    assert!(
+        !doc.to_string().contains("secret"),
+        "the password stays out of the document"
     );
 }
