@@ -52,7 +52,9 @@ use tokio::sync::Notify;
 use crate::broker::EmbeddedBroker;
 use crate::health::{health_topic, HealthStatus};
 use crate::topic::matches;
-use crate::{Client, Config, ConfigBuilder, Envelope, Event, Message, PublishOptions, QoS};
+use crate::{
+    Client, Config, ConfigBuilder, Envelope, Event, Message, MqttVersion, PublishOptions, QoS,
+};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages a [`TestClient`] keeps before it forgets the oldest.
@@ -62,6 +64,7 @@ const BUFFER_LIMIT: usize = 10_000;
 #[derive(Debug)]
 pub struct TestBroker {
     broker: EmbeddedBroker,
+    mqtt_version: MqttVersion,
 }
 
 impl TestBroker {
@@ -73,7 +76,24 @@ impl TestBroker {
         let broker = EmbeddedBroker::start()
             .await
             .expect("start the embedded test broker");
-        Self { broker }
+        Self {
+            broker,
+            mqtt_version: MqttVersion::default(),
+        }
+    }
+
+    /// The same broker, with the services and clients of [`config`](Self::config)
+    /// speaking `version` (the embedded broker speaks both).
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use tars::testing::TestBroker;
+    /// let broker = TestBroker::start().await.with_mqtt_version(tars::MqttVersion::V5);
+    /// # }
+    /// ```
+    pub fn with_mqtt_version(mut self, version: MqttVersion) -> Self {
+        self.mqtt_version = version;
+        self
     }
 
     /// `mqtt://127.0.0.1:PORT`.
@@ -87,6 +107,7 @@ impl TestBroker {
         Config::builder(self.url(), unique_id(name))
             .reconnect_delays(Duration::from_millis(100), Duration::from_millis(500))
             .enable_health(true)
+            .mqtt_version(self.mqtt_version)
     }
 
     /// The embedded broker, e.g. to stop or restart it.

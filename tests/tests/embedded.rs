@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -45,7 +47,7 @@ async fn light(room: String, ctx: Context) -> tars::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_answers_through_the_test_kit_with_the_request_id() {
     init_tracing();
-    let broker = TestBroker::start().await;
+    let broker = test_broker().await;
     let service = TestService::start(&broker).await;
     let bus = TestClient::connect(&broker).await;
 
@@ -72,7 +74,7 @@ async fn a_service_answers_through_the_test_kit_with_the_request_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_test_service_can_run_chosen_handlers_only() {
     init_tracing();
-    let broker = TestBroker::start().await;
+    let broker = test_broker().await;
     let _service = TestService::with_handlers(&broker, &["light"]).await;
     let bus = TestClient::connect(&broker)
         .await
@@ -93,7 +95,7 @@ async fn a_test_service_can_run_chosen_handlers_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_messages_are_skipped_by_handlers_under_test() {
     init_tracing();
-    let broker = TestBroker::start().await;
+    let broker = test_broker().await;
     let _service = TestService::with_handlers(&broker, &["answer"]).await;
     let bus = TestClient::connect(&broker).await;
     bus.publish_raw("kit/question", "not json").await;
@@ -189,7 +191,7 @@ async fn the_embedded_broker_fires_the_last_will_of_a_vanished_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_resubscribes_after_the_embedded_broker_restarts() {
     init_tracing();
-    let broker = TestBroker::start().await;
+    let broker = test_broker().await;
     let service = TestService::with_handlers(&broker, &["answer"]).await;
     assert!(broker.broker().is_running());
 
@@ -212,6 +214,7 @@ async fn stopping_the_embedded_broker_closes_connections_and_frees_the_port() {
     init_tracing();
     let broker = EmbeddedBroker::start().await.unwrap();
     let config = tars::Config::builder(broker.url(), "stopper")
+        .mqtt_version(tars_tests::mqtt_version())
         .build()
         .unwrap();
     let client = tars::Client::connect(config).await.unwrap();
@@ -227,6 +230,68 @@ async fn stopping_the_embedded_broker_closes_connections_and_frees_the_port() {
     assert!(rebound.is_ok(), "the port is free after stop");
     drop(rebound);
     client.disconnect().await.unwrap();
+}
+
+/// A test broker whose services and clients speak the suite's MQTT version.
+async fn test_broker() -> TestBroker {
+    TestBroker::start()
+        .await
+        .with_mqtt_version(tars_tests::mqtt_version())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_speaks_mqtt_5() {
+    init_tracing();
+    let broker = TestBroker::start()
+        .await
+        .with_mqtt_version(tars::MqttVersion::V5);
+    let service = TestService::with_handlers(&broker, &["answer"]).await;
+    let bus = TestClient::connect(&broker).await;
+    bus.client()
+        .publish_event(
+            "kit/question",
+            "kit.question",
+            &json!({"text": "five"}),
+            PublishOptions::new()
+                .qos(QoS::AtLeastOnce)
+                .user_property("via", "rumqttd"),
+        )
+        .await
+        .unwrap();
+    let answer = bus.next_event::<Answer>().await;
+    assert_eq!(answer.data.text, "five? yes");
+    let message = bus.next_message("kit/question").await;
+    assert_eq!(message.user_property("via"), Some("rumqttd"));
+    assert_eq!(message.content_type(), Some(tars::ENVELOPE_CONTENT_TYPE));
+    // Retained health reaches a late reader.
+    assert!(bus.health(service.client_id()).await.ok);
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_refuses_a_second_mqtt_version_with_a_clear_answer() {
+    init_tracing();
+    let broker = TestBroker::start()
+        .await
+        .with_mqtt_version(tars::MqttVersion::V5);
+    let bus = TestClient::connect(&broker).await;
+    // A 3.1.1 CONNECT (client id "old") gets CONNACK "unacceptable protocol version".
+    let mut old = tokio::net::TcpStream::connect(("127.0.0.1", broker.broker().port()))
+        .await
+        .unwrap();
+    let connect = [
+        0x10, 15, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 3, b'o', b'l', b'd',
+    ];
+    old.write_all(&connect).await.unwrap();
+    let mut connack = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), old.read_exact(&mut connack))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap();
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x01]);
+    // The broker still serves its MQTT 5 clients.
+    bus.publish_raw("kit/after", "still here").await;
+    assert_eq!(bus.next_message("kit/after").await.payload(), b"still here");
 }
 
 fn retained(qos: QoS) -> rumqttc::PublishOptions {

@@ -1,6 +1,10 @@
 //! An MQTT broker inside the process (feature `broker`), so that a service, a demo or a
 //! test runs with nothing installed. It is [rumqttd], whose retained messages, last will
-//! and wildcards behave as MQTT says.
+//! and wildcards behave as MQTT says. It speaks MQTT 3.1.1 or 5 on the same port: each
+//! connection goes to rumqttd's listener of the version its CONNECT names. It serves one
+//! version at a time, the first client's, until it stops: rumqttd 0.20 cannot route an
+//! MQTT 5 message to a 3.1.1 subscriber, so a client of the other version is refused
+//! with "unsupported protocol version". A mixed 3.1.1/5 fleet needs mosquitto.
 //!
 //! rumqttd cannot be stopped once started (rumqtt #771), so the broker listens on a
 //! loopback port of its own and forwards each connection to a rumqttd instance on a
@@ -21,22 +25,23 @@
 //!
 //! [rumqttd]: https://docs.rs/rumqttd
 
-use std::collections::HashMap;
+mod backend;
+mod front;
+
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
-/// Largest payload the embedded broker accepts (above the client's 1 MiB default).
-const MAX_PAYLOAD: usize = 4 * 1024 * 1024;
-/// How long to wait for a freshly started rumqttd to listen.
-const BACKEND_START_TIMEOUT: Duration = Duration::from_secs(10);
+use backend::start_backend;
+use front::forward;
 
-/// An MQTT 3.1.1 broker on `127.0.0.1`, running in this process.
+/// An MQTT broker on `127.0.0.1`, running in this process: 3.1.1 or 5, whichever its
+/// first client speaks.
 #[derive(Debug)]
 pub struct EmbeddedBroker {
     port: u16,
@@ -112,7 +117,12 @@ impl EmbeddedBroker {
         let (stop, stopped) = oneshot::channel();
         let front = tokio::spawn(forward(listener, backend, stopped));
         *self.lock() = Some(Running { stop, front });
-        tracing::debug!(port = self.port, %backend, "embedded broker started");
+        tracing::debug!(
+            port = self.port,
+            v3_1_1 = %backend.v3_1_1,
+            v5 = %backend.v5,
+            "embedded broker started"
+        );
         Ok(())
     }
 
@@ -147,96 +157,5 @@ async fn bind_again(port: u16) -> io::Result<TcpListener> {
             }
             Err(error) => return Err(error),
         }
-    }
-}
-
-/// Accepts connections and pipes each to the backend until told to stop.
-async fn forward(listener: TcpListener, backend: SocketAddr, mut stop: oneshot::Receiver<()>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((mut client, _)) => {
-                    connections.spawn(async move {
-                        if let Ok(mut server) = TcpStream::connect(backend).await {
-                            let _ = client.set_nodelay(true);
-                            let _ = server.set_nodelay(true);
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                        }
-                    });
-                }
-                Err(error) => tracing::warn!(%error, "embedded broker: accept failed"),
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    connections.shutdown().await;
-}
-
-/// Starts a rumqttd instance on a private loopback port and waits until it listens.
-async fn start_backend() -> io::Result<SocketAddr> {
-    let addr = {
-        let probe = std::net::TcpListener::bind(loopback(0))?;
-        probe.local_addr()?
-    };
-    let mut broker = rumqttd::Broker::new(rumqttd_config(addr));
-    std::thread::Builder::new()
-        .name(format!("tars-broker-{}", addr.port()))
-        .spawn(move || {
-            if let Err(error) = broker.start() {
-                tracing::error!(%error, "embedded broker failed");
-            }
-        })?;
-    let deadline = Instant::now() + BACKEND_START_TIMEOUT;
-    while TcpStream::connect(addr).await.is_err() {
-        if Instant::now() >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "the embedded broker did not listen on {addr} within {BACKEND_START_TIMEOUT:?}"
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Ok(addr)
-}
-
-fn rumqttd_config(listen: SocketAddr) -> rumqttd::Config {
-    let server = rumqttd::ServerSettings {
-        name: "tars-embedded".to_owned(),
-        listen,
-        tls: None,
-        next_connection_delay_ms: 0,
-        connections: rumqttd::ConnectionSettings {
-            connection_timeout_ms: 60_000,
-            max_payload_size: MAX_PAYLOAD,
-            max_inflight_count: 100,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
-    };
-    rumqttd::Config {
-        id: 0,
-        router: rumqttd::RouterConfig {
-            max_connections: 10_010,
-            max_outgoing_packet_count: 200,
-            max_segment_size: 16 * 1024 * 1024,
-            max_segment_count: 4,
-            custom_segment: None,
-            initialized_filters: None,
-            shared_subscriptions_strategy: Default::default(),
-        },
-        v4: Some(HashMap::from([("tars".to_owned(), server)])),
-        v5: None,
-        ws: None,
-        cluster: None,
-        console: None,
-        bridge: None,
-        prometheus: None,
-        metrics: None,
     }
 }
