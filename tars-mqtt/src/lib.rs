@@ -214,3 +214,8 @@ pub mod __private {
         Overflow, QoS,
     };
 }
+
+/// The examples of `docs/mqtt5.md` compile.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/mqtt5.md")]
+struct Mqtt5Doc;
