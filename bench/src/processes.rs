@@ -18,6 +18,7 @@ use bytes::Bytes;
 use rumqttc::{Event, Outgoing, Packet, PublishOptions, QoS};
 
 use crate::raw;
+use tars::MqttVersion;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -43,6 +44,40 @@ impl Side {
     }
 }
 
+/// What one row measures: a direction and QoS, as fast as it goes or paced, under one
+/// MQTT version (both sides speak it; the burst's publisher and counter stay 3.1.1).
+#[derive(Debug, Clone, Copy)]
+struct Scenario {
+    direction: Direction,
+    qos: QoS,
+    pace: Option<u64>,
+    version: MqttVersion,
+}
+
+impl Scenario {
+    const fn new(direction: Direction, qos: QoS, version: MqttVersion) -> Self {
+        Self {
+            direction,
+            qos,
+            pace: None,
+            version,
+        }
+    }
+
+    const ALL: [Scenario; 7] = [
+        Self::new(Direction::Inbound, QoS::AtMostOnce, MqttVersion::V3_1_1),
+        Self {
+            pace: Some(PACED_PER_S),
+            ..Self::new(Direction::Inbound, QoS::AtMostOnce, MqttVersion::V3_1_1)
+        },
+        Self::new(Direction::Inbound, QoS::AtLeastOnce, MqttVersion::V3_1_1),
+        Self::new(Direction::Outbound, QoS::AtMostOnce, MqttVersion::V3_1_1),
+        Self::new(Direction::Inbound, QoS::AtMostOnce, MqttVersion::V5),
+        Self::new(Direction::Inbound, QoS::AtLeastOnce, MqttVersion::V5),
+        Self::new(Direction::Outbound, QoS::AtMostOnce, MqttVersion::V5),
+    ];
+}
+
 /// One side's figures for one burst.
 #[derive(Debug, Clone, Copy)]
 struct Burst {
@@ -65,6 +100,8 @@ pub struct Row {
     pub qos: u8,
     /// Messages per second the publisher keeps to; `None`: as fast as it goes.
     pub paced_per_s: Option<u64>,
+    /// The MQTT version both sides speak: `3.1.1` or `5`.
+    pub mqtt_version: &'static str,
     pub messages: u64,
     pub runs: usize,
     pub raw_rate: f64,
@@ -115,26 +152,28 @@ pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
         let broker =
             tars_tests::Mosquitto::start_with("allow_anonymous true\nmax_queued_messages 0\n");
         let mut rows = Vec::new();
-        let scenarios = [
-            (Direction::Inbound, QoS::AtMostOnce, None),
-            (Direction::Inbound, QoS::AtMostOnce, Some(PACED_PER_S)),
-            (Direction::Inbound, QoS::AtLeastOnce, None),
-            (Direction::Outbound, QoS::AtMostOnce, None),
-        ];
         let payloads = payloads(messages);
-        for (direction, qos, pace) in scenarios {
+        for scenario in Scenario::ALL {
+            let Scenario {
+                direction,
+                qos,
+                pace,
+                version,
+            } = scenario;
             let mut raw = Vec::new();
             let mut tars = Vec::new();
             for run in 0..runs {
                 for side in Side::order(run) {
                     let burst = match direction {
                         Direction::Inbound => {
-                            inbound(side, broker.port(), qos, pace, &payloads).await?
+                            inbound(side, broker.port(), scenario, &payloads).await?
                         }
-                        Direction::Outbound => outbound(side, broker.port(), messages).await?,
+                        Direction::Outbound => {
+                            outbound(side, broker.port(), version, messages).await?
+                        }
                     };
                     eprintln!(
-                        "  {direction:?} qos {} {pace:?} run {} {side:?}: {:.0} msg/s, {:.3} CPU s per 100k",
+                        "  {direction:?} qos {} {pace:?} MQTT {version} run {} {side:?}: {:.0} msg/s, {:.3} CPU s per 100k",
                         qos as u8,
                         run + 1,
                         burst.rate,
@@ -146,7 +185,7 @@ pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
                     }
                 }
             }
-            rows.push(row(direction, qos, pace, messages, &raw, &tars));
+            rows.push(row(scenario, messages, &raw, &tars));
         }
         let mut raw = Vec::new();
         let mut tars = Vec::new();
@@ -179,14 +218,7 @@ pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
     })
 }
 
-fn row(
-    direction: Direction,
-    qos: QoS,
-    paced_per_s: Option<u64>,
-    messages: u64,
-    raw: &[Burst],
-    tars: &[Burst],
-) -> Row {
+fn row(scenario: Scenario, messages: u64, raw: &[Burst], tars: &[Burst]) -> Row {
     let rate_ratios: Vec<f64> = raw.iter().zip(tars).map(|(r, t)| t.rate / r.rate).collect();
     let cpu_ratios: Vec<f64> = raw
         .iter()
@@ -198,9 +230,10 @@ fn row(
     let raw_cpu = median(raw.iter().map(|b| b.cpu_per_100k));
     let tars_cpu = median(tars.iter().map(|b| b.cpu_per_100k));
     Row {
-        direction,
-        qos: qos as u8,
-        paced_per_s,
+        direction: scenario.direction,
+        qos: scenario.qos as u8,
+        paced_per_s: scenario.pace,
+        mqtt_version: scenario.version.as_str(),
         messages,
         runs: raw.len(),
         raw_rate,
@@ -288,13 +321,16 @@ fn paced(client: &rumqttc::AsyncClient, topic: &str, rate: u64, payloads: Vec<By
     }
 }
 
-/// "inbound qos 0", or "… 100k/s" when paced.
+/// "inbound qos 0", with "100k/s" when paced and "v5" under MQTT 5.
 fn label(row: &Row) -> String {
-    let label = format!("{:?} qos {}", row.direction, row.qos).to_lowercase();
-    match row.paced_per_s {
-        Some(rate) => format!("{label} {}k/s", rate / 1_000),
-        None => label,
+    let mut label = format!("{:?} qos {}", row.direction, row.qos).to_lowercase();
+    if let Some(rate) = row.paced_per_s {
+        label = format!("{label} {}k/s", rate / 1_000);
     }
+    if row.mqtt_version == "5" {
+        label.push_str(" v5");
+    }
+    label
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {
@@ -339,7 +375,12 @@ struct Running {
     name: &'static str,
 }
 
-async fn spawn(side: Side, port: u16, vars: &[(&str, String)]) -> Result<Running, String> {
+async fn spawn(
+    side: Side,
+    port: u16,
+    version: MqttVersion,
+    vars: &[(&str, String)],
+) -> Result<Running, String> {
     let name = match side {
         Side::Raw => "raw-consumer",
         Side::Tars => "bench-service",
@@ -349,6 +390,7 @@ async fn spawn(side: Side, port: u16, vars: &[(&str, String)]) -> Result<Running
         .env("MQTT_CLIENT_ID", format!("{name}-{}", &tars::new_id()[..8]))
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        .env("MQTT_VERSION", version.as_str())
         .envs(vars.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -371,12 +413,13 @@ async fn spawn(side: Side, port: u16, vars: &[(&str, String)]) -> Result<Running
 async fn inbound(
     side: Side,
     port: u16,
-    qos: QoS,
-    pace: Option<u64>,
+    scenario: Scenario,
     payloads: &[Bytes],
 ) -> Result<Burst, String> {
+    let Scenario { qos, pace, .. } = scenario;
     let messages = payloads.len() as u64;
-    let mut running = spawn(side, port, &[("BENCH_EXPECT", messages.to_string())]).await?;
+    let expect = [("BENCH_EXPECT", messages.to_string())];
+    let mut running = spawn(side, port, scenario.version, &expect).await?;
     let cpu_before = cpu_ns(running.pid);
     let started = Instant::now();
     let publisher = tokio::spawn(publish(port, qos, pace, payloads.to_vec()));
@@ -391,9 +434,15 @@ async fn inbound(
 
 /// One producer process publishing `messages` QoS 0 envelopes, counted here: its rate
 /// and CPU time.
-async fn outbound(side: Side, port: u16, messages: u64) -> Result<Burst, String> {
+async fn outbound(
+    side: Side,
+    port: u16,
+    version: MqttVersion,
+    messages: u64,
+) -> Result<Burst, String> {
     let (counter, mut counted) = count_on(port, "bench/proc/out", messages).await;
-    let mut running = spawn(side, port, &[("BENCH_PUBLISH", messages.to_string())]).await?;
+    let publish = [("BENCH_PUBLISH", messages.to_string())];
+    let mut running = spawn(side, port, version, &publish).await?;
     let mut stdin = running.child.stdin.take().ok_or("no stdin")?;
     let cpu_before = cpu_ns(running.pid);
     let started = Instant::now();
@@ -419,7 +468,7 @@ async fn outbound(side: Side, port: u16, messages: u64) -> Result<Burst, String>
 
 /// `pings` pings to a responder process, one at a time; its p50 and p99 in µs.
 async fn round_trips(side: Side, port: u16, pings: usize) -> Result<(f64, f64), String> {
-    let mut running = spawn(side, port, &[]).await?;
+    let mut running = spawn(side, port, MqttVersion::V3_1_1, &[]).await?;
     let (client, mut event_loop) =
         raw::connect(port, &format!("bench-pinger-{}", &tars::new_id()[..8]));
     raw::subscribe(&client, &mut event_loop, "bench/proc/pong", QoS::AtMostOnce).await;
