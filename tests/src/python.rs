@@ -7,7 +7,8 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 /// How to get the peer's dependencies when they are missing.
-pub const INSTALL_HINT: &str = "the interop tests need python3 with paho-mqtt and pydantic: \
+pub const INSTALL_HINT: &str =
+    "the interop tests need python3 with paho-mqtt, pydantic and faststream[mqtt]: \
      `pip install -r tests/python/requirements.txt` (or run `bash scripts/test.sh`)";
 
 /// The running peer and its output lines.

@@ -43,7 +43,14 @@ async fn start_v5_service(broker: &Mosquitto) -> ServiceProcess {
 
 /// Runs `tests/python/v5_requester.py` against the broker; its `ANSWER` line as JSON.
 async fn ask_with_paho_v5(port: u16, topic: &str) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/v5_requester.py");
+    ask_with("v5_requester.py", port, topic).await
+}
+
+/// Runs the requester `script` of `tests/python/`; its `ANSWER` line as JSON.
+async fn ask_with(name: &str, port: u16, topic: &str) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(name);
     let output = tokio::process::Command::new("python3")
         .arg(script)
         .args(["127.0.0.1", &port.to_string(), topic, "10"])
@@ -57,7 +64,7 @@ async fn ask_with_paho_v5(port: u16, topic: &str) -> Value {
     let answer = stdout
         .lines()
         .find_map(|line| line.strip_prefix("ANSWER "))
-        .unwrap_or_else(|| panic!("the paho v5 requester got no answer: {stdout}; {INSTALL_HINT}"));
+        .unwrap_or_else(|| panic!("the {name} requester got no answer: {stdout}; {INSTALL_HINT}"));
     serde_json::from_str(answer).expect("the ANSWER line is JSON")
 }
 
@@ -202,6 +209,19 @@ async fn a_v5_request_is_answered_by_a_3_1_1_peer_on_the_reply_topic() {
     let answer = asking.await.unwrap().unwrap();
     assert_eq!(answer.text, "polo?");
     client.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faststream_request_gets_its_answer() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let _service = start_v5_service(&broker).await;
+    // FastStream's `broker.request()` names its own response topic and correlation data
+    // and waits for the answer there.
+    let answer = ask_with("faststream_requester.py", broker.port(), "v5/question").await;
+    let envelope = &answer["payload"];
+    assert_eq!(envelope["id"], answer["request_id"]);
+    assert_eq!(envelope["data"]["text"], "fast!");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
