@@ -15,6 +15,28 @@ use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// A handler that hands every message to `tx`.
+fn forward_to(tx: mpsc::UnboundedSender<Message>) -> impl tars::Handler {
+    tars::handler_fn(move |message: Message, _ctx: Context| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(message);
+        }
+    })
+}
+
+/// A tars client speaking MQTT 5 to the broker on `port`.
+async fn v5_client(port: u16, name: &str) -> Client {
+    Client::connect(
+        config(port, name)
+            .mqtt_version(MqttVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
 fn answering_service() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_answering-service"))
 }
@@ -151,14 +173,7 @@ async fn a_v5_request_is_answered_on_the_clients_private_response_topic() {
     let broker = Mosquitto::start();
     let _service = start_v5_service(&broker).await;
     let mut probe = Probe::start(broker.port(), &["v5/answer", "tars/replies/#"]).await;
-    let client = Client::connect(
-        config(broker.port(), "v5-requester")
-            .mqtt_version(MqttVersion::V5)
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let client = v5_client(broker.port(), "v5-requester").await;
     let answer: Answer = client
         .request(&Question {
             text: "marco".into(),
@@ -182,14 +197,7 @@ async fn a_v5_request_is_answered_by_a_3_1_1_peer_on_the_reply_topic() {
     init_tracing();
     let broker = Mosquitto::start();
     let mut peer = Probe::start(broker.port(), &["v5/question"]).await;
-    let client = Client::connect(
-        config(broker.port(), "v5-requester")
-            .mqtt_version(MqttVersion::V5)
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let client = v5_client(broker.port(), "v5-requester").await;
     let asking = tokio::spawn({
         let client = client.clone();
         async move {
@@ -253,27 +261,11 @@ async fn user_properties_and_expiry_travel_between_v5_clients() {
             .build()
             .unwrap(),
     )
-    .subscribe_handler(
-        "v5/props",
-        QoS::AtLeastOnce,
-        tars::handler_fn(move |message: Message, _ctx: Context| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(message);
-            }
-        }),
-    )
+    .subscribe_handler("v5/props", QoS::AtLeastOnce, forward_to(tx))
     .connect()
     .await
     .unwrap();
-    let publisher = Client::connect(
-        config(broker.port(), "v5-pub")
-            .mqtt_version(MqttVersion::V5)
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let publisher = v5_client(broker.port(), "v5-pub").await;
     publisher
         .publish_event(
             "v5/props",
@@ -316,16 +308,7 @@ async fn under_3_1_1_messages_have_no_properties() {
     let broker = Mosquitto::start();
     let (tx, mut received) = mpsc::unbounded_channel::<Message>();
     let client = Client::builder(config(broker.port(), "v3-sub").build().unwrap())
-        .subscribe_handler(
-            "v3/props",
-            QoS::AtLeastOnce,
-            tars::handler_fn(move |message: Message, _ctx: Context| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(message);
-                }
-            }),
-        )
+        .subscribe_handler("v3/props", QoS::AtLeastOnce, forward_to(tx))
         .connect()
         .await
         .unwrap();
@@ -377,30 +360,15 @@ async fn an_event_with_an_expiry_is_not_delivered_late() {
             .unwrap()
     };
     let (tx, mut received) = mpsc::unbounded_channel::<Message>();
-    let subscribe = |tx: mpsc::UnboundedSender<Message>| {
-        tars::handler_fn(move |message: Message, _ctx: Context| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(message);
-            }
-        })
-    };
     // Subscribe with a persistent session, then go away.
     let away = Client::builder(away_config())
-        .subscribe_handler("v5/later/#", QoS::AtLeastOnce, subscribe(tx.clone()))
+        .subscribe_handler("v5/later/#", QoS::AtLeastOnce, forward_to(tx.clone()))
         .connect()
         .await
         .unwrap();
     away.shutdown().await.unwrap();
 
-    let publisher = Client::connect(
-        config(broker.port(), "v5-commander")
-            .mqtt_version(MqttVersion::V5)
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let publisher = v5_client(broker.port(), "v5-commander").await;
     publisher
         .publish(&Say { text: "now".into() })
         .await
@@ -415,7 +383,7 @@ async fn an_event_with_an_expiry_is_not_delivered_late() {
 
     // Back after the command went stale: the broker kept only what does not expire.
     let back = Client::builder(away_config())
-        .subscribe_handler("v5/later/#", QoS::AtLeastOnce, subscribe(tx))
+        .subscribe_handler("v5/later/#", QoS::AtLeastOnce, forward_to(tx))
         .connect()
         .await
         .unwrap();
@@ -444,27 +412,11 @@ async fn the_brokers_limits_are_honoured() {
     );
     let (tx, mut received) = mpsc::unbounded_channel::<Message>();
     let subscriber = Client::builder(config(broker.port(), "v5-limits-sub").build().unwrap())
-        .subscribe_handler(
-            "v5/limits",
-            QoS::AtLeastOnce,
-            tars::handler_fn(move |message: Message, _ctx: Context| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(message);
-                }
-            }),
-        )
+        .subscribe_handler("v5/limits", QoS::AtLeastOnce, forward_to(tx))
         .connect()
         .await
         .unwrap();
-    let publisher = Client::connect(
-        config(broker.port(), "v5-limits")
-            .mqtt_version(MqttVersion::V5)
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let publisher = v5_client(broker.port(), "v5-limits").await;
     // Over the broker's maximum: refused here with the broker's limit, the connection
     // stays (the broker would otherwise drop it).
     let error = publisher
