@@ -129,30 +129,39 @@ impl HandlerQueue {
     /// The next message; `None` once the queue is closed and empty.
     pub(crate) async fn pop(&self) -> Option<Message> {
         loop {
+            // The common case, a message waiting, takes no waiter registration.
+            if let Some(taken) = self.try_pop() {
+                return taken;
+            }
             let readable = self.readable.notified();
             tokio::pin!(readable);
             readable.as_mut().enable();
-            {
-                let mut state = self.lock();
-                if let Some(message) = state.items.pop_front() {
-                    let more = !state.items.is_empty();
-                    drop(state);
-                    if self.is_overflowing() {
-                        // The overflow task waits for this room.
-                        self.writable.notify_one();
-                    }
-                    if more && self.workers > 1 {
-                        // Another worker of a concurrent handler may take the next one.
-                        self.readable.notify_one();
-                    }
-                    return Some(message);
-                }
-                if state.closed {
-                    return None;
-                }
+            // Checked again once registered: a push or a close in between is not missed.
+            if let Some(taken) = self.try_pop() {
+                return taken;
             }
             readable.await;
         }
+    }
+
+    /// The next message (`Some(Some(_))`), the end (`Some(None)`: closed and empty), or
+    /// nothing yet (`None`).
+    fn try_pop(&self) -> Option<Option<Message>> {
+        let mut state = self.lock();
+        if let Some(message) = state.items.pop_front() {
+            let more = !state.items.is_empty();
+            drop(state);
+            if self.is_overflowing() {
+                // The overflow task waits for this room.
+                self.writable.notify_one();
+            }
+            if more && self.workers > 1 {
+                // Another worker of a concurrent handler may take the next one.
+                self.readable.notify_one();
+            }
+            return Some(Some(message));
+        }
+        state.closed.then_some(None)
     }
 
     /// Stops taking messages; workers finish what is queued, then see `None`.
