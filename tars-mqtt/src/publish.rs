@@ -156,12 +156,13 @@ async fn publish_payload(
 /// while disconnected (QoS 1/2 wait for the connection).
 pub(crate) async fn send(shared: &Shared, mut publish: PublishPacket) -> Result<()> {
     if v5(shared) {
-        publish.properties = Some(traced(publish.properties.take()));
+        publish.trace = trace_for(publish.properties.as_deref());
     }
     let properties_len = publish
         .properties
         .as_deref()
-        .map_or(0, Properties::wire_len);
+        .map_or(0, Properties::wire_len)
+        + publish.trace.as_ref().map_or(0, TraceContext::wire_len);
     let size =
         publish_len(publish.topic.len(), publish.payload.len(), publish.qos) + properties_len;
     let status = shared.status();
@@ -281,26 +282,11 @@ pub(crate) async fn publish_response<E: Event + Serialize>(
     send_envelope(shared, target, E::EVENT_TYPE, event, request_id).await
 }
 
-/// MQTT 5 properties with the `traceparent` (and `tracestate`) of the running
-/// handler's trace, or of a new one; a `traceparent` the caller set is kept.
-fn traced(properties: Option<Arc<Properties>>) -> Arc<Properties> {
-    if let Some(given) = properties
-        .as_ref()
-        .filter(|p| p.user_property(trace::TRACEPARENT).is_some())
-    {
-        return given.clone();
-    }
-    let trace = TraceContext::for_publish();
-    let mut properties = properties.map(Arc::unwrap_or_clone).unwrap_or_default();
-    properties
-        .user
-        .push((trace::TRACEPARENT.to_owned(), trace.traceparent()));
-    if let Some(state) = trace.tracestate() {
-        properties
-            .user
-            .push((trace::TRACESTATE.to_owned(), state.to_owned()));
-    }
-    Arc::new(properties)
+/// The trace an MQTT 5 publish carries: the running handler's, or a new one; none when
+/// the caller set a `traceparent` of its own.
+fn trace_for(properties: Option<&Properties>) -> Option<TraceContext> {
+    let given = properties.is_some_and(|p| p.user_property(trace::TRACEPARENT).is_some());
+    (!given).then(TraceContext::for_publish)
 }
 
 /// The MQTT 5 properties of a typed event's envelope: its content type, and its

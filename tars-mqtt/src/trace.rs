@@ -104,7 +104,20 @@ impl TraceContext {
 
     /// The `traceparent` header of this span.
     pub(crate) fn traceparent(&self) -> String {
-        self.to_string()
+        let mut out = String::with_capacity(55);
+        out.push_str("00-");
+        push_hex(&mut out, self.trace_id, 32);
+        out.push('-');
+        push_hex(&mut out, self.span_id.into(), 16);
+        out.push('-');
+        push_hex(&mut out, self.flags.into(), 2);
+        out
+    }
+
+    /// At most how many bytes its user properties take in a PUBLISH.
+    pub(crate) fn wire_len(&self) -> usize {
+        let pair = |name: &str, value: usize| 5 + name.len() + value;
+        pair(TRACEPARENT, 55) + self.state.as_ref().map_or(0, |s| pair(TRACESTATE, s.len()))
     }
 
     /// The `tracestate` it carries on.
@@ -115,11 +128,15 @@ impl TraceContext {
 
 impl fmt::Display for TraceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, self.span_id, self.flags
-        )
+        f.write_str(&self.traceparent())
+    }
+}
+
+/// Appends the low `digits` hex digits of `value`, lowercase, zero-padded.
+fn push_hex(out: &mut String, value: u128, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for digit in (0..digits).rev() {
+        out.push(char::from(HEX[((value >> (digit * 4)) & 0xf) as usize]));
     }
 }
 

@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use rumqttc_core::AsyncReadWrite;
 
+use crate::trace::TraceContext;
 use crate::{MqttVersion, Properties, QoS};
 
 pub(crate) use transport::{open, OpenError};
@@ -40,6 +41,9 @@ pub(crate) struct PublishPacket {
     pub(crate) pkid: u16,
     /// MQTT 5 properties; not sent under 3.1.1.
     pub(crate) properties: Option<Arc<Properties>>,
+    /// MQTT 5: the trace it carries as `traceparent`/`tracestate` user properties
+    /// (added at encoding, so that the shared properties stay shared).
+    pub(crate) trace: Option<TraceContext>,
 }
 
 impl PublishPacket {
@@ -67,6 +71,7 @@ impl PublishPacket {
             dup: false,
             pkid: 0,
             properties: None,
+            trace: None,
         }
     }
 
@@ -236,6 +241,7 @@ pub(crate) fn from_library(publish: rumqttc::mqttbytes::v4::Publish) -> PublishP
         dup: publish.dup,
         pkid: 0,
         properties: None,
+        trace: None,
     }
 }
 

@@ -12,6 +12,7 @@ use super::{
     topic_text, ConnectCode, ConnectPacket, Incoming, Outgoing, ProtocolError, PublishPacket,
     ReceivedPublish, ServerLimits, SubscribeOutcome, MQTT_MAX_PACKET_SIZE,
 };
+use crate::trace::{TraceContext, TRACEPARENT, TRACESTATE};
 use crate::Properties;
 
 pub(super) fn encode(
@@ -179,19 +180,36 @@ fn publish(p: &PublishPacket) -> codec::Publish {
         topic: p.topic.clone(),
         pkid: p.pkid,
         payload: p.payload.clone(),
-        properties: p.properties.as_deref().map(publish_properties),
+        properties: publish_properties(p.properties.as_deref(), p.trace.as_ref()),
     }
 }
 
-fn publish_properties(properties: &Properties) -> codec::PublishProperties {
-    codec::PublishProperties {
-        message_expiry_interval: properties.message_expiry.map(seconds),
-        response_topic: properties.response_topic.clone(),
-        correlation_data: properties.correlation_data.clone(),
-        user_properties: properties.user.clone(),
-        content_type: properties.content_type.clone(),
-        ..Default::default()
+fn publish_properties(
+    properties: Option<&Properties>,
+    trace: Option<&TraceContext>,
+) -> Option<codec::PublishProperties> {
+    if properties.is_none() && trace.is_none() {
+        return None;
     }
+    let mut encoded = match properties {
+        Some(properties) => codec::PublishProperties {
+            message_expiry_interval: properties.message_expiry.map(seconds),
+            response_topic: properties.response_topic.clone(),
+            correlation_data: properties.correlation_data.clone(),
+            user_properties: properties.user.clone(),
+            content_type: properties.content_type.clone(),
+            ..Default::default()
+        },
+        None => codec::PublishProperties::default(),
+    };
+    if let Some(trace) = trace {
+        let user = &mut encoded.user_properties;
+        user.push((TRACEPARENT.to_owned(), trace.traceparent()));
+        if let Some(state) = trace.tracestate() {
+            user.push((TRACESTATE.to_owned(), state.to_owned()));
+        }
+    }
+    Some(encoded)
 }
 
 fn received_properties(properties: codec::PublishProperties) -> Box<Properties> {
@@ -294,6 +312,30 @@ mod tests {
         assert_eq!(received.properties.as_deref(), Some(&expected));
         assert_eq!(received.pkid, 9);
         assert_eq!(&*received.topic, "a/b");
+    }
+
+    #[test]
+    fn the_trace_goes_out_as_user_properties_after_the_given_ones() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let trace = TraceContext::parse(parent, Some("vendor=1")).unwrap();
+        let given = Properties::default().with_user_property("room", "hall");
+        let mut packet = PublishPacket::new("a/b", QoS::AtMostOnce, false, Bytes::new())
+            .with_properties(Arc::new(given));
+        packet.trace = Some(trace);
+        let mut buffer = BytesMut::new();
+        encode(&Outgoing::Publish(packet), &mut buffer, 1024).unwrap();
+        let Some(Incoming::Publish(received)) = decode(&mut buffer).unwrap() else {
+            panic!("not a publish");
+        };
+        let user = received.properties.unwrap().user;
+        assert_eq!(
+            user,
+            [
+                ("room".to_owned(), "hall".to_owned()),
+                ("traceparent".to_owned(), parent.to_owned()),
+                ("tracestate".to_owned(), "vendor=1".to_owned()),
+            ]
+        );
     }
 
     #[test]
