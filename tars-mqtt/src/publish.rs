@@ -162,7 +162,7 @@ pub(crate) async fn send(shared: &Shared, mut publish: PublishPacket) -> Result<
         .properties
         .as_deref()
         .map_or(0, Properties::wire_len)
-        + publish.trace.as_ref().map_or(0, TraceContext::wire_len);
+        + publish.trace.as_deref().map_or(0, TraceContext::wire_len);
     let size =
         publish_len(publish.topic.len(), publish.payload.len(), publish.qos) + properties_len;
     let status = shared.status();
@@ -284,9 +284,9 @@ pub(crate) async fn publish_response<E: Event + Serialize>(
 
 /// The trace an MQTT 5 publish carries: the running handler's, or a new one; none when
 /// the caller set a `traceparent` of its own.
-fn trace_for(properties: Option<&Properties>) -> Option<TraceContext> {
+fn trace_for(properties: Option<&Properties>) -> Option<Box<TraceContext>> {
     let given = properties.is_some_and(|p| p.user_property(trace::TRACEPARENT).is_some());
-    (!given).then(TraceContext::for_publish)
+    (!given).then(|| Box::new(TraceContext::for_publish()))
 }
 
 /// The MQTT 5 properties of a typed event's envelope: its content type, and its

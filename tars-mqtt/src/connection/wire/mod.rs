@@ -42,8 +42,9 @@ pub(crate) struct PublishPacket {
     /// MQTT 5 properties; not sent under 3.1.1.
     pub(crate) properties: Option<Arc<Properties>>,
     /// MQTT 5: the trace it carries as `traceparent`/`tracestate` user properties
-    /// (added at encoding, so that the shared properties stay shared).
-    pub(crate) trace: Option<TraceContext>,
+    /// (added at encoding, so that the shared properties stay shared). Boxed: a
+    /// 3.1.1 publish carries one pointer for it.
+    pub(crate) trace: Option<Box<TraceContext>>,
 }
 
 impl PublishPacket {

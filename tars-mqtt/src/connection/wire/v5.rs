@@ -180,7 +180,7 @@ fn publish(p: &PublishPacket) -> codec::Publish {
         topic: p.topic.clone(),
         pkid: p.pkid,
         payload: p.payload.clone(),
-        properties: publish_properties(p.properties.as_deref(), p.trace.as_ref()),
+        properties: publish_properties(p.properties.as_deref(), p.trace.as_deref()),
     }
 }
 
@@ -321,7 +321,7 @@ mod tests {
         let given = Properties::default().with_user_property("room", "hall");
         let mut packet = PublishPacket::new("a/b", QoS::AtMostOnce, false, Bytes::new())
             .with_properties(Arc::new(given));
-        packet.trace = Some(trace);
+        packet.trace = Some(Box::new(trace));
         let mut buffer = BytesMut::new();
         encode(&Outgoing::Publish(packet), &mut buffer, 1024).unwrap();
         let Some(Incoming::Publish(received)) = decode(&mut buffer).unwrap() else {
