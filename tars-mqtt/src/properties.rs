@@ -52,11 +52,6 @@ impl Properties {
             .map(|(_, value)| value.as_str())
     }
 
-    /// Whether there is nothing to send.
-    pub fn is_empty(&self) -> bool {
-        self == &Self::default()
-    }
-
     /// At most how many bytes these properties take in a PUBLISH (with the length
     /// that precedes them).
     pub(crate) fn wire_len(&self) -> usize {
