@@ -84,9 +84,14 @@ pub fn example_binary(name: &str) -> PathBuf {
 pub struct ServiceProcess {
     child: Child,
     output: Arc<Mutex<String>>,
+    /// The tasks copying its stdout and stderr; they end at the end of the pipes.
+    collectors: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+fn collect(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -94,7 +99,7 @@ fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<Stri
             all.push_str(&line);
             all.push('\n');
         }
-    });
+    })
 }
 
 impl ServiceProcess {
@@ -129,9 +134,15 @@ impl ServiceProcess {
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {}: {e}", binary.display()));
         let output = Arc::new(Mutex::new(String::new()));
-        collect(child.stdout.take().expect("stdout"), output.clone());
-        collect(child.stderr.take().expect("stderr"), output.clone());
-        Self { child, output }
+        let collectors = vec![
+            collect(child.stdout.take().expect("stdout"), output.clone()),
+            collect(child.stderr.take().expect("stderr"), output.clone()),
+        ];
+        Self {
+            child,
+            output,
+            collectors,
+        }
     }
 
     /// Its process id, while it runs.
@@ -152,13 +163,19 @@ impl ServiceProcess {
 
     /// Waits for the process to exit, failing the test after `within`.
     pub async fn exit_within(&mut self, within: Duration) -> ExitStatus {
-        match tokio::time::timeout(within, self.child.wait()).await {
+        let status = match tokio::time::timeout(within, self.child.wait()).await {
             Ok(status) => status.expect("wait for the service"),
             Err(_) => panic!(
                 "the service did not exit within {within:?}; output:\n{}",
                 self.output()
             ),
+        };
+        // Everything it printed is collected once both pipes reach their end (a child it
+        // left behind could hold them open: give up after a moment then).
+        for collector in self.collectors.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), collector).await;
         }
+        status
     }
 
     /// Everything it printed so far (stdout and stderr).
