@@ -64,17 +64,20 @@ impl Properties {
             + self.message_expiry.map_or(0, |_| 5)
     }
 
-    /// The properties of an envelope publish with nothing else set: its content type,
-    /// shared so that a publish costs no allocation for them.
+    /// The properties of an envelope: its content type, the rest to fill in.
+    pub(crate) fn json() -> Self {
+        Self {
+            content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// The properties of an envelope publish with nothing else set, shared so that a
+    /// publish costs no allocation for them.
     pub(crate) fn envelope() -> Arc<Properties> {
         static ENVELOPE: OnceLock<Arc<Properties>> = OnceLock::new();
         ENVELOPE
-            .get_or_init(|| {
-                Arc::new(Properties {
-                    content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
-                    ..Properties::default()
-                })
-            })
+            .get_or_init(|| Arc::new(Properties::json()))
             .clone()
     }
 }

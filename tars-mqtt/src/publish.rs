@@ -12,7 +12,7 @@ use crate::connection::{Counters, Shared};
 use crate::envelope::{self, new_id, new_id_in};
 use crate::topic::validate_topic_name;
 use crate::trace::{self, TraceContext};
-use crate::{Error, Event, MqttVersion, Properties, QoS, Result, ENVELOPE_CONTENT_TYPE};
+use crate::{Error, Event, MqttVersion, Properties, QoS, Result};
 
 /// How an envelope is published: correlation, QoS, retain, and under MQTT 5 user
 /// properties and message expiry.
@@ -106,10 +106,10 @@ impl PublishOptions {
         }
         Arc::new(Properties {
             user: self.user_properties,
-            content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
             response_topic: self.response_topic,
             correlation_data: self.correlation_data,
             message_expiry: self.message_expiry,
+            ..Properties::json()
         })
     }
 }
@@ -145,11 +145,16 @@ async fn publish_payload(
     retain: bool,
     payload: Bytes,
 ) -> Result<()> {
+    send(shared, checked_packet(topic, qos, retain, payload)?).await
+}
+
+/// A PUBLISH on a topic given at run time, once the topic is checked.
+fn checked_packet(topic: &str, qos: QoS, retain: bool, payload: Bytes) -> Result<PublishPacket> {
     validate_topic_name(topic).map_err(|source| Error::InvalidTopic {
         topic: topic.to_owned(),
         source,
     })?;
-    send(shared, PublishPacket::new(topic, qos, retain, payload)).await
+    Ok(PublishPacket::new(topic, qos, retain, payload))
 }
 
 /// Hands a PUBLISH to the data lane: waits while the lane is full, drops a QoS 0 one
@@ -268,10 +273,9 @@ pub(crate) async fn publish_response<E: Event + Serialize>(
     to: ResponseTo<'_>,
 ) -> Result<()> {
     let properties = Properties {
-        content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
         correlation_data: to.correlation_data.cloned(),
         message_expiry: E::EXPIRY,
-        ..Properties::default()
+        ..Properties::json()
     };
     let target = Target {
         topic: TopicName::Given(to.topic),
@@ -295,9 +299,8 @@ fn event_properties<E: Event>() -> Arc<Properties> {
     match E::EXPIRY {
         None => Properties::envelope(),
         Some(expiry) => Arc::new(Properties {
-            content_type: Some(ENVELOPE_CONTENT_TYPE.to_owned()),
             message_expiry: Some(expiry),
-            ..Properties::default()
+            ..Properties::json()
         }),
     }
 }
@@ -331,13 +334,7 @@ async fn send_envelope<D: Serialize + ?Sized>(
     } = target;
     let mut packet = match topic {
         TopicName::Event(topic) => PublishPacket::from_static(topic, qos, retain, payload),
-        TopicName::Given(topic) => {
-            validate_topic_name(topic).map_err(|source| Error::InvalidTopic {
-                topic: topic.to_owned(),
-                source,
-            })?;
-            PublishPacket::new(topic, qos, retain, payload)
-        }
+        TopicName::Given(topic) => checked_packet(topic, qos, retain, payload)?,
     };
     if let Some(properties) = properties {
         packet = packet.with_properties(properties);
