@@ -262,7 +262,10 @@ impl Probe {
                         }
                     }
                     Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(error) => {
+                        eprintln!("probe connection error: {error}");
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
                 }
             }
         });

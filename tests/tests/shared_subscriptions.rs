@@ -23,7 +23,7 @@ async fn a_share_group_handles_each_message_exactly_once_and_spreads_the_work() 
     let health_refs: Vec<&str> = health.iter().map(String::as_str).collect();
     let mut watcher = Probe::start(broker.port(), &health_refs).await;
     let url = broker.url();
-    let _processes: Vec<ServiceProcess> = workers
+    let mut processes: Vec<ServiceProcess> = workers
         .iter()
         .map(|id| {
             ServiceProcess::spawn(
@@ -31,7 +31,7 @@ async fn a_share_group_handles_each_message_exactly_once_and_spreads_the_work() 
                 &[
                     ("MQTT_URL", &url),
                     ("MQTT_CLIENT_ID", id),
-                    ("RUST_LOG", "warn"),
+                    ("RUST_LOG", "warn,tars=info"),
                 ],
             )
         })
@@ -75,6 +75,9 @@ async fn a_share_group_handles_each_message_exactly_once_and_spreads_the_work() 
             .push(report["data"]["worker"].as_str().unwrap().to_owned());
     }
 
+    if handled.len() as u64 != JOBS {
+        report_stall(&handled, &mut processes).await;
+    }
     assert_eq!(handled.len() as u64, JOBS, "every job handled");
     let twice: Vec<_> = handled.iter().filter(|(_, by)| by.len() > 1).collect();
     assert!(twice.is_empty(), "jobs handled more than once: {twice:?}");
@@ -87,5 +90,25 @@ async fn a_share_group_handles_each_message_exactly_once_and_spreads_the_work() 
             per_worker.get(worker).copied().unwrap_or(0) > 0,
             "{worker} got no work: {per_worker:?}"
         );
+    }
+}
+
+/// What the workers say when asked to stop, for a run that did not finish: which
+/// worker's jobs are missing, and what each had in flight (its shutdown logs say).
+async fn report_stall(handled: &HashMap<u64, Vec<String>>, processes: &mut [ServiceProcess]) {
+    let mut per_worker: HashMap<&str, usize> = HashMap::new();
+    for by in handled.values() {
+        *per_worker.entry(by[0].as_str()).or_default() += 1;
+    }
+    let missing: Vec<u64> = (0..JOBS).filter(|id| !handled.contains_key(id)).collect();
+    eprintln!(
+        "{} jobs missing (first: {:?}); handled per worker: {per_worker:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    for process in processes.iter_mut() {
+        process.signal("TERM");
+        process.exit_within(Duration::from_secs(15)).await;
+        eprintln!("--- worker output:\n{}", process.output());
     }
 }
