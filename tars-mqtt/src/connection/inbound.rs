@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, Notify};
 use super::acks::{AckGuard, AckTracker, InboundAck};
 use super::queue::{HandlerQueue, Offered};
 use super::wire::ReceivedPublish;
-use super::{Counters, Shared};
+use super::{Counters, RouteTable, Shared};
 use crate::dedup::Deduplicator;
 use crate::{Message, QoS};
 
@@ -77,6 +77,31 @@ struct Backlog {
     drained: Notify,
 }
 
+/// The routes matching the last topic routed: a service's messages mostly come on the
+/// same few topics, and a repeated topic skips the trie walk.
+#[derive(Debug, Default)]
+struct MatchCache {
+    topic: String,
+    generation: Option<u64>,
+    routes: Vec<usize>,
+}
+
+impl MatchCache {
+    /// The ids of the routes matching `topic`, walking the trie only for a topic other
+    /// than the last one or after the table changed.
+    fn routes_for(&mut self, table: &RouteTable, topic: &str) -> &[usize] {
+        let generation = Some(table.generation());
+        if self.generation != generation || self.topic != topic {
+            self.routes.clear();
+            table.matches(topic, &mut self.routes);
+            self.topic.clear();
+            self.topic.push_str(topic);
+            self.generation = generation;
+        }
+        &self.routes
+    }
+}
+
 /// Where a message went.
 enum Dispatched {
     /// Queued for every matching handler (or dropped by their policies).
@@ -94,7 +119,7 @@ pub(crate) struct Inbound {
     after_handlers: bool,
     overflow: mpsc::UnboundedSender<Overflowed>,
     backlog: Arc<Backlog>,
-    matched: Vec<usize>,
+    matched: MatchCache,
     /// Queues that were empty when given a message since the last wake-up.
     to_wake: Vec<Arc<HandlerQueue>>,
     dropped_since_warning: u64,
@@ -122,7 +147,7 @@ impl Inbound {
             acks,
             overflow,
             backlog,
-            matched: Vec::new(),
+            matched: MatchCache::default(),
             to_wake: Vec::new(),
             dropped_since_warning: 0,
             last_drop_warning: None,
@@ -227,8 +252,7 @@ impl Inbound {
             ..
         } = self;
         let routes = shared.routes_read();
-        matched.clear();
-        routes.matches(message.topic(), matched);
+        let matched = matched.routes_for(&routes, message.topic());
         if matched.is_empty() {
             message.mark_handled();
             Counters::bump(&shared.counters.unrouted);
@@ -346,5 +370,40 @@ async fn run_overflow(mut items: mpsc::UnboundedReceiver<Overflowed>, backlog: A
         drop(item);
         backlog.len.fetch_sub(1, Ordering::AcqRel);
         backlog.drained.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::Route;
+    use crate::Overflow;
+
+    fn route(filter: &str) -> Route {
+        Route {
+            filter: filter.to_owned(),
+            qos: QoS::AtMostOnce,
+            queue: Arc::new(HandlerQueue::new(8, Overflow::Block, 1)),
+        }
+    }
+
+    #[test]
+    fn a_cached_match_is_walked_again_after_the_routes_change() {
+        let mut table = RouteTable::default();
+        let sensors = table.insert(route("sensors/+"));
+        let mut cache = MatchCache::default();
+        assert_eq!(cache.routes_for(&table, "sensors/kitchen"), [sensors]);
+        assert_eq!(cache.routes_for(&table, "sensors/kitchen"), [sensors]);
+        assert_eq!(cache.routes_for(&table, "other"), [] as [usize; 0]);
+
+        let all = table.insert(route("#"));
+        assert_eq!(cache.routes_for(&table, "other"), [all]);
+        table.remove(all);
+        assert_eq!(cache.routes_for(&table, "other"), [] as [usize; 0]);
+        table.clear();
+        assert_eq!(
+            cache.routes_for(&table, "sensors/kitchen"),
+            [] as [usize; 0]
+        );
     }
 }

@@ -105,6 +105,8 @@ pub(crate) struct Route {
 pub(crate) struct RouteTable {
     trie: TopicTrie<usize>,
     routes: Vec<Option<Route>>,
+    /// Bumped by every change, so that a cached match can tell it is stale.
+    generation: u64,
 }
 
 impl RouteTable {
@@ -112,6 +114,7 @@ impl RouteTable {
         let id = self.routes.len();
         self.trie.insert(routing_filter(&route.filter), id);
         self.routes.push(Some(route));
+        self.generation += 1;
         id
     }
 
@@ -120,6 +123,12 @@ impl RouteTable {
             self.trie.remove(routing_filter(&route.filter), id);
             route.queue.close();
         }
+        self.generation += 1;
+    }
+
+    /// Changes with every insert, remove and clear.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Appends the ids of the routes whose filter matches `topic`.
@@ -156,7 +165,11 @@ impl RouteTable {
         for route in self.iter() {
             route.queue.close();
         }
-        *self = Self::default();
+        let generation = self.generation + 1;
+        *self = Self {
+            generation,
+            ..Self::default()
+        };
     }
 }
 
