@@ -32,6 +32,10 @@ pub(crate) fn record_trace(span: &Span, trace: &crate::trace::TraceContext) {
 
 /// Records the envelope's id and type into the current message span.
 pub(crate) fn record_envelope(id: &str, event_type: &str) {
+    // Message spans are off at the default level: then there is nothing to look up.
+    if !tracing::enabled!(target: "tars::message", tracing::Level::DEBUG) {
+        return;
+    }
     let span = Span::current();
     if !span.is_disabled() {
         span.record("event_type", event_type);

@@ -78,6 +78,57 @@ async fn the_quickstart_turns_stt_final_into_tts_say() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_message_spans_on_a_handler_logs_in_its_message_topic_type_and_id() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let id = client_id("spans");
+    let mut probe = Probe::start(broker.port(), &["tts/say"]).await;
+    let url = broker.url();
+    let mut service = ServiceProcess::spawn(
+        &example_binary("quickstart"),
+        &[
+            ("MQTT_URL", &url),
+            ("MQTT_CLIENT_ID", &id),
+            ("RUST_LOG", "info,tars::message=debug,tars::publish=debug"),
+        ],
+    );
+    let request_id = tars::new_id();
+    let stt = python_style_envelope(
+        "stt.final",
+        json!({"text": "lights", "confidence": 0.9}),
+        Some(&request_id),
+    );
+    // Published until the service is subscribed (it may still be starting).
+    let mut answered = false;
+    for _ in 0..20 {
+        probe
+            .publish("stt/final", rumqttc::QoS::AtLeastOnce, stt.clone())
+            .await;
+        if probe
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_some()
+        {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "no tts/say; output:\n{}", service.output());
+    service.signal("TERM");
+    service.exit_within(STOP_BOUND).await;
+    let output = service.output();
+    let in_span = format!(
+        "message{{topic=\"stt/final\" event_type=\"stt.final\" envelope_id=\"{request_id}\"}}"
+    );
+    assert!(
+        output
+            .lines()
+            .any(|line| line.contains(&in_span) && line.contains("published")),
+        "no `published` line inside `{in_span}`:\n{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_service_with_exit_0_and_retained_health_shutdown() {
     init_tracing();
     let broker = Mosquitto::start();

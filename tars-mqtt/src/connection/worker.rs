@@ -1,12 +1,13 @@
 //! The task that runs one subscription's handler over its queue.
 
 use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use super::queue::HandlerQueue;
 use crate::handler::{FailureKind, Handler, HandlerError};
@@ -23,15 +24,19 @@ pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, c
     let traced = ctx.client().config().mqtt_version() == MqttVersion::V5;
     while let Some(message) = queue.pop().await {
         let span = message_span(message.topic());
-        let future =
-            span.in_scope(|| AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind());
+        let call = || AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind();
+        let call = if span.is_disabled() {
+            call()
+        } else {
+            span.in_scope(call)
+        };
         let outcome = if traced {
             // MQTT 5: the handler runs in the message's trace (see `crate::trace`).
             let trace = TraceContext::for_message(&message);
             record_trace(&span, &trace);
-            trace.scope(future.instrument(span.clone())).await
+            trace.scope(in_span(&span, call)).await
         } else {
-            future.instrument(span.clone()).await
+            in_span(&span, call).await
         };
         counters.handled.fetch_add(1, Ordering::Relaxed);
         message.mark_handled();
@@ -44,6 +49,15 @@ pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, c
         };
         counters.failed.fetch_add(1, Ordering::Relaxed);
         span.in_scope(|| report(&message, &failure));
+    }
+}
+
+/// Runs `future` in `span`; a disabled span (the default level) adds nothing.
+async fn in_span<F: Future>(span: &Span, future: F) -> F::Output {
+    if span.is_disabled() {
+        future.await
+    } else {
+        future.instrument(span.clone()).await
     }
 }
 
