@@ -44,13 +44,12 @@ cargo test --workspace "$@"
 
 if [ $# -eq 0 ]; then
   # The protocol tests once more with tars speaking MQTT 5 (the peers stay 3.1.1).
-  # Not shared_subscriptions: it stalled once under MQTT 5, cause not found yet (see
-  # "Known problem" in docs/reliability.md); it runs under 3.1.1 above.
   echo "the protocol tests under MQTT 5..."
   TARS_TEST_MQTT_VERSION=5 cargo test -p tars-tests \
     --test reconnect --test publishing --test at_least_once --test request_reply \
     --test health --test faults --test acks_and_acl \
-    --test flow_control --test liveness --test websockets --test services
+    --test flow_control --test liveness --test websockets --test services \
+    --test shared_subscriptions
 fi
 
 if [ $# -eq 0 ]; then
