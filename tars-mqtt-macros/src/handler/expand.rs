@@ -205,12 +205,18 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                     __tars_ctx: &'a ::tars::__private::Context,
                 ) -> impl ::tars::__private::Future<Output = ::tars::__private::HandlerResult> + ::core::marker::Send + 'a {
                     async move {
+                        // Named before the arguments are bound: one may share its name.
+                        let __tars_handler_fn = #fn_ident;
                         #[allow(unused_variables)]
                         let __tars_request_id: ::core::option::Option<::std::string::String> = ::core::option::Option::None;
                         #(#extracts)*
-                        let __tars_output = #fn_ident(#(#names),*).await;
+                        let __tars_output = __tars_handler_fn(#(#names),*).await;
                         #respond
                     }
+                }
+
+                fn name(&self) -> ::core::option::Option<&'static str> {
+                    ::core::option::Option::Some(#fn_name)
                 }
             }
 

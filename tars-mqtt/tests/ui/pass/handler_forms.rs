@@ -82,6 +82,12 @@ async fn partials(_msg: Message) {}
 #[tars::handler(topic = "#")]
 async fn everything(_msg: Message) {}
 
+// An argument may share the handler's name.
+#[tars::handler(topic = "stt/final")]
+async fn final_text(final_text: SttFinal) {
+    let _ = final_text.text;
+}
+
 // The handler stays an ordinary function that can be called directly.
 async fn call_directly() {
     default_topic(SttFinal { text: String::new() }).await;
