@@ -25,7 +25,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import paho.mqtt, pydantic, jsonschema, faststream.mqtt" >/dev/null 2>&1; then
+if ! python3 -c "import paho.mqtt, pydantic, jsonschema, faststream.mqtt, prometheus_client" >/dev/null 2>&1; then
   echo "installing the Python interop peer's packages..."
   python3 -m pip install -q -r tests/python/requirements.txt \
     || python3 -m pip install -q --break-system-packages -r tests/python/requirements.txt

@@ -369,6 +369,14 @@ impl Client {
         stats::handler_stats(&self.shared)
     }
 
+    /// Every metric, in the Prometheus text format: what `/metrics` serves when
+    /// `TARS_METRICS_ADDR` is set (see `docs/observability.md`). Durations are recorded
+    /// only while metrics are on ([`ConfigBuilder::metrics`](crate::ConfigBuilder::metrics)).
+    #[cfg(feature = "metrics")]
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::render(&self.shared)
+    }
+
     /// Resolves once the client has stopped (after `shutdown` or `disconnect`).
     pub async fn closed(&self) {
         let mut status = self.shared.status.subscribe();

@@ -61,6 +61,14 @@ pub enum Error {
     /// TLS could not be set up.
     #[error("could not set up TLS: {0}")]
     Tls(String),
+    /// The metrics endpoint could not listen on its address.
+    #[error("the metrics endpoint cannot listen on {addr} (TARS_METRICS_ADDR): {reason}; choose a free port or unset TARS_METRICS_ADDR")]
+    MetricsEndpoint {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why not, e.g. "Address already in use".
+        reason: String,
+    },
     /// The client was shut down or disconnected; it takes no more requests.
     #[error("the client is shut down")]
     Closed,

@@ -136,6 +136,12 @@ pub trait Handler: Send + Sync + 'static {
         message: &'a Message,
         ctx: &'a Context,
     ) -> impl Future<Output = HandlerResult> + Send + 'a;
+
+    /// The handler's name in metrics (`handler` label); `#[tars::handler]` gives the
+    /// function's name. `None` (closures) labels it with its subscription's filter.
+    fn name(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A [`Handler`] made of a closure that takes the message and a context.

@@ -134,8 +134,10 @@ mod event;
 mod extract;
 mod handler;
 pub mod health;
+mod histogram;
 pub mod manifest;
 mod message;
+mod metrics;
 mod properties;
 #[cfg(test)]
 mod proptests;

@@ -145,7 +145,11 @@ async fn publish_payload(
     retain: bool,
     payload: Bytes,
 ) -> Result<()> {
-    send(shared, checked_packet(topic, qos, retain, payload)?).await
+    send(shared, checked_packet(topic, qos, retain, payload)?).await?;
+    if shared.config.metrics_on() {
+        shared.events.published("");
+    }
+    Ok(())
 }
 
 /// A PUBLISH on a topic given at run time, once the topic is checked.
@@ -340,6 +344,9 @@ async fn send_envelope<D: Serialize + ?Sized>(
         packet = packet.with_properties(properties);
     }
     send(shared, packet).await?;
+    if shared.config.metrics_on() {
+        shared.events.published(event_type);
+    }
     tracing::debug!(
         topic = topic.as_str(),
         event_type,

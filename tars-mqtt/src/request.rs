@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -169,6 +169,7 @@ impl Client {
         if let Some(topic) = response_topic {
             options = options.response_topic(topic, Bytes::from(id.clone().into_bytes()));
         }
+        let started = Instant::now();
         self.publish_event(Req::TOPIC, Req::EVENT_TYPE, request, options)
             .await?;
         let message = match tokio::time::timeout(timeout, replied).await {
@@ -181,6 +182,12 @@ impl Client {
                 })
             }
         };
+        if self.config().metrics_on() {
+            let shared = self.shared();
+            shared
+                .events
+                .request_answered(Req::EVENT_TYPE, started.elapsed());
+        }
         Ok(envelope::decode(message.payload())?)
     }
 

@@ -78,7 +78,7 @@ pub(crate) fn handler_stats(shared: &Shared) -> Vec<HandlerStats> {
                 capacity: route.queue.capacity(),
                 overflow: route.queue.policy(),
                 handled: counters.handled.load(Ordering::Relaxed),
-                failed: counters.failed.load(Ordering::Relaxed),
+                failed: counters.failed(),
                 dropped: counters.dropped.load(Ordering::Relaxed),
             }
         })

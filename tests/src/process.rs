@@ -115,7 +115,8 @@ impl ServiceProcess {
     pub fn spawn_in(binary: &Path, dir: &Path, vars: &[(&str, &str)]) -> Self {
         let mut command = Command::new(binary);
         for (name, _) in std::env::vars() {
-            if name.starts_with("MQTT_") || name == "TARS_LOG_FORMAT" {
+            if name.starts_with("MQTT_") || name == "TARS_LOG_FORMAT" || name == "TARS_METRICS_ADDR"
+            {
                 command.env_remove(name);
             }
         }

@@ -76,6 +76,7 @@ pub(crate) const VARIABLES: &[&str] = &[
     "MQTT_TLS_CA_FILE",
     "MQTT_TLS_CERT_FILE",
     "MQTT_TLS_KEY_FILE",
+    "TARS_METRICS_ADDR",
 ];
 
 /// A set, non-blank variable.
@@ -225,7 +226,29 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
         }
         (None, None) => {}
     }
+    if let Some(raw) = get(lookup, "TARS_METRICS_ADDR")? {
+        builder = builder.metrics_addr(parse_metrics_addr(&raw)?);
+    }
     builder.build()
+}
+
+/// `TARS_METRICS_ADDR`: `host:port` with an IP address (a name would hide which
+/// interface the endpoint is exposed on).
+fn parse_metrics_addr(raw: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    if !cfg!(feature = "metrics") {
+        return Err(invalid(
+            "TARS_METRICS_ADDR",
+            raw,
+            "needs tars-mqtt's `metrics` feature, which this build leaves out",
+        ));
+    }
+    raw.parse().map_err(|_| {
+        invalid(
+            "TARS_METRICS_ADDR",
+            raw,
+            "must be an IP address and port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -338,6 +361,15 @@ mod tests {
     }
 
     #[test]
+    fn a_metrics_address_turns_metrics_on() {
+        let c = with_base(&[]).unwrap();
+        assert_eq!((c.metrics_addr(), c.metrics_on()), (None, false));
+        let c = with_base(&[("TARS_METRICS_ADDR", "127.0.0.1:9464")]).unwrap();
+        assert_eq!(c.metrics_addr(), Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(c.metrics_on());
+    }
+
+    #[test]
     fn blank_values_count_as_unset() {
         let c = with_base(&[("MQTT_SOURCE_NAME", "  "), ("MQTT_KEEPALIVE", "")]).unwrap();
         assert_eq!(c.source_name(), "svc");
@@ -364,6 +396,11 @@ mod tests {
             (&[("MQTT_ENABLE_HEALTH", "maybe")], "MQTT_ENABLE_HEALTH"),
             (&[("MQTT_VERSION", "3.1")], "MQTT_VERSION"),
             (&[("MQTT_VERSION", "6")], "MQTT_VERSION"),
+            (&[("TARS_METRICS_ADDR", "9464")], "TARS_METRICS_ADDR"),
+            (
+                &[("TARS_METRICS_ADDR", "localhost:9464")],
+                "TARS_METRICS_ADDR",
+            ),
             (&[("MQTT_SESSION_EXPIRY", "-1")], "MQTT_SESSION_EXPIRY"),
             (&[("MQTT_SESSION_EXPIRY", "1.5")], "MQTT_SESSION_EXPIRY"),
             (

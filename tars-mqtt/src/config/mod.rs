@@ -7,6 +7,7 @@ mod env;
 mod secret;
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -98,6 +99,8 @@ pub struct Config {
     request_timeout: Duration,
     mqtt_version: MqttVersion,
     session_expiry: Duration,
+    metrics_addr: Option<SocketAddr>,
+    metrics: bool,
 }
 
 /// The MQTT protocol version a client speaks (`MQTT_VERSION`).
@@ -274,6 +277,15 @@ impl Config {
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
     }
+    /// Where the metrics and health endpoint listens (`TARS_METRICS_ADDR`); `None`: off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+    /// Whether handler and request durations are recorded for metrics: with an
+    /// endpoint, or when asked for with [`ConfigBuilder::metrics`].
+    pub fn metrics_on(&self) -> bool {
+        self.metrics || self.metrics_addr.is_some()
+    }
     /// A builder holding this configuration, to change a few settings.
     pub fn to_builder(&self) -> ConfigBuilder {
         ConfigBuilder {
@@ -310,7 +322,11 @@ impl fmt::Display for Config {
             f,
             " reconnect={:?}..{:?} max_packet_size={}",
             self.reconnect_min_delay, self.reconnect_max_delay, self.max_packet_size
-        )
+        )?;
+        if let Some(addr) = self.metrics_addr {
+            write!(f, " metrics=http://{addr}")?;
+        }
+        Ok(())
     }
 }
 
@@ -366,6 +382,8 @@ impl ConfigBuilder {
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 mqtt_version: MqttVersion::V3_1_1,
                 session_expiry: DEFAULT_SESSION_EXPIRY,
+                metrics_addr: None,
+                metrics: false,
             },
         }
     }
@@ -459,6 +477,21 @@ impl ConfigBuilder {
     /// How long a request waits for its reply (default 10 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` (`TARS_METRICS_ADDR`; needs
+    /// the `metrics` feature, on by default). See `docs/observability.md`.
+    pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
+        self.config.metrics_addr = Some(addr);
+        self
+    }
+
+    /// Records handler and request durations without an endpoint, for
+    /// [`Client::metrics_text`](crate::Client::metrics_text) (default: only with an
+    /// endpoint).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.config.metrics = on;
         self
     }
 

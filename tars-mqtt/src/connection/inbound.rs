@@ -381,6 +381,7 @@ mod tests {
 
     fn route(filter: &str) -> Route {
         Route {
+            handler: filter.to_owned(),
             filter: filter.to_owned(),
             qos: QoS::AtMostOnce,
             queue: Arc::new(HandlerQueue::new(8, Overflow::Block, 1)),

@@ -3,6 +3,7 @@
 //! fails it keeps what was in flight, waits an exponential, jittered backoff and starts
 //! again. It stops on [`Command::Stop`], connected or not.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -179,6 +180,10 @@ impl Link {
     fn on_lost(&mut self, reason: &str) {
         self.shared.status.send_modify(|s| s.connected = false);
         let kept = self.outbox.on_connection_lost();
+        self.shared
+            .counters
+            .outbox
+            .store(self.outbox.len() as u64, Ordering::Relaxed);
         tracing::warn!(
             broker = %self.shared.config.broker(),
             reason,
@@ -219,6 +224,10 @@ async fn offline(
             Some(Command::Stop { done, .. }) => return done,
             Some(Command::Publish(publish)) if publish.qos != QoS::AtMostOnce => {
                 outbox.keep(publish);
+                shared
+                    .counters
+                    .outbox
+                    .store(outbox.len() as u64, Ordering::Relaxed);
             }
             Some(Command::Publish(_)) => Counters::bump(&shared.counters.dropped_offline),
             // Acks of a gone connection are void; a subscribe's requester sees the

@@ -95,6 +95,8 @@ pub(crate) enum SessionInput {
 /// One subscription: its filter as sent to the broker and its handler's queue.
 #[derive(Debug)]
 pub(crate) struct Route {
+    /// The handler's name for metrics: its function's, or else the filter.
+    pub(crate) handler: String,
     pub(crate) filter: String,
     pub(crate) qos: QoS,
     pub(crate) queue: Arc<HandlerQueue>,
@@ -184,6 +186,9 @@ pub(crate) struct Counters {
     pub(crate) dropped_offline: AtomicU64,
     pub(crate) publishes_written: AtomicU64,
     pub(crate) connections: AtomicU64,
+    /// A gauge: QoS 1/2 publishes in flight or kept for the next connection, as the
+    /// writer last saw them.
+    pub(crate) outbox: AtomicU64,
 }
 
 impl Counters {
@@ -200,12 +205,20 @@ pub(crate) struct Tasks {
     pub(crate) heartbeat: Option<JoinHandle<()>>,
     pub(crate) overflow: Option<JoinHandle<()>>,
     pub(crate) workers: Vec<JoinHandle<()>>,
+    /// The metrics endpoint (`TARS_METRICS_ADDR`).
+    pub(crate) metrics: Option<JoinHandle<()>>,
 }
 
 impl Tasks {
     /// Aborts every task (used when `connect` is abandoned).
     pub(crate) fn abort_all(&mut self) {
-        let singles = [&self.link, &self.session, &self.heartbeat, &self.overflow];
+        let singles = [
+            &self.link,
+            &self.session,
+            &self.heartbeat,
+            &self.overflow,
+            &self.metrics,
+        ];
         for task in singles.into_iter().flatten() {
             task.abort();
         }
@@ -232,6 +245,8 @@ pub(crate) struct Shared {
     pub(crate) intake: inbound::Intake,
     pub(crate) counters: Counters,
     pub(crate) requests: crate::request::Requests,
+    /// Publishes and request round trips per event type, for metrics.
+    pub(crate) events: crate::metrics::EventMetrics,
     /// Set once shutdown starts: no new messages are dispatched.
     pub(crate) closing: AtomicBool,
     /// Why starting failed for good (a refused subscription).

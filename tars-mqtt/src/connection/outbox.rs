@@ -88,6 +88,11 @@ impl Outbox {
         self.in_flight.len()
     }
 
+    /// Publishes in flight or kept for the next connection.
+    pub(crate) fn len(&self) -> usize {
+        self.in_flight.len() + self.kept.len()
+    }
+
     /// Nothing in flight and nothing kept.
     pub(crate) fn is_empty(&self) -> bool {
         self.in_flight.is_empty() && self.kept.is_empty()

@@ -22,6 +22,8 @@ pub(crate) struct Presence {
     manifest_topic: String,
     /// The encoded manifest envelope, announced after each connection, if any.
     manifest: Option<Bytes>,
+    /// The service's version, from its manifest (empty without one).
+    pub(crate) version: String,
 }
 
 impl Presence {
@@ -29,6 +31,7 @@ impl Presence {
         config: &Config,
         manifest: Option<&crate::manifest::ServiceManifest>,
     ) -> Result<Self> {
+        let version = manifest.map(|m| m.version.clone()).unwrap_or_default();
         let manifest = match manifest {
             Some(manifest) => Some(Bytes::from(envelope::encode(
                 &new_id(),
@@ -45,6 +48,7 @@ impl Presence {
             keepalive_topic: keepalive_topic(config.client_id()),
             manifest_topic: manifest_topic(config.client_id()),
             manifest,
+            version,
         })
     }
 

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+use crate::histogram::DurationHistogram;
 use crate::{Message, Overflow};
 
 /// What happened to a message offered to a queue.
@@ -29,9 +30,28 @@ struct State {
 /// Counters of one handler.
 #[derive(Debug, Default)]
 pub(crate) struct QueueCounters {
+    /// Dropped by the overflow policy.
     pub(crate) dropped: AtomicU64,
+    /// Handled, whatever the outcome.
     pub(crate) handled: AtomicU64,
-    pub(crate) failed: AtomicU64,
+    /// The handler returned an error.
+    pub(crate) errors: AtomicU64,
+    /// The handler panicked.
+    pub(crate) panics: AtomicU64,
+    /// The payload did not decode into what the handler takes.
+    pub(crate) undecodable: AtomicU64,
+    /// How long the handler took, recorded when metrics are on.
+    pub(crate) durations: DurationHistogram,
+}
+
+impl QueueCounters {
+    /// Handled messages that failed: errors, panics and undecodable payloads.
+    pub(crate) fn failed(&self) -> u64 {
+        [&self.errors, &self.panics, &self.undecodable]
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 /// A bounded FIFO shared by the dispatcher (producer), the overflow task and the

@@ -64,6 +64,7 @@ pub(crate) fn assemble(
         intake: Default::default(),
         counters: Default::default(),
         requests: Default::default(),
+        events: Default::default(),
         closing: Default::default(),
         startup_failure: Default::default(),
         tasks: Mutex::new(Tasks::default()),
@@ -108,12 +109,29 @@ pub(crate) async fn start(
         Transport::Tls | Transport::Wss => Some(tls::client_config(&config)?),
         Transport::Tcp | Transport::Ws => None,
     };
+    #[cfg(feature = "metrics")]
+    let metrics = match config.metrics_addr() {
+        Some(addr) => Some(crate::metrics::server::bind(addr).await?),
+        None => None,
+    };
     tracing::info!(%config, "connecting");
     let parts = assemble(config, installers, manifest)?;
     let shared = parts.client.shared_arc();
     let mut guard = AbortUnlessStarted(Some(shared.clone()));
     {
         let mut tasks = shared.tasks();
+        #[cfg(feature = "metrics")]
+        if let Some(listener) = metrics {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(
+                    "metrics on http://{addr}/metrics (health: /healthz, readiness: /readyz)"
+                );
+            }
+            tasks.metrics = Some(tokio::spawn(crate::metrics::server::serve(
+                listener,
+                shared.clone(),
+            )));
+        }
         tasks.overflow = Some(tokio::spawn(parts.overflow));
         let link = Link::new(
             shared.clone(),
@@ -168,6 +186,7 @@ pub(crate) fn add_route<H: Handler>(
         options.overflow,
         options.concurrency,
     ));
+    let name = handler.name().map_or_else(|| filter.clone(), str::to_owned);
     let handler = Arc::new(handler);
     {
         let mut tasks = shared.tasks();
@@ -180,7 +199,12 @@ pub(crate) fn add_route<H: Handler>(
             )));
         }
     }
-    shared.routes_write().insert(Route { filter, qos, queue })
+    shared.routes_write().insert(Route {
+        handler: name,
+        filter,
+        qos,
+        queue,
+    })
 }
 
 /// Stops the client. Graceful: stop taking messages, let handlers finish what they
@@ -233,6 +257,7 @@ pub(crate) async fn stop(shared: &Shared, graceful: bool) {
         s.connected = false;
         s.stopped = true;
     });
+    abort(tasks.metrics.take());
     tracing::info!("shut down");
 }
 

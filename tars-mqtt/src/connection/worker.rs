@@ -5,6 +5,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::FutureExt;
 use tracing::{Instrument, Span};
@@ -22,7 +23,9 @@ use crate::{Context, Message, MqttVersion};
 pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, ctx: Context) {
     let counters = &queue.counters;
     let traced = ctx.client().config().mqtt_version() == MqttVersion::V5;
+    let timed = ctx.client().config().metrics_on();
     while let Some(message) = queue.pop().await {
+        let started = timed.then(Instant::now);
         let span = message_span(message.topic());
         let call = || AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind();
         let call = if span.is_disabled() {
@@ -38,16 +41,26 @@ pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, c
         } else {
             in_span(&span, call).await
         };
+        if let Some(started) = started {
+            counters.durations.observe(started.elapsed());
+        }
         counters.handled.fetch_add(1, Ordering::Relaxed);
         message.mark_handled();
         let failure = match outcome {
             Ok(Ok(())) => continue,
-            Ok(Err(error)) => error,
+            Ok(Err(error)) => {
+                let counter = match error.kind() {
+                    FailureKind::Malformed => &counters.undecodable,
+                    FailureKind::Failed => &counters.errors,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                error
+            }
             Err(panic) => {
+                counters.panics.fetch_add(1, Ordering::Relaxed);
                 HandlerError::failed(format!("handler panicked: {}", panic_reason(&*panic)))
             }
         };
-        counters.failed.fetch_add(1, Ordering::Relaxed);
         span.in_scope(|| report(&message, &failure));
     }
 }

@@ -116,6 +116,10 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             }
             self.take_ready()?;
             self.write_buffer().await?;
+            self.shared
+                .counters
+                .outbox
+                .store(self.lanes.outbox.len() as u64, Ordering::Relaxed);
             if self.stop_is_flushed() {
                 return self.disconnect().await;
             }

@@ -1,0 +1,88 @@
+//! A histogram of durations with fixed buckets, recorded with atomics (no lock on the
+//! hot path) and read whole when metrics are scraped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the buckets, in seconds (Prometheus's usual latency buckets, with
+/// finer ones below 5 ms where handlers and round trips on one machine fall); a last
+/// bucket takes everything above.
+pub(crate) const BUCKETS_SECONDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Counts of durations per bucket, their sum and their number.
+#[derive(Debug, Default)]
+pub(crate) struct DurationHistogram {
+    /// Per bucket (not cumulative); the last one is above the last bound.
+    buckets: [AtomicU64; BUCKETS_SECONDS.len() + 1],
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A histogram read at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HistogramSnapshot {
+    /// `(upper bound in seconds, count in that bucket)`, the last bound `+Inf`.
+    pub(crate) buckets: Vec<(f64, u64)>,
+    pub(crate) sum_seconds: f64,
+    pub(crate) count: u64,
+}
+
+impl DurationHistogram {
+    /// Records one duration.
+    pub(crate) fn observe(&self, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        let bucket = BUCKETS_SECONDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(BUCKETS_SECONDS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What it holds now.
+    pub(crate) fn snapshot(&self) -> HistogramSnapshot {
+        let bounds = BUCKETS_SECONDS.iter().copied().chain([f64::INFINITY]);
+        let buckets: Vec<(f64, u64)> = bounds
+            .zip(&self.buckets)
+            .map(|(bound, count)| (bound, count.load(Ordering::Relaxed)))
+            .collect();
+        HistogramSnapshot {
+            // The count is the buckets' sum, so that the two always agree.
+            count: buckets.iter().map(|(_, n)| n).sum(),
+            buckets,
+            sum_seconds: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_land_in_the_first_bucket_that_holds_them() {
+        let histogram = DurationHistogram::default();
+        histogram.observe(Duration::from_micros(200));
+        histogram.observe(Duration::from_millis(1));
+        histogram.observe(Duration::from_millis(700));
+        histogram.observe(Duration::from_secs(60));
+        let snapshot = histogram.snapshot();
+        let count_at = |bound: f64| {
+            snapshot
+                .buckets
+                .iter()
+                .find(|(b, _)| *b == bound)
+                .map(|(_, n)| *n)
+        };
+        assert_eq!(count_at(0.0005), Some(1));
+        assert_eq!(count_at(0.001), Some(1), "a bound is inclusive");
+        assert_eq!(count_at(1.0), Some(1));
+        assert_eq!(count_at(f64::INFINITY), Some(1));
+        assert_eq!(snapshot.count, 4);
+        assert!((snapshot.sum_seconds - 60.7012).abs() < 1e-9);
+    }
+}

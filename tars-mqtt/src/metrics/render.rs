@@ -1,0 +1,231 @@
+//! The Prometheus text exposition (format 0.0.4) of a client's metrics, encoded with
+//! the Prometheus project's `prometheus-client`. Every value is read when scraped.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::connection::Shared;
+use crate::histogram::{DurationHistogram, HistogramSnapshot};
+
+/// The `Content-Type` of [`render`]'s output.
+pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Every metric of the client, in the Prometheus text format.
+pub(crate) fn render(shared: &Arc<Shared>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(ClientCollector(shared.clone())));
+    let mut text = String::new();
+    // Writing into a String does not fail, and our collector does not either.
+    let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
+    text
+}
+
+/// Reads a client's counters at scrape time.
+#[derive(Debug)]
+struct ClientCollector(Arc<Shared>);
+
+/// One handler's figures, summed over its subscriptions (a handler name may serve
+/// several filters).
+#[derive(Default)]
+struct HandlerFigures {
+    outcomes: [u64; OUTCOMES.len()],
+    queued: u64,
+    durations: Option<HistogramSnapshot>,
+}
+
+/// The `outcome` label values, in the order of [`HandlerFigures::outcomes`].
+const OUTCOMES: [&str; 5] = ["ok", "error", "panic", "undecodable", "dropped"];
+
+impl ClientCollector {
+    fn handlers(&self) -> BTreeMap<String, HandlerFigures> {
+        let mut figures: BTreeMap<String, HandlerFigures> = BTreeMap::new();
+        let routes = self.0.routes_read();
+        for route in routes.iter() {
+            let counters = &route.queue.counters;
+            let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+            let (errors, panics, undecodable) = (
+                load(&counters.errors),
+                load(&counters.panics),
+                load(&counters.undecodable),
+            );
+            let ok = load(&counters.handled).saturating_sub(errors + panics + undecodable);
+            let entry = figures.entry(route.handler.clone()).or_default();
+            let counts = [ok, errors, panics, undecodable, load(&counters.dropped)];
+            for (total, n) in entry.outcomes.iter_mut().zip(counts) {
+                *total += n;
+            }
+            entry.queued += route.queue.len() as u64;
+            let durations = counters.durations.snapshot();
+            entry.durations = Some(match entry.durations.take() {
+                Some(sum) => merge(sum, &durations),
+                None => durations,
+            });
+        }
+        figures
+    }
+}
+
+fn merge(mut into: HistogramSnapshot, other: &HistogramSnapshot) -> HistogramSnapshot {
+    for ((_, total), (_, n)) in into.buckets.iter_mut().zip(&other.buckets) {
+        *total += n;
+    }
+    into.sum_seconds += other.sum_seconds;
+    into.count += other.count;
+    into
+}
+
+fn histogram(
+    encoder: &mut prometheus_client::encoding::MetricEncoder<'_>,
+    durations: &HistogramSnapshot,
+) -> Result<(), std::fmt::Error> {
+    encoder.encode_histogram::<NoLabelSet>(
+        durations.sum_seconds,
+        durations.count,
+        &durations.buckets,
+        None,
+    )
+}
+
+impl Collector for ClientCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let shared = &self.0;
+        let config = &shared.config;
+        let status = shared.status();
+        let counters = &shared.counters;
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+
+        let info = [
+            ("service", config.source_name()),
+            ("version", shared.presence.version.as_str()),
+            ("client_id", config.client_id()),
+            ("mqtt_version", config.mqtt_version().as_str()),
+        ];
+        let mut metric = encoder.encode_descriptor(
+            "tars_info",
+            "The service: its name (envelope source), version, client id and MQTT version",
+            None,
+            MetricType::Gauge,
+        )?;
+        metric.encode_family(&info)?.encode_gauge(&1u64)?;
+
+        let handlers = self.handlers();
+        let mut metric = encoder.encode_descriptor(
+            "tars_handler_messages",
+            "Messages per handler and outcome (ok, error, panic, undecodable, dropped)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (handler, figures) in &handlers {
+            for (outcome, n) in OUTCOMES.iter().zip(figures.outcomes) {
+                let labels = [("handler", handler.as_str()), ("outcome", outcome)];
+                metric
+                    .encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "tars_handler_duration_seconds",
+            "How long each handler took per message (recorded while metrics are on)",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (handler, figures) in &handlers {
+            if let Some(durations) = &figures.durations {
+                let labels = [("handler", handler.as_str())];
+                histogram(&mut metric.encode_family(&labels)?, durations)?;
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "tars_handler_queue_depth",
+            "Messages waiting in each handler's queue",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (handler, figures) in &handlers {
+            let labels = [("handler", handler.as_str())];
+            metric
+                .encode_family(&labels)?
+                .encode_gauge(&figures.queued)?;
+        }
+
+        let mut metric = encoder.encode_descriptor(
+            "tars_published_messages",
+            "Messages published, per event type (raw publishes: event_type=\"\")",
+            None,
+            MetricType::Counter,
+        )?;
+        for (event_type, n) in shared.events.published_counts() {
+            let labels = [("event_type", event_type.as_str())];
+            metric
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+        }
+        let mut metric = encoder.encode_descriptor(
+            "tars_request_duration_seconds",
+            "Round trips of request(), per request event type, until the reply",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (event_type, durations) in shared.events.request_durations() {
+            let labels = [("event_type", event_type.as_str())];
+            let durations: &DurationHistogram = &durations;
+            histogram(&mut metric.encode_family(&labels)?, &durations.snapshot())?;
+        }
+
+        let connected = u64::from(status.connected);
+        gauge(
+            &mut encoder,
+            "tars_connected",
+            "1 while connected to the broker",
+            connected,
+        )?;
+        let reconnects = load(&counters.connections).saturating_sub(1);
+        counter(
+            &mut encoder,
+            "tars_reconnects",
+            "Connections to the broker after the first",
+            reconnects,
+        )?;
+        let lane = shared.data.max_capacity() - shared.data.capacity();
+        let outbox = load(&counters.outbox) + lane as u64;
+        gauge(
+            &mut encoder,
+            "tars_outbox_messages",
+            "Publishes not yet acknowledged by the broker: waiting to be written, in flight, or kept for the next connection",
+            outbox,
+        )?;
+        counter(
+            &mut encoder,
+            "tars_dedup_skipped",
+            "Messages skipped as duplicates (MQTT_DEDUPE_TTL)",
+            load(&counters.duplicates),
+        )?;
+        Ok(())
+    }
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    metric.encode_gauge(&value)
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    metric.encode_counter::<NoLabelSet, _, u64>(&value, None)
+}

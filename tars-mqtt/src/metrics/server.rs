@@ -1,0 +1,175 @@
+//! The HTTP endpoint of `TARS_METRICS_ADDR` (hyper's HTTP/1 server):
+//! - `GET /metrics`: every metric, in the Prometheus text format;
+//! - `GET /healthz`: 200 while connected and subscribed, 503 otherwise;
+//! - `GET /readyz`: 200 once started, 503 before that and from shutdown on.
+//!
+//! The probes answer with a small JSON body naming the state. One request per
+//! connection, at most [`MAX_CONNECTIONS`] at once, each bounded in time, so a stuck or
+//! hostile scraper costs the service nothing more.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::connection::Shared;
+use crate::{Error, Result};
+
+/// Scrapes served at once; more connections are closed at once.
+const MAX_CONNECTIONS: usize = 16;
+/// How long one connection may take, from accept to the end of the response.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds the endpoint's address (before connecting, so that a port in use stops the
+/// start with a clear error).
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| Error::MetricsEndpoint {
+            addr,
+            reason: error.to_string(),
+        })
+}
+
+/// Serves the endpoint until the task is aborted (at shutdown).
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!(%error, "metrics endpoint: cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "metrics endpoint: too many connections; closing one");
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(answer(&request, &shared)) }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_TIMEOUT, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "metrics endpoint: connection failed")
+                }
+                Err(_) => tracing::debug!(%peer, "metrics endpoint: connection timed out"),
+            }
+            drop(slot);
+        });
+    }
+}
+
+fn answer(request: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    match request.uri().path() {
+        "/metrics" => {
+            let mut response = Response::new(Full::new(Bytes::from(super::render(shared))));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(super::render::CONTENT_TYPE),
+            );
+            response
+        }
+        "/healthz" => probe(health(shared)),
+        "/readyz" => probe(readiness(shared)),
+        _ => plain(
+            StatusCode::NOT_FOUND,
+            "not found: this endpoint serves /metrics, /healthz and /readyz\n",
+        ),
+    }
+}
+
+/// A probe's verdict: whether it passes, and the state it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    pub(crate) ok: bool,
+    pub(crate) state: &'static str,
+}
+
+/// Connected and subscribed (on the current connection), and not shutting down.
+pub(crate) fn health(shared: &Shared) -> Verdict {
+    let status = shared.status();
+    let state = if shared.is_closing() || status.stopped {
+        "stopping"
+    } else if !status.connected {
+        "disconnected"
+    } else if status.subscribed_epoch != status.epoch {
+        "subscribing"
+    } else {
+        "ok"
+    };
+    Verdict {
+        ok: state == "ok",
+        state,
+    }
+}
+
+/// Started (connected and subscribed once), and not shutting down.
+pub(crate) fn readiness(shared: &Shared) -> Verdict {
+    let status = shared.status();
+    let state = if shared.is_closing() || status.stopped {
+        "stopping"
+    } else if status.subscribed_epoch == 0 {
+        "starting"
+    } else {
+        "ready"
+    };
+    Verdict {
+        ok: state == "ready",
+        state,
+    }
+}
+
+fn probe(verdict: Verdict) -> Response<Full<Bytes>> {
+    let code = if verdict.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({ "ok": verdict.ok, "state": verdict.state }).to_string();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn plain(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
