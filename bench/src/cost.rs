@@ -29,6 +29,8 @@ const BATCH: u64 = 64;
 pub enum CostPath {
     /// A received sample through routing, the queue, the worker and the typed handler.
     Inbound,
+    /// [`CostPath::Inbound`] with metrics on (each handler call timed for its histogram).
+    InboundMetrics,
     /// `client.publish(&sample)`: envelope, encoding, the request to rumqttc.
     Outbound,
     /// Decoding the user's type alone (`Sample` from its JSON), for reference.
@@ -39,8 +41,9 @@ pub enum CostPath {
 
 impl CostPath {
     /// Every path, in report order.
-    pub const ALL: [CostPath; 4] = [
+    pub const ALL: [CostPath; 5] = [
         CostPath::Inbound,
+        CostPath::InboundMetrics,
         CostPath::Outbound,
         CostPath::UserDecode,
         CostPath::RawDecode,
@@ -50,6 +53,7 @@ impl CostPath {
     pub fn name(self) -> &'static str {
         match self {
             Self::Inbound => "inbound",
+            Self::InboundMetrics => "inbound_metrics",
             Self::Outbound => "outbound",
             Self::UserDecode => "user_decode",
             Self::RawDecode => "raw_decode",
@@ -87,7 +91,8 @@ pub fn run(path: CostPath, messages: u64) -> Counted {
         .build()
         .expect("a current-thread runtime");
     let allocations = match path {
-        CostPath::Inbound => inbound(&runtime, messages),
+        CostPath::Inbound => inbound(&runtime, messages, false),
+        CostPath::InboundMetrics => inbound(&runtime, messages, true),
         CostPath::Outbound => outbound(&runtime, messages),
         CostPath::UserDecode => {
             let data = serde_json::to_vec(&Sample::new(7)).expect("serializes");
@@ -117,9 +122,14 @@ fn measured<F: Future>(runtime: &Runtime, work: F) -> u64 {
     alloc::allocations() - before
 }
 
-fn detached(runtime: &Runtime, handler: Option<&'static str>) -> tars::bench::Detached {
+fn detached(
+    runtime: &Runtime,
+    handler: Option<&'static str>,
+    metrics: bool,
+) -> tars::bench::Detached {
     let config = tars::Config::builder("mqtt://127.0.0.1:1883", "bench-cost")
         .enable_heartbeat(false)
+        .metrics(metrics)
         .build()
         .expect("a valid configuration");
     let _guard = runtime.enter();
@@ -163,8 +173,8 @@ async fn settle(client: &tars::bench::Detached, delivered: u64) {
     client.drain();
 }
 
-fn inbound(runtime: &Runtime, messages: u64) -> u64 {
-    let mut client = detached(runtime, Some(handlers::AT_MOST_ONCE));
+fn inbound(runtime: &Runtime, messages: u64, metrics: bool) -> u64 {
+    let mut client = detached(runtime, Some(handlers::AT_MOST_ONCE), metrics);
     let payload = Bytes::from(envelope(Sample::new(7), "bench-cost"));
     tally::reset();
     runtime.block_on(feed(&mut client, publishes(&payload, WARMUP)));
@@ -179,7 +189,7 @@ fn inbound(runtime: &Runtime, messages: u64) -> u64 {
 }
 
 fn outbound(runtime: &Runtime, messages: u64) -> u64 {
-    let client = detached(runtime, None);
+    let client = detached(runtime, None, false);
     let sample = Sample::new(7);
     let publish_all = |count: u64| {
         let client = &client;

@@ -40,7 +40,7 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 const USAGE: &str = "\
 usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost] [--json FILE] [--strict]
        tars-bench budgets [--update] [--file FILE]
-       tars-bench processes [--runs N] [--messages N] [--json FILE]
+       tars-bench processes [--runs N] [--messages N] [--metrics] [--json FILE]
 
   (no command)  throughput, round trip and memory, raw rumqttc vs tars, then the cost
                 per message (callgrind); prints one table
@@ -57,7 +57,8 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
                 #[tars::service] process against a hand-written rumqttc consumer
                 process, the burst from this one, as fast as it goes and paced at
                 100,000/s (default: 5 runs of 200,000; build the binaries first:
-                cargo build --release -p tars-bench --bins)";
+                cargo build --release -p tars-bench --bins); --metrics: the service
+                serves its metrics endpoint (TARS_METRICS_ADDR) meanwhile";
 
 struct Options {
     sizes: Sizes,
@@ -79,10 +80,12 @@ fn processes_command(args: &[String]) -> Result<ExitCode, String> {
     let mut runs = 5;
     let mut messages = 200_000;
     let mut json = None;
+    let mut metrics = false;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| option_value(&mut args, name);
         match arg.as_str() {
+            "--metrics" => metrics = true,
             "--runs" => {
                 runs = value("--runs")?
                     .parse()
@@ -100,7 +103,7 @@ fn processes_command(args: &[String]) -> Result<ExitCode, String> {
     if runs == 0 || messages == 0 {
         return Err("--runs and --messages must be at least 1".into());
     }
-    let table = processes::run(runs, messages)?;
+    let table = processes::run(runs, messages, metrics)?;
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&table).map_err(|e| e.to_string())?;
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -298,7 +301,7 @@ fn budgets_command(args: &[String]) -> Result<ExitCode, String> {
             })
             .unwrap_or_else(|| "(reference, no budget)".to_owned());
         println!(
-            "  {name:<12} {:>8.0} instr {:>6.2} allocs   {budget}",
+            "  {name:<16} {:>8.0} instr {:>6.2} allocs   {budget}",
             got.instructions, got.allocations
         );
     }

@@ -141,8 +141,14 @@ const PACED_PER_S: u64 = 100_000;
 /// Messages the paced publisher sends at once.
 const PACED_SLICE: u64 = 4;
 
-/// Runs every scenario; prints and returns the table.
-pub fn run(runs: usize, messages: u64) -> Result<Table, String> {
+/// Whether the tars side serves its metrics endpoint (`processes --metrics`), set once
+/// by [`run`] for every process it starts.
+static METRICS_ENDPOINT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs every scenario; prints and returns the table. With `metrics`, the tars service
+/// serves `TARS_METRICS_ADDR` (its handler durations timed), to measure what that costs.
+pub fn run(runs: usize, messages: u64, metrics: bool) -> Result<Table, String> {
+    METRICS_ENDPOINT.store(metrics, std::sync::atomic::Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -385,7 +391,12 @@ async fn spawn(
         Side::Raw => "raw-consumer",
         Side::Tars => "bench-service",
     };
-    let mut child = Command::new(binary(name))
+    let mut command = Command::new(binary(name));
+    if side == Side::Tars && METRICS_ENDPOINT.load(std::sync::atomic::Ordering::Relaxed) {
+        let addr = format!("127.0.0.1:{}", tars_tests::free_port());
+        command.env("TARS_METRICS_ADDR", addr);
+    }
+    let mut child = command
         .env("MQTT_URL", format!("mqtt://127.0.0.1:{port}"))
         .env("MQTT_CLIENT_ID", format!("{name}-{}", &tars::new_id()[..8]))
         .env("RUST_LOG", "info")

@@ -40,8 +40,9 @@ pub(crate) struct QueueCounters {
     pub(crate) panics: AtomicU64,
     /// The payload did not decode into what the handler takes.
     pub(crate) undecodable: AtomicU64,
-    /// How long the handler took, recorded when metrics are on.
-    pub(crate) durations: DurationHistogram,
+    /// How long the handler took, recorded when metrics are on: one histogram per
+    /// worker, which only that worker records into.
+    pub(crate) durations: Box<[DurationHistogram]>,
 }
 
 impl QueueCounters {
@@ -80,7 +81,10 @@ impl HandlerQueue {
             readable: Notify::new(),
             writable: Notify::new(),
             in_overflow: AtomicUsize::new(0),
-            counters: QueueCounters::default(),
+            counters: QueueCounters {
+                durations: (0..workers.max(1)).map(|_| Default::default()).collect(),
+                ..Default::default()
+            },
         }
     }
 
@@ -166,7 +170,7 @@ impl HandlerQueue {
 
     /// The next message (`Some(Some(_))`), the end (`Some(None)`: closed and empty), or
     /// nothing yet (`None`).
-    fn try_pop(&self) -> Option<Option<Message>> {
+    pub(crate) fn try_pop(&self) -> Option<Option<Message>> {
         let mut state = self.lock();
         if let Some(message) = state.items.pop_front() {
             let more = !state.items.is_empty();

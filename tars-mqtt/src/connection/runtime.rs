@@ -190,12 +190,13 @@ pub(crate) fn add_route<H: Handler>(
     let handler = Arc::new(handler);
     {
         let mut tasks = shared.tasks();
-        for _ in 0..options.concurrency {
+        for index in 0..options.concurrency {
             let ctx = Context::new(client.clone());
             tasks.workers.push(tokio::spawn(worker::run(
                 handler.clone(),
                 queue.clone(),
                 ctx,
+                index,
             )));
         }
     }

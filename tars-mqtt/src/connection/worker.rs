@@ -12,6 +12,7 @@ use tracing::{Instrument, Span};
 
 use super::queue::HandlerQueue;
 use crate::handler::{FailureKind, Handler, HandlerError};
+use crate::histogram::DurationHistogram;
 use crate::span::{message_span, record_envelope, record_trace};
 use crate::trace::TraceContext;
 use crate::{Context, Message, MqttVersion};
@@ -20,12 +21,27 @@ use crate::{Context, Message, MqttVersion};
 /// handler with `concurrency = N` has N of these on one queue). An error or a panic in
 /// the handler is logged with the topic and envelope id, and the worker goes on with
 /// the next message.
-pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, ctx: Context) {
+pub(crate) async fn run<H: Handler>(
+    handler: Arc<H>,
+    queue: Arc<HandlerQueue>,
+    ctx: Context,
+    worker: usize,
+) {
     let counters = &queue.counters;
+    // This worker's own histogram (see `DurationHistogram::observe_exclusive`).
+    let durations = &counters.durations[worker % counters.durations.len()];
     let traced = ctx.client().config().mqtt_version() == MqttVersion::V5;
-    let timed = ctx.client().config().metrics_on();
-    while let Some(message) = queue.pop().await {
-        let started = timed.then(Instant::now);
+    let mut clock = CallClock::new(ctx.client().config().metrics_on());
+    loop {
+        let message = match queue.try_pop() {
+            Some(taken) => taken,
+            None => {
+                clock.idle();
+                queue.pop().await
+            }
+        };
+        let Some(message) = message else { break };
+        let started = clock.start();
         let span = message_span(message.topic());
         let call = || AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind();
         let call = if span.is_disabled() {
@@ -41,9 +57,7 @@ pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, c
         } else {
             in_span(&span, call).await
         };
-        if let Some(started) = started {
-            counters.durations.observe(started.elapsed());
-        }
+        clock.finish(started, durations);
         counters.handled.fetch_add(1, Ordering::Relaxed);
         message.mark_handled();
         let failure = match outcome {
@@ -62,6 +76,41 @@ pub(crate) async fn run<H: Handler>(handler: Arc<H>, queue: Arc<HandlerQueue>, c
             }
         };
         span.in_scope(|| report(&message, &failure));
+        clock.idle(); // the report's time is nobody's
+    }
+}
+
+/// Times handler calls for the duration histogram (when metrics are on), with one
+/// clock read per message while messages follow each other: one call's end is the
+/// next one's start.
+struct CallClock {
+    on: bool,
+    last_end: Option<Instant>,
+}
+
+impl CallClock {
+    fn new(on: bool) -> Self {
+        Self { on, last_end: None }
+    }
+
+    /// The worker waits for a message (or does other work): the next call starts anew.
+    fn idle(&mut self) {
+        self.last_end = None;
+    }
+
+    /// When the call about to be made starts; `None` when metrics are off.
+    fn start(&mut self) -> Option<Instant> {
+        self.on
+            .then(|| self.last_end.take().unwrap_or_else(Instant::now))
+    }
+
+    /// Records the call that started at `started`.
+    fn finish(&mut self, started: Option<Instant>, into: &DurationHistogram) {
+        if let Some(started) = started {
+            let now = Instant::now();
+            into.observe_exclusive(now - started);
+            self.last_end = Some(now);
+        }
     }
 }
 

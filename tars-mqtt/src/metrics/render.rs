@@ -61,7 +61,7 @@ impl ClientCollector {
                 *total += n;
             }
             entry.queued += route.queue.len() as u64;
-            let durations = counters.durations.snapshot();
+            let durations = DurationHistogram::merged(counters.durations.iter());
             entry.durations = Some(match entry.durations.take() {
                 Some(sum) => merge(sum, &durations),
                 None => durations,
