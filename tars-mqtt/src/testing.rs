@@ -51,6 +51,8 @@ use tokio::sync::Notify;
 
 use crate::broker::EmbeddedBroker;
 use crate::health::{health_topic, HealthStatus};
+#[cfg(feature = "metrics")]
+pub use crate::metrics::MetricsSnapshot;
 use crate::topic::matches;
 use crate::{
     Client, Config, ConfigBuilder, Envelope, Event, Message, MqttVersion, PublishOptions, QoS,
@@ -102,11 +104,13 @@ impl TestBroker {
     }
 
     /// A configuration for a client of this broker: a unique client id starting with
-    /// `name`, fast reconnects, health on.
+    /// `name`, fast reconnects, health on, metrics recorded (see
+    /// [`TestService::metrics`]).
     pub fn config(&self, name: &str) -> ConfigBuilder {
         Config::builder(self.url(), unique_id(name))
             .reconnect_delays(Duration::from_millis(100), Duration::from_millis(500))
             .enable_health(true)
+            .metrics(true)
             .mqtt_version(self.mqtt_version)
     }
 
@@ -168,6 +172,13 @@ impl TestService {
     /// The service's client.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The service's metrics now, as its `/metrics` endpoint would serve them (feature
+    /// `metrics`, on by default).
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> MetricsSnapshot {
+        MetricsSnapshot::parse(&self.client.metrics_text())
     }
 
     /// Shuts the service down gracefully.

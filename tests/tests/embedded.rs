@@ -65,6 +65,26 @@ async fn a_service_answers_through_the_test_kit_with_the_request_id() {
     let lit = bus.next_envelope::<serde_json::Value>("kit/lit").await;
     assert_eq!(lit.data, json!({"room": "hall"}));
 
+    // The metrics say what happened, as the service's /metrics would.
+    bus.publish_raw("kit/question", "not an envelope").await;
+    eventually(
+        Duration::from_secs(5),
+        "the undecodable message counted",
+        || service.metrics().handler_messages("answer", "undecodable") == 1,
+    )
+    .await;
+    let metrics = service.metrics();
+    assert_eq!(metrics.handler_messages("answer", "ok"), 1);
+    assert_eq!(metrics.handler_messages("light", "ok"), 1);
+    assert_eq!(metrics.published("kit.answer"), 1);
+    assert_eq!(metrics.published("kit.lit"), 1);
+    let timed = metrics.value(
+        "tars_handler_duration_seconds_count",
+        &[("handler", "answer")],
+    );
+    assert_eq!(timed, Some(2.0), "test services record durations");
+    assert_eq!(metrics.value("tars_connected", &[]), Some(1.0));
+
     let client_id = service.client_id().to_owned();
     service.shutdown().await;
     let status = bus.wait_health(&client_id, "shutdown").await;

@@ -18,9 +18,13 @@ use crate::histogram::DurationHistogram;
 mod render;
 #[cfg(feature = "metrics")]
 pub(crate) mod server;
+#[cfg(feature = "metrics")]
+mod snapshot;
 
 #[cfg(feature = "metrics")]
 pub(crate) use render::render;
+#[cfg(feature = "metrics")]
+pub use snapshot::MetricsSnapshot;
 
 /// The most event types counted apart; the label values of a metric are bounded by the
 /// code, and this keeps them bounded when event types come from input.
