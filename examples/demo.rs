@@ -9,6 +9,10 @@
 //!
 //! The same service runs against a real broker with
 //! `MQTT_URL=mqtt://localhost:1883 cargo run --example pipeline`.
+//!
+//! With `TARS_METRICS_ADDR=127.0.0.1:9464` the service also serves its metrics and
+//! health probes there (see `docs/observability.md`); the demo says where, and prints
+//! its handler counts at the end.
 
 #[allow(dead_code)]
 #[path = "pipeline.rs"]
@@ -51,12 +55,16 @@ async fn run() -> Result<(), String> {
     );
     let (trace, mut seen) = Trace::start(&broker.url()).await?;
 
-    let config = Config::builder(broker.url(), SERVICE)
+    let mut config = Config::builder(broker.url(), SERVICE)
         .enable_health(true)
         .enable_heartbeat(true)
-        .heartbeat_interval(Duration::from_secs(1))
-        .build()
-        .map_err(|e| e.to_string())?;
+        .heartbeat_interval(Duration::from_secs(1));
+    let metrics_addr = metrics_addr()?;
+    if let Some(addr) = metrics_addr {
+        config = config.metrics_addr(addr);
+        println!("metrics: http://{addr}/metrics (health: /healthz, readiness: /readyz)\n");
+    }
+    let config = config.build().map_err(|e| e.to_string())?;
     let service = Client::builder(config)
         .with_registered_handlers()
         .connect()
@@ -112,6 +120,15 @@ async fn run() -> Result<(), String> {
     })
     .await?;
 
+    if metrics_addr.is_some() {
+        println!("\nthe service's handler counts, from its metrics:");
+        for line in service.metrics_text().lines() {
+            if line.starts_with("tars_handler_messages_total") && !line.ends_with(" 0") {
+                println!("  {line}");
+            }
+        }
+    }
+
     println!("\nshutting the service down gracefully...");
     service.shutdown().await.map_err(|e| e.to_string())?;
     let shutdown = seen
@@ -135,6 +152,16 @@ async fn run() -> Result<(), String> {
         request_ids.len()
     );
     Ok(())
+}
+
+/// `TARS_METRICS_ADDR`, when set.
+fn metrics_addr() -> Result<Option<std::net::SocketAddr>, String> {
+    match std::env::var("TARS_METRICS_ADDR") {
+        Ok(raw) if !raw.trim().is_empty() => raw.trim().parse().map(Some).map_err(|_| {
+            format!("TARS_METRICS_ADDR={raw:?} is invalid: must be an IP address and port, e.g. 127.0.0.1:9464")
+        }),
+        _ => Ok(None),
+    }
 }
 
 /// Prints every message on the bus and lets the demo wait for the ones it expects.

@@ -13,7 +13,11 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// Runs a self-checking example to its end; returns its output.
 async fn run_to_completion(name: &str) -> String {
-    let mut process = ServiceProcess::spawn(&example_binary(name), &[]);
+    run_with(name, &[]).await
+}
+
+async fn run_with(name: &str, vars: &[(&str, &str)]) -> String {
+    let mut process = ServiceProcess::spawn(&example_binary(name), vars);
     let status = process.exit_within(WAIT).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let output = process.output();
@@ -38,6 +42,23 @@ async fn the_demo_shows_the_pipeline_working_with_nothing_installed() {
     ] {
         assert!(
             output.contains(expected),
+            "missing {expected:?} in:\n{output}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_says_where_its_metrics_are_and_what_they_counted() {
+    init_tracing();
+    let addr = format!("127.0.0.1:{}", tars_tests::free_port());
+    let output = run_with("demo", &[("TARS_METRICS_ADDR", &addr)]).await;
+    for expected in [
+        format!("metrics: http://{addr}/metrics (health: /healthz, readiness: /readyz)"),
+        "tars_handler_messages_total{handler=\"understand\",outcome=\"ok\"} 3".to_owned(),
+        "tars_handler_messages_total{handler=\"speak\",outcome=\"ok\"} 2".to_owned(),
+    ] {
+        assert!(
+            output.contains(&expected),
             "missing {expected:?} in:\n{output}"
         );
     }
