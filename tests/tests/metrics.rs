@@ -251,6 +251,50 @@ async fn metrics_count_every_outcome_exactly() {
         ("mqtt_version", version.as_str()),
     ];
     assert_eq!(value(&samples, "tars_info", &info), Some(1.0));
+
+    // The docs and the Grafana dashboard name only metrics that exist.
+    let exposition = http::get(addr, "/metrics").await.expect("/metrics").body;
+    let families: Vec<&str> = exposition
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    let exists = |name: &str| {
+        families.contains(&name)
+            || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
+                name.strip_suffix(suffix)
+                    .is_some_and(|f| families.contains(&f))
+            })
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for doc in ["docs/grafana-dashboard.json", "docs/observability.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).expect(doc);
+        let named = metric_names(&text);
+        assert!(named.len() >= 9, "{doc} names {named:?}");
+        for name in named {
+            assert!(
+                exists(&name),
+                "{doc} names {name}, which /metrics does not serve"
+            );
+        }
+    }
+}
+
+/// Every `tars_…` metric name in a text.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("tars_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        if name.len() > "tars_".len() {
+            names.insert(name.trim_end_matches('_').to_owned());
+        }
+    }
+    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -235,13 +235,6 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
 /// `TARS_METRICS_ADDR`: `host:port` with an IP address (a name would hide which
 /// interface the endpoint is exposed on).
 fn parse_metrics_addr(raw: &str) -> Result<std::net::SocketAddr, ConfigError> {
-    if !cfg!(feature = "metrics") {
-        return Err(invalid(
-            "TARS_METRICS_ADDR",
-            raw,
-            "needs tars-mqtt's `metrics` feature, which this build leaves out",
-        ));
-    }
     raw.parse().map_err(|_| {
         invalid(
             "TARS_METRICS_ADDR",

@@ -536,6 +536,13 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "must not contain `+`, `#` or NUL (it names the topics system/health/{client_id} and system/keepalive/{client_id})",
         ));
     }
+    if let (Some(addr), false) = (c.metrics_addr, cfg!(feature = "metrics")) {
+        return Err(invalid(
+            "TARS_METRICS_ADDR",
+            addr,
+            "needs tars-mqtt's `metrics` feature, which this build leaves out",
+        ));
+    }
     let keepalive = c.keepalive.as_secs();
     if c.keepalive.subsec_nanos() != 0 || !(1..=65535).contains(&keepalive) {
         return Err(invalid(

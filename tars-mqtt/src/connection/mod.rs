@@ -96,6 +96,7 @@ pub(crate) enum SessionInput {
 #[derive(Debug)]
 pub(crate) struct Route {
     /// The handler's name for metrics: its function's, or else the filter.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) handler: String,
     pub(crate) filter: String,
     pub(crate) qos: QoS,

@@ -22,7 +22,8 @@ pub(crate) struct Presence {
     manifest_topic: String,
     /// The encoded manifest envelope, announced after each connection, if any.
     manifest: Option<Bytes>,
-    /// The service's version, from its manifest (empty without one).
+    /// The service's version, from its manifest (empty without one), for metrics.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) version: String,
 }
 

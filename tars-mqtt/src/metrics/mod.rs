@@ -6,6 +6,9 @@
 //! metrics add nothing to the hot paths but a handler's duration, timed only when
 //! metrics are on ([`Config::metrics_on`](crate::Config::metrics_on)).
 
+// Without the `metrics` feature the figures are kept but nothing reads them back.
+#![cfg_attr(not(feature = "metrics"), allow(dead_code))]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
