@@ -138,6 +138,8 @@ mod histogram;
 pub mod manifest;
 mod message;
 mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod properties;
 #[cfg(test)]
 mod proptests;

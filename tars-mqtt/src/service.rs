@@ -89,8 +89,8 @@ where
         );
         return ExitCode::SUCCESS;
     }
-    let config = match load_environment(spec) {
-        Ok(config) => config,
+    let (config, telemetry) = match load_environment(spec) {
+        Ok(loaded) => loaded,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(EXIT_CONFIG);
@@ -114,7 +114,9 @@ where
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(config, spec.version, body))
+    let code = runtime.block_on(serve(config, spec.version, body));
+    telemetry.shutdown();
+    code
 }
 
 /// `TARS_WORKER_THREADS`, else the service's `worker_threads`, else the default.
@@ -132,36 +134,97 @@ fn worker_threads(spec: ServiceSpec) -> Result<usize, String> {
     }
 }
 
-/// `.env`, logging and configuration; an error is the one line to print.
-fn load_environment(spec: ServiceSpec) -> Result<Config, String> {
+/// `.env`, configuration, then logging (and trace export); an error is the one line
+/// to print.
+fn load_environment(spec: ServiceSpec) -> Result<(Config, Telemetry), String> {
     match dotenvy::dotenv() {
         Ok(_) => {}
         Err(error) if error.not_found() => {}
         Err(error) => return Err(format!("could not read .env: {error}")),
     }
-    init_logging()?;
-    Config::from_env_with(&EnvDefaults::service(spec.name)).map_err(|e| e.to_string())
+    let config =
+        Config::from_env_with(&EnvDefaults::service(spec.name)).map_err(|e| e.to_string())?;
+    let telemetry = init_logging(&config)?;
+    Ok((config, telemetry))
 }
 
-/// `RUST_LOG` (default `info`); `TARS_LOG_FORMAT=json` for JSON lines.
-fn init_logging() -> Result<(), String> {
+/// What logging set up that must be flushed at exit: the OpenTelemetry exporter, when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (feature `otel`).
+#[derive(Debug, Default)]
+struct Telemetry {
+    #[cfg(feature = "otel")]
+    export: Option<crate::otel::Export>,
+}
+
+impl Telemetry {
+    fn shutdown(self) {
+        #[cfg(feature = "otel")]
+        if let Some(export) = self.export {
+            export.shutdown();
+        }
+    }
+}
+
+/// `RUST_LOG` (default `info`); `TARS_LOG_FORMAT=json` for JSON lines; with the `otel`
+/// feature and `OTEL_EXPORTER_OTLP_ENDPOINT`, message spans exported as well.
+fn init_logging(config: &Config) -> Result<Telemetry, String> {
     use tracing_subscriber::EnvFilter;
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let format = std::env::var("TARS_LOG_FORMAT").unwrap_or_default();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let installed = match format.trim().to_ascii_lowercase().as_str() {
-        "" | "text" => builder.try_init(),
-        "json" => builder.json().try_init(),
+    let json = match format.trim().to_ascii_lowercase().as_str() {
+        "" | "text" => false,
+        "json" => true,
         _ => {
             return Err(format!(
                 "TARS_LOG_FORMAT={format:?} is invalid: must be `text` or `json`"
             ))
         }
     };
+    #[cfg(feature = "otel")]
+    if let Some(export) = crate::otel::Export::from_env(config.source_name())? {
+        install_with_export(filter, json, &export);
+        return Ok(Telemetry {
+            export: Some(export),
+        });
+    }
+    let _ = config;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let installed = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
     // Already installed (e.g. by a test harness): keep that one.
     drop(installed);
-    Ok(())
+    Ok(Telemetry::default())
+}
+
+/// Logging as without export (filtered by `RUST_LOG`), beside the exporter's layer,
+/// which sees the message spans whatever the log level.
+#[cfg(feature = "otel")]
+fn install_with_export(
+    filter: tracing_subscriber::EnvFilter,
+    json: bool,
+    export: &crate::otel::Export,
+) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let logs = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_filter(filter)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer().with_filter(filter).boxed()
+    };
+    let installed = tracing_subscriber::registry()
+        .with(logs)
+        .with(export.layer())
+        .try_init();
+    drop(installed);
 }
 
 async fn serve<F, Fut>(config: Config, version: &str, body: F) -> ExitCode

@@ -16,6 +16,7 @@ pub(crate) fn message_span(topic: &str) -> Span {
     tracing::debug_span!(
         target: "tars::message",
         "message",
+        otel.kind = "consumer",
         topic,
         event_type = Empty,
         envelope_id = Empty,

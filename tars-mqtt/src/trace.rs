@@ -29,6 +29,9 @@ pub(crate) struct TraceContext {
     span_id: u64,
     flags: u8,
     state: Option<String>,
+    /// Its span is exported (OpenTelemetry): publishes name it as their parent rather
+    /// than a span of their own, which no exporter would know.
+    exported: bool,
 }
 
 impl TraceContext {
@@ -39,7 +42,26 @@ impl TraceContext {
             span_id: new_span_id(),
             flags: 1,
             state: None,
+            exported: false,
         }
+    }
+
+    /// The context of an exported span (OpenTelemetry's ids for it).
+    #[cfg(feature = "otel")]
+    pub(crate) fn exported(trace_id: u128, span_id: u64, flags: u8, state: Option<String>) -> Self {
+        Self {
+            trace_id,
+            span_id,
+            flags,
+            state,
+            exported: true,
+        }
+    }
+
+    /// The trace id, span id and flags.
+    #[cfg(feature = "otel")]
+    pub(crate) fn ids(&self) -> (u128, u64, u8) {
+        (self.trace_id, self.span_id, self.flags)
     }
 
     /// A `traceparent` header of version 00 (or a later version read as 00, as the W3C
@@ -64,6 +86,7 @@ impl TraceContext {
             span_id,
             flags: u8::from_str_radix(flags, 16).ok()?,
             state: tracestate.map(str::to_owned),
+            exported: false,
         })
     }
 
@@ -71,6 +94,7 @@ impl TraceContext {
     pub(crate) fn child(&self) -> Self {
         Self {
             span_id: new_span_id(),
+            exported: false,
             ..self.clone()
         }
     }
@@ -85,10 +109,17 @@ impl TraceContext {
             .unwrap_or_else(Self::root)
     }
 
-    /// The trace a publish carries: a child of the running handler's, or a new trace.
+    /// The trace a publish carries: a child of the running handler's (its span itself
+    /// when exported), or a new trace.
     pub(crate) fn for_publish() -> Self {
         CURRENT
-            .try_with(TraceContext::child)
+            .try_with(|current| {
+                if current.exported {
+                    current.clone()
+                } else {
+                    current.child()
+                }
+            })
             .unwrap_or_else(|_| Self::root())
     }
 

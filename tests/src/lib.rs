@@ -11,6 +11,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
 pub mod http;
+pub mod otlp;
 pub mod process;
 pub mod proxy;
 pub mod python;

@@ -43,19 +43,23 @@ pub(crate) async fn run<H: Handler>(
         let Some(message) = message else { break };
         let started = clock.start();
         let span = message_span(message.topic());
+        // MQTT 5: the handler runs in the message's trace (see `crate::trace`), settled
+        // before the span is first entered (an exported span's parent is fixed then).
+        let trace = traced.then(|| {
+            let trace = exported_trace(&span, &message)
+                .unwrap_or_else(|| TraceContext::for_message(&message));
+            record_trace(&span, &trace);
+            trace
+        });
         let call = || AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind();
         let call = if span.is_disabled() {
             call()
         } else {
             span.in_scope(call)
         };
-        let outcome = if traced {
-            // MQTT 5: the handler runs in the message's trace (see `crate::trace`).
-            let trace = TraceContext::for_message(&message);
-            record_trace(&span, &trace);
-            trace.scope(in_span(&span, call)).await
-        } else {
-            in_span(&span, call).await
+        let outcome = match trace {
+            Some(trace) => trace.scope(in_span(&span, call)).await,
+            None => in_span(&span, call).await,
         };
         clock.finish(started, durations);
         counters.handled.fetch_add(1, Ordering::Relaxed);
@@ -111,6 +115,17 @@ impl CallClock {
             into.observe_exclusive(now - started);
             self.last_end = Some(now);
         }
+    }
+}
+
+/// The trace of an exported message span (feature `otel`), parented on the message.
+fn exported_trace(span: &Span, message: &Message) -> Option<TraceContext> {
+    #[cfg(feature = "otel")]
+    return crate::otel::adopt(span, message);
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = (span, message);
+        None
     }
 }
 

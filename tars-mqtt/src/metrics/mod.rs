@@ -21,12 +21,12 @@ use crate::histogram::DurationHistogram;
 mod render;
 #[cfg(feature = "metrics")]
 pub(crate) mod server;
-#[cfg(feature = "metrics")]
+#[cfg(all(feature = "metrics", feature = "testing"))]
 mod snapshot;
 
 #[cfg(feature = "metrics")]
 pub(crate) use render::render;
-#[cfg(feature = "metrics")]
+#[cfg(all(feature = "metrics", feature = "testing"))]
 pub use snapshot::MetricsSnapshot;
 
 /// The most event types counted apart; the label values of a metric are bounded by the
