@@ -6,6 +6,10 @@
 //! `traceparent` of that trace with a new span id, and the `tracestate` it came with.
 //! Publishing outside a handler starts a new trace. Under MQTT 3.1.1 none of this is on
 //! the wire: the Python envelope has no room for it.
+//!
+//! When the handler's span is exported (feature `otel`, see `crate::otel`), the trace is
+//! that span's: its ids come from OpenTelemetry, and publishes name the span itself as
+//! their parent, so that the next service's span is its child.
 
 use std::fmt;
 
