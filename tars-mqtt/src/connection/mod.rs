@@ -14,6 +14,7 @@
 //! - `runtime` wires it all together and stops it.
 
 pub(crate) mod acks;
+pub(crate) mod call_clock;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
 pub(crate) mod link;

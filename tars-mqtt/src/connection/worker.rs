@@ -5,14 +5,13 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures_util::FutureExt;
 use tracing::{Instrument, Span};
 
+use super::call_clock::CallClock;
 use super::queue::HandlerQueue;
 use crate::handler::{FailureKind, Handler, HandlerError};
-use crate::histogram::DurationHistogram;
 use crate::span::{message_span, record_envelope, record_trace};
 use crate::trace::TraceContext;
 use crate::{Context, Message, MqttVersion};
@@ -81,40 +80,6 @@ pub(crate) async fn run<H: Handler>(
         };
         span.in_scope(|| report(&message, &failure));
         clock.idle(); // the report's time is nobody's
-    }
-}
-
-/// Times handler calls for the duration histogram (when metrics are on), with one
-/// clock read per message while messages follow each other: one call's end is the
-/// next one's start.
-struct CallClock {
-    on: bool,
-    last_end: Option<Instant>,
-}
-
-impl CallClock {
-    fn new(on: bool) -> Self {
-        Self { on, last_end: None }
-    }
-
-    /// The worker waits for a message (or does other work): the next call starts anew.
-    fn idle(&mut self) {
-        self.last_end = None;
-    }
-
-    /// When the call about to be made starts; `None` when metrics are off.
-    fn start(&mut self) -> Option<Instant> {
-        self.on
-            .then(|| self.last_end.take().unwrap_or_else(Instant::now))
-    }
-
-    /// Records the call that started at `started`.
-    fn finish(&mut self, started: Option<Instant>, into: &DurationHistogram) {
-        if let Some(started) = started {
-            let now = Instant::now();
-            into.observe_exclusive(now - started);
-            self.last_end = Some(now);
-        }
     }
 }
 
