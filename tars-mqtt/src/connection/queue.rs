@@ -151,12 +151,20 @@ impl HandlerQueue {
     }
 
     /// The next message; `None` once the queue is closed and empty.
+    #[cfg(test)]
     pub(crate) async fn pop(&self) -> Option<Message> {
+        self.pop_or_wait(|| {}).await
+    }
+
+    /// The next message; `None` once the queue is closed and empty. `before_waiting`
+    /// runs when there is none yet, before the worker sleeps.
+    pub(crate) async fn pop_or_wait(&self, mut before_waiting: impl FnMut()) -> Option<Message> {
         loop {
             // The common case, a message waiting, takes no waiter registration.
             if let Some(taken) = self.try_pop() {
                 return taken;
             }
+            before_waiting();
             let readable = self.readable.notified();
             tokio::pin!(readable);
             readable.as_mut().enable();
@@ -170,7 +178,7 @@ impl HandlerQueue {
 
     /// The next message (`Some(Some(_))`), the end (`Some(None)`: closed and empty), or
     /// nothing yet (`None`).
-    pub(crate) fn try_pop(&self) -> Option<Option<Message>> {
+    fn try_pop(&self) -> Option<Option<Message>> {
         let mut state = self.lock();
         if let Some(message) = state.items.pop_front() {
             let more = !state.items.is_empty();

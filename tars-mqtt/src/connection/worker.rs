@@ -31,15 +31,7 @@ pub(crate) async fn run<H: Handler>(
     let durations = &counters.durations[worker % counters.durations.len()];
     let traced = ctx.client().config().mqtt_version() == MqttVersion::V5;
     let mut clock = CallClock::new(ctx.client().config().metrics_on());
-    loop {
-        let message = match queue.try_pop() {
-            Some(taken) => taken,
-            None => {
-                clock.idle();
-                queue.pop().await
-            }
-        };
-        let Some(message) = message else { break };
+    while let Some(message) = queue.pop_or_wait(|| clock.idle()).await {
         let started = clock.start();
         let span = message_span(message.topic());
         // MQTT 5: the handler runs in the message's trace (see `crate::trace`), settled
