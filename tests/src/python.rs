@@ -68,3 +68,27 @@ impl PythonPeer {
         panic!("the Python peer exited without a summary");
     }
 }
+
+/// Runs `tests/python/{script}` with `args`, `input` on its stdin; returns what it did.
+pub fn run_script(script: &str, args: &[&std::ffi::OsStr], input: &str) -> std::process::Output {
+    use std::io::Write;
+
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let mut child = std::process::Command::new("python3")
+        .arg(path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .expect("write to the script");
+    child.wait_with_output().expect("wait for the script")
+}

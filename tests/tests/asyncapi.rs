@@ -2,12 +2,10 @@
 //! official JSON schema (`tests/asyncapi/`), that describes its handlers, events,
 //! replies, health and heartbeat.
 
-use std::process::Stdio;
-
 use serde_json::Value;
 use tars_tests::init_tracing;
 use tars_tests::process::{example_binary, workspace_root};
-use tars_tests::python::INSTALL_HINT;
+use tars_tests::python::{run_script, INSTALL_HINT};
 
 fn document(example: &str) -> Value {
     document_with(example, &[])
@@ -32,22 +30,8 @@ fn document_with(example: &str, vars: &[(&str, &str)]) -> Value {
 }
 
 fn validate(example: &str, text: &str) {
-    use std::io::Write;
-    let root = workspace_root();
-    let mut child = std::process::Command::new("python3")
-        .arg(root.join("tests/python/validate_asyncapi.py"))
-        .arg(root.join("tests/asyncapi/asyncapi-3.0.0.schema.json"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let schema = workspace_root().join("tests/asyncapi/asyncapi-3.0.0.schema.json");
+    let output = run_script("validate_asyncapi.py", &[schema.as_os_str()], text);
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{example}: the AsyncAPI document is invalid:\n{report}\n(if jsonschema is missing: {INSTALL_HINT})");
 }

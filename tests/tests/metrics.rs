@@ -3,17 +3,15 @@
 //! and the health probes following the broker.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rumqttc::QoS;
 use serde_json::{json, Value};
 use tars_tests::http::{self, wait_for_status};
 use tars_tests::process::ServiceProcess;
-use tars_tests::python::INSTALL_HINT;
+use tars_tests::python::{run_script, INSTALL_HINT};
 use tars_tests::{free_port, init_tracing, python_style_envelope, Mosquitto, Probe};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -54,21 +52,7 @@ struct Sample {
 
 /// Parses an exposition with `prometheus_client.parser` (`tests/python/parse_metrics.py`).
 fn parse(exposition: &str) -> Vec<Sample> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/parse_metrics.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run_script("parse_metrics.py", &[], exposition);
     assert!(
         output.status.success(),
         "the Prometheus parser rejected the exposition ({INSTALL_HINT}):\n{}\n{exposition}",
