@@ -15,6 +15,17 @@ pub(crate) const BUCKETS_SECONDS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// [`BUCKETS_SECONDS`] in nanoseconds.
+const BUCKETS_NANOS: [u64; BUCKETS_SECONDS.len()] = {
+    let mut nanos = [0u64; BUCKETS_SECONDS.len()];
+    let mut i = 0;
+    while i < nanos.len() {
+        nanos[i] = (BUCKETS_SECONDS[i] * 1e9 + 0.5) as u64;
+        i += 1;
+    }
+    nanos
+};
+
 /// Counts of durations per bucket and their sum (their number is the buckets' sum).
 #[derive(Debug, Default)]
 pub(crate) struct DurationHistogram {
@@ -44,8 +55,8 @@ impl DurationHistogram {
     /// (a handler worker's own): plain loads and stores instead of atomic additions,
     /// which cost a handled message several nanoseconds each. Readers still see whole
     /// values.
-    pub(crate) fn observe_exclusive(&self, duration: Duration) {
-        let (bucket, nanos) = Self::place(duration);
+    pub(crate) fn observe_exclusive(&self, nanos: u64) {
+        let bucket = Self::bucket_of(nanos);
         let add = |counter: &AtomicU64, n: u64| {
             counter.store(
                 counter.load(Ordering::Relaxed).wrapping_add(n),
@@ -58,13 +69,16 @@ impl DurationHistogram {
 
     /// The bucket of `duration`, and the duration in nanoseconds.
     fn place(duration: Duration) -> (usize, u64) {
-        let seconds = duration.as_secs_f64();
-        let bucket = BUCKETS_SECONDS
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(BUCKETS_SECONDS.len());
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        (bucket, nanos)
+        (Self::bucket_of(nanos), nanos)
+    }
+
+    /// The first bucket that holds `nanos` (integer comparisons: this runs per message).
+    fn bucket_of(nanos: u64) -> usize {
+        BUCKETS_NANOS
+            .iter()
+            .position(|bound| nanos <= *bound)
+            .unwrap_or(BUCKETS_NANOS.len())
     }
 
     /// The sum of several histograms.
@@ -124,11 +138,20 @@ mod tests {
     }
 
     #[test]
+    fn bounds_in_nanoseconds_are_the_bounds_in_seconds() {
+        assert_eq!(BUCKETS_NANOS[0], 500_000);
+        assert_eq!(BUCKETS_NANOS[1], 1_000_000);
+        assert_eq!(BUCKETS_NANOS[BUCKETS_NANOS.len() - 1], 10_000_000_000);
+        assert_eq!(DurationHistogram::bucket_of(500_000), 0, "a bound is inclusive");
+        assert_eq!(DurationHistogram::bucket_of(500_001), 1);
+    }
+
+    #[test]
     fn histograms_merge_bucket_by_bucket() {
         let (one, other) = (DurationHistogram::default(), DurationHistogram::default());
         one.observe(Duration::from_millis(3));
-        other.observe_exclusive(Duration::from_millis(3));
-        other.observe_exclusive(Duration::from_secs(2));
+        other.observe_exclusive(3_000_000);
+        other.observe_exclusive(2_000_000_000);
         let merged = DurationHistogram::merged([&one, &other]);
         assert_eq!(merged.count, 3);
         let at_5ms = merged.buckets.iter().find(|(b, _)| *b == 0.005).unwrap().1;

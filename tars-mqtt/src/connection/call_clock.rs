@@ -62,8 +62,7 @@ impl CallClock {
         #[cfg(feature = "metrics")]
         if let (Some(Started(start)), Some(clock)) = (started, &self.clock) {
             let end = clock.raw();
-            let nanos = clock.delta_as_nanos(start, end);
-            into.observe_exclusive(std::time::Duration::from_nanos(nanos));
+            into.observe_exclusive(clock.delta_as_nanos(start, end));
             self.last_end = Some(end);
         }
         #[cfg(not(feature = "metrics"))]

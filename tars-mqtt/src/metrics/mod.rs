@@ -46,13 +46,13 @@ impl EventMetrics {
     /// One publish of `event_type` (`""` for a raw publish) was handed to the connection.
     pub(crate) fn published(&self, event_type: &str) {
         self.published
-            .entry(event_type)
-            .fetch_add(1, Ordering::Relaxed);
+            .with(event_type, |n| n.fetch_add(1, Ordering::Relaxed));
     }
 
     /// A request of `event_type` got its reply after `elapsed`.
     pub(crate) fn request_answered(&self, event_type: &str, elapsed: Duration) {
-        self.requests.entry(event_type).observe(elapsed);
+        self.requests
+            .with(event_type, |histogram| histogram.observe(elapsed));
     }
 
     /// Publishes per event type, sorted by event type.
@@ -85,11 +85,12 @@ impl<T> Default for Table<T> {
 }
 
 impl<T: Default> Table<T> {
-    /// The value of `key`, added on first use (under [`OTHER_EVENT_TYPES`] once the
-    /// table is full).
-    fn entry(&self, key: &str) -> Arc<T> {
+    /// Runs `f` on the value of `key`, added on first use (under [`OTHER_EVENT_TYPES`]
+    /// once the table is full). The common case, a key seen before, takes a read lock
+    /// and nothing else.
+    fn with<R>(&self, key: &str, f: impl FnOnce(&T) -> R) -> R {
         if let Some(value) = self.read().get(key) {
-            return value.clone();
+            return f(value);
         }
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         let key = if entries.len() >= MAX_EVENT_TYPES && !entries.contains_key(key) {
@@ -97,7 +98,7 @@ impl<T: Default> Table<T> {
         } else {
             key
         };
-        entries.entry(key.into()).or_default().clone()
+        f(entries.entry(key.into()).or_default())
     }
 
     fn sorted(&self) -> Vec<(String, Arc<T>)> {
