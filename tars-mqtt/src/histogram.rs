@@ -142,7 +142,11 @@ mod tests {
         assert_eq!(BUCKETS_NANOS[0], 500_000);
         assert_eq!(BUCKETS_NANOS[1], 1_000_000);
         assert_eq!(BUCKETS_NANOS[BUCKETS_NANOS.len() - 1], 10_000_000_000);
-        assert_eq!(DurationHistogram::bucket_of(500_000), 0, "a bound is inclusive");
+        assert_eq!(
+            DurationHistogram::bucket_of(500_000),
+            0,
+            "a bound is inclusive"
+        );
         assert_eq!(DurationHistogram::bucket_of(500_001), 1);
     }
 
