@@ -43,6 +43,24 @@ pub(crate) struct HistogramSnapshot {
     pub(crate) count: u64,
 }
 
+impl HistogramSnapshot {
+    /// Adds `other`, bucket by bucket.
+    pub(crate) fn add(&mut self, other: &HistogramSnapshot) {
+        for ((_, total), (_, n)) in self.buckets.iter_mut().zip(&other.buckets) {
+            *total += n;
+        }
+        self.sum_seconds += other.sum_seconds;
+        self.count += other.count;
+    }
+}
+
+impl Default for HistogramSnapshot {
+    /// Nothing recorded.
+    fn default() -> Self {
+        DurationHistogram::default().snapshot()
+    }
+}
+
 impl DurationHistogram {
     /// Records one duration.
     pub(crate) fn observe(&self, duration: Duration) {
@@ -85,12 +103,7 @@ impl DurationHistogram {
     pub(crate) fn merged<'a>(all: impl IntoIterator<Item = &'a Self>) -> HistogramSnapshot {
         let mut total = Self::default().snapshot();
         for histogram in all {
-            let one = histogram.snapshot();
-            for ((_, sum), (_, n)) in total.buckets.iter_mut().zip(&one.buckets) {
-                *sum += n;
-            }
-            total.sum_seconds += one.sum_seconds;
-            total.count += one.count;
+            total.add(&histogram.snapshot());
         }
         total
     }

@@ -40,6 +40,13 @@ pub struct ReceivedSpan {
     pub attributes: BTreeMap<String, String>,
 }
 
+impl ReceivedSpan {
+    /// A string attribute's value.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
+    }
+}
+
 /// The receiver, listening on a free loopback port until dropped.
 pub struct OtlpReceiver {
     addr: SocketAddr,

@@ -252,6 +252,13 @@ async fn stopping_the_embedded_broker_closes_connections_and_frees_the_port() {
     client.disconnect().await.unwrap();
 }
 
+/// A test broker whose services and clients speak MQTT 5.
+async fn v5_broker() -> TestBroker {
+    TestBroker::start()
+        .await
+        .with_mqtt_version(tars::MqttVersion::V5)
+}
+
 /// A test broker whose services and clients speak the suite's MQTT version.
 async fn test_broker() -> TestBroker {
     TestBroker::start()
@@ -262,9 +269,7 @@ async fn test_broker() -> TestBroker {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_broker_speaks_mqtt_5() {
     init_tracing();
-    let broker = TestBroker::start()
-        .await
-        .with_mqtt_version(tars::MqttVersion::V5);
+    let broker = v5_broker().await;
     let service = TestService::with_handlers(&broker, &["answer"]).await;
     let bus = TestClient::connect(&broker).await;
     bus.client()
@@ -291,9 +296,7 @@ async fn the_embedded_broker_speaks_mqtt_5() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_broker_refuses_a_second_mqtt_version_with_a_clear_answer() {
     init_tracing();
-    let broker = TestBroker::start()
-        .await
-        .with_mqtt_version(tars::MqttVersion::V5);
+    let broker = v5_broker().await;
     let bus = TestClient::connect(&broker).await;
     // A 3.1.1 CONNECT (client id "old") gets CONNACK "unacceptable protocol version".
     let mut old = tokio::net::TcpStream::connect(("127.0.0.1", broker.broker().port()))

@@ -104,32 +104,20 @@ async fn two_services_export_one_trace_parented_on_the_requesters_traceparent() 
         "the requester's span is the parent"
     );
     assert_eq!(first.kind, 5, "a consumer span");
-    assert_eq!(
-        first.attributes.get("topic").map(String::as_str),
-        Some("trace/in")
-    );
-    assert_eq!(
-        first.attributes.get("event_type").map(String::as_str),
-        Some("trace.in")
-    );
-    assert_eq!(first.attributes.get("envelope_id"), Some(&id));
+    assert_eq!(first.attribute("topic"), Some("trace/in"));
+    assert_eq!(first.attribute("event_type"), Some("trace.in"));
+    assert_eq!(first.attribute("envelope_id"), Some(id.as_str()));
 
     assert_eq!(second.trace_id, trace_id, "one trace across both services");
     assert_eq!(
         second.parent_span_id, first.span_id,
         "the relay's span is the parent"
     );
+    assert_eq!(second.attribute("topic"), Some("trace/mid"));
+    assert_eq!(second.attribute("event_type"), Some("trace.mid"));
     assert_eq!(
-        second.attributes.get("topic").map(String::as_str),
-        Some("trace/mid")
-    );
-    assert_eq!(
-        second.attributes.get("event_type").map(String::as_str),
-        Some("trace.mid")
-    );
-    assert_eq!(
-        second.attributes.get("envelope_id"),
-        Some(&id),
+        second.attribute("envelope_id"),
+        Some(id.as_str()),
         "a reply keeps the request's id"
     );
     requester.shutdown().await.unwrap();

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
@@ -36,7 +36,7 @@ struct ClientCollector(Arc<Shared>);
 struct HandlerFigures {
     outcomes: [u64; OUTCOMES.len()],
     queued: u64,
-    durations: Option<HistogramSnapshot>,
+    durations: HistogramSnapshot,
 }
 
 /// The `outcome` label values, in the order of [`HandlerFigures::outcomes`].
@@ -61,27 +61,27 @@ impl ClientCollector {
                 *total += n;
             }
             entry.queued += route.queue.len() as u64;
-            let durations = DurationHistogram::merged(counters.durations.iter());
-            entry.durations = Some(match entry.durations.take() {
-                Some(sum) => merge(sum, &durations),
-                None => durations,
-            });
+            entry
+                .durations
+                .add(&DurationHistogram::merged(counters.durations.iter()));
         }
         figures
     }
 }
 
-fn merge(mut into: HistogramSnapshot, other: &HistogramSnapshot) -> HistogramSnapshot {
-    for ((_, total), (_, n)) in into.buckets.iter_mut().zip(&other.buckets) {
-        *total += n;
-    }
-    into.sum_seconds += other.sum_seconds;
-    into.count += other.count;
-    into
+/// One labelled value of a counter family.
+fn counter_of(
+    metric: &mut MetricEncoder<'_>,
+    labels: &impl EncodeLabelSet,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    metric
+        .encode_family(labels)?
+        .encode_counter::<NoLabelSet, _, u64>(&value, None)
 }
 
 fn histogram(
-    encoder: &mut prometheus_client::encoding::MetricEncoder<'_>,
+    encoder: &mut MetricEncoder<'_>,
     durations: &HistogramSnapshot,
 ) -> Result<(), std::fmt::Error> {
     encoder.encode_histogram::<NoLabelSet>(
@@ -124,9 +124,7 @@ impl Collector for ClientCollector {
         for (handler, figures) in &handlers {
             for (outcome, n) in OUTCOMES.iter().zip(figures.outcomes) {
                 let labels = [("handler", handler.as_str()), ("outcome", outcome)];
-                metric
-                    .encode_family(&labels)?
-                    .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+                counter_of(&mut metric, &labels, n)?;
             }
         }
         let mut metric = encoder.encode_descriptor(
@@ -136,10 +134,8 @@ impl Collector for ClientCollector {
             MetricType::Histogram,
         )?;
         for (handler, figures) in &handlers {
-            if let Some(durations) = &figures.durations {
-                let labels = [("handler", handler.as_str())];
-                histogram(&mut metric.encode_family(&labels)?, durations)?;
-            }
+            let labels = [("handler", handler.as_str())];
+            histogram(&mut metric.encode_family(&labels)?, &figures.durations)?;
         }
         let mut metric = encoder.encode_descriptor(
             "tars_handler_queue_depth",
@@ -162,9 +158,7 @@ impl Collector for ClientCollector {
         )?;
         for (event_type, n) in shared.events.published_counts() {
             let labels = [("event_type", event_type.as_str())];
-            metric
-                .encode_family(&labels)?
-                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+            counter_of(&mut metric, &labels, n)?;
         }
         let mut metric = encoder.encode_descriptor(
             "tars_request_duration_seconds",
