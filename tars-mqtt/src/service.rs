@@ -19,7 +19,7 @@ pub struct ServiceSpec {
     /// The version of the service's crate.
     pub version: &'static str,
     /// `#[tars::service(worker_threads = N)]`: threads of the service's runtime
-    /// (`TARS_WORKER_THREADS` overrides it; default [`DEFAULT_WORKER_THREADS`]).
+    /// (`TARS_WORKER_THREADS` overrides it; default 1).
     pub worker_threads: Option<usize>,
 }
 
