@@ -40,7 +40,8 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 const USAGE: &str = "\
 usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost] [--json FILE] [--strict]
        tars-bench budgets [--update] [--file FILE]
-       tars-bench processes [--runs N] [--messages N] [--metrics] [--json FILE]
+       tars-bench processes [--runs N] [--messages N] [--metrics] [--only TEXT]
+                            [--inflight N] [--json FILE]
 
   (no command)  throughput, round trip and memory, raw rumqttc vs tars, then the cost
                 per message (callgrind); prints one table
@@ -58,7 +59,9 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
                 process, the burst from this one, as fast as it goes and paced at
                 100,000/s (default: 5 runs of 200,000; build the binaries first:
                 cargo build --release -p tars-bench --bins); --metrics: the service
-                serves its metrics endpoint (TARS_METRICS_ADDR) meanwhile";
+                serves its metrics endpoint (TARS_METRICS_ADDR) meanwhile; --only TEXT:
+                only the rows whose label contains TEXT (e.g. \"inbound qos 1\");
+                --inflight N: mosquitto's max_inflight_messages (default 20)";
 
 struct Options {
     sizes: Sizes,
@@ -77,33 +80,29 @@ fn option_value(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<S
 }
 
 fn processes_command(args: &[String]) -> Result<ExitCode, String> {
-    let mut runs = 5;
-    let mut messages = 200_000;
+    let mut options = processes::Options::default();
     let mut json = None;
-    let mut metrics = false;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| option_value(&mut args, name);
+        let whole = |name: &str, text: String| {
+            text.parse::<u64>()
+                .map_err(|_| format!("{name} takes a whole number"))
+        };
         match arg.as_str() {
-            "--metrics" => metrics = true,
-            "--runs" => {
-                runs = value("--runs")?
-                    .parse()
-                    .map_err(|_| "--runs takes a whole number".to_owned())?
-            }
-            "--messages" => {
-                messages = value("--messages")?
-                    .parse()
-                    .map_err(|_| "--messages takes a whole number".to_owned())?
-            }
+            "--metrics" => options.metrics = true,
+            "--runs" => options.runs = whole("--runs", value("--runs")?)? as usize,
+            "--messages" => options.messages = whole("--messages", value("--messages")?)?,
+            "--inflight" => options.inflight = Some(whole("--inflight", value("--inflight")?)?),
+            "--only" => options.only = Some(value("--only")?),
             "--json" => json = Some(PathBuf::from(value("--json")?)),
             other => return Err(format!("unknown option {other:?} for `processes`")),
         }
     }
-    if runs == 0 || messages == 0 {
+    if options.runs == 0 || options.messages == 0 {
         return Err("--runs and --messages must be at least 1".into());
     }
-    let table = processes::run(runs, messages, metrics)?;
+    let table = processes::run(&options)?;
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&table).map_err(|e| e.to_string())?;
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;

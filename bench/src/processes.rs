@@ -64,6 +64,18 @@ impl Scenario {
         }
     }
 
+    /// "inbound qos 0", with "100k/s" when paced and "v5" under MQTT 5.
+    fn label(&self) -> String {
+        let mut label = format!("{:?} qos {}", self.direction, self.qos as u8).to_lowercase();
+        if let Some(rate) = self.pace {
+            label = format!("{label} {}k/s", rate / 1_000);
+        }
+        if self.version == MqttVersion::V5 {
+            label.push_str(" v5");
+        }
+        label
+    }
+
     const ALL: [Scenario; 7] = [
         Self::new(Direction::Inbound, QoS::AtMostOnce, MqttVersion::V3_1_1),
         Self {
@@ -96,6 +108,8 @@ pub enum Direction {
 /// The medians of one scenario, both sides, with the range of the per-run ratios.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
+    /// "inbound qos 1 v5": what `--only` matches.
+    pub label: String,
     pub direction: Direction,
     pub qos: u8,
     /// Messages per second the publisher keeps to; `None`: as fast as it goes.
@@ -147,7 +161,38 @@ static METRICS_ENDPOINT: std::sync::atomic::AtomicBool = std::sync::atomic::Atom
 
 /// Runs every scenario; prints and returns the table. With `metrics`, the tars service
 /// serves `TARS_METRICS_ADDR` (its handler durations timed), to measure what that costs.
-pub fn run(runs: usize, messages: u64, metrics: bool) -> Result<Table, String> {
+/// What `tars-bench processes` was asked for.
+#[derive(Debug)]
+pub struct Options {
+    pub runs: usize,
+    pub messages: u64,
+    /// The service serves its metrics endpoint meanwhile.
+    pub metrics: bool,
+    /// Only the rows whose label contains this.
+    pub only: Option<String>,
+    /// mosquitto's `max_inflight_messages` (its default, 20, when `None`).
+    pub inflight: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            runs: 5,
+            messages: 200_000,
+            metrics: false,
+            only: None,
+            inflight: None,
+        }
+    }
+}
+
+pub fn run(options: &Options) -> Result<Table, String> {
+    let &Options {
+        runs,
+        messages,
+        metrics,
+        ..
+    } = options;
     METRICS_ENDPOINT.store(metrics, std::sync::atomic::Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -155,8 +200,11 @@ pub fn run(runs: usize, messages: u64, metrics: bool) -> Result<Table, String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let broker =
-            tars_tests::Mosquitto::start_with("allow_anonymous true\nmax_queued_messages 0\n");
+        let mut config = String::from("allow_anonymous true\nmax_queued_messages 0\n");
+        if let Some(inflight) = options.inflight {
+            config.push_str(&format!("max_inflight_messages {inflight}\n"));
+        }
+        let broker = tars_tests::Mosquitto::start_with(&config);
         let mut rows = Vec::new();
         let payloads = payloads(messages);
         for scenario in Scenario::ALL {
@@ -166,6 +214,11 @@ pub fn run(runs: usize, messages: u64, metrics: bool) -> Result<Table, String> {
                 pace,
                 version,
             } = scenario;
+            if let Some(only) = &options.only {
+                if !scenario.label().contains(only.as_str()) {
+                    continue;
+                }
+            }
             let mut raw = Vec::new();
             let mut tars = Vec::new();
             for run in 0..runs {
@@ -236,6 +289,7 @@ fn row(scenario: Scenario, messages: u64, raw: &[Burst], tars: &[Burst]) -> Row 
     let raw_cpu = median(raw.iter().map(|b| b.cpu_per_100k));
     let tars_cpu = median(tars.iter().map(|b| b.cpu_per_100k));
     Row {
+        label: scenario.label(),
         direction: scenario.direction,
         qos: scenario.qos as u8,
         paced_per_s: scenario.pace,
@@ -273,7 +327,7 @@ fn print(table: &Table) {
     for row in rows {
         println!(
             "{:<16} {:>12.0} {:>12.0} {:>7.3} {:>15} {:>14.3} {:>14.3} {:>7.3} {:>15}",
-            label(row),
+            row.label,
             row.raw_rate,
             row.tars_rate,
             row.rate_ratio,
@@ -325,18 +379,6 @@ fn paced(client: &rumqttc::AsyncClient, topic: &str, rate: u64, payloads: Vec<By
             }
         }
     }
-}
-
-/// "inbound qos 0", with "100k/s" when paced and "v5" under MQTT 5.
-fn label(row: &Row) -> String {
-    let mut label = format!("{:?} qos {}", row.direction, row.qos).to_lowercase();
-    if let Some(rate) = row.paced_per_s {
-        label = format!("{label} {}k/s", rate / 1_000);
-    }
-    if row.mqtt_version == "5" {
-        label.push_str(" v5");
-    }
-    label
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {
