@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::registry::{self, EventRegistration, HandlerRegistration};
+use crate::manifest::{EventInfo, HandlerInfo, ServiceManifest};
 use crate::topic::level_spans;
 
 /// What the document says about the service itself.
@@ -45,10 +45,10 @@ fn id(text: &str) -> String {
 
 /// The address and parameters of a channel: template segments become parameters named
 /// after them; other `+` levels become `level{n}` parameters.
-fn address(handler: &HandlerRegistration) -> (String, Vec<String>) {
+fn address(handler: &HandlerInfo) -> (String, Vec<String>) {
     let mut names = handler.segments.iter();
     let mut parameters = Vec::new();
-    let levels: Vec<String> = level_spans(handler.filter)
+    let levels: Vec<String> = level_spans(&handler.filter)
         .enumerate()
         .map(|(index, (_, level))| match level {
             "+" => {
@@ -87,8 +87,8 @@ fn envelope_schema(event_type: Option<&str>, data: Value) -> Value {
 
 /// The schema of an event's data: its own (feature `schemars`, subschemas inlined), else
 /// any object.
-fn data_schema(event: &EventRegistration) -> Value {
-    match event.schema.map(|schema| schema()) {
+fn data_schema(event: &EventInfo) -> Value {
+    match event.schema.clone() {
         Some(Value::Object(mut schema)) => {
             schema.remove("$schema");
             Value::Object(schema)
@@ -97,12 +97,12 @@ fn data_schema(event: &EventRegistration) -> Value {
     }
 }
 
-fn event_message(event: &EventRegistration) -> Value {
+fn event_message(event: &EventInfo) -> Value {
     json!({
         "name": event.event_type,
         "title": event.type_name,
         "contentType": "application/json",
-                "payload": envelope_schema(Some(event.event_type), data_schema(event)),
+                "payload": envelope_schema(Some(&event.event_type), data_schema(event)),
     })
 }
 
@@ -208,84 +208,126 @@ fn server(info: &ServiceInfo) -> Value {
 
 /// The AsyncAPI 3.0 document of the handlers and events linked into this binary.
 pub fn document(info: &ServiceInfo) -> Value {
-    let handlers = registry::handlers();
-    let events = registry::events();
-    let by_type: BTreeMap<&str, &EventRegistration> =
-        events.iter().map(|e| (e.event_type, *e)).collect();
+    let manifest = ServiceManifest::from_registry(&info.name, &info.version);
     let mut b = Builder::default();
+    b.service(&manifest, "");
+    b.finish(
+        json!({
+            "title": info.name,
+            "version": info.version,
+            "description": "A tars-mqtt service. Every message but the heartbeat is an envelope {id, type, ts, source, data}.",
+        }),
+        server(info),
+    )
+}
 
-    for handler in &handlers {
-        let message_id = match handler.event_type.and_then(|t| by_type.get(t)) {
-            Some(event) => b.message(event.event_type, || event_message(event)),
-            None => b.message("envelope", || {
-                json!({
-                    "name": "envelope",
-                    "title": "Any envelope",
-                    "contentType": "application/json",
-                    "payload": envelope_schema(None, json!({"type": "object"})),
-                })
-            }),
-        };
-        let (address, parameters) = address(handler);
-        let channel_id = id(&address);
-        b.channel(&channel_id, &address, &parameters, &message_id);
-        let mut bindings = qos_binding(handler.qos as u8, false);
-        if let Some(group) = handler.share {
-            bindings["mqtt"]["x-share-group"] = json!(group);
-        }
-        let summary = format!("handled by `{}` ({})", handler.name, handler.subscription());
-        b.operation(
-            format!("receive_{}", id(handler.name)),
-            "receive",
-            &channel_id,
-            &message_id,
-            bindings,
-            summary,
-        );
+/// One AsyncAPI 3.0 document for a fleet, merged from the services' manifests: every
+/// service's operations (their ids prefixed with the service's name), on shared channels
+/// and messages. `info` describes the broker they share.
+pub fn fleet_document(info: &ServiceInfo, manifests: &[ServiceManifest]) -> Value {
+    let mut b = Builder::default();
+    for manifest in manifests {
+        b.service(manifest, &format!("{}_", id(&manifest.name)));
+    }
+    let names: Vec<&str> = manifests.iter().map(|m| m.name.as_str()).collect();
+    b.finish(
+        json!({
+            "title": info.name,
+            "version": info.version,
+            "description": format!(
+                "The services on one MQTT bus, from their retained manifests: {}. Every message but the heartbeat is an envelope {{id, type, ts, source, data}}.",
+                if names.is_empty() { "none found".to_owned() } else { names.join(", ") }
+            ),
+        }),
+        server(info),
+    )
+}
 
-        if let Some((topic, event_type)) = handler.reply {
-            if let Some(event) = by_type.get(event_type) {
-                let message_id = b.message(event_type, || event_message(event));
+impl Builder {
+    /// Adds one service's operations; `prefix` keeps operation ids apart in a fleet.
+    fn service(&mut self, manifest: &ServiceManifest, prefix: &str) {
+        for handler in &manifest.handlers {
+            let event = handler
+                .event_type
+                .as_deref()
+                .and_then(|t| manifest.event(t));
+            let message_id = match event {
+                Some(event) => self.message(&event.event_type, || event_message(event)),
+                None => self.message("envelope", || {
+                    json!({
+                        "name": "envelope",
+                        "title": "Any envelope",
+                        "contentType": "application/json",
+                        "payload": envelope_schema(None, json!({"type": "object"})),
+                    })
+                }),
+            };
+            let (address, parameters) = address(handler);
+            let channel_id = id(&address);
+            self.channel(&channel_id, &address, &parameters, &message_id);
+            let mut bindings = qos_binding(handler.qos, false);
+            if let Some(group) = &handler.share {
+                bindings["mqtt"]["x-share-group"] = json!(group);
+            }
+            let summary = format!("handled by `{}` ({})", handler.name, handler.subscription());
+            self.operation(
+                format!("{prefix}receive_{}", id(&handler.name)),
+                "receive",
+                &channel_id,
+                &message_id,
+                bindings,
+                summary,
+            );
+
+            let reply = handler.reply.as_ref();
+            if let Some(event) = reply.and_then(|r| manifest.event(&r.event_type)) {
+                let topic = &reply.expect("matched above").topic;
+                let message_id = self.message(&event.event_type, || event_message(event));
                 let channel_id = id(topic);
-                b.channel(&channel_id, topic, &[], &message_id);
+                self.channel(&channel_id, topic, &[], &message_id);
                 let summary = format!("the reply of `{}`, carrying the request's id", handler.name);
-                b.operation(
-                    format!("reply_{}", id(handler.name)),
+                self.operation(
+                    format!("{prefix}reply_{}", id(&handler.name)),
                     "send",
                     &channel_id,
                     &message_id,
-                    qos_binding(event.qos as u8, event.retain),
+                    qos_binding(event.qos, event.retain),
                     summary,
                 );
             }
         }
-    }
 
-    // Events linked in but received by no handler: the service publishes them.
-    for event in &events {
-        let received = handlers
+        // Events linked in but received by no handler: the service publishes them.
+        let replies: Vec<&str> = manifest
+            .handlers
             .iter()
-            .any(|h| h.event_type == Some(event.event_type));
-        let replied = handlers
-            .iter()
-            .any(|h| h.reply.map(|(_, t)| t) == Some(event.event_type));
-        if received || replied {
-            continue;
+            .filter_map(|h| h.reply.as_ref().map(|r| r.event_type.as_str()))
+            .collect();
+        for sent in manifest.publishes() {
+            if replies.contains(&sent.event_type.as_str()) {
+                continue; // a reply, described above
+            }
+            let Some(event) = manifest.event(&sent.event_type) else {
+                continue;
+            };
+            let message_id = self.message(&event.event_type, || event_message(event));
+            let channel_id = id(&event.topic);
+            self.channel(&channel_id, &event.topic, &[], &message_id);
+            self.operation(
+                format!("{prefix}send_{message_id}"),
+                "send",
+                &channel_id,
+                &message_id,
+                qos_binding(event.qos, event.retain),
+                format!("`{}` events the service publishes", event.type_name),
+            );
         }
-        let message_id = b.message(event.event_type, || event_message(event));
-        let channel_id = id(event.topic);
-        b.channel(&channel_id, event.topic, &[], &message_id);
-        b.operation(
-            format!("send_{message_id}"),
-            "send",
-            &channel_id,
-            &message_id,
-            qos_binding(event.qos as u8, event.retain),
-            format!("`{}` events the service publishes", event.type_name),
-        );
     }
 
-    let health = b.message("health.status", || {
+    /// Health and heartbeat (every service has them), then the document.
+    fn finish(mut self, info: Value, server: Value) -> Value {
+        let b = &mut self;
+        let health = b.message("health.status", || {
         json!({
             "name": "health.status",
             "contentType": "application/json",
@@ -303,22 +345,22 @@ pub fn document(info: &ServiceInfo) -> Value {
             })),
         })
     });
-    let client = vec!["clientId".to_owned()];
-    b.channel(
-        "system_health",
-        "system/health/{clientId}",
-        &client,
-        &health,
-    );
-    b.operation(
-        "send_health".into(),
-        "send",
-        "system_health",
-        &health,
-        qos_binding(1, true),
-        "retained health; `lost` is the last will".into(),
-    );
-    let heartbeat = b.message("heartbeat", || {
+        let client = vec!["clientId".to_owned()];
+        b.channel(
+            "system_health",
+            "system/health/{clientId}",
+            &client,
+            &health,
+        );
+        b.operation(
+            "send_health".into(),
+            "send",
+            "system_health",
+            &health,
+            qos_binding(1, true),
+            "retained health; `lost` is the last will".into(),
+        );
+        let heartbeat = b.message("heartbeat", || {
         json!({
             "name": "heartbeat",
             "contentType": "application/json",
@@ -330,32 +372,29 @@ pub fn document(info: &ServiceInfo) -> Value {
             },
         })
     });
-    b.channel(
-        "system_keepalive",
-        "system/keepalive/{clientId}",
-        &client,
-        &heartbeat,
-    );
-    b.operation(
-        "send_heartbeat".into(),
-        "send",
-        "system_keepalive",
-        &heartbeat,
-        qos_binding(0, false),
-        "periodic heartbeat".into(),
-    );
+        b.channel(
+            "system_keepalive",
+            "system/keepalive/{clientId}",
+            &client,
+            &heartbeat,
+        );
+        b.operation(
+            "send_heartbeat".into(),
+            "send",
+            "system_keepalive",
+            &heartbeat,
+            qos_binding(0, false),
+            "periodic heartbeat".into(),
+        );
 
-    json!({
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": info.name,
-            "version": info.version,
-            "description": "A tars-mqtt service. Every message but the heartbeat is an envelope {id, type, ts, source, data}.",
-        },
-        "defaultContentType": "application/json",
-        "servers": {"broker": server(info)},
-        "channels": b.channels,
-        "operations": b.operations,
-        "components": {"messages": b.messages},
-    })
+        json!({
+            "asyncapi": "3.0.0",
+            "info": info,
+            "defaultContentType": "application/json",
+            "servers": {"broker": server},
+            "channels": self.channels,
+            "operations": self.operations,
+            "components": {"messages": self.messages},
+        })
+    }
 }

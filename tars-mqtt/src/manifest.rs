@@ -1,6 +1,11 @@
 //! The service manifest: a retained description of a running service on
 //! `system/services/{client_id}` (published after every connection, cleared on graceful
-//! shutdown), so that a fleet can discover itself.
+//! shutdown), so that a fleet can discover itself: what each service subscribes, which
+//! events it takes, which it publishes and on which topics. The `tars` command builds
+//! its fleet view, topology graph and AsyncAPI document from these.
+//!
+//! Fields added after the first version (`segments`, `event_type`, `reply`, `events`,
+//! `mqtt_version`) are optional on input, so that older manifests still read.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,18 +19,72 @@ pub fn manifest_topic(client_id: &str) -> String {
     format!("system/services/{client_id}")
 }
 
+/// A topic and the event type sent on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicEvent {
+    /// The topic.
+    pub topic: String,
+    /// The envelope type.
+    pub event_type: String,
+}
+
 /// One handler of a service, as announced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandlerInfo {
     /// The handler function's name.
     pub name: String,
-    /// The filter it subscribes (without share).
+    /// The filter it subscribes (without share; template segments as `+`).
     pub filter: String,
     /// Its QoS.
     pub qos: u8,
     /// Its share group, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<String>,
+    /// The names of the filter's template segments, in level order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+    /// The envelope type it takes, when it takes a typed event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// The event it publishes in reply, when it returns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<TopicEvent>,
+}
+
+impl HandlerInfo {
+    /// The filter sent to the broker: `$share/{group}/{filter}` when shared.
+    pub fn subscription(&self) -> String {
+        match &self.share {
+            Some(group) => format!("$share/{group}/{}", self.filter),
+            None => self.filter.clone(),
+        }
+    }
+
+    /// Whether this handler takes `event_type` on `topic`.
+    pub fn takes(&self, topic: &str, event_type: &str) -> bool {
+        crate::topic::matches(&self.filter, topic)
+            && self.event_type.as_deref().is_none_or(|t| t == event_type)
+    }
+}
+
+/// An event type linked into a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventInfo {
+    /// The Rust type's name.
+    pub type_name: String,
+    /// Its topic.
+    pub topic: String,
+    /// Its envelope type.
+    pub event_type: String,
+    /// Its QoS.
+    pub qos: u8,
+    /// Whether it is retained.
+    #[serde(default)]
+    pub retain: bool,
+    /// The JSON schema of its data, when the service was built with the `schemars`
+    /// feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
 }
 
 /// What a service announces about itself.
@@ -39,6 +98,12 @@ pub struct ServiceManifest {
     pub handlers: Vec<HandlerInfo>,
     /// The event types linked into it.
     pub event_types: Vec<String>,
+    /// The events linked into it, with their topics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventInfo>,
+    /// The MQTT version it speaks (`3.1.1` or `5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt_version: Option<String>,
     /// When it started, in seconds since the Unix epoch.
     pub started_at: f64,
 }
@@ -46,6 +111,17 @@ pub struct ServiceManifest {
 impl ServiceManifest {
     /// The manifest of the handlers and events linked into this binary.
     pub fn from_registry(name: &str, version: &str) -> Self {
+        let events: Vec<EventInfo> = registry::events()
+            .into_iter()
+            .map(|e| EventInfo {
+                type_name: e.type_name.to_owned(),
+                topic: e.topic.to_owned(),
+                event_type: e.event_type.to_owned(),
+                qos: e.qos as u8,
+                retain: e.retain,
+                schema: e.schema.map(|schema| schema()),
+            })
+            .collect();
         Self {
             name: name.to_owned(),
             version: version.to_owned(),
@@ -56,13 +132,124 @@ impl ServiceManifest {
                     filter: h.filter.to_owned(),
                     qos: h.qos as u8,
                     share: h.share.map(str::to_owned),
+                    segments: h.segments.iter().map(|s| (*s).to_owned()).collect(),
+                    event_type: h.event_type.map(str::to_owned),
+                    reply: h.reply.map(|(topic, event_type)| TopicEvent {
+                        topic: topic.to_owned(),
+                        event_type: event_type.to_owned(),
+                    }),
                 })
                 .collect(),
-            event_types: registry::events()
-                .into_iter()
-                .map(|e| e.event_type.to_owned())
-                .collect(),
+            event_types: events.iter().map(|e| e.event_type.clone()).collect(),
+            events,
+            mqtt_version: None,
             started_at: crate::now_ts(),
         }
+    }
+
+    /// The same, saying which MQTT version the service speaks.
+    pub fn with_mqtt_version(mut self, version: crate::MqttVersion) -> Self {
+        self.mqtt_version = Some(version.as_str().to_owned());
+        self
+    }
+
+    /// What the service publishes: its handlers' replies, and the events linked into it
+    /// that none of its handlers takes or returns (a service links an event type to
+    /// receive it or to send it).
+    pub fn publishes(&self) -> Vec<TopicEvent> {
+        let mut sent: Vec<TopicEvent> = self
+            .handlers
+            .iter()
+            .filter_map(|h| h.reply.clone())
+            .collect();
+        for event in &self.events {
+            let received = self
+                .handlers
+                .iter()
+                .any(|h| h.event_type.as_deref() == Some(&event.event_type));
+            let listed = sent.iter().any(|s| s.event_type == event.event_type);
+            if !received && !listed {
+                sent.push(TopicEvent {
+                    topic: event.topic.clone(),
+                    event_type: event.event_type.clone(),
+                });
+            }
+        }
+        sent
+    }
+
+    /// The linked event of `event_type`, if any.
+    pub fn event(&self, event_type: &str) -> Option<&EventInfo> {
+        self.events.iter().find(|e| e.event_type == event_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handler(name: &str, filter: &str, takes: Option<&str>) -> HandlerInfo {
+        HandlerInfo {
+            name: name.into(),
+            filter: filter.into(),
+            qos: 1,
+            share: None,
+            segments: Vec::new(),
+            event_type: takes.map(Into::into),
+            reply: None,
+        }
+    }
+
+    fn event(event_type: &str, topic: &str) -> EventInfo {
+        EventInfo {
+            type_name: "T".into(),
+            topic: topic.into(),
+            event_type: event_type.into(),
+            qos: 1,
+            retain: false,
+            schema: None,
+        }
+    }
+
+    #[test]
+    fn a_service_publishes_its_replies_and_the_events_it_does_not_take() {
+        let mut reply_handler = handler("answer", "llm/request", Some("llm.request"));
+        reply_handler.reply = Some(TopicEvent {
+            topic: "llm/response".into(),
+            event_type: "llm.response".into(),
+        });
+        let manifest = ServiceManifest {
+            name: "llm".into(),
+            version: "1".into(),
+            handlers: vec![reply_handler],
+            event_types: vec![],
+            events: vec![
+                event("llm.request", "llm/request"),
+                event("llm.response", "llm/response"),
+                event("tts.say", "tts/say"),
+            ],
+            mqtt_version: None,
+            started_at: 0.0,
+        };
+        let topics: Vec<_> = manifest.publishes().into_iter().map(|p| p.topic).collect();
+        assert_eq!(topics, ["llm/response", "tts/say"]);
+    }
+
+    #[test]
+    fn a_handler_takes_matching_topics_of_its_type_or_of_any_type() {
+        let typed = handler("h", "sensors/+/temp", Some("sensor.temp"));
+        assert!(typed.takes("sensors/kitchen/temp", "sensor.temp"));
+        assert!(!typed.takes("sensors/kitchen/temp", "other"));
+        assert!(!typed.takes("sensors/kitchen/humidity", "sensor.temp"));
+        assert!(handler("raw", "#", None).takes("any/thing", "x"));
+    }
+
+    #[test]
+    fn a_manifest_of_the_first_version_still_reads() {
+        let old = r#"{"name":"a","version":"1","handlers":[{"name":"h","filter":"x","qos":0}],
+            "event_types":["x.y"],"started_at":1.5}"#;
+        let manifest: ServiceManifest = serde_json::from_str(old).unwrap();
+        assert!(manifest.events.is_empty());
+        assert_eq!(manifest.handlers[0].event_type, None);
     }
 }

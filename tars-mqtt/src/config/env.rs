@@ -49,35 +49,12 @@ pub(super) fn process_lookup(name: &str) -> Result<Option<String>, ConfigError> 
 
 /// Maps a looked-up name back to its `'static` spelling.
 fn leak_name(name: &str) -> &'static str {
-    VARIABLES
+    super::CONFIG_VARIABLES
         .iter()
-        .copied()
+        .map(|v| v.name)
         .find(|v| *v == name)
         .unwrap_or("MQTT_*")
 }
-
-/// Every variable the configuration reads.
-pub(crate) const VARIABLES: &[&str] = &[
-    "MQTT_URL",
-    "MQTT_CLIENT_ID",
-    "MQTT_SOURCE_NAME",
-    "MQTT_KEEPALIVE",
-    "MQTT_ENABLE_HEALTH",
-    "MQTT_ENABLE_HEARTBEAT",
-    "MQTT_CLEAN_SESSION",
-    "MQTT_VERSION",
-    "MQTT_SESSION_EXPIRY",
-    "MQTT_HEARTBEAT_INTERVAL",
-    "MQTT_DEDUPE_TTL",
-    "MQTT_DEDUPE_MAX_ENTRIES",
-    "MQTT_RECONNECT_MIN_DELAY",
-    "MQTT_RECONNECT_MAX_DELAY",
-    "MQTT_MAX_PACKET_SIZE",
-    "MQTT_TLS_CA_FILE",
-    "MQTT_TLS_CERT_FILE",
-    "MQTT_TLS_KEY_FILE",
-    "TARS_METRICS_ADDR",
-];
 
 /// A set, non-blank variable.
 fn get(lookup: &Lookup<'_>, name: &'static str) -> Result<Option<String>, ConfigError> {

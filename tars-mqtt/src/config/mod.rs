@@ -5,16 +5,19 @@
 mod broker_url;
 mod env;
 mod secret;
+mod variables;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use broker_url::redact as redact_url;
 pub use broker_url::{BrokerUrl, Transport};
 
 pub use env::EnvDefaults;
 pub use secret::Secret;
+pub use variables::{effective_value, Variable, CONFIG_VARIABLES};
 
 /// Default largest MQTT packet accepted or sent: 1 MiB (rumqttc alone allows 10 KiB and
 /// drops the connection on anything larger).

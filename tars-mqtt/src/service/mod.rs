@@ -1,12 +1,21 @@
 //! The `main` that `#[tars::service]` generates: logging, configuration, connection,
-//! every registered handler, the service body, and graceful shutdown on SIGINT/SIGTERM.
+//! every registered handler, the service body, and graceful shutdown on SIGINT/SIGTERM;
+//! or, given a flag, what the service is (`--help`, `--version`, `--check`,
+//! `--asyncapi`) without connecting.
 
 use std::fmt::Display;
 use std::future::Future;
 use std::process::ExitCode;
 
 use crate::manifest::ServiceManifest;
+
+mod describe;
+mod flags;
+mod logging;
+
 use crate::{registry, Client, Config, Context, EnvDefaults};
+use flags::Invocation;
+use logging::Telemetry;
 
 /// Exit code for a configuration error.
 pub const EXIT_CONFIG: u8 = 2;
@@ -63,31 +72,25 @@ where
     Fut: Future,
     Fut::Output: ServiceOutput,
 {
-    if std::env::args().skip(1).any(|arg| arg == "--asyncapi") {
-        let mqtt_version = match std::env::var("MQTT_VERSION") {
-            Ok(raw) if !raw.trim().is_empty() => match raw.parse() {
-                Ok(version) => version,
-                Err(rule) => {
-                    eprintln!("error: MQTT_VERSION={raw:?} is invalid: {rule}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
-            },
-            _ => crate::MqttVersion::default(),
-        };
-        let info = crate::asyncapi::ServiceInfo {
-            name: spec.name.unwrap_or("tars-service").to_owned(),
-            version: spec.version.to_owned(),
-            mqtt_version,
-            broker: std::env::var("MQTT_URL")
-                .ok()
-                .and_then(|url| url.parse().ok()),
-        };
-        let document = crate::asyncapi::document(&info);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&document).unwrap_or_default()
-        );
-        return ExitCode::SUCCESS;
+    let invocation = match flags::parse(std::env::args().skip(1)) {
+        Ok(invocation) => invocation,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match invocation {
+        Invocation::Run => {}
+        Invocation::Help => {
+            print!("{}", describe::help(&spec));
+            return ExitCode::SUCCESS;
+        }
+        Invocation::Version => {
+            println!("{}", describe::version_line(&spec));
+            return ExitCode::SUCCESS;
+        }
+        Invocation::Check => return check(spec),
+        Invocation::AsyncApi => return print_asyncapi(spec),
     }
     let (config, telemetry) = match load_environment(spec) {
         Ok(loaded) => loaded,
@@ -119,6 +122,54 @@ where
     code
 }
 
+/// `--check`: the configuration as the service would run with it, or the first error.
+fn check(spec: ServiceSpec) -> ExitCode {
+    let checked = read_dotenv()
+        .and_then(|()| {
+            Config::from_env_with(&EnvDefaults::service(spec.name)).map_err(|e| e.to_string())
+        })
+        .and_then(|config| Ok((config, worker_threads(spec)?)))
+        .and_then(|loaded| logging::json_logs().map(|_| loaded));
+    match checked {
+        Ok((config, threads)) => {
+            print!("{}", describe::check_report(&spec, &config, threads));
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// `--asyncapi`: the service's AsyncAPI document on stdout.
+fn print_asyncapi(spec: ServiceSpec) -> ExitCode {
+    let mqtt_version = match std::env::var("MQTT_VERSION") {
+        Ok(raw) if !raw.trim().is_empty() => match raw.trim().parse() {
+            Ok(version) => version,
+            Err(rule) => {
+                eprintln!("error: MQTT_VERSION={raw:?} is invalid: {rule}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        _ => crate::MqttVersion::default(),
+    };
+    let info = crate::asyncapi::ServiceInfo {
+        name: describe::service_name(&spec),
+        version: spec.version.to_owned(),
+        mqtt_version,
+        broker: std::env::var("MQTT_URL")
+            .ok()
+            .and_then(|url| url.parse().ok()),
+    };
+    let document = crate::asyncapi::document(&info);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&document).unwrap_or_default()
+    );
+    ExitCode::SUCCESS
+}
+
 /// `TARS_WORKER_THREADS`, else the service's `worker_threads`, else the default.
 fn worker_threads(spec: ServiceSpec) -> Result<usize, String> {
     match std::env::var("TARS_WORKER_THREADS") {
@@ -134,97 +185,24 @@ fn worker_threads(spec: ServiceSpec) -> Result<usize, String> {
     }
 }
 
+/// Reads `.env` in the working directory, when there is one, into the environment
+/// (variables already set win).
+fn read_dotenv() -> Result<(), String> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(error) if error.not_found() => Ok(()),
+        Err(error) => Err(format!("could not read .env: {error}")),
+    }
+}
+
 /// `.env`, configuration, then logging (and trace export); an error is the one line
 /// to print.
 fn load_environment(spec: ServiceSpec) -> Result<(Config, Telemetry), String> {
-    match dotenvy::dotenv() {
-        Ok(_) => {}
-        Err(error) if error.not_found() => {}
-        Err(error) => return Err(format!("could not read .env: {error}")),
-    }
+    read_dotenv()?;
     let config =
         Config::from_env_with(&EnvDefaults::service(spec.name)).map_err(|e| e.to_string())?;
-    let telemetry = init_logging(&config)?;
+    let telemetry = logging::init_logging(&config)?;
     Ok((config, telemetry))
-}
-
-/// What logging set up that must be flushed at exit: the OpenTelemetry exporter, when
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (feature `otel`).
-#[derive(Debug, Default)]
-struct Telemetry {
-    #[cfg(feature = "otel")]
-    export: Option<crate::otel::Export>,
-}
-
-impl Telemetry {
-    fn shutdown(self) {
-        #[cfg(feature = "otel")]
-        if let Some(export) = self.export {
-            export.shutdown();
-        }
-    }
-}
-
-/// `RUST_LOG` (default `info`); `TARS_LOG_FORMAT=json` for JSON lines; with the `otel`
-/// feature and `OTEL_EXPORTER_OTLP_ENDPOINT`, message spans exported as well.
-fn init_logging(config: &Config) -> Result<Telemetry, String> {
-    use tracing_subscriber::EnvFilter;
-
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let format = std::env::var("TARS_LOG_FORMAT").unwrap_or_default();
-    let json = match format.trim().to_ascii_lowercase().as_str() {
-        "" | "text" => false,
-        "json" => true,
-        _ => {
-            return Err(format!(
-                "TARS_LOG_FORMAT={format:?} is invalid: must be `text` or `json`"
-            ))
-        }
-    };
-    #[cfg(feature = "otel")]
-    if let Some(export) = crate::otel::Export::from_env(config.source_name())? {
-        install_with_export(filter, json, &export);
-        return Ok(Telemetry {
-            export: Some(export),
-        });
-    }
-    let _ = config;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let installed = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-    // Already installed (e.g. by a test harness): keep that one.
-    drop(installed);
-    Ok(Telemetry::default())
-}
-
-/// Logging as without export (filtered by `RUST_LOG`), beside the exporter's layer,
-/// which sees the message spans whatever the log level.
-#[cfg(feature = "otel")]
-fn install_with_export(
-    filter: tracing_subscriber::EnvFilter,
-    json: bool,
-    export: &crate::otel::Export,
-) {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-
-    let logs = if json {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_filter(filter)
-            .boxed()
-    } else {
-        tracing_subscriber::fmt::layer().with_filter(filter).boxed()
-    };
-    let installed = tracing_subscriber::registry()
-        .with(logs)
-        .with(export.layer())
-        .try_init();
-    drop(installed);
 }
 
 async fn serve<F, Fut>(config: Config, version: &str, body: F) -> ExitCode
@@ -234,7 +212,8 @@ where
     Fut::Output: ServiceOutput,
 {
     let handlers = registry::handlers().len();
-    let manifest = ServiceManifest::from_registry(config.client_id(), version);
+    let manifest = ServiceManifest::from_registry(config.client_id(), version)
+        .with_mqtt_version(config.mqtt_version());
     let builder = Client::builder(config)
         .with_registered_handlers()
         .announce(manifest);

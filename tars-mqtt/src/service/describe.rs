@@ -1,0 +1,172 @@
+//! What a service binary prints about itself: `--help` (its handlers, events and
+//! variables), `--version` and `--check` (its configuration, validated and masked).
+
+use std::fmt::Write;
+
+use super::ServiceSpec;
+use crate::config::{effective_value, Variable, CONFIG_VARIABLES};
+use crate::manifest::ServiceManifest;
+use crate::Config;
+
+/// The service's name: its `#[tars::service(name)]`, else the program's file name.
+pub(super) fn service_name(spec: &ServiceSpec) -> String {
+    spec.name.map(str::to_owned).unwrap_or_else(|| {
+        std::env::args()
+            .next()
+            .as_deref()
+            .and_then(|path| std::path::Path::new(path).file_name())
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "tars-service".to_owned())
+    })
+}
+
+/// `--version`.
+pub(super) fn version_line(spec: &ServiceSpec) -> String {
+    format!("{} {}", service_name(spec), spec.version)
+}
+
+/// The variables a service reads, with the service's own defaults.
+pub(super) fn service_variables(spec: &ServiceSpec) -> Vec<Variable> {
+    let client_id: &'static str = match spec.name {
+        Some(name) => name,
+        None => "required",
+    };
+    let worker_threads: &'static str = match spec.worker_threads {
+        Some(threads) => Box::leak(threads.to_string().into_boxed_str()),
+        None => "1",
+    };
+    let mut variables: Vec<Variable> = CONFIG_VARIABLES
+        .iter()
+        .map(|v| match v.name {
+            "MQTT_CLIENT_ID" => Variable {
+                default: client_id,
+                ..*v
+            },
+            "MQTT_ENABLE_HEALTH" | "MQTT_ENABLE_HEARTBEAT" => Variable {
+                default: "true",
+                ..*v
+            },
+            _ => *v,
+        })
+        .collect();
+    variables.extend([
+        Variable {
+            name: "TARS_WORKER_THREADS",
+            default: worker_threads,
+            meaning: "threads of the service's async runtime",
+        },
+        Variable {
+            name: "TARS_LOG_FORMAT",
+            default: "text",
+            meaning: "text or json (one JSON object per line)",
+        },
+        Variable {
+            name: "RUST_LOG",
+            default: "info",
+            meaning: "log filter, e.g. info,tars::message=debug",
+        },
+    ]);
+    #[cfg(feature = "otel")]
+    variables.extend([
+        Variable {
+            name: crate::otel::ENDPOINT_VARIABLE,
+            default: "unset (off)",
+            meaning: "OTLP/HTTP collector to export message spans to",
+        },
+        Variable {
+            name: "OTEL_SERVICE_NAME",
+            default: "the source name",
+            meaning: "the service name on exported spans",
+        },
+    ]);
+    variables
+}
+
+/// `--help`.
+pub(super) fn help(spec: &ServiceSpec) -> String {
+    let name = service_name(spec);
+    let manifest = ServiceManifest::from_registry(&name, spec.version);
+    let mut out = String::new();
+    let _ = writeln!(out, "{name} {}: a tars-mqtt service\n", spec.version);
+    let _ = writeln!(
+        out,
+        "Usage: {name} [--help | --version | --check | --asyncapi]\n\n\
+         Without an argument it connects to MQTT_URL and handles messages until SIGINT or\n\
+         SIGTERM. It is configured by its environment (and a .env file in the working\n\
+         directory); none of the flags connects to a broker.\n\n\
+         Flags:\n  \
+         -h, --help      this text\n  \
+         -V, --version   the name and version\n      \
+         --check     validate the configuration and print it (passwords masked);\n                  \
+         exit 0, or 2 with the bad variable named\n      \
+         --asyncapi  print the AsyncAPI 3.0 document of this service\n"
+    );
+    let _ = writeln!(out, "Handlers:");
+    if manifest.handlers.is_empty() {
+        let _ = writeln!(out, "  (none linked into this binary)");
+    }
+    for handler in &manifest.handlers {
+        let mut line = format!(
+            "  {:<20} {:<28} qos {}",
+            handler.name,
+            handler.subscription(),
+            handler.qos
+        );
+        if let Some(event_type) = &handler.event_type {
+            let _ = write!(line, "  takes {event_type}");
+        }
+        if let Some(reply) = &handler.reply {
+            let _ = write!(line, "  replies {} on {}", reply.event_type, reply.topic);
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out, "\nEvents:");
+    if manifest.events.is_empty() {
+        let _ = writeln!(out, "  (none linked into this binary)");
+    }
+    for event in &manifest.events {
+        let retained = if event.retain { ", retained" } else { "" };
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<20} on {} (qos {}{retained})",
+            event.event_type, event.type_name, event.topic, event.qos
+        );
+    }
+    let _ = writeln!(out, "\nEnvironment (default in brackets):");
+    for variable in service_variables(spec) {
+        let _ = writeln!(
+            out,
+            "  {:<26} {} [{}]",
+            variable.name, variable.meaning, variable.default
+        );
+    }
+    out
+}
+
+/// `--check`: every variable with its effective value, passwords masked.
+pub(super) fn check_report(spec: &ServiceSpec, config: &Config, worker_threads: usize) -> String {
+    let mut out = format!(
+        "{}: the configuration is valid (nothing was connected)\n",
+        version_line(spec)
+    );
+    for variable in service_variables(spec) {
+        let value = match variable.name {
+            "TARS_WORKER_THREADS" => Some(worker_threads.to_string()),
+            "TARS_LOG_FORMAT"
+            | "RUST_LOG"
+            | "OTEL_EXPORTER_OTLP_ENDPOINT"
+            | "OTEL_SERVICE_NAME" => Some(
+                std::env::var(variable.name)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| crate::config::redact_url(&v))
+                    .unwrap_or_else(|| variable.default.to_owned()),
+            ),
+            name => effective_value(config, name),
+        };
+        if let Some(value) = value {
+            let _ = writeln!(out, "  {:<26} {value}", variable.name);
+        }
+    }
+    out
+}

@@ -1,0 +1,184 @@
+//! A `#[tars::service]` binary explains itself (`--help`, `--version`, `--check`,
+//! `--asyncapi`) without ever connecting to a broker, and refuses unknown flags.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tars_tests::process::example_binary;
+
+/// A TCP listener standing in for a broker: it counts the connections it is offered.
+struct Listener {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Listener {
+    fn start() -> Self {
+        let socket = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = socket.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in socket.incoming() {
+                count.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Self { port, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        // A connection attempt would come within moments of the start.
+        std::thread::sleep(Duration::from_millis(300));
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs the pipeline example with `args` in `dir`, with exactly the variables given.
+fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut command = Command::new(example_binary("pipeline"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("MQTT_") || name.starts_with("TARS_") || name.starts_with("OTEL_") {
+            command.env_remove(name);
+        }
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command
+        .args(args)
+        .envs(vars.iter().copied())
+        .current_dir(dir)
+        .output()
+        .expect("run the pipeline example");
+    (
+        status.code(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_handlers_events_and_variables_without_connecting() {
+    let broker = Listener::start();
+    let dir = tempfile::tempdir().unwrap();
+    // A .env naming the broker, as in production: --help must not use it.
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    std::fs::write(dir.path().join(".env"), format!("MQTT_URL={url}\n")).unwrap();
+    let (code, stdout, stderr) = run(dir.path(), &["--help"], &[("MQTT_URL", &url)]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for expected in [
+        "tars-pipeline 0.1.0",
+        "understand",
+        "stt/final",
+        "qos 1",
+        "takes stt.final",
+        "replies llm.request on llm/request",
+        "pipeline/voice/+",
+        "tts.say",
+        "TtsSay",
+        "MQTT_URL",
+        "MQTT_HEARTBEAT_INTERVAL",
+        "[30]",
+        "MQTT_CLIENT_ID",
+        "[tars-pipeline]",
+        "TARS_METRICS_ADDR",
+        "TARS_WORKER_THREADS",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "--help lacks {expected:?}:\n{stdout}"
+        );
+    }
+    assert_eq!(broker.accepted(), 0, "--help connected to the broker");
+}
+
+#[test]
+fn version_prints_name_and_version_without_connecting() {
+    let broker = Listener::start();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--version", "-V"] {
+        let (code, stdout, _) = run(dir.path(), &[flag], &[("MQTT_URL", &url)]);
+        assert_eq!(code, Some(0));
+        assert_eq!(stdout.trim(), "tars-pipeline 0.1.0");
+    }
+    assert_eq!(broker.accepted(), 0, "--version connected to the broker");
+}
+
+#[test]
+fn check_prints_the_configuration_masked_and_never_connects() {
+    let broker = Listener::start();
+    let url = format!("mqtt://bob:hunter2@127.0.0.1:{}", broker.port);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        &["--check"],
+        &[("MQTT_URL", &url), ("MQTT_KEEPALIVE", "15")],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("the configuration is valid"), "{stdout}");
+    assert!(stdout.contains("bob:***@127.0.0.1"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("MQTT_KEEPALIVE") && l.ends_with(" 15")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+    assert_eq!(broker.accepted(), 0, "--check connected to the broker");
+}
+
+#[test]
+fn check_names_the_bad_variable_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(
+        dir.path(),
+        &["--check"],
+        &[
+            ("MQTT_URL", "mqtt://bob:hunter2@127.0.0.1:1883"),
+            ("MQTT_HEARTBEAT_INTERVAL", "soon"),
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("MQTT_HEARTBEAT_INTERVAL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let (code, _, stderr) = run(dir.path(), &["--check"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("MQTT_URL"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_flag_exits_2_and_lists_the_known_ones() {
+    let broker = Listener::start();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(dir.path(), &["--port", "9000"], &[("MQTT_URL", &url)]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    for flag in ["\"--port\"", "--help", "--version", "--check", "--asyncapi"] {
+        assert!(stderr.contains(flag), "the error lacks {flag}: {stderr}");
+    }
+    assert_eq!(
+        broker.accepted(),
+        0,
+        "an unknown flag connected to the broker"
+    );
+}
+
+#[test]
+fn asyncapi_still_prints_the_document_without_connecting() {
+    let broker = Listener::start();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(dir.path(), &["--asyncapi"], &[("MQTT_URL", &url)]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let document: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(document["asyncapi"], "3.0.0");
+    assert!(document["operations"]["receive_understand"].is_object());
+    assert_eq!(broker.accepted(), 0);
+}
