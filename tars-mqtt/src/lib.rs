@@ -173,6 +173,7 @@ pub use properties::{Properties, ENVELOPE_CONTENT_TYPE};
 pub use publish::PublishOptions;
 pub use raw::MqttHandle;
 pub use reply::HandlerOutput;
+pub use request::DynamicRequest;
 pub use rumqttc;
 pub use rumqttc::QoS;
 pub use service::{ServiceOutput, ServiceSpec};

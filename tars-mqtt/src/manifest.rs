@@ -104,6 +104,9 @@ pub struct ServiceManifest {
     /// The MQTT version it speaks (`3.1.1` or `5`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt_version: Option<String>,
+    /// Its metrics endpoint (`TARS_METRICS_ADDR`), when it serves one on a fixed port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<String>,
     /// When it started, in seconds since the Unix epoch.
     pub started_at: f64,
 }
@@ -143,6 +146,7 @@ impl ServiceManifest {
             event_types: events.iter().map(|e| e.event_type.clone()).collect(),
             events,
             mqtt_version: None,
+            metrics_addr: None,
             started_at: crate::now_ts(),
         }
     }
@@ -150,6 +154,12 @@ impl ServiceManifest {
     /// The same, saying which MQTT version the service speaks.
     pub fn with_mqtt_version(mut self, version: crate::MqttVersion) -> Self {
         self.mqtt_version = Some(version.as_str().to_owned());
+        self
+    }
+
+    /// The same, naming its metrics endpoint (not when its port is chosen by the system).
+    pub fn with_metrics_addr(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        self.metrics_addr = addr.filter(|a| a.port() != 0).map(|a| a.to_string());
         self
     }
 
@@ -229,6 +239,7 @@ mod tests {
                 event("tts.say", "tts/say"),
             ],
             mqtt_version: None,
+            metrics_addr: None,
             started_at: 0.0,
         };
         let topics: Vec<_> = manifest.publishes().into_iter().map(|p| p.topic).collect();

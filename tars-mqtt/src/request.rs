@@ -7,6 +7,7 @@
 //! responder (a tars handler, paho, FastStream) answers there, a 3.1.1 one (the Python
 //! services) on the reply's own topic as before; either answer resolves the request.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,8 +25,39 @@ use crate::{
 };
 
 struct Pending {
-    event_type: &'static str,
+    /// The reply's envelope type; `None`: any envelope with the request's id.
+    event_type: Option<Cow<'static, str>>,
     reply: oneshot::Sender<Message>,
+}
+
+/// A request whose event types are known only at run time (tools such as the `tars`
+/// command); see [`Client::request_dynamic`].
+#[derive(Debug, Clone, Copy)]
+pub struct DynamicRequest<'a> {
+    /// The topic to publish the request on.
+    pub topic: &'a str,
+    /// The request's envelope type.
+    pub event_type: &'a str,
+    /// The request's data (a JSON object).
+    pub data: &'a serde_json::Value,
+    /// The request's QoS.
+    pub qos: QoS,
+    /// The topic the reply comes on (3.1.1 and Python responders).
+    pub reply_topic: &'a str,
+    /// Only a reply of this envelope type counts; `None`: any envelope with the
+    /// request's id.
+    pub reply_type: Option<&'a str>,
+}
+
+/// What one request publishes and waits for.
+struct Outgoing<'a, D: ?Sized> {
+    topic: &'a str,
+    event_type: &'a str,
+    data: &'a D,
+    qos: QoS,
+    reply_topic: &'a str,
+    reply_type: Option<Cow<'static, str>>,
+    timeout: Duration,
 }
 
 /// The requests of one client waiting for their reply.
@@ -69,7 +101,12 @@ impl Requests {
             .unwrap_or(header.id.as_ref());
         let mut pending = self.lock();
         match pending.get(id) {
-            Some(waiting) if waiting.event_type == header.event_type => {
+            Some(waiting)
+                if waiting
+                    .event_type
+                    .as_deref()
+                    .is_none_or(|t| t == header.event_type) =>
+            {
                 let waiting = pending.remove(id).expect("present");
                 drop(pending);
                 let _ = waiting.reply.send(message.clone());
@@ -144,7 +181,69 @@ impl Client {
         Req: Event + Serialize,
         Resp: Event + DeserializeOwned,
     {
-        self.ensure_reply_route(Resp::TOPIC).await?;
+        let started = Instant::now();
+        let message = self
+            .send_request(Outgoing {
+                topic: Req::TOPIC,
+                event_type: Req::EVENT_TYPE,
+                data: request,
+                qos: Req::QOS,
+                reply_topic: Resp::TOPIC,
+                reply_type: Some(Cow::Borrowed(Resp::EVENT_TYPE)),
+                timeout,
+            })
+            .await?;
+        if self.config().metrics_on() {
+            let shared = self.shared();
+            shared
+                .events
+                .request_answered(Req::EVENT_TYPE, started.elapsed());
+        }
+        Ok(envelope::decode(message.payload())?)
+    }
+
+    /// Publishes a request whose types are known only at run time and waits at most
+    /// `timeout` for its reply: the first envelope on `reply_topic` (or, under MQTT 5,
+    /// on this client's response topic) whose id is the request's.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: tars::Client) -> tars::Result<()> {
+    /// use tars::DynamicRequest;
+    /// let data = serde_json::json!({"prompt": "hi"});
+    /// let request = DynamicRequest {
+    ///     topic: "llm/request",
+    ///     event_type: "llm.request",
+    ///     data: &data,
+    ///     qos: tars::QoS::AtLeastOnce,
+    ///     reply_topic: "llm/response",
+    ///     reply_type: Some("llm.response"),
+    /// };
+    /// let reply = client.request_dynamic(request, std::time::Duration::from_secs(5)).await?;
+    /// println!("{}", reply.data);
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_dynamic(
+        &self,
+        request: DynamicRequest<'_>,
+        timeout: Duration,
+    ) -> Result<Envelope<serde_json::Value>> {
+        let message = self
+            .send_request(Outgoing {
+                topic: request.topic,
+                event_type: request.event_type,
+                data: request.data,
+                qos: request.qos,
+                reply_topic: request.reply_topic,
+                reply_type: request.reply_type.map(|t| Cow::Owned(t.to_owned())),
+                timeout,
+            })
+            .await?;
+        Ok(envelope::decode(message.payload())?)
+    }
+
+    /// Registers a request, publishes it and waits for its reply message.
+    async fn send_request<D: Serialize + ?Sized>(&self, out: Outgoing<'_, D>) -> Result<Message> {
+        self.ensure_reply_route(out.reply_topic).await?;
         let response_topic = self.private_response_topic();
         if let Some(topic) = &response_topic {
             self.ensure_reply_route(topic).await?;
@@ -155,7 +254,7 @@ impl Client {
         requests.lock().insert(
             id.clone(),
             Pending {
-                event_type: Resp::EVENT_TYPE,
+                event_type: out.reply_type,
                 reply,
             },
         );
@@ -165,30 +264,20 @@ impl Client {
         };
         let mut options = PublishOptions::new()
             .correlation_id(id.clone())
-            .qos(Req::QOS);
+            .qos(out.qos);
         if let Some(topic) = response_topic {
             options = options.response_topic(topic, Bytes::from(id.clone().into_bytes()));
         }
-        let started = Instant::now();
-        self.publish_event(Req::TOPIC, Req::EVENT_TYPE, request, options)
+        self.publish_event(out.topic, out.event_type, out.data, options)
             .await?;
-        let message = match tokio::time::timeout(timeout, replied).await {
-            Ok(Ok(message)) => message,
-            Ok(Err(_)) => return Err(Error::Closed),
-            Err(_) => {
-                return Err(Error::Timeout {
-                    what: "the reply to a request",
-                    after: timeout,
-                })
-            }
-        };
-        if self.config().metrics_on() {
-            let shared = self.shared();
-            shared
-                .events
-                .request_answered(Req::EVENT_TYPE, started.elapsed());
+        match tokio::time::timeout(out.timeout, replied).await {
+            Ok(Ok(message)) => Ok(message),
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(Error::Timeout {
+                what: "the reply to a request",
+                after: out.timeout,
+            }),
         }
-        Ok(envelope::decode(message.payload())?)
     }
 
     /// Subscribes the reply topic once per client.

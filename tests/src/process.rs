@@ -184,3 +184,9 @@ impl ServiceProcess {
         self.output.lock().unwrap().clone()
     }
 }
+
+/// The `tars` command (crate `tars-cli`), built if needed.
+pub fn cli_binary() -> PathBuf {
+    cargo_build(&workspace_root(), &["-p", "tars-cli", "--bin", "tars"]);
+    target_dir().join("debug/tars")
+}

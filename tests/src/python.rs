@@ -92,3 +92,38 @@ pub fn run_script(script: &str, args: &[&std::ffi::OsStr], input: &str) -> std::
         .expect("write to the script");
     child.wait_with_output().expect("wait for the script")
 }
+
+/// A Python service as the Python `MQTTClient` runs one (`tests/python/py_service.py`):
+/// retained health with a last will, heartbeats every second, no manifest; it answers
+/// envelopes on `py/echo` on `py/echo/reply`. Killed when dropped.
+pub struct PythonService {
+    child: Child,
+}
+
+impl PythonService {
+    /// Starts it against the broker on `port`; returns once its health is published.
+    pub async fn start(port: u16, client_id: &str) -> Self {
+        let mut child = Command::new("python3")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/py_service.py"))
+            .args(["127.0.0.1", &port.to_string(), client_id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        loop {
+            match lines.next_line().await.expect("read the service's output") {
+                Some(line) if line == "READY" => return Self { child },
+                Some(_) => continue,
+                None => panic!("the Python service exited before READY; {INSTALL_HINT}"),
+            }
+        }
+    }
+
+    /// Kills it without a goodbye: the broker publishes its last will.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}

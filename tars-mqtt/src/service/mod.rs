@@ -213,7 +213,8 @@ where
 {
     let handlers = registry::handlers().len();
     let manifest = ServiceManifest::from_registry(config.client_id(), version)
-        .with_mqtt_version(config.mqtt_version());
+        .with_mqtt_version(config.mqtt_version())
+        .with_metrics_addr(config.metrics_addr());
     let builder = Client::builder(config)
         .with_registered_handlers()
         .announce(manifest);
