@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs first what the tests need and the machine lacks:
-# mosquitto and valgrind (Debian packages), cargo-audit (crates.io) and the Python
+# mosquitto, valgrind, and chromium with chromium-driver for the dashboard's browser test
+# (Debian packages), cargo-audit (crates.io) and the Python
 # interop peer's packages (paho-mqtt, pydantic, jsonschema). Without arguments it first
 # audits the dependencies against the RustSec snapshot in ../shared/advisory-db, and
 # after the tests checks the benchmark (scripts/bench-check.sh: smoke run and cost
@@ -18,6 +19,12 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
 fi
 if ! command -v valgrind >/dev/null 2>&1; then
   missing+=(valgrind)
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+if ! command -v chromedriver >/dev/null 2>&1; then
+  missing+=(chromium-driver)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}..."

@@ -1,7 +1,7 @@
 //! A small fleet on its own mosquitto, for the tests of the `tars` command and its
 //! dashboard: the pipeline example (`tars-pipeline`, keepalive 1 s so that a kill
 //! fires its last will at once), a text-to-speech service that takes its `tts.say`
-//! (`tars-tts`), and a Python service (`py-llm`: health and heartbeat, no manifest).
+//! (`tars-tts`, serving its metrics endpoint), and a Python service (`py-llm`: health and heartbeat, no manifest).
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -37,7 +37,10 @@ impl Fleet {
             ("MQTT_HEARTBEAT_INTERVAL", "1"),
         ];
         let pipeline = ServiceProcess::spawn(&example_binary("pipeline"), &quick);
-        let tts = ServiceProcess::spawn(&tts_binary(), &quick);
+        let metrics = format!("127.0.0.1:{}", crate::free_port());
+        let mut tts_vars = quick.to_vec();
+        tts_vars.push(("TARS_METRICS_ADDR", &metrics));
+        let tts = ServiceProcess::spawn(&tts_binary(), &tts_vars);
         let python = PythonService::start(broker.port(), PYTHON_ID).await;
         for client_id in ["tars-pipeline", "tars-tts"] {
             let topic = format!("system/health/{client_id}");

@@ -160,6 +160,25 @@ async fn the_dashboard_follows_the_fleet_live_in_a_real_browser() {
     )
     .await;
 
+    // Rates: tars-tts's from its metrics endpoint (named in its manifest), the
+    // pipeline's from what it publishes on the bus.
+    wait_for(
+        &browser,
+        "document.querySelector('#services tr[data-client=\"tars-tts\"] td[title=\"metrics\"]')",
+        wait,
+        "the tts service's rate comes from its metrics endpoint",
+    )
+    .await;
+    tars_ok(&["pub", "stt/final", "--type", "stt.final", "--data", r#"{"text": "hi", "confidence": 0.9}"#, "--url", &url]);
+    wait_for(
+        &browser,
+        "(() => { const td = document.querySelector('#services tr[data-client=\"tars-pipeline\"] td[title=\"observed\"]'); \
+           return td !== null && td.textContent !== '0.0 sent'; })()",
+        wait,
+        "the pipeline's rate is observed from what it publishes",
+    )
+    .await;
+
     // The live tail follows the filter typed into it.
     let filter = browser.find(Locator::Id("filter")).await.expect("the filter box");
     filter.clear().await.unwrap();

@@ -32,7 +32,8 @@ async fn fetch(addr: SocketAddr) -> Option<String> {
     stream.take(MAX_PAGE).read_to_end(&mut page).await.ok()?;
     let page = String::from_utf8(page).ok()?;
     let (head, body) = page.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+    // "HTTP/1.0 200 OK" (hyper answers in the request's version) or "HTTP/1.1 200 OK".
+    (head.split(' ').nth(1) == Some("200")).then(|| body.to_owned())
 }
 
 /// The sum of every sample of `name` in a Prometheus text page.
