@@ -43,7 +43,10 @@ impl Driver {
             .spawn()
             .unwrap_or_else(|e| panic!("could not start chromedriver ({e}); {INSTALL}"));
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return Self { child, port };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -92,7 +95,10 @@ async fn wait_for(browser: &Client, expression: &str, within: Duration, what: &s
         }
         if tokio::time::Instant::now() >= deadline {
             let services = browser
-                .execute("return document.getElementById('services').innerText;", vec![])
+                .execute(
+                    "return document.getElementById('services').innerText;",
+                    vec![],
+                )
                 .await
                 .unwrap_or_default();
             panic!("{what}: not within {within:?}; the services table shows {services}");
@@ -122,7 +128,13 @@ async fn the_dashboard_follows_the_fleet_live_in_a_real_browser() {
     let url = fleet.url();
     let port = free_port();
     let mut dashboard = tokio::process::Command::new(cli_binary())
-        .args(["dashboard", "--listen", &format!("127.0.0.1:{port}"), "--url", &url])
+        .args([
+            "dashboard",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--url",
+            &url,
+        ])
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -133,7 +145,10 @@ async fn the_dashboard_follows_the_fleet_live_in_a_real_browser() {
         .expect("the dashboard starts within 15 s")
         .unwrap()
         .unwrap_or_default();
-    assert!(first.contains(&format!("http://127.0.0.1:{port}/")), "{first}");
+    assert!(
+        first.contains(&format!("http://127.0.0.1:{port}/")),
+        "{first}"
+    );
 
     let profile = tempfile::tempdir().unwrap();
     let browser = driver.browser(profile.path()).await;
@@ -142,9 +157,27 @@ async fn the_dashboard_follows_the_fleet_live_in_a_real_browser() {
         .await
         .expect("open the dashboard");
     let wait = Duration::from_secs(15);
-    wait_for(&browser, &status_is("tars-pipeline", "ok"), wait, "the pipeline shows ok").await;
-    wait_for(&browser, &status_is("tars-tts", "ok"), wait, "the tts service shows ok").await;
-    wait_for(&browser, &status_is(PYTHON_ID, "ok"), wait, "the Python service shows ok").await;
+    wait_for(
+        &browser,
+        &status_is("tars-pipeline", "ok"),
+        wait,
+        "the pipeline shows ok",
+    )
+    .await;
+    wait_for(
+        &browser,
+        &status_is("tars-tts", "ok"),
+        wait,
+        "the tts service shows ok",
+    )
+    .await;
+    wait_for(
+        &browser,
+        &status_is(PYTHON_ID, "ok"),
+        wait,
+        "the Python service shows ok",
+    )
+    .await;
     wait_for(
         &browser,
         "document.querySelector('#graph .edge[data-from=\"tars-pipeline\"][data-to=\"tars-tts\"]')",
@@ -169,7 +202,16 @@ async fn the_dashboard_follows_the_fleet_live_in_a_real_browser() {
         "the tts service's rate comes from its metrics endpoint",
     )
     .await;
-    tars_ok(&["pub", "stt/final", "--type", "stt.final", "--data", r#"{"text": "hi", "confidence": 0.9}"#, "--url", &url]);
+    tars_ok(&[
+        "pub",
+        "stt/final",
+        "--type",
+        "stt.final",
+        "--data",
+        r#"{"text": "hi", "confidence": 0.9}"#,
+        "--url",
+        &url,
+    ]);
     wait_for(
         &browser,
         "(() => { const td = document.querySelector('#services tr[data-client=\"tars-pipeline\"] td[title=\"observed\"]'); \
@@ -180,11 +222,32 @@ async fn the_dashboard_follows_the_fleet_live_in_a_real_browser() {
     .await;
 
     // The live tail follows the filter typed into it.
-    let filter = browser.find(Locator::Id("filter")).await.expect("the filter box");
+    let filter = browser
+        .find(Locator::Id("filter"))
+        .await
+        .expect("the filter box");
     filter.clear().await.unwrap();
     filter.send_keys("demo/#").await.unwrap();
-    tars_ok(&["pub", "demo/dashboard", "--type", "demo.shown", "--data", r#"{"n": 7}"#, "--url", &url]);
-    tars_ok(&["pub", "other/topic", "--type", "demo.hidden", "--data", "{}", "--url", &url]);
+    tars_ok(&[
+        "pub",
+        "demo/dashboard",
+        "--type",
+        "demo.shown",
+        "--data",
+        r#"{"n": 7}"#,
+        "--url",
+        &url,
+    ]);
+    tars_ok(&[
+        "pub",
+        "other/topic",
+        "--type",
+        "demo.hidden",
+        "--data",
+        "{}",
+        "--url",
+        &url,
+    ]);
     wait_for(
         &browser,
         "document.querySelector('#tail li[data-topic=\"demo/dashboard\"]')",
@@ -193,16 +256,32 @@ async fn the_dashboard_follows_the_fleet_live_in_a_real_browser() {
     )
     .await;
     let hidden = browser
-        .execute("return document.querySelector('#tail li[data-topic=\"other/topic\"]') === null;", vec![])
+        .execute(
+            "return document.querySelector('#tail li[data-topic=\"other/topic\"]') === null;",
+            vec![],
+        )
         .await
         .unwrap();
-    assert_eq!(hidden, Value::Bool(true), "the tail shows a message its filter excludes");
+    assert_eq!(
+        hidden,
+        Value::Bool(true),
+        "the tail shows a message its filter excludes"
+    );
     screenshot(&browser, "dashboard.png").await;
 
     // A killed service turns lost (its last will), with no reload of the page.
-    let loaded_at = browser.execute("return window.tarsLoadedAt;", vec![]).await.unwrap();
+    let loaded_at = browser
+        .execute("return window.tarsLoadedAt;", vec![])
+        .await
+        .unwrap();
     fleet.pipeline.signal("KILL");
-    wait_for(&browser, &status_is("tars-pipeline", "lost"), Duration::from_secs(10), "the killed pipeline shows lost").await;
+    wait_for(
+        &browser,
+        &status_is("tars-pipeline", "lost"),
+        Duration::from_secs(10),
+        "the killed pipeline shows lost",
+    )
+    .await;
     wait_for(
         &browser,
         "document.querySelector('#graph .node.lost[data-node=\"tars-pipeline\"]')",
@@ -210,7 +289,10 @@ async fn the_dashboard_follows_the_fleet_live_in_a_real_browser() {
         "the graph marks the lost service",
     )
     .await;
-    let still = browser.execute("return window.tarsLoadedAt;", vec![]).await.unwrap();
+    let still = browser
+        .execute("return window.tarsLoadedAt;", vec![])
+        .await
+        .unwrap();
     assert_eq!(loaded_at, still, "the page was reloaded");
     screenshot(&browser, "dashboard-lost.png").await;
     browser.close().await.unwrap();
