@@ -42,12 +42,13 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("could not start chromedriver ({e}); {INSTALL}"));
+        let driver = Self { child, port }; // stopped on drop, also when this panics
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return Self { child, port };
+                return driver;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
