@@ -64,9 +64,9 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// The broker's URL with its password masked.
+    /// The broker's URL (or list) with passwords masked.
     pub fn display_url(&self) -> String {
-        self.config.broker().to_string()
+        self.config.brokers_display()
     }
 
     /// The MQTT version spoken.

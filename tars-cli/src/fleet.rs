@@ -84,6 +84,8 @@ pub struct ServiceView {
     pub version: Option<String>,
     pub handlers: Option<usize>,
     pub mqtt_version: Option<String>,
+    /// The broker it is connected to, from its manifest (with a broker list: the node).
+    pub broker: Option<String>,
 }
 
 /// Everything known about the services on the bus.
@@ -171,6 +173,7 @@ impl Fleet {
                     version: manifest.map(|m| m.version.clone()),
                     handlers: manifest.map(|m| m.handlers.len()),
                     mqtt_version: manifest.and_then(|m| m.mqtt_version.clone()),
+                    broker: manifest.and_then(|m| m.broker.clone()),
                 }
             })
             .collect()

@@ -104,6 +104,10 @@ pub struct ServiceManifest {
     /// The MQTT version it speaks (`3.1.1` or `5`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt_version: Option<String>,
+    /// The broker it is connected to (password masked), set each time it connects: with
+    /// a broker list, which node it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
     /// Its metrics endpoint (`TARS_METRICS_ADDR`), when it serves one on a fixed port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<String>,
@@ -146,6 +150,7 @@ impl ServiceManifest {
             event_types: events.iter().map(|e| e.event_type.clone()).collect(),
             events,
             mqtt_version: None,
+            broker: None,
             metrics_addr: None,
             started_at: crate::now_ts(),
         }
@@ -239,6 +244,7 @@ mod tests {
                 event("tts.say", "tts/say"),
             ],
             mqtt_version: None,
+            broker: None,
             metrics_addr: None,
             started_at: 0.0,
         };

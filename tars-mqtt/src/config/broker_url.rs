@@ -1,4 +1,5 @@
-//! Parsing of `MQTT_URL`: `scheme://[user[:password]@]host[:port][/path]`.
+//! Parsing of `MQTT_URL`: `scheme://[user[:password]@]host[:port][/path]`, or several
+//! of them separated by commas (a broker list, tried in order).
 
 use std::fmt;
 
@@ -136,8 +137,45 @@ impl std::str::FromStr for BrokerUrl {
     }
 }
 
-/// Replaces the password of a URL, well-formed or not, with `***`.
+/// Parses an `MQTT_URL` that may list several brokers, comma-separated. An error names
+/// the position of the bad entry when there are several, with its password masked.
+pub(crate) fn parse_list(raw: &str) -> Result<Vec<BrokerUrl>, ConfigError> {
+    let entries: Vec<&str> = raw.split(',').map(str::trim).collect();
+    let count = entries.len();
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let parsed = if entry.is_empty() {
+                Err(invalid(
+                    raw,
+                    "an entry is empty (two commas, or a comma at an end)",
+                ))
+            } else {
+                parse(entry)
+            };
+            parsed.map_err(|error| match error {
+                ConfigError::Invalid {
+                    variable,
+                    value,
+                    rule,
+                } if count > 1 => ConfigError::Invalid {
+                    variable,
+                    value,
+                    rule: format!("entry {} of {count}: {rule}", index + 1),
+                },
+                other => other,
+            })
+        })
+        .collect()
+}
+
+/// Replaces the password of each URL of a list, well-formed or not, with `***`.
 pub(crate) fn redact(raw: &str) -> String {
+    raw.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(raw: &str) -> String {
     let Some(scheme_end) = raw.find("://") else {
         return raw.to_owned();
     };
@@ -334,6 +372,36 @@ mod tests {
             assert!(!err.to_string().contains("Secret1"), "{raw}: {err}");
             assert!(!format!("{err:?}").contains("Secret1"), "{raw}: {err:?}");
         }
+    }
+
+    #[test]
+    fn a_list_parses_in_order_and_names_the_bad_entry() {
+        let list = parse_list("mqtt://a:1883, mqtts://user:pw@b ,ws://c/mqtt").unwrap();
+        let hosts: Vec<_> = list.iter().map(|b| b.host.as_str()).collect();
+        assert_eq!(hosts, ["a", "b", "c"]);
+        assert_eq!(list[1].transport, Transport::Tls);
+
+        let error = parse_list("mqtt://a,mqtt://u:secret@,mqtt://c")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("entry 2 of 3"), "{error}");
+        assert!(error.contains("MQTT_URL"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+        let error = parse_list("mqtt://a,,mqtt://c").unwrap_err().to_string();
+        assert!(
+            error.contains("entry 2 of 3") && error.contains("empty"),
+            "{error}"
+        );
+        let single = parse_list("foo://x").unwrap_err().to_string();
+        assert!(!single.contains("entry"), "{single}");
+    }
+
+    #[test]
+    fn redact_masks_every_password_of_a_list() {
+        assert_eq!(
+            redact("mqtt://a:one@h1,mqtt://h2,mqtt://b:two@h3"),
+            "mqtt://a:***@h1,mqtt://h2,mqtt://b:***@h3"
+        );
     }
 
     #[test]

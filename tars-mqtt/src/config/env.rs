@@ -97,7 +97,7 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
         hint: "set it to the broker's URL, e.g. MQTT_URL=mqtt://localhost:1883",
     })?;
     // Report a bad URL before anything else, in the order of the variable table.
-    url.parse::<super::BrokerUrl>()?;
+    super::broker_url::parse_list(&url)?;
     let client_id = get(lookup, "MQTT_CLIENT_ID")?
         .or_else(|| defaults.client_id.clone())
         .ok_or(ConfigError::Missing {

@@ -83,7 +83,8 @@ impl ConfigError {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
-    broker: BrokerUrl,
+    /// The brokers, in the order they are tried (never empty).
+    brokers: Vec<BrokerUrl>,
     client_id: String,
     source_name: String,
     keepalive: Duration,
@@ -193,9 +194,24 @@ impl Config {
         env::load(defaults, &|name| Ok(lookup(name)))
     }
 
-    /// The broker to connect to.
+    /// The first broker of the list: the one tried first.
     pub fn broker(&self) -> &BrokerUrl {
-        &self.broker
+        &self.brokers[0]
+    }
+
+    /// Every broker, in the order they are tried (`MQTT_URL` may list several,
+    /// comma-separated; on connection loss the client tries the next).
+    pub fn brokers(&self) -> &[BrokerUrl] {
+        &self.brokers
+    }
+
+    /// The brokers as `MQTT_URL` would list them, passwords masked.
+    pub fn brokers_display(&self) -> String {
+        self.brokers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     }
     /// The MQTT client id; also names the health and heartbeat topics.
     pub fn client_id(&self) -> &str {
@@ -292,8 +308,8 @@ impl Config {
     /// A builder holding this configuration, to change a few settings.
     pub fn to_builder(&self) -> ConfigBuilder {
         ConfigBuilder {
-            url: self.broker.to_string(),
-            parsed_url: Some(self.broker.clone()),
+            url: self.brokers_display(),
+            parsed_urls: Some(self.brokers.clone()),
             config: self.clone(),
         }
     }
@@ -304,7 +320,7 @@ impl fmt::Display for Config {
         write!(
             f,
             "broker={} client_id={} source={} keepalive={}s health={} heartbeat={}",
-            self.broker,
+            self.brokers_display(),
             self.client_id,
             self.source_name,
             self.keepalive.as_secs(),
@@ -339,7 +355,7 @@ impl fmt::Display for Config {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ConfigBuilder {
     url: String,
-    parsed_url: Option<BrokerUrl>,
+    parsed_urls: Option<Vec<BrokerUrl>>,
     config: Config,
 }
 
@@ -364,9 +380,9 @@ impl ConfigBuilder {
         };
         Self {
             url,
-            parsed_url: None,
+            parsed_urls: None,
             config: Config {
-                broker: placeholder,
+                brokers: vec![placeholder],
                 source_name: String::new(),
                 client_id,
                 keepalive: Duration::from_secs(60),
@@ -389,6 +405,12 @@ impl ConfigBuilder {
                 metrics: false,
             },
         }
+    }
+
+    /// The brokers to try in order, replacing the URL (or list) the builder started with.
+    pub fn brokers(mut self, brokers: impl IntoIterator<Item = BrokerUrl>) -> Self {
+        self.parsed_urls = Some(brokers.into_iter().collect());
+        self
     }
 
     /// The `source` of published envelopes (default: the client id).
@@ -501,9 +523,15 @@ impl ConfigBuilder {
     /// Checks every rule and returns the configuration, or the first broken rule.
     pub fn build(self) -> Result<Config, ConfigError> {
         let mut config = self.config;
-        config.broker = match self.parsed_url {
-            Some(url) => url,
-            None => self.url.parse()?,
+        config.brokers = match self.parsed_urls {
+            Some(urls) if !urls.is_empty() => urls,
+            Some(_) => {
+                return Err(ConfigError::Missing {
+                    variable: "MQTT_URL",
+                    hint: "the broker list is empty: give at least one broker URL",
+                })
+            }
+            None => broker_url::parse_list(&self.url)?,
         };
         if config.source_name.is_empty() {
             config.source_name = config.client_id.clone();

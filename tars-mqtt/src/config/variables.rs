@@ -28,7 +28,7 @@ pub const CONFIG_VARIABLES: &[Variable] = &[
     var(
         "MQTT_URL",
         "required",
-        "the broker: mqtt://[user:pass@]host[:port] (also mqtts, ws, wss)",
+        "the broker: mqtt://[user:pass@]host[:port] (also mqtts, ws, wss); several, comma-separated, are tried in order",
     ),
     var(
         "MQTT_CLIENT_ID",
@@ -123,7 +123,7 @@ pub fn effective_value(config: &Config, name: &str) -> Option<String> {
     };
     let tls = config.tls_files();
     Some(match name {
-        "MQTT_URL" => config.broker().to_string(),
+        "MQTT_URL" => config.brokers_display(),
         "MQTT_CLIENT_ID" => config.client_id().to_owned(),
         "MQTT_SOURCE_NAME" => config.source_name().to_owned(),
         "MQTT_KEEPALIVE" => seconds(config.keepalive()),

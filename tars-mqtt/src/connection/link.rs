@@ -1,7 +1,8 @@
 //! The task that keeps the connection: it opens the socket, sends CONNECT, runs one
 //! reader and one writer over the two halves of the socket, and when the connection
 //! fails it keeps what was in flight, waits an exponential, jittered backoff and starts
-//! again. It stops on [`Command::Stop`], connected or not.
+//! again, on the next broker of the list when there are several (`failover.rs`). It
+//! stops on [`Command::Stop`], connected or not.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, timeout};
 
+use super::failover::Failover;
 use super::inbound::Inbound;
 use super::outbox::Outbox;
 use super::wire::{
@@ -20,6 +22,7 @@ use super::wire::{
 use super::writer::{Finished, Lanes, Writer};
 use super::{reader, Command, Counters, Shared};
 use crate::backoff::Backoff;
+use crate::config::BrokerUrl;
 use crate::MqttVersion;
 use crate::QoS;
 
@@ -62,6 +65,7 @@ pub(crate) struct Link {
     inbound: Inbound,
     outbox: Outbox,
     backoff: Backoff,
+    failover: Failover,
     tls: Option<Arc<rustls::ClientConfig>>,
     epoch: u64,
 }
@@ -76,6 +80,7 @@ impl Link {
     ) -> Self {
         let config = &shared.config;
         let backoff = Backoff::new(config.reconnect_min_delay(), config.reconnect_max_delay());
+        let failover = Failover::new(config.brokers().len());
         Self {
             shared,
             commands,
@@ -83,6 +88,7 @@ impl Link {
             inbound,
             outbox: Outbox::new(IN_FLIGHT_WINDOW),
             backoff,
+            failover,
             tls,
             epoch: 0,
         }
@@ -92,13 +98,19 @@ impl Link {
     pub(crate) async fn run(mut self) {
         let done = loop {
             let shared = self.shared.clone();
+            let broker = self.failover.current();
             let attempt = tokio::select! {
                 done = offline(&mut self.commands, &mut self.outbox, &shared) => Err(Ok(done)),
-                connected = connect(&shared, self.tls.as_ref()) => connected.map_err(Err),
+                connected = connect(&shared, broker, self.tls.as_ref()) => connected.map_err(Err),
             };
             match attempt {
                 Err(Ok(done)) => break Some(done),
-                Err(Err(reason)) => self.log_failure(&reason),
+                Err(Err(reason)) => {
+                    self.log_failure(&reason);
+                    if !self.failover.on_failure() {
+                        continue; // the next broker of the list, at once
+                    }
+                }
                 Ok((stream, buffer, session_present, limits)) => {
                     self.on_connected(session_present, limits);
                     match self.serve(stream, buffer).await {
@@ -106,7 +118,10 @@ impl Link {
                             tracing::info!("disconnected from the broker");
                             break Some(done);
                         }
-                        Ended::Lost(reason) => self.on_lost(&reason),
+                        Ended::Lost(reason) => {
+                            self.on_lost(&reason);
+                            self.failover.on_lost();
+                        }
                     }
                 }
             }
@@ -155,10 +170,17 @@ impl Link {
         }
     }
 
+    /// The broker tried now, password masked, for logs.
+    fn broker(&self) -> String {
+        self.shared.config.brokers()[self.failover.current()].to_string()
+    }
+
     fn on_connected(&mut self, session_present: bool, limits: ServerLimits) {
         let reconnect = self.epoch > 0;
         self.epoch += 1;
         self.backoff.reset();
+        self.failover.on_connected();
+        let broker = self.failover.current();
         Counters::bump(&self.shared.counters.connections);
         let epoch = self.epoch;
         self.inbound.on_connected(epoch);
@@ -168,9 +190,10 @@ impl Link {
             s.connected = true;
             s.epoch = epoch;
             s.broker_max_packet = limits.max_packet_size;
+            s.broker = broker;
         });
         tracing::info!(
-            broker = %self.shared.config.broker(),
+            broker = %self.broker(),
             session_present,
             "{}",
             if reconnect { "reconnected to the broker" } else { "connected to the broker" }
@@ -185,7 +208,7 @@ impl Link {
             .outbox
             .store(self.outbox.len() as u64, Ordering::Relaxed);
         tracing::warn!(
-            broker = %self.shared.config.broker(),
+            broker = %self.broker(),
             reason,
             kept,
             "connection lost; reconnecting"
@@ -194,7 +217,7 @@ impl Link {
 
     fn log_failure(&self, reason: &str) {
         tracing::warn!(
-            broker = %self.shared.config.broker(),
+            broker = %self.broker(),
             reason,
             attempt = self.backoff.attempts() + 1,
             "cannot connect"
@@ -242,15 +265,15 @@ async fn offline(
 /// read past the CONNACK, and whether the broker kept a session.
 async fn connect(
     shared: &Shared,
+    broker: usize,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<(Stream, BytesMut, bool, ServerLimits), String> {
+    let url = &shared.config.brokers()[broker];
     let exchange = async {
-        let mut stream = wire::open(&shared.config, tls)
-            .await
-            .map_err(|e| describe_open(&e))?;
+        let mut stream = wire::open(url, tls).await.map_err(|e| describe_open(&e))?;
         let mut buffer = BytesMut::with_capacity(4096);
         let version = shared.config.mqtt_version();
-        wire::encode_connect(version, &connect_packet(shared)?, &mut buffer)
+        wire::encode_connect(version, &connect_packet(shared, url)?, &mut buffer)
             .map_err(|e| e.to_string())?;
         stream
             .write_all(&buffer)
@@ -292,9 +315,8 @@ async fn connect(
         })
 }
 
-fn connect_packet(shared: &Shared) -> Result<ConnectPacket, String> {
+fn connect_packet(shared: &Shared, url: &BrokerUrl) -> Result<ConnectPacket, String> {
     let config = &shared.config;
-    let url = config.broker();
     let will = shared
         .presence
         .will()

@@ -15,6 +15,7 @@
 
 pub(crate) mod acks;
 pub(crate) mod call_clock;
+pub(crate) mod failover;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
 pub(crate) mod link;
@@ -58,6 +59,8 @@ pub(crate) struct Status {
     pub(crate) stopped: bool,
     /// The largest packet the broker accepts (MQTT 5 CONNACK), when it said.
     pub(crate) broker_max_packet: Option<u32>,
+    /// The index in the broker list of the broker connected to (or last connected to).
+    pub(crate) broker: usize,
 }
 
 /// The command lane: what the writer sends ahead of the data lane. Unbounded, but small
@@ -259,6 +262,15 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn status(&self) -> Status {
         *self.status.borrow()
+    }
+
+    /// The broker connected to (or last connected to), password masked.
+    pub(crate) fn broker_display(&self) -> String {
+        let brokers = self.config.brokers();
+        brokers
+            .get(self.status().broker)
+            .unwrap_or(&brokers[0])
+            .to_string()
     }
 
     pub(crate) fn is_closing(&self) -> bool {

@@ -20,8 +20,8 @@ pub(crate) struct Presence {
     pub(crate) health_topic: String,
     pub(crate) keepalive_topic: String,
     manifest_topic: String,
-    /// The encoded manifest envelope, announced after each connection, if any.
-    manifest: Option<Bytes>,
+    /// The manifest, announced after each connection (naming the broker), if any.
+    manifest: Option<crate::manifest::ServiceManifest>,
     /// The service's version, from its manifest (empty without one), for metrics.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) version: String,
@@ -33,22 +33,13 @@ impl Presence {
         manifest: Option<&crate::manifest::ServiceManifest>,
     ) -> Result<Self> {
         let version = manifest.map(|m| m.version.clone()).unwrap_or_default();
-        let manifest = match manifest {
-            Some(manifest) => Some(Bytes::from(envelope::encode(
-                &new_id(),
-                MANIFEST_EVENT_TYPE,
-                config.source_name(),
-                manifest,
-            )?)),
-            None => None,
-        };
         Ok(Self {
             source: config.source_name().to_owned(),
             health_on: config.enable_health(),
             health_topic: health_topic(config.client_id()),
             keepalive_topic: keepalive_topic(config.client_id()),
             manifest_topic: manifest_topic(config.client_id()),
-            manifest,
+            manifest: manifest.cloned(),
             version,
         })
     }
@@ -100,17 +91,27 @@ impl Presence {
         )))
     }
 
-    /// What follows a connection once subscribed: the manifest, then health `ready` (the
-    /// first time) or `reconnected`; or, when the broker refused a subscription, health
-    /// not ok naming it.
-    pub(crate) fn announce(&self, first: bool, refused: &[String]) -> Result<Vec<PublishPacket>> {
+    /// What follows a connection to `broker` (its URL, password masked) once
+    /// subscribed: the manifest naming the broker, then health `ready` (the first time)
+    /// or `reconnected`; or, when the broker refused a subscription, health not ok
+    /// naming it.
+    pub(crate) fn announce(
+        &self,
+        first: bool,
+        refused: &[String],
+        broker: &str,
+    ) -> Result<Vec<PublishPacket>> {
         let mut packets = Vec::new();
         if let Some(manifest) = &self.manifest {
+            let mut manifest = manifest.clone();
+            manifest.broker = Some(broker.to_owned());
+            let payload =
+                envelope::encode(&new_id(), MANIFEST_EVENT_TYPE, &self.source, &manifest)?;
             packets.push(PublishPacket::new(
                 &self.manifest_topic,
                 QoS::AtLeastOnce,
                 true,
-                manifest.clone(),
+                Bytes::from(payload),
             ));
         }
         if self.health_on {
@@ -197,25 +198,28 @@ mod tests {
     fn without_health_there_is_no_will_and_no_status() {
         let presence = presence(false, false);
         assert!(presence.will().unwrap().is_none());
-        assert!(presence.announce(true, &[]).unwrap().is_empty());
+        assert!(presence
+            .announce(true, &[], "mqtt://b:1883")
+            .unwrap()
+            .is_empty());
         assert!(presence.withdraw().unwrap().is_empty());
     }
 
     #[test]
     fn announce_sends_the_manifest_then_ready_then_reconnected() {
         let presence = presence(true, true);
-        let first = presence.announce(true, &[]).unwrap();
+        let first = presence.announce(true, &[], "mqtt://b:1883").unwrap();
         assert_eq!(first[0].topic(), "system/services/svc");
         assert_eq!(status_of(&first[1])["event"], "ready");
         assert_eq!(status_of(&first[1])["ok"], true);
-        let again = presence.announce(false, &[]).unwrap();
+        let again = presence.announce(false, &[], "mqtt://b:1883").unwrap();
         assert_eq!(status_of(&again[1])["event"], "reconnected");
     }
 
     #[test]
     fn a_refused_subscription_makes_health_not_ok_and_names_the_filter() {
         let packets = presence(true, false)
-            .announce(false, &["acc/ping".to_owned()])
+            .announce(false, &["acc/ping".to_owned()], "mqtt://b:1883")
             .unwrap();
         let status = status_of(&packets[0]);
         assert_eq!(status["ok"], false);

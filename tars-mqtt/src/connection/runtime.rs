@@ -105,9 +105,13 @@ pub(crate) async fn start(
     installers: Vec<Installer>,
     manifest: Option<ServiceManifest>,
 ) -> Result<Client> {
-    let tls = match config.broker().transport {
-        Transport::Tls | Transport::Wss => Some(tls::client_config(&config)?),
-        Transport::Tcp | Transport::Ws => None,
+    let needs_tls = config
+        .brokers()
+        .iter()
+        .any(|broker| matches!(broker.transport, Transport::Tls | Transport::Wss));
+    let tls = match needs_tls {
+        true => Some(tls::client_config(&config)?),
+        false => None,
     };
     #[cfg(feature = "metrics")]
     let metrics = match config.metrics_addr() {

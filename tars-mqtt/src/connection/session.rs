@@ -151,7 +151,8 @@ impl SessionTask {
     fn announce(&mut self, refused: &[String]) {
         let first = !self.announced_ready;
         self.announced_ready = true;
-        match self.shared.presence.announce(first, refused) {
+        let broker = self.shared.broker_display();
+        match self.shared.presence.announce(first, refused, &broker) {
             Ok(packets) => {
                 for packet in packets {
                     self.shared.send_urgent(packet);

@@ -99,8 +99,8 @@ fn answer(request: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<By
             );
             response
         }
-        "/healthz" => probe(health(shared)),
-        "/readyz" => probe(readiness(shared)),
+        "/healthz" => probe(health(shared), Some(shared.broker_display())),
+        "/readyz" => probe(readiness(shared), None),
         _ => plain(
             StatusCode::NOT_FOUND,
             "not found: this endpoint serves /metrics, /healthz and /readyz\n",
@@ -149,13 +149,18 @@ pub(crate) fn readiness(shared: &Shared) -> Verdict {
     }
 }
 
-fn probe(verdict: Verdict) -> Response<Full<Bytes>> {
+/// A probe's answer; `broker`: the broker the service is on (password masked).
+fn probe(verdict: Verdict, broker: Option<String>) -> Response<Full<Bytes>> {
     let code = if verdict.ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({ "ok": verdict.ok, "state": verdict.state }).to_string();
+    let mut body = serde_json::json!({ "ok": verdict.ok, "state": verdict.state });
+    if let Some(broker) = broker {
+        body["broker"] = serde_json::Value::String(broker);
+    }
+    let body = body.to_string();
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = code;
     response

@@ -158,9 +158,10 @@ fn print_asyncapi(spec: ServiceSpec) -> ExitCode {
         name: describe::service_name(&spec),
         version: spec.version.to_owned(),
         mqtt_version,
+        // The first broker of a list.
         broker: std::env::var("MQTT_URL")
             .ok()
-            .and_then(|url| url.parse().ok()),
+            .and_then(|url| url.split(',').next()?.parse().ok()),
     };
     let document = crate::asyncapi::document(&info);
     println!(

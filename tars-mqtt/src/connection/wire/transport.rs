@@ -7,8 +7,7 @@ use std::sync::Arc;
 use rumqttc_core::NetworkOptions;
 
 use super::Stream;
-use crate::config::Transport;
-use crate::Config;
+use crate::config::{BrokerUrl, Transport};
 
 /// Why the byte stream could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -21,14 +20,13 @@ pub(crate) enum OpenError {
     WebSocket(String),
 }
 
-/// Opens the byte stream to the broker of `config`: TCP with `TCP_NODELAY` (MQTT packets
+/// Opens the byte stream to the broker at `url`: TCP with `TCP_NODELAY` (MQTT packets
 /// are small, and a handler's reply must not wait for Nagle's algorithm), then TLS or a
 /// websocket as the URL says.
 pub(crate) async fn open(
-    config: &Config,
+    url: &BrokerUrl,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<Stream, OpenError> {
-    let url = config.broker();
     let mut network = NetworkOptions::new();
     network.set_tcp_nodelay(true);
     let address = format!("{}:{}", url.host, url.port);
