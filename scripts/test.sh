@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs first what the tests need and the machine lacks:
-# mosquitto, valgrind, and chromium with chromium-driver for the dashboard's browser test
-# (Debian packages), cargo-audit (crates.io) and the Python
+# mosquitto, valgrind, protobuf-compiler (the rmqtt cluster nodes' gRPC), and chromium
+# with chromium-driver for the dashboard's browser test (Debian packages), cargo-audit (crates.io) and the Python
 # interop peer's packages (paho-mqtt, pydantic, jsonschema). Without arguments it first
 # audits the dependencies against the RustSec snapshot in ../shared/advisory-db, and
 # after the tests checks the benchmark (scripts/bench-check.sh: smoke run and cost
@@ -19,6 +19,9 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
 fi
 if ! command -v valgrind >/dev/null 2>&1; then
   missing+=(valgrind)
+fi
+if ! command -v protoc >/dev/null 2>&1; then
+  missing+=(protobuf-compiler)
 fi
 if ! command -v chromium >/dev/null 2>&1; then
   missing+=(chromium)
@@ -56,7 +59,7 @@ if [ $# -eq 0 ]; then
     --test reconnect --test publishing --test at_least_once --test request_reply \
     --test health --test faults --test acks_and_acl \
     --test flow_control --test liveness --test websockets --test services \
-    --test shared_subscriptions --test metrics
+    --test shared_subscriptions --test metrics --test broker_list
 fi
 
 if [ $# -eq 0 ]; then

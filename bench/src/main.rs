@@ -12,6 +12,7 @@
 mod alloc;
 mod broker;
 mod budgets;
+mod cluster;
 mod cost;
 mod events;
 mod inbound;
@@ -40,6 +41,7 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 const USAGE: &str = "\
 usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost] [--json FILE] [--strict]
        tars-bench budgets [--update] [--file FILE]
+       tars-bench cluster [--jobs N]
        tars-bench processes [--runs N] [--messages N] [--metrics] [--only TEXT]
                             [--inflight N] [--json FILE]
 
@@ -54,6 +56,9 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
   budgets       instructions and allocations per message against bench/budgets.json;
                 exit 1 when one is over budget (--update lowers the budgets to the
                 measurement)
+  cluster       jobs per second through a share group of 1, 2 and 4 workers on a
+                3-node rmqtt cluster (default 10,000 jobs; needs protoc to build
+                the rmqtt node the first time)
   processes     inbound rate and CPU time per 100,000 messages of a real
                 #[tars::service] process against a hand-written rumqttc consumer
                 process, the burst from this one, as fast as it goes and paced at
@@ -77,6 +82,25 @@ fn option_value(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<S
     args.next()
         .cloned()
         .ok_or_else(|| format!("{name} needs a value"))
+}
+
+fn cluster_command(args: &[String]) -> Result<ExitCode, String> {
+    let mut jobs = 10_000;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--jobs" => {
+                jobs = option_value(&mut args, "--jobs")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("--jobs takes a whole number of at least 1")?
+            }
+            other => return Err(format!("unknown option {other:?} for `cluster`")),
+        }
+    }
+    cluster::run(jobs)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn processes_command(args: &[String]) -> Result<ExitCode, String> {
@@ -117,6 +141,7 @@ fn main() -> ExitCode {
         Some("service") => return memory::serve(),
         Some("budgets") => budgets_command(&args[1..]),
         Some("processes") => processes_command(&args[1..]),
+        Some("cluster") => cluster_command(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

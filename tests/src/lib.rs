@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
+pub mod cluster;
 pub mod fleet;
 pub mod http;
 pub mod otlp;

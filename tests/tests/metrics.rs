@@ -291,7 +291,10 @@ async fn healthz_follows_the_broker_and_readyz_the_lifecycle() {
     assert_eq!(healthy.status, 200, "{healthy:?}");
     assert_eq!(healthy.content_type.as_deref(), Some("application/json"));
     let body: Value = serde_json::from_str(&healthy.body).unwrap();
-    assert_eq!(body, json!({ "ok": true, "state": "ok" }));
+    assert_eq!(
+        body,
+        json!({ "ok": true, "state": "ok", "broker": broker.url() })
+    );
 
     broker.stop();
     let down = wait_for_status(addr, "/healthz", 503, Duration::from_secs(5)).await;
