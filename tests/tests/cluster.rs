@@ -114,8 +114,12 @@ async fn publish_job(publisher: &Client, id: u64) {
         .expect("publish a job");
 }
 
-/// Collects done reports until `expected` distinct jobs are in or `within` passes, then
-/// half a second more (a late report would be a second handling).
+/// Reports stop being waited for after this long without one.
+const QUIET: Duration = Duration::from_secs(15);
+
+/// Collects done reports until `expected` distinct jobs are in, `within` passes, or no
+/// report came for [`QUIET`]; then half a second more (a late report would be a second
+/// handling).
 async fn collect(
     reports: &mut mpsc::UnboundedReceiver<(u64, String)>,
     handled: &mut Handled,
@@ -124,7 +128,8 @@ async fn collect(
 ) {
     let deadline = tokio::time::Instant::now() + within;
     while handled.len() < expected {
-        match tokio::time::timeout_at(deadline, reports.recv()).await {
+        let until = deadline.min(tokio::time::Instant::now() + QUIET);
+        match tokio::time::timeout_at(until, reports.recv()).await {
             Ok(Some((id, worker))) => handled.entry(id).or_default().push(worker),
             _ => break,
         }
@@ -187,7 +192,7 @@ async fn a_share_group_over_three_nodes_handles_each_job_once_and_every_worker_w
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_node_fails_its_workers_over_and_what_the_cluster_lost_is_counted() {
+async fn a_killed_node_fails_its_workers_over_and_nothing_published_after_is_lost() {
     init_tracing();
     let mut cluster = Cluster::start(3).await;
     let filters = health_watcher_filters();
@@ -207,9 +212,11 @@ async fn a_killed_node_fails_its_workers_over_and_what_the_cluster_lost_is_count
     let killed_at = tokio::time::Instant::now();
     // worker-3 is back, on another node, once it says `reconnected`.
     let failover = loop {
-        let Some(seen) = watcher.next_within(Duration::from_secs(30)).await else {
+        // The live nodes stall for a while after a peer dies (docs/scaling.md), so the
+        // news may take that long to cross the cluster.
+        let Some(seen) = watcher.next_within(Duration::from_secs(90)).await else {
             panic!(
-                "worker-3 did not reconnect to another node within 30 s; its log:\n{}",
+                "worker-3 did not reconnect to another node within 90 s; its log:\n{}",
                 workers[2].output()
             );
         };
@@ -230,8 +237,8 @@ async fn a_killed_node_fails_its_workers_over_and_what_the_cluster_lost_is_count
     )
     .await;
 
-    // rmqtt's broadcast cluster loses part of what is published after a node died (see
-    // docs/scaling.md): counted and reported here, not asserted.
+    // What was in flight on the dead node is reported (docs/scaling.md), not asserted:
+    // it depends on timing. What was published after the failover must all arrive.
     let lost_after = (half..JOBS).filter(|id| !handled.contains_key(id)).count();
     let lost_before = (0..half).filter(|id| !handled.contains_key(id)).count();
     let twice = handled.values().filter(|by| by.len() > 1).count();
@@ -247,8 +254,13 @@ async fn a_killed_node_fails_its_workers_over_and_what_the_cluster_lost_is_count
          {twice} handled twice; after the failover, jobs per worker: {after:?}",
         JOBS - half
     );
-    // What tars guarantees: every worker of the group, the moved one included, works on
-    // after the failover.
+    if lost_after > 0 {
+        for (name, process) in WORKERS.iter().zip(&workers) {
+            eprintln!("--- {name}:\n{}", process.output());
+        }
+    }
+    assert_eq!(lost_after, 0, "jobs published after the failover were lost");
+    // Every worker of the group, the moved one included, works on after the failover.
     for worker in WORKERS {
         if after.get(worker).copied().unwrap_or(0) == 0 {
             for (name, process) in WORKERS.iter().zip(&workers) {

@@ -53,6 +53,9 @@ async fn main() -> rmqtt::Result<()> {
         .laddr(([127, 0, 0, 1], mqtt_port).into())
         .allow_anonymous(true)
         .max_inflight(std::num::NonZeroU16::new(16).expect("not zero"))
+        // rmqtt drops what a session queues beyond 1,000 messages by default: a share
+        // group member behind by more would lose jobs. Bounded, but far above any test.
+        .max_mqueue_len(1_000_000)
         .bind()?
         .tcp()?;
     println!("READY");
