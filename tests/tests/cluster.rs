@@ -16,6 +16,10 @@ use tars_tests::{init_tracing, python_style_envelope, Probe};
 use tokio::sync::mpsc;
 
 const JOBS: u64 = 10_000;
+
+/// One cluster at a time: three brokers and their workers fill this machine's two
+/// cores, and a stalled test would make another's timings meaningless.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const WORKERS: [&str; 3] = ["worker-1", "worker-2", "worker-3"];
 
 /// Starts the share group: worker `i` on node `i`, its `MQTT_URL` listing every node
@@ -143,6 +147,7 @@ async fn collect(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_group_over_three_nodes_handles_each_job_once_and_every_worker_works() {
     init_tracing();
+    let _one = ONE_AT_A_TIME.lock().await;
     let cluster = Cluster::start(3).await;
     let filters = health_watcher_filters();
     let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
@@ -194,6 +199,7 @@ async fn a_share_group_over_three_nodes_handles_each_job_once_and_every_worker_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_fails_its_workers_over_and_nothing_published_after_is_lost() {
     init_tracing();
+    let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = Cluster::start(3).await;
     let filters = health_watcher_filters();
     let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
@@ -274,6 +280,7 @@ async fn a_killed_node_fails_its_workers_over_and_nothing_published_after_is_los
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_health_and_last_wills_cross_nodes() {
     init_tracing();
+    let _one = ONE_AT_A_TIME.lock().await;
     let cluster = Cluster::start(3).await;
     let node_a = &cluster.nodes[0];
     let node_b = &cluster.nodes[1];
