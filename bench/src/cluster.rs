@@ -133,16 +133,5 @@ async fn measure(
 
 /// Nanoseconds the processes spent on a CPU, summed over their threads.
 fn cpu_ns(pids: &[u32]) -> u64 {
-    pids.iter()
-        .map(|pid| {
-            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-                return 0;
-            };
-            tasks
-                .flatten()
-                .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-                .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-                .sum::<u64>()
-        })
-        .sum()
+    pids.iter().map(|pid| crate::processes::cpu_ns(*pid)).sum()
 }

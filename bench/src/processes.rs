@@ -641,7 +641,7 @@ async fn wait_for(
 }
 
 /// Nanoseconds process `pid` spent on a CPU, summed over its threads.
-fn cpu_ns(pid: u32) -> u64 {
+pub(crate) fn cpu_ns(pid: u32) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;
     };

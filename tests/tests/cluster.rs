@@ -60,6 +60,64 @@ async fn start_workers(cluster: &Cluster, watcher: &mut Probe) -> Vec<ServicePro
     workers
 }
 
+/// A share group at work on a cluster: the workers, a watcher of their health on node
+/// 1, a job publisher on node 1 and a report collector on node 2.
+struct Group {
+    watcher: Probe,
+    workers: Vec<ServiceProcess>,
+    publisher: Client,
+    _collector: Client,
+    reports: mpsc::UnboundedReceiver<(u64, String)>,
+}
+
+impl Group {
+    async fn start(cluster: &Cluster) -> Self {
+        let filters = health_watcher_filters();
+        let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+        let mut watcher = Probe::start(cluster.nodes[0].mqtt_port, &filters).await;
+        let workers = start_workers(cluster, &mut watcher).await;
+        let (sender, reports) = mpsc::unbounded_channel();
+        let collector = steady_client(&cluster.nodes[1].url(), "collector", Some(sender)).await;
+        let publisher = steady_client(&cluster.nodes[0].url(), "publisher", None).await;
+        Self {
+            watcher,
+            workers,
+            publisher,
+            _collector: collector,
+            reports,
+        }
+    }
+
+    async fn publish(&self, jobs: std::ops::Range<u64>) {
+        for id in jobs {
+            publish_job(&self.publisher, id).await;
+        }
+    }
+
+    async fn collect(&mut self) -> Handled {
+        let mut handled = Handled::new();
+        collect(
+            &mut self.reports,
+            &mut handled,
+            JOBS as usize,
+            Duration::from_secs(120),
+        )
+        .await;
+        handled
+    }
+}
+
+/// How many of the jobs in `ids` each worker handled first.
+fn per_worker(handled: &Handled, ids: std::ops::Range<u64>) -> HashMap<&str, usize> {
+    let mut counts = HashMap::new();
+    for (id, by) in handled {
+        if ids.contains(id) {
+            *counts.entry(by[0].as_str()).or_default() += 1;
+        }
+    }
+    counts
+}
+
 fn health_watcher_filters() -> Vec<String> {
     WORKERS
         .iter()
@@ -149,26 +207,10 @@ async fn a_share_group_over_three_nodes_handles_each_job_once_and_every_worker_w
     init_tracing();
     let _one = ONE_AT_A_TIME.lock().await;
     let cluster = Cluster::start(3).await;
-    let filters = health_watcher_filters();
-    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
-    let mut watcher = Probe::start(cluster.nodes[0].mqtt_port, &filters).await;
-    let _workers = start_workers(&cluster, &mut watcher).await;
-
     // The jobs come from a fourth connection; the reports are read on another node.
-    let (sender, mut reports) = mpsc::unbounded_channel();
-    let _collector = steady_client(&cluster.nodes[1].url(), "collector", Some(sender)).await;
-    let publisher = steady_client(&cluster.nodes[0].url(), "publisher", None).await;
-    for id in 0..JOBS {
-        publish_job(&publisher, id).await;
-    }
-    let mut handled = Handled::new();
-    collect(
-        &mut reports,
-        &mut handled,
-        JOBS as usize,
-        Duration::from_secs(120),
-    )
-    .await;
+    let mut group = Group::start(&cluster).await;
+    group.publish(0..JOBS).await;
+    let handled = group.collect().await;
 
     let missing: Vec<u64> = (0..JOBS).filter(|id| !handled.contains_key(id)).collect();
     assert!(
@@ -183,15 +225,12 @@ async fn a_share_group_over_three_nodes_handles_each_job_once_and_every_worker_w
         .take(10)
         .collect();
     assert!(twice.is_empty(), "jobs handled more than once: {twice:?}");
-    let mut per_worker: HashMap<&str, usize> = HashMap::new();
-    for by in handled.values() {
-        *per_worker.entry(by[0].as_str()).or_default() += 1;
-    }
-    eprintln!("jobs per worker: {per_worker:?}");
+    let counts = per_worker(&handled, 0..JOBS);
+    eprintln!("jobs per worker: {counts:?}");
     for worker in WORKERS {
         assert!(
-            per_worker.get(worker).copied().unwrap_or(0) > 0,
-            "{worker} got no work: {per_worker:?}"
+            counts.get(worker).copied().unwrap_or(0) > 0,
+            "{worker} got no work: {counts:?}"
         );
     }
 }
@@ -201,29 +240,21 @@ async fn a_killed_node_fails_its_workers_over_and_nothing_published_after_is_los
     init_tracing();
     let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = Cluster::start(3).await;
-    let filters = health_watcher_filters();
-    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
-    let mut watcher = Probe::start(cluster.nodes[0].mqtt_port, &filters).await;
-    let workers = start_workers(&cluster, &mut watcher).await;
-    let (sender, mut reports) = mpsc::unbounded_channel();
-    let _collector = steady_client(&cluster.nodes[1].url(), "collector", Some(sender)).await;
-    let publisher = steady_client(&cluster.nodes[0].url(), "publisher", None).await;
+    let mut group = Group::start(&cluster).await;
 
     // The first half of the stream, then node 3 (worker-3's) dies under it.
     let half = JOBS / 2;
-    for id in 0..half {
-        publish_job(&publisher, id).await;
-    }
+    group.publish(0..half).await;
     cluster.kill(2).await;
     let killed_at = tokio::time::Instant::now();
     // worker-3 is back, on another node, once it says `reconnected`.
     let failover = loop {
         // The live nodes stall for a while after a peer dies (docs/scaling.md), so the
         // news may take that long to cross the cluster.
-        let Some(seen) = watcher.next_within(Duration::from_secs(90)).await else {
+        let Some(seen) = group.watcher.next_within(Duration::from_secs(90)).await else {
             panic!(
                 "worker-3 did not reconnect to another node within 90 s; its log:\n{}",
-                workers[2].output()
+                group.workers[2].output()
             );
         };
         if seen.topic == "system/health/worker-3" && seen.json()["data"]["event"] == "reconnected" {
@@ -231,29 +262,15 @@ async fn a_killed_node_fails_its_workers_over_and_nothing_published_after_is_los
         }
     };
     eprintln!("worker-3 failed over in {failover:?}");
-    for id in half..JOBS {
-        publish_job(&publisher, id).await;
-    }
-    let mut handled = Handled::new();
-    collect(
-        &mut reports,
-        &mut handled,
-        JOBS as usize,
-        Duration::from_secs(120),
-    )
-    .await;
+    group.publish(half..JOBS).await;
+    let handled = group.collect().await;
 
     // What was in flight on the dead node is reported (docs/scaling.md), not asserted:
     // it depends on timing. What was published after the failover must all arrive.
     let lost_after = (half..JOBS).filter(|id| !handled.contains_key(id)).count();
     let lost_before = (0..half).filter(|id| !handled.contains_key(id)).count();
     let twice = handled.values().filter(|by| by.len() > 1).count();
-    let mut after: HashMap<&str, usize> = HashMap::new();
-    for (id, by) in &handled {
-        if *id >= half {
-            *after.entry(by[0].as_str()).or_default() += 1;
-        }
-    }
+    let after = per_worker(&handled, half..JOBS);
     eprintln!(
         "node 3 killed after {half} of {JOBS} jobs: {lost_before} of those never handled; of the \
          {} published after worker-3 failed over ({failover:?}), {lost_after} never handled; \
@@ -261,7 +278,7 @@ async fn a_killed_node_fails_its_workers_over_and_nothing_published_after_is_los
         JOBS - half
     );
     if lost_after > 0 {
-        for (name, process) in WORKERS.iter().zip(&workers) {
+        for (name, process) in WORKERS.iter().zip(&group.workers) {
             eprintln!("--- {name}:\n{}", process.output());
         }
     }
@@ -269,7 +286,7 @@ async fn a_killed_node_fails_its_workers_over_and_nothing_published_after_is_los
     // Every worker of the group, the moved one included, works on after the failover.
     for worker in WORKERS {
         if after.get(worker).copied().unwrap_or(0) == 0 {
-            for (name, process) in WORKERS.iter().zip(&workers) {
+            for (name, process) in WORKERS.iter().zip(&group.workers) {
                 eprintln!("--- {name}:\n{}", process.output());
             }
             panic!("{worker} got no work after the failover: {after:?}");
