@@ -279,9 +279,11 @@ impl Builder {
                 summary,
             );
 
-            let reply = handler.reply.as_ref();
-            if let Some(event) = reply.and_then(|r| manifest.event(&r.event_type)) {
-                let topic = &reply.expect("matched above").topic;
+            let reply = handler
+                .reply
+                .as_ref()
+                .and_then(|r| Some((&r.topic, manifest.event(&r.event_type)?)));
+            if let Some((topic, event)) = reply {
                 let message_id = self.message(&event.event_type, || event_message(event));
                 let channel_id = id(topic);
                 self.channel(&channel_id, topic, &[], &message_id);

@@ -17,40 +17,41 @@ pub struct PythonPeer {
     lines: Lines<BufReader<ChildStdout>>,
 }
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/peer.py")
+/// Runs `tests/python/{script}` with `args` and returns once it printed `READY`, with
+/// the rest of its output to read.
+async fn start_until_ready(script: &str, args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new("python3")
+        .arg(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("python")
+                .join(script),
+        )
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    loop {
+        match lines.next_line().await.expect("read the script's output") {
+            Some(line) if line == "READY" => return (child, lines),
+            Some(_) => continue,
+            None => panic!("{script} exited before READY; {INSTALL_HINT}"),
+        }
+    }
 }
 
 impl PythonPeer {
     /// Starts the peer against the broker on `port`, watching `client_id`'s health and
     /// heartbeat, for at most `seconds`; returns once it printed `READY`.
     pub async fn start(port: u16, client_id: &str, seconds: u32) -> Self {
-        let mut child = Command::new("python3")
-            .arg(script())
-            .args([
-                "127.0.0.1",
-                &port.to_string(),
-                client_id,
-                &seconds.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut peer = Self {
-            child,
-            lines: BufReader::new(stdout).lines(),
-        };
-        loop {
-            match peer.next_line().await {
-                Some(line) if line == "READY" => return peer,
-                Some(_) => continue,
-                None => panic!("the Python peer exited before READY; {INSTALL_HINT}"),
-            }
-        }
+        let port = port.to_string();
+        let seconds = seconds.to_string();
+        let (child, lines) =
+            start_until_ready("peer.py", &["127.0.0.1", &port, client_id, &seconds]).await;
+        Self { child, lines }
     }
 
     async fn next_line(&mut self) -> Option<String> {
@@ -103,23 +104,9 @@ pub struct PythonService {
 impl PythonService {
     /// Starts it against the broker on `port`; returns once its health is published.
     pub async fn start(port: u16, client_id: &str) -> Self {
-        let mut child = Command::new("python3")
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/py_service.py"))
-            .args(["127.0.0.1", &port.to_string(), client_id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not run python3 ({e}); {INSTALL_HINT}"));
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        loop {
-            match lines.next_line().await.expect("read the service's output") {
-                Some(line) if line == "READY" => return Self { child },
-                Some(_) => continue,
-                None => panic!("the Python service exited before READY; {INSTALL_HINT}"),
-            }
-        }
+        let port = port.to_string();
+        let (child, _) = start_until_ready("py_service.py", &["127.0.0.1", &port, client_id]).await;
+        Self { child }
     }
 
     /// Kills it without a goodbye: the broker publishes its last will.

@@ -1,6 +1,7 @@
 //! What a service binary prints about itself: `--help` (its handlers, events and
 //! variables), `--version` and `--check` (its configuration, validated and masked).
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use super::ServiceSpec;
@@ -25,60 +26,85 @@ pub(super) fn version_line(spec: &ServiceSpec) -> String {
     format!("{} {}", service_name(spec), spec.version)
 }
 
+/// A variable a service reads, with the service's own default.
+pub(super) struct ServiceVariable {
+    pub(super) name: &'static str,
+    pub(super) default: Cow<'static, str>,
+    pub(super) meaning: &'static str,
+}
+
+impl From<Variable> for ServiceVariable {
+    fn from(v: Variable) -> Self {
+        Self {
+            name: v.name,
+            default: Cow::Borrowed(v.default),
+            meaning: v.meaning,
+        }
+    }
+}
+
+const fn own(name: &'static str, default: &'static str, meaning: &'static str) -> Variable {
+    Variable {
+        name,
+        default,
+        meaning,
+    }
+}
+
 /// The variables a service reads, with the service's own defaults.
-pub(super) fn service_variables(spec: &ServiceSpec) -> Vec<Variable> {
-    let client_id: &'static str = match spec.name {
-        Some(name) => name,
-        None => "required",
-    };
-    let worker_threads: &'static str = match spec.worker_threads {
-        Some(threads) => Box::leak(threads.to_string().into_boxed_str()),
-        None => "1",
-    };
-    let mut variables: Vec<Variable> = CONFIG_VARIABLES
+pub(super) fn service_variables(spec: &ServiceSpec) -> Vec<ServiceVariable> {
+    let mut variables: Vec<ServiceVariable> = CONFIG_VARIABLES
         .iter()
-        .map(|v| match v.name {
-            "MQTT_CLIENT_ID" => Variable {
-                default: client_id,
-                ..*v
-            },
-            "MQTT_ENABLE_HEALTH" | "MQTT_ENABLE_HEARTBEAT" => Variable {
-                default: "true",
-                ..*v
-            },
-            _ => *v,
+        .map(|v| {
+            let mut variable = ServiceVariable::from(*v);
+            match v.name {
+                "MQTT_CLIENT_ID" => {
+                    variable.default = Cow::Borrowed(spec.name.unwrap_or("required"))
+                }
+                "MQTT_ENABLE_HEALTH" | "MQTT_ENABLE_HEARTBEAT" => {
+                    variable.default = Cow::Borrowed("true")
+                }
+                _ => {}
+            }
+            variable
         })
         .collect();
-    variables.extend([
-        Variable {
-            name: "TARS_WORKER_THREADS",
-            default: worker_threads,
-            meaning: "threads of the service's async runtime",
-        },
-        Variable {
-            name: "TARS_LOG_FORMAT",
-            default: "text",
-            meaning: "text or json (one JSON object per line)",
-        },
-        Variable {
-            name: "RUST_LOG",
-            default: "info",
-            meaning: "log filter, e.g. info,tars::message=debug",
-        },
-    ]);
+    let mut threads = ServiceVariable::from(own(
+        "TARS_WORKER_THREADS",
+        "1",
+        "threads of the service's async runtime",
+    ));
+    if let Some(n) = spec.worker_threads {
+        threads.default = Cow::Owned(n.to_string());
+    }
+    variables.push(threads);
+    #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
+    let mut more = vec![
+        own(
+            "TARS_LOG_FORMAT",
+            "text",
+            "text or json (one JSON object per line)",
+        ),
+        own(
+            "RUST_LOG",
+            "info",
+            "log filter, e.g. info,tars::message=debug",
+        ),
+    ];
     #[cfg(feature = "otel")]
-    variables.extend([
-        Variable {
-            name: crate::otel::ENDPOINT_VARIABLE,
-            default: "unset (off)",
-            meaning: "OTLP/HTTP collector to export message spans to",
-        },
-        Variable {
-            name: "OTEL_SERVICE_NAME",
-            default: "the source name",
-            meaning: "the service name on exported spans",
-        },
+    more.extend([
+        own(
+            crate::otel::ENDPOINT_VARIABLE,
+            "unset (off)",
+            "OTLP/HTTP collector to export message spans to",
+        ),
+        own(
+            "OTEL_SERVICE_NAME",
+            "the source name",
+            "the service name on exported spans",
+        ),
     ]);
+    variables.extend(more.into_iter().map(ServiceVariable::from));
     variables
 }
 
@@ -160,7 +186,7 @@ pub(super) fn check_report(spec: &ServiceSpec, config: &Config, worker_threads: 
                     .ok()
                     .filter(|v| !v.trim().is_empty())
                     .map(|v| crate::config::redact_url(&v))
-                    .unwrap_or_else(|| variable.default.to_owned()),
+                    .unwrap_or_else(|| variable.default.to_string()),
             ),
             name => effective_value(config, name),
         };
