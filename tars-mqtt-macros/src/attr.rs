@@ -188,6 +188,27 @@ pub(crate) fn positive(pair: &KeyValue) -> syn::Result<usize> {
     }
 }
 
+/// A whole number from 0 to `max` (`retries`).
+pub(crate) fn whole_number(pair: &KeyValue, max: u32) -> syn::Result<u32> {
+    let invalid = |span| {
+        syn::Error::new(
+            span,
+            format!(
+                "`{}` must be a whole number from 0 to {max}, e.g. `{} = 3`",
+                pair.key, pair.key
+            ),
+        )
+    };
+    match &pair.value {
+        Lit::Int(int) => int
+            .base10_parse::<u32>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| invalid(int.span())),
+        other => Err(invalid(other.span())),
+    }
+}
+
 /// One of a fixed set of string values; the error lists them and suggests the closest.
 pub(crate) fn one_of(pair: &KeyValue, allowed: &[&str]) -> syn::Result<LitStr> {
     let lit = lit_str(pair)?;

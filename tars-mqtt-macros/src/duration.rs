@@ -1,6 +1,21 @@
-//! Durations written in attributes (`expiry = "30s"`), read at compile time.
+//! Durations written in attributes (`expiry = "30s"`, `backoff = "100ms"`), read at
+//! compile time.
 
-use syn::LitStr;
+use syn::{Lit, LitStr};
+
+use crate::attr::KeyValue;
+
+/// `key = "30s"`: the duration in milliseconds, or an error that shows how to write one.
+pub(crate) fn duration(pair: &KeyValue) -> syn::Result<u64> {
+    let key = pair.key.to_string();
+    match &pair.value {
+        Lit::Str(lit) => parse_duration(&key, lit),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!("`{key}` takes a duration as a string, e.g. `{key} = \"30s\"`"),
+        )),
+    }
+}
 
 /// A duration literal: a whole number and a unit, `ms`, `s`, `m` or `h` (`"500ms"`,
 /// `"30s"`, `"5m"`, `"1h"`); at least 1 ms. Returns milliseconds, or an error at the

@@ -157,10 +157,13 @@ impl ClientBuilder {
 fn check_options(options: &HandlerOptions) -> Result<()> {
     if options.concurrency == 0 || options.queue_capacity == Some(0) {
         return Err(Error::InvalidOptions(
-            "a handler needs a concurrency and a queue capacity of at least 1",
+            "a handler needs a concurrency and a queue capacity of at least 1".into(),
         ));
     }
-    Ok(())
+    options
+        .failure
+        .check()
+        .map_err(|rule| Error::InvalidOptions(format!("failure policy: {rule}").into()))
 }
 
 fn check_filter(filter: &str) -> Result<()> {

@@ -57,7 +57,7 @@ pub enum Error {
     },
     /// Handler options out of range.
     #[error("invalid handler options: {0}")]
-    InvalidOptions(&'static str),
+    InvalidOptions(std::borrow::Cow<'static, str>),
     /// TLS could not be set up.
     #[error("could not set up TLS: {0}")]
     Tls(String),

@@ -3,7 +3,7 @@
 use std::fmt::{self, Display};
 use std::future::Future;
 
-use crate::{Context, Message};
+use crate::{Context, FailurePolicy, Message};
 
 /// What a handler's queue does when a message arrives and the queue is full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,9 +32,10 @@ impl Overflow {
     }
 }
 
-/// Flow control of one subscription: how many messages its handler runs at once, and
-/// how many wait in its queue, under which overflow policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Flow control and failure policy of one subscription: how many messages its handler
+/// runs at once, how many wait in its queue under which overflow policy, and what
+/// happens when it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerOptions {
     /// Messages handled at once (default 1: one at a time, in arrival order).
     pub concurrency: usize,
@@ -42,6 +43,9 @@ pub struct HandlerOptions {
     pub queue_capacity: Option<usize>,
     /// What happens when the queue is full.
     pub overflow: Overflow,
+    /// Retries, backoff and dead letter; what it leaves out comes from the service-wide
+    /// policy ([`Config::failure_policy`](crate::Config::failure_policy)).
+    pub failure: FailurePolicy,
 }
 
 impl Default for HandlerOptions {
@@ -50,6 +54,7 @@ impl Default for HandlerOptions {
             concurrency: 1,
             queue_capacity: None,
             overflow: Overflow::Block,
+            failure: FailurePolicy::default(),
         }
     }
 }

@@ -131,6 +131,7 @@ mod dedup;
 mod envelope;
 mod error;
 mod event;
+mod failure;
 mod extract;
 mod handler;
 pub mod health;
@@ -164,6 +165,10 @@ pub use context::Context;
 pub use envelope::{new_id, now_ts, DecodeError, Envelope};
 pub use error::{Error, Result};
 pub use event::Event;
+pub use failure::{
+    DeadLetter, EffectivePolicy, FailurePolicy, DEAD_LETTER_TYPE, DEFAULT_BACKOFF,
+    DEFAULT_MAX_BACKOFF,
+};
 pub use handler::{
     handler_fn, FailureKind, Handler, HandlerError, HandlerFn, HandlerOptions, HandlerResult,
     IntoHandlerResult, Overflow,
@@ -191,6 +196,7 @@ pub mod prelude {
 /// Support for the code the macros generate. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use std::borrow::Cow;
     pub use std::future::Future;
     pub use std::process::ExitCode;
 
@@ -215,8 +221,8 @@ pub mod __private {
         generator.into_root_schema_for::<T>().to_value()
     }
     pub use crate::{
-        ClientBuilder, Context, Envelope, Event, Handler, HandlerOptions, HandlerResult, Message,
-        Overflow, QoS,
+        ClientBuilder, Context, Envelope, Event, FailurePolicy, Handler, HandlerOptions,
+        HandlerResult, Message, Overflow, QoS,
     };
 }
 

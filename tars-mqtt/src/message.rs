@@ -61,6 +61,12 @@ impl Message {
         }
     }
 
+    /// Whether its acknowledgement waits for its handling (a QoS 1/2 message of a
+    /// persistent session): left unhandled, the broker delivers it again.
+    pub(crate) fn awaits_handling(&self) -> bool {
+        self.ack.is_some()
+    }
+
     /// The topic it was published on.
     pub fn topic(&self) -> &str {
         &self.topic

@@ -243,9 +243,35 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
         qos,
         retain,
         properties,
+        receipt: None,
     };
     send_envelope(shared, target, event_type, data, &id).await?;
     Ok(id)
+}
+
+/// Publishes `data` in a fresh envelope at QoS 1 and waits until the broker
+/// acknowledged it (across reconnects); `Error::Closed` if the client stops first.
+pub(crate) async fn publish_envelope_acknowledged<D: Serialize + ?Sized>(
+    shared: &Shared,
+    topic: &str,
+    event_type: &str,
+    data: &D,
+) -> Result<String> {
+    let id = new_id();
+    let receipt = crate::connection::wire::Receipt::default();
+    let target = Target {
+        topic: TopicName::Given(topic),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: v5(shared).then(Properties::envelope),
+        receipt: Some(receipt.clone()),
+    };
+    send_envelope(shared, target, event_type, data, &id).await?;
+    let mut status = shared.status.subscribe();
+    tokio::select! {
+        () = receipt.delivered() => Ok(id),
+        _ = status.wait_for(|s| s.stopped) => Err(Error::Closed),
+    }
 }
 
 /// Publishes a typed event with a fresh id, or with `correlation_id` (a reply).
@@ -264,6 +290,7 @@ pub(crate) async fn publish_event<E: Event + Serialize>(
         qos: E::QOS,
         retain: E::RETAIN,
         properties: v5(shared).then(event_properties::<E>),
+        receipt: None,
     };
     send_envelope(shared, target, E::EVENT_TYPE, event, id).await
 }
@@ -286,6 +313,7 @@ pub(crate) async fn publish_response<E: Event + Serialize>(
         qos: E::QOS,
         retain: false,
         properties: Some(Arc::new(properties)),
+        receipt: None,
     };
     send_envelope(shared, target, E::EVENT_TYPE, event, request_id).await
 }
@@ -320,6 +348,8 @@ struct Target<'a> {
     qos: QoS,
     retain: bool,
     properties: Option<Arc<Properties>>,
+    /// Told when the broker has it.
+    receipt: Option<crate::connection::wire::Receipt>,
 }
 
 async fn send_envelope<D: Serialize + ?Sized>(
@@ -335,6 +365,7 @@ async fn send_envelope<D: Serialize + ?Sized>(
         qos,
         retain,
         properties,
+        receipt,
     } = target;
     let mut packet = match topic {
         TopicName::Event(topic) => PublishPacket::from_static(topic, qos, retain, payload),
@@ -343,6 +374,7 @@ async fn send_envelope<D: Serialize + ?Sized>(
     if let Some(properties) = properties {
         packet = packet.with_properties(properties);
     }
+    packet.receipt = receipt;
     send(shared, packet).await?;
     if shared.config.metrics_on() {
         shared.events.published(event_type);

@@ -40,10 +40,16 @@ pub struct HandlerStats {
     pub capacity: usize,
     /// The queue's overflow policy.
     pub overflow: crate::Overflow,
-    /// Messages handled (successfully or not).
+    /// Messages handled to their final outcome (successfully or not; a retried message
+    /// counts once).
     pub handled: u64,
-    /// Messages whose handler failed, panicked or could not decode them.
+    /// Messages whose handler failed, panicked or could not decode them, in the end
+    /// (dead letters included).
     pub failed: u64,
+    /// Of those, the messages published as dead letters.
+    pub dead_lettered: u64,
+    /// Attempts after the first (the failure policy's retries).
+    pub retries: u64,
     /// Messages dropped by the overflow policy.
     pub dropped: u64,
 }
@@ -79,6 +85,8 @@ pub(crate) fn handler_stats(shared: &Shared) -> Vec<HandlerStats> {
                 overflow: route.queue.policy(),
                 handled: counters.handled.load(Ordering::Relaxed),
                 failed: counters.failed(),
+                dead_lettered: counters.dead_lettered.load(Ordering::Relaxed),
+                retries: counters.retries.load(Ordering::Relaxed),
                 dropped: counters.dropped.load(Ordering::Relaxed),
             }
         })

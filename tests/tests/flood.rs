@@ -39,6 +39,7 @@ async fn a_million_qos0_messages_into_a_slow_handler_stay_bounded_and_counted() 
         concurrency: 1,
         queue_capacity: Some(100),
         overflow: Overflow::DropOldest,
+        ..HandlerOptions::default()
     };
     let client = Client::builder(config)
         .subscribe_handler_with("flood/data", QoS::AtMostOnce, options, slow)

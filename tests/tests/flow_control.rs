@@ -16,6 +16,7 @@ fn options(concurrency: usize, queue: usize, overflow: Overflow) -> HandlerOptio
         concurrency,
         queue_capacity: Some(queue),
         overflow,
+        ..HandlerOptions::default()
     }
 }
 

@@ -1,10 +1,10 @@
 //! The rules of `#[event(...)]`, every broken one reported.
 
-use syn::{Lit, LitStr};
+use syn::LitStr;
 
 use super::parse::{EventInput, Shape};
-use crate::attr::{check_keys, lit_bool, lit_str, qos, Errors, KeyValue};
-use crate::duration::parse_duration;
+use crate::attr::{check_keys, lit_bool, lit_str, qos, Errors};
+use crate::duration::duration;
 use crate::topic::{topic_error, validate_topic_name};
 
 const KEYS: &[&str] = &["topic", "event_type", "qos", "retain", "expiry"];
@@ -16,17 +16,6 @@ pub(crate) struct EventSpec {
     pub(crate) retain: bool,
     /// MQTT 5 message expiry of every publish, in milliseconds.
     pub(crate) expiry_ms: Option<u64>,
-}
-
-/// `expiry = "30s"`: milliseconds.
-fn expiry(pair: &KeyValue) -> syn::Result<u64> {
-    match &pair.value {
-        Lit::Str(lit) => parse_duration("expiry", lit),
-        other => Err(syn::Error::new(
-            other.span(),
-            "`expiry` takes a duration as a string, e.g. `expiry = \"30s\"`",
-        )),
-    }
 }
 
 pub(crate) fn validate(input: &EventInput) -> syn::Result<EventSpec> {
@@ -48,7 +37,7 @@ pub(crate) fn validate(input: &EventInput) -> syn::Result<EventSpec> {
             "event_type" => event_type = errors.take(lit_str(pair)),
             "qos" => qos_value = errors.take(qos(pair)).unwrap_or(0),
             "retain" => retain = errors.take(lit_bool(pair)).is_some_and(|b| b.value),
-            "expiry" => expiry_ms = errors.take(expiry(pair)),
+            "expiry" => expiry_ms = errors.take(duration(pair)),
             // Not a key of KEYS: `check_keys` reported it already.
             _ => {}
         }

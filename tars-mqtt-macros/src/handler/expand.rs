@@ -113,6 +113,35 @@ fn topic_matches_event(spec: &HandlerSpec, function: &ItemFn) -> Option<TokenStr
     })
 }
 
+/// The `FailurePolicy` written on the handler, as a constant.
+fn failure_policy(spec: &HandlerSpec) -> TokenStream {
+    fn some<T: quote::ToTokens>(value: Option<T>) -> TokenStream {
+        match value {
+            Some(value) => quote!(::core::option::Option::Some(#value)),
+            None => quote!(::core::option::Option::None),
+        }
+    }
+    let failure = &spec.failure;
+    let millis = |ms: Option<u64>| ms.map(|ms| quote!(::core::time::Duration::from_millis(#ms)));
+    let retries = some(failure.retries);
+    let backoff = some(millis(failure.backoff_ms));
+    let max_backoff = some(millis(failure.max_backoff_ms));
+    let dead_letter = some(
+        failure
+            .dead_letter
+            .as_ref()
+            .map(|topic| quote!(::tars::__private::Cow::Borrowed(#topic))),
+    );
+    quote! {
+        ::tars::__private::FailurePolicy {
+            retries: #retries,
+            backoff: #backoff,
+            max_backoff: #max_backoff,
+            dead_letter: #dead_letter,
+        }
+    }
+}
+
 pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
     let fn_ident = &function.sig.ident;
     let fn_name = fn_ident.to_string();
@@ -150,6 +179,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
         Some(capacity) => quote!(::core::option::Option::Some(#capacity)),
         None => quote!(::core::option::Option::None),
     };
+    let failure = failure_policy(spec);
     let overflow = match spec.overflow.as_ref().map(LitStr::value).as_deref() {
         Some("drop_oldest") => quote!(::tars::__private::Overflow::DropOldest),
         Some("drop_newest") => quote!(::tars::__private::Overflow::DropNewest),
@@ -224,7 +254,12 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                 builder: ::tars::__private::ClientBuilder,
                 registration: &'static ::tars::__private::HandlerRegistration,
             ) -> ::tars::__private::ClientBuilder {
-                builder.subscribe_handler_with(&registration.subscription(), registration.qos, registration.options, #handler)
+                builder.subscribe_handler_with(
+                    &registration.subscription(),
+                    registration.qos,
+                    ::core::clone::Clone::clone(&registration.options),
+                    #handler,
+                )
             }
 
             ::tars::__private::inventory::submit! {
@@ -240,6 +275,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                         concurrency: #concurrency,
                         queue_capacity: #queue,
                         overflow: #overflow,
+                        failure: #failure,
                     },
                                         event_type: #event_type,
                     reply: #reply,

@@ -4,11 +4,25 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat, PathArguments, Type};
 
-use crate::attr::{check_keys, lit_str, one_of, positive, qos, Errors, KeyValue};
+use crate::attr::{check_keys, lit_str, one_of, positive, qos, whole_number, Errors, KeyValue};
+use crate::duration::duration;
 use crate::fn_macro::check_async_and_not_generic;
-use crate::topic::{parse_template, topic_error, Template};
+use crate::topic::{parse_template, topic_error, validate_topic_name, Template};
 
-const KEYS: &[&str] = &["topic", "qos", "share", "concurrency", "queue", "overflow"];
+const KEYS: &[&str] = &[
+    "topic",
+    "qos",
+    "share",
+    "concurrency",
+    "queue",
+    "overflow",
+    "retries",
+    "backoff",
+    "max_backoff",
+    "dead_letter",
+];
+/// The most retries a handler may declare (the runtime's `MAX_RETRIES`).
+const MAX_RETRIES: u32 = 1_000;
 const OVERFLOW_POLICIES: &[&str] = &["block", "drop_oldest", "drop_newest"];
 
 /// What an argument receives.
@@ -55,6 +69,15 @@ pub(crate) enum TopicSource {
     FromEvent,
 }
 
+/// The failure policy written on the handler; what is left out comes from the service.
+#[derive(Default)]
+pub(crate) struct FailureSpec {
+    pub(crate) retries: Option<u32>,
+    pub(crate) backoff_ms: Option<u64>,
+    pub(crate) max_backoff_ms: Option<u64>,
+    pub(crate) dead_letter: Option<LitStr>,
+}
+
 pub(crate) struct HandlerSpec {
     pub(crate) args: Vec<Arg>,
     pub(crate) topic: TopicSource,
@@ -64,6 +87,7 @@ pub(crate) struct HandlerSpec {
     pub(crate) concurrency: usize,
     pub(crate) queue: Option<usize>,
     pub(crate) overflow: Option<LitStr>,
+    pub(crate) failure: FailureSpec,
 }
 
 impl HandlerSpec {
@@ -145,23 +169,91 @@ fn check_share(lit: &LitStr, errors: &mut Errors) {
     }
 }
 
+/// `dead_letter = "dead/tts"`: a topic to publish on.
+fn check_dead_letter(lit: &LitStr, errors: &mut Errors) {
+    let topic = lit.value();
+    if topic.contains(['+', '#']) {
+        errors.at(
+            lit.span(),
+            format!(
+                "invalid dead letter topic {topic:?}: dead letters are published there, so it cannot hold the wildcards `+` or `#`; \
+                 write one plain topic, e.g. `dead_letter = \"dead/tts\"`"
+            ),
+        );
+    } else if let Err(error) = validate_topic_name(&topic) {
+        errors.push(topic_error(lit, &topic, &error));
+    }
+}
+
+/// `backoff` and `max_backoff` need retries to space out, and their order.
+fn check_backoff(
+    failure: &FailureSpec,
+    backoff_keys: &[&KeyValue],
+    max_key: Option<&KeyValue>,
+    errors: &mut Errors,
+) {
+    if failure.retries.unwrap_or(0) == 0 {
+        for pair in backoff_keys {
+            errors.at(
+                pair.key.span(),
+                format!(
+                    "`{}` spaces out retries, and this handler has none: add `retries = 3` (attempts after the first), \
+                     or remove `{}`",
+                    pair.key, pair.key
+                ),
+            );
+        }
+    }
+    if let (Some(backoff), Some(max), Some(pair)) =
+        (failure.backoff_ms, failure.max_backoff_ms, max_key)
+    {
+        if max < backoff {
+            errors.at(
+                pair.value.span(),
+                format!(
+                    "`max_backoff` ({max} ms) is shorter than `backoff` ({backoff} ms): the longest delay must be at least the first"
+                ),
+            );
+        }
+    }
+}
+
 pub(crate) fn validate(pairs: &[KeyValue], function: &ItemFn) -> syn::Result<HandlerSpec> {
     let mut errors = Errors::default();
     let (mut topic, mut qos_value, mut share) = (None, 0, None);
     let (mut concurrency, mut queue, mut overflow) = (1, None, None);
+    let mut failure = FailureSpec::default();
+    let (mut backoff_keys, mut max_key) = (Vec::new(), None);
     for pair in check_keys(pairs, KEYS, &mut errors) {
         match pair.key.to_string().as_str() {
             "topic" => topic = errors.take(lit_str(pair)),
             "qos" => qos_value = errors.take(qos(pair)).unwrap_or(0),
+            "share" => share = errors.take(lit_str(pair)),
             "concurrency" => concurrency = errors.take(positive(pair)).unwrap_or(1),
             "queue" => queue = errors.take(positive(pair)),
             "overflow" => overflow = errors.take(one_of(pair, OVERFLOW_POLICIES)),
-            _ => share = errors.take(lit_str(pair)),
+            "retries" => failure.retries = errors.take(whole_number(pair, MAX_RETRIES)),
+            "backoff" => {
+                failure.backoff_ms = errors.take(duration(pair));
+                backoff_keys.push(pair);
+            }
+            "max_backoff" => {
+                failure.max_backoff_ms = errors.take(duration(pair));
+                backoff_keys.push(pair);
+                max_key = Some(pair);
+            }
+            "dead_letter" => failure.dead_letter = errors.take(lit_str(pair)),
+            // Not a key of KEYS: `check_keys` reported it already.
+            _ => {}
         }
     }
     if let Some(lit) = &share {
         check_share(lit, &mut errors);
     }
+    if let Some(lit) = &failure.dead_letter {
+        check_dead_letter(lit, &mut errors);
+    }
+    check_backoff(&failure, &backoff_keys, max_key, &mut errors);
     check_signature(function, &mut errors);
 
     let template = topic.as_ref().and_then(|lit| {
@@ -234,5 +326,6 @@ pub(crate) fn validate(pairs: &[KeyValue], function: &ItemFn) -> syn::Result<Han
         concurrency,
         queue,
         overflow,
+        failure,
     })
 }

@@ -206,7 +206,52 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     if let Some(raw) = get(lookup, "TARS_METRICS_ADDR")? {
         builder = builder.metrics_addr(parse_metrics_addr(&raw)?);
     }
-    builder.build()
+    builder.failure_policy(failure_policy(lookup)?).build()
+}
+
+/// `TARS_RETRIES`, `TARS_BACKOFF` and `TARS_DEAD_LETTER_TOPIC`: the service-wide
+/// failure policy.
+fn failure_policy(lookup: &Lookup<'_>) -> Result<crate::FailurePolicy, ConfigError> {
+    let retries_rule = format!(
+        "must be a whole number from 0 to {}",
+        crate::failure::MAX_RETRIES
+    );
+    let retries = get(lookup, "TARS_RETRIES")?
+        .map(|raw| {
+            raw.parse::<u32>()
+                .map_err(|_| invalid("TARS_RETRIES", &raw, &retries_rule))
+        })
+        .transpose()?;
+    let backoff = get(lookup, "TARS_BACKOFF")?
+        .map(|raw| {
+            parse_duration(&raw)
+                .ok_or_else(|| invalid("TARS_BACKOFF", &raw, "must be a duration such as 100ms, 2s or 1m (a bare number is seconds)"))
+        })
+        .transpose()?;
+    Ok(crate::FailurePolicy {
+        retries,
+        backoff,
+        max_backoff: None,
+        dead_letter: get(lookup, "TARS_DEAD_LETTER_TOPIC")?.map(Into::into),
+    })
+}
+
+/// A duration written as a number and a unit (`100ms`, `1.5s`, `2m`, `1h`), or a bare
+/// number of seconds.
+fn parse_duration(raw: &str) -> Option<Duration> {
+    let split = raw
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let seconds_per_unit = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3_600.0,
+        _ => return None,
+    };
+    let number: f64 = number.parse().ok()?;
+    Duration::try_from_secs_f64(number * seconds_per_unit).ok()
 }
 
 /// `TARS_METRICS_ADDR`: `host:port` with an IP address (a name would hide which
@@ -296,8 +341,15 @@ mod tests {
             ("MQTT_VERSION", "5"),
             ("MQTT_CLEAN_SESSION", "false"),
             ("MQTT_SESSION_EXPIRY", "120"),
+            ("TARS_RETRIES", "3"),
+            ("TARS_BACKOFF", "250ms"),
+            ("TARS_DEAD_LETTER_TOPIC", "dead/letters"),
         ])
         .unwrap();
+        let failure = c.failure_policy();
+        assert_eq!(failure.retries, Some(3));
+        assert_eq!(failure.backoff, Some(Duration::from_millis(250)));
+        assert_eq!(failure.dead_letter.as_deref(), Some("dead/letters"));
         assert_eq!(c.mqtt_version(), crate::MqttVersion::V5);
         assert_eq!(c.session_expiry(), Duration::from_secs(120));
         assert_eq!(c.source_name(), "src");
@@ -367,6 +419,12 @@ mod tests {
             (&[("MQTT_VERSION", "3.1")], "MQTT_VERSION"),
             (&[("MQTT_VERSION", "6")], "MQTT_VERSION"),
             (&[("TARS_METRICS_ADDR", "9464")], "TARS_METRICS_ADDR"),
+            (&[("TARS_RETRIES", "-1")], "TARS_RETRIES"),
+            (&[("TARS_RETRIES", "1001")], "TARS_RETRIES"),
+            (&[("TARS_BACKOFF", "fast")], "TARS_BACKOFF"),
+            (&[("TARS_BACKOFF", "0ms")], "TARS_BACKOFF"),
+            (&[("TARS_BACKOFF", "5 parsecs")], "TARS_BACKOFF"),
+            (&[("TARS_DEAD_LETTER_TOPIC", "dead/#")], "TARS_DEAD_LETTER_TOPIC"),
             (
                 &[("TARS_METRICS_ADDR", "localhost:9464")],
                 "TARS_METRICS_ADDR",

@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::failure::{FailurePolicy, MAX_RETRIES};
+
 pub(crate) use broker_url::redact as redact_url;
 pub use broker_url::{BrokerUrl, Transport};
 
@@ -105,6 +107,7 @@ pub struct Config {
     session_expiry: Duration,
     metrics_addr: Option<SocketAddr>,
     metrics: bool,
+    failure: FailurePolicy,
 }
 
 /// The MQTT protocol version a client speaks (`MQTT_VERSION`).
@@ -305,6 +308,11 @@ impl Config {
     pub fn metrics_on(&self) -> bool {
         self.metrics || self.metrics_addr.is_some()
     }
+    /// The service-wide failure policy: what a handler's own policy leaves out
+    /// (`TARS_RETRIES`, `TARS_BACKOFF`, `TARS_DEAD_LETTER_TOPIC`).
+    pub fn failure_policy(&self) -> &FailurePolicy {
+        &self.failure
+    }
     /// A builder holding this configuration, to change a few settings.
     pub fn to_builder(&self) -> ConfigBuilder {
         ConfigBuilder {
@@ -403,6 +411,7 @@ impl ConfigBuilder {
                 session_expiry: DEFAULT_SESSION_EXPIRY,
                 metrics_addr: None,
                 metrics: false,
+                failure: FailurePolicy::default(),
             },
         }
     }
@@ -520,6 +529,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// The service-wide failure policy (`TARS_RETRIES`, `TARS_BACKOFF`,
+    /// `TARS_DEAD_LETTER_TOPIC`); each handler's own values win over it. See
+    /// `docs/failure-policies.md`.
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.config.failure = policy;
+        self
+    }
+
     /// Checks every rule and returns the configuration, or the first broken rule.
     pub fn build(self) -> Result<Config, ConfigError> {
         let mut config = self.config;
@@ -551,6 +568,34 @@ fn invalid(variable: &'static str, value: impl fmt::Display, rule: &str) -> Conf
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+/// The service-wide failure policy, its errors naming the `TARS_*` variables.
+fn check_failure_policy(policy: &FailurePolicy) -> Result<(), ConfigError> {
+    if let Some(retries) = policy.retries.filter(|n| *n > MAX_RETRIES) {
+        return Err(invalid(
+            "TARS_RETRIES",
+            retries,
+            &format!("must be a whole number from 0 to {MAX_RETRIES}"),
+        ));
+    }
+    if let Some(backoff) = policy.backoff.filter(|d| *d < Duration::from_millis(1)) {
+        return Err(invalid(
+            "TARS_BACKOFF",
+            format!("{backoff:?}"),
+            "must be a duration of at least 1ms, e.g. 100ms or 2s",
+        ));
+    }
+    if let Some(topic) = &policy.dead_letter {
+        if let Err(e) = crate::topic::validate_topic_name(topic) {
+            return Err(invalid(
+                "TARS_DEAD_LETTER_TOPIC",
+                topic,
+                &format!("must be a topic to publish on: {}", e.reason),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate(c: &Config) -> Result<(), ConfigError> {
@@ -657,6 +702,7 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be a number of bytes from 1024 to 268435455",
         ));
     }
+    check_failure_policy(&c.failure)?;
     if c.handler_queue_capacity == 0 {
         return Err(invalid("handler_queue_capacity", 0, "must be at least 1"));
     }

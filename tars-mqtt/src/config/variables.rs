@@ -112,6 +112,21 @@ pub const CONFIG_VARIABLES: &[Variable] = &[
         "unset (off)",
         "host:port of the /metrics, /healthz and /readyz endpoint",
     ),
+    var(
+        "TARS_RETRIES",
+        "0",
+        "attempts after the first when a handler fails (a handler's `retries` wins)",
+    ),
+    var(
+        "TARS_BACKOFF",
+        "100ms",
+        "the first delay before a retry; it doubles, with jitter, up to 30s",
+    ),
+    var(
+        "TARS_DEAD_LETTER_TOPIC",
+        "unset",
+        "where a message goes once every attempt failed (a handler's `dead_letter` wins)",
+    ),
 ];
 
 /// The effective value of a configuration variable, as `--check` prints it: the
@@ -144,6 +159,20 @@ pub fn effective_value(config: &Config, name: &str) -> Option<String> {
         "TARS_METRICS_ADDR" => config
             .metrics_addr()
             .map_or_else(|| "unset".to_owned(), |a| a.to_string()),
+        "TARS_RETRIES" => config.failure_policy().retries.unwrap_or(0).to_string(),
+        "TARS_BACKOFF" => format!(
+            "{:?}",
+            config
+                .failure_policy()
+                .backoff
+                .unwrap_or(crate::failure::DEFAULT_BACKOFF)
+        ),
+        "TARS_DEAD_LETTER_TOPIC" => config
+            .failure_policy()
+            .dead_letter
+            .as_deref()
+            .unwrap_or("unset")
+            .to_owned(),
         _ => return None,
     })
 }

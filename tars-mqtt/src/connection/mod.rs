@@ -6,8 +6,9 @@
 //! - `reader` and `writer` are the two halves of the socket, which never wait on each
 //!   other; `wire` is the one adapter over the MQTT library (codec and transport);
 //! - `inbound` routes messages to the handler queues (`queue`), `worker` runs handlers,
-//!   `acks` decides when a received message is acknowledged, `outbox` owns what we
-//!   publish until it is acknowledged;
+//!   `retry` applies a handler's failure policy (retries, dead letters), `acks`
+//!   decides when a received message is acknowledged, `outbox` owns what we publish
+//!   until it is acknowledged;
 //! - `session` subscribes and restores subscriptions after each connection, `presence`
 //!   builds health, last will, manifest and heartbeat, `heartbeat` sends the heartbeat
 //!   and watches that writes get out;
@@ -23,6 +24,7 @@ pub(crate) mod outbox;
 pub(crate) mod presence;
 pub(crate) mod queue;
 pub(crate) mod reader;
+pub(crate) mod retry;
 pub(crate) mod runtime;
 pub(crate) mod session;
 pub(crate) mod tls;

@@ -128,7 +128,18 @@ impl Outbox {
 
     /// PUBACK: a QoS 1 publish is delivered. False for an unknown packet id.
     pub(crate) fn on_puback(&mut self, pkid: u16) -> bool {
-        self.in_flight.remove(&pkid).is_some()
+        self.complete(pkid)
+    }
+
+    /// The broker has the publish for good: its waiting publisher is told.
+    fn complete(&mut self, pkid: u16) -> bool {
+        let Some(entry) = self.in_flight.remove(&pkid) else {
+            return false;
+        };
+        if let Some(receipt) = &entry.publish.receipt {
+            receipt.deliver();
+        }
+        true
     }
 
     /// PUBREC: the broker has a QoS 2 publish; a PUBREL is owed. False for an unknown
@@ -146,7 +157,7 @@ impl Outbox {
 
     /// PUBCOMP: a QoS 2 publish is complete.
     pub(crate) fn on_pubcomp(&mut self, pkid: u16) -> bool {
-        self.in_flight.remove(&pkid).is_some()
+        self.complete(pkid)
     }
 
     /// The connection failed: unacknowledged publishes are kept for the next one, in
@@ -193,6 +204,22 @@ mod tests {
         assert_eq!((a, b), (u16::MAX, 1));
         outbox.last_pkid = 0;
         assert_eq!(sent(&mut outbox, 3, QoS::AtLeastOnce), 2, "1 is in use");
+    }
+
+    #[tokio::test]
+    async fn a_receipt_is_delivered_on_the_ack_even_after_a_resend() {
+        let mut outbox = Outbox::new(4);
+        let receipt = super::super::wire::Receipt::default();
+        let mut p = publish(1, QoS::AtLeastOnce);
+        p.receipt = Some(receipt.clone());
+        outbox.track(&mut p);
+        outbox.on_connection_lost();
+        let mut again = outbox.next_kept().unwrap();
+        outbox.track(&mut again);
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), receipt.delivered());
+        assert!(waiting.await.is_err(), "not acknowledged yet");
+        assert!(outbox.on_puback(again.pkid));
+        receipt.delivered().await;
     }
 
     #[test]

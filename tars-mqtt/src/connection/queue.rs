@@ -1,11 +1,21 @@
-//! The bounded queue in front of a handler, with its overflow policy.
+//! The bounded queue in front of a handler, with its overflow policy, and the messages
+//! that wait out a retry backoff.
+//!
+//! A message waiting for a retry is parked here, not in a worker: the workers go on
+//! with the queue meanwhile. Parked messages count against the capacity, so a flood of
+//! failing messages fills the queue and the overflow policy applies as to any other
+//! (a worker re-parking the message it holds always succeeds, so at most capacity +
+//! concurrency messages are held).
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
+use super::retry::Failures;
 use crate::histogram::DurationHistogram;
 use crate::{Message, Overflow};
 
@@ -21,10 +31,61 @@ pub(crate) enum Offered {
     Full(Message),
 }
 
+/// What a worker takes from the queue.
+#[derive(Debug)]
+pub(crate) enum Work {
+    /// A message not tried yet.
+    Fresh(Message),
+    /// A message whose backoff is over, for another attempt.
+    Retry(Message, Box<Failures>),
+    /// A message that was waiting out its backoff when the queue closed (shutdown).
+    Abandoned(Message, Box<Failures>),
+}
+
+/// A message waiting out its backoff.
+#[derive(Debug)]
+struct Parked {
+    due: Instant,
+    /// Arrival order among messages due at the same instant.
+    seq: u64,
+    message: Message,
+    failures: Box<Failures>,
+}
+
+impl PartialEq for Parked {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+
+impl Eq for Parked {}
+
+impl PartialOrd for Parked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Parked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     items: VecDeque<Message>,
+    /// Earliest due first.
+    parked: BinaryHeap<Reverse<Parked>>,
+    parked_seq: u64,
     closed: bool,
+}
+
+impl State {
+    /// Messages holding a place: queued or parked.
+    fn held(&self) -> usize {
+        self.items.len() + self.parked.len()
+    }
 }
 
 /// Counters of one handler.
@@ -32,23 +93,33 @@ struct State {
 pub(crate) struct QueueCounters {
     /// Dropped by the overflow policy.
     pub(crate) dropped: AtomicU64,
-    /// Handled, whatever the outcome.
+    /// Done with, whatever the final outcome (a retried message counts once).
     pub(crate) handled: AtomicU64,
-    /// The handler returned an error.
+    /// The handler's last attempt returned an error (and no dead letter took it).
     pub(crate) errors: AtomicU64,
-    /// The handler panicked.
+    /// The handler's last attempt panicked (and no dead letter took it).
     pub(crate) panics: AtomicU64,
     /// The payload did not decode into what the handler takes.
     pub(crate) undecodable: AtomicU64,
+    /// Published as dead letters.
+    pub(crate) dead_lettered: AtomicU64,
+    /// Attempts after the first.
+    pub(crate) retries: AtomicU64,
     /// How long the handler took, recorded when metrics are on: one histogram per
     /// worker, which only that worker records into.
     pub(crate) durations: Box<[DurationHistogram]>,
 }
 
 impl QueueCounters {
-    /// Handled messages that failed: errors, panics and undecodable payloads.
+    /// Handled messages that failed: errors, panics, undecodable payloads and dead
+    /// letters.
     pub(crate) fn failed(&self) -> u64 {
-        [&self.errors, &self.panics, &self.undecodable]
+        [
+            &self.errors,
+            &self.panics,
+            &self.undecodable,
+            &self.dead_lettered,
+        ]
             .iter()
             .map(|n| n.load(Ordering::Relaxed))
             .sum()
@@ -104,7 +175,7 @@ impl HandlerQueue {
             // Shutting down: nobody will handle it.
             return Offered::Queued { first: false };
         }
-        if state.items.len() < self.capacity {
+        if state.held() < self.capacity {
             let first = state.items.is_empty();
             state.items.push_back(message);
             return Offered::Queued { first };
@@ -112,11 +183,14 @@ impl HandlerQueue {
         let outcome = match self.policy {
             Overflow::Block => return Offered::Full(message),
             Overflow::DropNewest => Offered::Dropped(message),
-            Overflow::DropOldest => {
-                let oldest = state.items.pop_front().expect("a full queue is not empty");
-                state.items.push_back(message);
-                Offered::Dropped(oldest)
-            }
+            // Parked messages are not dropped: with none queued, the new one goes.
+            Overflow::DropOldest => match state.items.pop_front() {
+                Some(oldest) => {
+                    state.items.push_back(message);
+                    Offered::Dropped(oldest)
+                }
+                None => Offered::Dropped(message),
+            },
         };
         self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         outcome
@@ -139,7 +213,7 @@ impl HandlerQueue {
                 if state.closed {
                     return;
                 }
-                if state.items.len() < self.capacity {
+                if state.held() < self.capacity {
                     state.items.push_back(message);
                     drop(state);
                     self.readable.notify_one();
@@ -152,16 +226,17 @@ impl HandlerQueue {
 
     /// The next message; `None` once the queue is closed and empty.
     #[cfg(test)]
-    pub(crate) async fn pop(&self) -> Option<Message> {
+    pub(crate) async fn pop(&self) -> Option<Work> {
         self.pop_or_wait(|| {}).await
     }
 
-    /// The next message; `None` once the queue is closed and empty. `before_waiting`
-    /// runs when there is none yet, before the worker sleeps.
-    pub(crate) async fn pop_or_wait(&self, mut before_waiting: impl FnMut()) -> Option<Message> {
+    /// The next work; `None` once the queue is closed and empty. `before_waiting` runs
+    /// when there is none yet, before the worker sleeps (until a message arrives, or
+    /// the earliest parked one is due).
+    pub(crate) async fn pop_or_wait(&self, mut before_waiting: impl FnMut()) -> Option<Work> {
         loop {
             // The common case, a message waiting, takes no waiter registration.
-            if let Some(taken) = self.try_pop() {
+            if let Ok(taken) = self.try_pop() {
                 return taken;
             }
             before_waiting();
@@ -169,31 +244,85 @@ impl HandlerQueue {
             tokio::pin!(readable);
             readable.as_mut().enable();
             // Checked again once registered: a push or a close in between is not missed.
-            if let Some(taken) = self.try_pop() {
-                return taken;
+            let due = match self.try_pop() {
+                Ok(taken) => return taken,
+                Err(due) => due,
+            };
+            match due {
+                Some(due) => {
+                    tokio::select! {
+                        () = readable => {}
+                        () = tokio::time::sleep_until(due) => {}
+                    }
+                }
+                None => readable.await,
             }
-            readable.await;
         }
     }
 
-    /// The next message (`Some(Some(_))`), the end (`Some(None)`: closed and empty), or
-    /// nothing yet (`None`).
-    fn try_pop(&self) -> Option<Option<Message>> {
+    /// The next work (`Ok(Some(_))`), the end (`Ok(None)`: closed, nothing queued or
+    /// parked), or nothing yet (`Err`, with when the earliest parked message is due).
+    fn try_pop(&self) -> Result<Option<Work>, Option<Instant>> {
         let mut state = self.lock();
-        if let Some(message) = state.items.pop_front() {
-            let more = !state.items.is_empty();
-            drop(state);
-            if self.is_overflowing() {
-                // The overflow task waits for this room.
-                self.writable.notify_one();
+        // Once closed, parked messages go first: none will be tried again.
+        let closed = state.closed;
+        let due_now = state
+            .parked
+            .peek()
+            .is_some_and(|Reverse(p)| closed || p.due <= Instant::now());
+        let work = if due_now {
+            let Reverse(parked) = state.parked.pop().expect("peeked");
+            Some(if closed {
+                Work::Abandoned(parked.message, parked.failures)
+            } else {
+                Work::Retry(parked.message, parked.failures)
+            })
+        } else {
+            state.items.pop_front().map(Work::Fresh)
+        };
+        let Some(work) = work else {
+            if state.closed && state.parked.is_empty() {
+                return Ok(None);
             }
-            if more && self.workers > 1 {
-                // Another worker of a concurrent handler may take the next one.
-                self.readable.notify_one();
-            }
-            return Some(Some(message));
+            return Err(state.parked.peek().map(|Reverse(p)| p.due));
+        };
+        let more = !state.items.is_empty();
+        drop(state);
+        if self.is_overflowing() {
+            // The overflow task waits for this room.
+            self.writable.notify_one();
         }
-        state.closed.then_some(None)
+        if more && self.workers > 1 {
+            // Another worker of a concurrent handler may take the next one.
+            self.readable.notify_one();
+        }
+        Ok(Some(work))
+    }
+
+    /// Parks a message until `due`, for another attempt then. Once the queue is closed
+    /// it is handed back: nothing will retry it.
+    pub(crate) fn park(
+        &self,
+        message: Message,
+        failures: Box<Failures>,
+        due: Instant,
+    ) -> Result<(), (Message, Box<Failures>)> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err((message, failures));
+        }
+        state.parked_seq += 1;
+        let seq = state.parked_seq;
+        state.parked.push(Reverse(Parked {
+            due,
+            seq,
+            message,
+            failures,
+        }));
+        drop(state);
+        // A sleeping worker may now need to wake earlier than it planned.
+        self.readable.notify_one();
+        Ok(())
     }
 
     /// Stops taking messages; workers finish what is queued, then see `None`.
@@ -226,9 +355,9 @@ impl HandlerQueue {
         self.policy
     }
 
-    /// Messages waiting.
+    /// Messages waiting: queued, or parked for a retry.
     pub(crate) fn len(&self) -> usize {
-        self.lock().items.len()
+        self.lock().held()
     }
 }
 
@@ -241,6 +370,18 @@ mod tests {
 
     fn message(n: u32) -> Message {
         Message::new(format!("t/{n}"), Bytes::new(), QoS::AtMostOnce, false)
+    }
+
+    /// The topic of a fresh message taken.
+    fn fresh(work: Option<Work>) -> String {
+        match work {
+            Some(Work::Fresh(message)) => message.topic().to_owned(),
+            other => panic!("expected a fresh message, got {other:?}"),
+        }
+    }
+
+    fn failures() -> Box<Failures> {
+        Failures::for_test()
     }
 
     fn topics(queue: &HandlerQueue) -> Vec<String> {
@@ -298,9 +439,9 @@ mod tests {
             async move { queue.push_waiting(message(2)).await }
         });
         tokio::task::yield_now().await;
-        assert_eq!(queue.pop().await.unwrap().topic(), "t/1");
+        assert_eq!(fresh(queue.pop().await), "t/1");
         pusher.await.unwrap();
-        assert_eq!(queue.pop().await.unwrap().topic(), "t/2");
+        assert_eq!(fresh(queue.pop().await), "t/2");
     }
 
     #[tokio::test]
@@ -308,7 +449,45 @@ mod tests {
         let queue = HandlerQueue::new(4, Overflow::Block, 1);
         queue.offer(message(1));
         queue.close();
-        assert_eq!(queue.pop().await.unwrap().topic(), "t/1");
+        assert_eq!(fresh(queue.pop().await), "t/1");
         assert!(queue.pop().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parked_message_comes_back_when_due_and_others_pass_it_meanwhile() {
+        let queue = HandlerQueue::new(4, Overflow::Block, 1);
+        let due = Instant::now() + std::time::Duration::from_millis(500);
+        queue.park(message(1), failures(), due).unwrap();
+        queue.offer(message(2));
+        assert_eq!(fresh(queue.pop().await), "t/2", "the parked one waits");
+        match queue.pop().await {
+            Some(Work::Retry(m, _)) => assert_eq!(m.topic(), "t/1"),
+            other => panic!("expected the retry, got {other:?}"),
+        }
+        assert!(Instant::now() >= due, "not before it is due");
+    }
+
+    #[test]
+    fn parked_messages_hold_their_place_in_the_capacity() {
+        let queue = HandlerQueue::new(2, Overflow::Block, 1);
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        queue.park(message(1), failures(), later).unwrap();
+        queue.offer(message(2));
+        assert!(matches!(queue.offer(message(3)), Offered::Full(_)));
+        assert_eq!(queue.len(), 2);
+        let dropping = HandlerQueue::new(1, Overflow::DropOldest, 1);
+        dropping.park(message(1), failures(), later).unwrap();
+        assert!(matches!(dropping.offer(message(2)), Offered::Dropped(m) if m.topic() == "t/2"));
+    }
+
+    #[tokio::test]
+    async fn closing_hands_parked_messages_back_as_abandoned() {
+        let queue = HandlerQueue::new(4, Overflow::Block, 1);
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        queue.park(message(1), failures(), later).unwrap();
+        queue.close();
+        assert!(matches!(queue.pop().await, Some(Work::Abandoned(m, _)) if m.topic() == "t/1"));
+        assert!(queue.pop().await.is_none());
+        assert!(queue.park(message(2), failures(), later).is_err());
     }
 }

@@ -15,6 +15,7 @@ use super::inbound::Inbound;
 use super::link::Link;
 use super::presence::Presence;
 use super::queue::HandlerQueue;
+use super::retry::FailureHandling;
 use super::session::SessionTask;
 use super::wire::PublishPacket;
 use super::{heartbeat, tls, worker, Command, Route, SessionInput, Shared, Status, Tasks};
@@ -191,6 +192,10 @@ pub(crate) fn add_route<H: Handler>(
         options.concurrency,
     ));
     let name = handler.name().map_or_else(|| filter.clone(), str::to_owned);
+    let failures = Arc::new(FailureHandling {
+        handler: name.clone(),
+        policy: options.failure.or(shared.config.failure_policy()).effective(),
+    });
     let handler = Arc::new(handler);
     {
         let mut tasks = shared.tasks();
@@ -201,6 +206,7 @@ pub(crate) fn add_route<H: Handler>(
                 queue.clone(),
                 ctx,
                 index,
+                failures.clone(),
             )));
         }
     }

@@ -10,28 +10,42 @@ use futures_util::FutureExt;
 use tracing::{Instrument, Span};
 
 use super::call_clock::CallClock;
-use super::queue::HandlerQueue;
-use crate::handler::{FailureKind, Handler, HandlerError};
-use crate::span::{message_span, record_envelope, record_trace};
+use super::queue::{HandlerQueue, Work};
+use super::retry::{self, Failure, FailureHandling};
+use crate::handler::{Handler, HandlerError};
+use crate::span::{message_span, record_trace};
 use crate::trace::TraceContext;
 use crate::{Context, Message, MqttVersion};
 
 /// Handles queued messages one at a time until the queue is closed and empty (a
-/// handler with `concurrency = N` has N of these on one queue). An error or a panic in
-/// the handler is logged with the topic and envelope id, and the worker goes on with
-/// the next message.
+/// handler with `concurrency = N` has N of these on one queue). A failed attempt goes
+/// to the handler's failure policy (`retry.rs`): parked for another attempt, or
+/// settled with a dead letter or a log line; the worker goes on with the next message.
 pub(crate) async fn run<H: Handler>(
     handler: Arc<H>,
     queue: Arc<HandlerQueue>,
     ctx: Context,
     worker: usize,
+    failures: Arc<FailureHandling>,
 ) {
     let counters = &queue.counters;
     // This worker's own histogram (see `DurationHistogram::observe_exclusive`).
     let durations = &counters.durations[worker % counters.durations.len()];
     let traced = ctx.client().config().mqtt_version() == MqttVersion::V5;
     let mut clock = CallClock::new(ctx.client().config().metrics_on());
-    while let Some(message) = queue.pop_or_wait(|| clock.idle()).await {
+    while let Some(work) = queue.pop_or_wait(|| clock.idle()).await {
+        let (message, earlier) = match work {
+            Work::Fresh(message) => (message, None),
+            Work::Retry(message, earlier) => {
+                counters.retries.fetch_add(1, Ordering::Relaxed);
+                (message, Some(earlier))
+            }
+            Work::Abandoned(message, earlier) => {
+                retry::abandon(&failures, &queue, &ctx, message, earlier).await;
+                clock.idle();
+                continue;
+            }
+        };
         let started = clock.start();
         let span = message_span(message.topic());
         // MQTT 5: the handler runs in the message's trace (see `crate::trace`), settled
@@ -53,25 +67,27 @@ pub(crate) async fn run<H: Handler>(
             None => in_span(&span, call).await,
         };
         clock.finish(started, durations);
-        counters.handled.fetch_add(1, Ordering::Relaxed);
-        message.mark_handled();
         let failure = match outcome {
-            Ok(Ok(())) => continue,
-            Ok(Err(error)) => {
-                let counter = match error.kind() {
-                    FailureKind::Malformed => &counters.undecodable,
-                    FailureKind::Failed => &counters.errors,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                error
+            Ok(Ok(())) => {
+                counters.handled.fetch_add(1, Ordering::Relaxed);
+                message.mark_handled();
+                continue;
             }
-            Err(panic) => {
-                counters.panics.fetch_add(1, Ordering::Relaxed);
-                HandlerError::failed(format!("handler panicked: {}", panic_reason(&*panic)))
-            }
+            Ok(Err(error)) => Failure {
+                error,
+                panicked: false,
+            },
+            Err(panic) => Failure {
+                error: HandlerError::failed(format!(
+                    "handler panicked: {}",
+                    panic_reason(&*panic)
+                )),
+                panicked: true,
+            },
         };
-        span.in_scope(|| report(&message, &failure));
-        clock.idle(); // the report's time is nobody's
+        let settled = retry::on_failure(&failures, &queue, &ctx, message, earlier, failure);
+        in_span(&span, settled).await;
+        clock.idle(); // the failure's handling is nobody's time
     }
 }
 
@@ -92,28 +108,6 @@ async fn in_span<F: Future>(span: &Span, future: F) -> F::Output {
         future.await
     } else {
         future.instrument(span.clone()).await
-    }
-}
-
-fn report(message: &Message, failure: &HandlerError) {
-    let header = message.header();
-    let envelope_id = header.as_ref().map(|h| h.id.as_ref()).unwrap_or("-");
-    if let Some(h) = &header {
-        record_envelope(&h.id, &h.event_type);
-    }
-    match failure.kind() {
-        FailureKind::Malformed => tracing::warn!(
-            topic = message.topic(),
-            envelope_id,
-            reason = %failure,
-            "skipping malformed message"
-        ),
-        FailureKind::Failed => tracing::error!(
-            topic = message.topic(),
-            envelope_id,
-            reason = %failure,
-            "handler failed"
-        ),
     }
 }
 

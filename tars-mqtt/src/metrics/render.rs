@@ -35,12 +35,22 @@ struct ClientCollector(Arc<Shared>);
 #[derive(Default)]
 struct HandlerFigures {
     outcomes: [u64; OUTCOMES.len()],
+    retries: u64,
     queued: u64,
     durations: HistogramSnapshot,
 }
 
-/// The `outcome` label values, in the order of [`HandlerFigures::outcomes`].
-const OUTCOMES: [&str; 5] = ["ok", "error", "panic", "undecodable", "dropped"];
+/// The `outcome` label values, in the order of [`HandlerFigures::outcomes`]. A message
+/// counts once, by its final outcome (a retried message is not an error until its last
+/// attempt failed).
+const OUTCOMES: [&str; 6] = [
+    "ok",
+    "error",
+    "panic",
+    "undecodable",
+    "dropped",
+    "dead_lettered",
+];
 
 impl ClientCollector {
     fn handlers(&self) -> BTreeMap<String, HandlerFigures> {
@@ -49,17 +59,20 @@ impl ClientCollector {
         for route in routes.iter() {
             let counters = &route.queue.counters;
             let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-            let (errors, panics, undecodable) = (
+            let ok = load(&counters.handled).saturating_sub(counters.failed());
+            let entry = figures.entry(route.handler.clone()).or_default();
+            let counts = [
+                ok,
                 load(&counters.errors),
                 load(&counters.panics),
                 load(&counters.undecodable),
-            );
-            let ok = load(&counters.handled).saturating_sub(errors + panics + undecodable);
-            let entry = figures.entry(route.handler.clone()).or_default();
-            let counts = [ok, errors, panics, undecodable, load(&counters.dropped)];
+                load(&counters.dropped),
+                load(&counters.dead_lettered),
+            ];
             for (total, n) in entry.outcomes.iter_mut().zip(counts) {
                 *total += n;
             }
+            entry.retries += load(&counters.retries);
             entry.queued += route.queue.len() as u64;
             entry
                 .durations
@@ -117,7 +130,7 @@ impl Collector for ClientCollector {
         let handlers = self.handlers();
         let mut metric = encoder.encode_descriptor(
             "tars_handler_messages",
-            "Messages per handler and outcome (ok, error, panic, undecodable, dropped)",
+            "Messages per handler and final outcome (ok, error, panic, undecodable, dropped, dead_lettered)",
             None,
             MetricType::Counter,
         )?;
@@ -138,8 +151,18 @@ impl Collector for ClientCollector {
             histogram(&mut metric.encode_family(&labels)?, &figures.durations)?;
         }
         let mut metric = encoder.encode_descriptor(
+            "tars_handler_retries",
+            "Attempts after the first, per handler (its failure policy's retries)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (handler, figures) in &handlers {
+            let labels = [("handler", handler.as_str())];
+            counter_of(&mut metric, &labels, figures.retries)?;
+        }
+        let mut metric = encoder.encode_descriptor(
             "tars_handler_queue_depth",
-            "Messages waiting in each handler's queue",
+            "Messages waiting in each handler's queue (parked retries included)",
             None,
             MetricType::Gauge,
         )?;

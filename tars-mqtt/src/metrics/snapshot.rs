@@ -50,12 +50,18 @@ impl MetricsSnapshot {
     }
 
     /// `tars_handler_messages_total{handler, outcome}` (0 when absent). Outcomes: `ok`,
-    /// `error`, `panic`, `undecodable`, `dropped`.
+    /// `error`, `panic`, `undecodable`, `dropped`, `dead_lettered`.
     pub fn handler_messages(&self, handler: &str, outcome: &str) -> u64 {
         let value = self.value(
             "tars_handler_messages_total",
             &[("handler", handler), ("outcome", outcome)],
         );
+        value.unwrap_or(0.0) as u64
+    }
+
+    /// `tars_handler_retries_total{handler}` (0 when absent).
+    pub fn handler_retries(&self, handler: &str) -> u64 {
+        let value = self.value("tars_handler_retries_total", &[("handler", handler)]);
         value.unwrap_or(0.0) as u64
     }
 

@@ -28,6 +28,31 @@ pub(crate) type Stream = Box<dyn AsyncReadWrite>;
 /// message over our own limit is read and skipped instead of breaking the connection.
 pub(crate) const MQTT_MAX_PACKET_SIZE: usize = 268_435_455 + 5;
 
+/// Tells a waiting publisher that the broker acknowledged its QoS 1/2 publish (on
+/// whichever connection that happened: a kept publish carries it along).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Receipt(Arc<tokio::sync::Notify>);
+
+impl Receipt {
+    /// The broker has it.
+    pub(crate) fn deliver(&self) {
+        self.0.notify_one();
+    }
+
+    /// Waits until the broker has it.
+    pub(crate) async fn delivered(&self) {
+        self.0.notified().await;
+    }
+}
+
+impl PartialEq for Receipt {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Receipt {}
+
 /// A PUBLISH to send. The topic is kept as bytes (valid UTF-8), so that keeping a copy
 /// for a resend costs no allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +70,8 @@ pub(crate) struct PublishPacket {
     /// (added at encoding, so that the shared properties stay shared). Boxed: a
     /// 3.1.1 publish carries one pointer for it.
     pub(crate) trace: Option<Box<TraceContext>>,
+    /// Told when the broker acknowledged it (QoS 1/2), for a publisher that waits.
+    pub(crate) receipt: Option<Receipt>,
 }
 
 impl PublishPacket {
@@ -73,6 +100,7 @@ impl PublishPacket {
             pkid: 0,
             properties: None,
             trace: None,
+            receipt: None,
         }
     }
 
@@ -243,6 +271,7 @@ pub(crate) fn from_library(publish: rumqttc::mqttbytes::v4::Publish) -> PublishP
         pkid: 0,
         properties: None,
         trace: None,
+        receipt: None,
     }
 }
 
