@@ -8,10 +8,12 @@ use crate::{Context, FailurePolicy, Message};
 /// What a handler's queue does when a message arrives and the queue is full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Overflow {
-    /// Messages wait for room, lossless: a QoS 1/2 message's acknowledgement is held
-    /// back, so the broker stops sending once its in-flight window is full, and once
-    /// 1,024 messages wait the connection stops reading (backpressure to the broker,
-    /// which then applies its own limits to QoS 0).
+    /// Messages wait for room: a QoS 1/2 message's acknowledgement is held back, so the
+    /// broker stops sending once its in-flight window is full, and nothing is lost.
+    /// QoS 0 messages wait too, until 1,024 messages wait across the handlers; beyond
+    /// that a QoS 0 message that finds its handler's queue full is dropped and counted
+    /// (at most once), so that the connection keeps reading the broker's
+    /// acknowledgements.
     #[default]
     Block,
     /// The oldest queued message is dropped to make room (latest data wins: partial

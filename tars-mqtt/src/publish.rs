@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::connection::wire::PublishPacket;
+use crate::connection::wire::{PublishPacket, Receipt};
 use crate::connection::{Counters, Shared};
 use crate::envelope::{self, new_id, new_id_in};
 use crate::topic::validate_topic_name;
@@ -249,16 +249,16 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
     Ok(id)
 }
 
-/// Publishes `data` in a fresh envelope at QoS 1 and waits until the broker
-/// acknowledged it (across reconnects); `Error::Closed` if the client stops first.
-pub(crate) async fn publish_envelope_acknowledged<D: Serialize + ?Sized>(
+/// Publishes `data` in a fresh envelope at QoS 1; returns its id and the receipt the
+/// broker's acknowledgement delivers (across reconnects).
+pub(crate) async fn publish_envelope_tracked<D: Serialize + ?Sized>(
     shared: &Shared,
     topic: &str,
     event_type: &str,
     data: &D,
-) -> Result<String> {
+) -> Result<(String, Receipt)> {
     let id = new_id();
-    let receipt = crate::connection::wire::Receipt::default();
+    let receipt = Receipt::default();
     let target = Target {
         topic: TopicName::Given(topic),
         qos: QoS::AtLeastOnce,
@@ -267,11 +267,7 @@ pub(crate) async fn publish_envelope_acknowledged<D: Serialize + ?Sized>(
         receipt: Some(receipt.clone()),
     };
     send_envelope(shared, target, event_type, data, &id).await?;
-    let mut status = shared.status.subscribe();
-    tokio::select! {
-        () = receipt.delivered() => Ok(id),
-        _ = status.wait_for(|s| s.stopped) => Err(Error::Closed),
-    }
+    Ok((id, receipt))
 }
 
 /// Publishes a typed event with a fresh id, or with `correlation_id` (a reply).
@@ -349,7 +345,7 @@ struct Target<'a> {
     retain: bool,
     properties: Option<Arc<Properties>>,
     /// Told when the broker has it.
-    receipt: Option<crate::connection::wire::Receipt>,
+    receipt: Option<Receipt>,
 }
 
 async fn send_envelope<D: Serialize + ?Sized>(

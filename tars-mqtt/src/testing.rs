@@ -55,7 +55,8 @@ use crate::health::{health_topic, HealthStatus};
 pub use crate::metrics::MetricsSnapshot;
 use crate::topic::matches;
 use crate::{
-    Client, Config, ConfigBuilder, Envelope, Event, Message, MqttVersion, PublishOptions, QoS,
+    Client, Config, ConfigBuilder, DeadLetter, Envelope, Event, Message, MqttVersion,
+    PublishOptions, QoS, DEAD_LETTER_TYPE,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -331,6 +332,28 @@ impl TestClient {
     /// The next event of type `E` (on `E::TOPIC`), in its envelope.
     pub async fn next_event<E: Event + DeserializeOwned>(&self) -> Envelope<E> {
         self.next_envelope(E::TOPIC).await
+    }
+
+    /// The next dead letter on a topic matching `filter`: what a service's failure
+    /// policy published once every attempt failed (see `docs/failure-policies.md`).
+    ///
+    /// ```no_run
+    /// # async fn demo(bus: tars::testing::TestClient) {
+    /// let letter = bus.next_dead_letter("dead/tts").await;
+    /// assert_eq!(letter.data.attempts, 3);
+    /// let original = letter.data.envelope::<serde_json::Value>().expect("an envelope");
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// When none arrives within the timeout, or what arrives is not a dead letter.
+    pub async fn next_dead_letter(&self, filter: &str) -> Envelope<DeadLetter> {
+        let letter = self.next_envelope::<DeadLetter>(filter).await;
+        assert_eq!(
+            letter.event_type, DEAD_LETTER_TYPE,
+            "the envelope on {filter} is not a dead letter"
+        );
+        letter
     }
 
     /// Asserts that nothing arrives on `filter` during `window`.

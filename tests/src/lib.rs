@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 pub mod cluster;
 pub mod fleet;
 pub mod http;
+pub mod liveness;
 pub mod otlp;
 pub mod process;
 pub mod proxy;

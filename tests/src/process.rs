@@ -183,6 +183,32 @@ impl ServiceProcess {
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
     }
+
+    /// Waits until it printed exactly `line`, failing the test after `within`.
+    pub async fn wait_for_line(&self, line: &str, within: Duration) {
+        self.wait_until(within, &format!("the line {line:?}"), |output| {
+            output.lines().any(|l| l == line)
+        })
+        .await;
+    }
+
+    /// Waits until its output contains `part`, failing the test after `within`.
+    pub async fn wait_for_output(&self, part: &str, within: Duration) {
+        self.wait_until(within, &format!("{part:?}"), |output| output.contains(part))
+            .await;
+    }
+
+    async fn wait_until(&self, within: Duration, what: &str, done: impl Fn(&str) -> bool) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !done(&self.output()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the service never printed {what} within {within:?}:\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// The `tars` command (crate `tars-cli`), built if needed.

@@ -16,18 +16,6 @@ fn busy_service() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_busy-service"))
 }
 
-async fn wait_for_line(service: &ServiceProcess, line: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !service.output().lines().any(|l| l == line) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the service never printed {line:?}:\n{}",
-            service.output()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn handled(output: &str) -> Vec<&str> {
     output
         .lines()
@@ -49,11 +37,11 @@ async fn graceful_shutdown_acknowledges_what_it_handled_so_nothing_is_handled_tw
         ("RUST_LOG", "info"),
     ];
     let mut service = ServiceProcess::spawn(busy_service(), &vars);
-    wait_for_line_containing(&service, "service ready").await;
+    service.wait_for_output("service ready", WAIT).await;
     let probe = Probe::start(broker.port(), &[]).await;
     probe.publish("busy/work", QoS::AtLeastOnce, "job-1").await;
     probe.publish("busy/work", QoS::AtLeastOnce, "job-2").await;
-    wait_for_line(&service, "started job-1").await;
+    service.wait_for_line("started job-1", WAIT).await;
     service.signal("TERM");
     let status = service.exit_within(WAIT).await;
     let first_run = service.output();
@@ -66,7 +54,7 @@ async fn graceful_shutdown_acknowledges_what_it_handled_so_nothing_is_handled_tw
 
     // The same client id again: the broker has nothing left to deliver.
     let mut again = ServiceProcess::spawn(busy_service(), &vars);
-    wait_for_line_containing(&again, "service ready").await;
+    again.wait_for_output("service ready", WAIT).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let second_run = again.output();
     assert!(
@@ -75,18 +63,6 @@ async fn graceful_shutdown_acknowledges_what_it_handled_so_nothing_is_handled_tw
     );
     again.signal("TERM");
     assert!(again.exit_within(WAIT).await.success());
-}
-
-async fn wait_for_line_containing(service: &ServiceProcess, part: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !service.output().contains(part) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the service never printed {part:?}:\n{}",
-            service.output()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A mosquitto whose dynamic-security plugin refuses anonymous clients' subscriptions
@@ -192,7 +168,7 @@ async fn a_subscription_refused_on_a_reconnect_turns_health_not_ok_naming_the_fi
             ("MQTT_RECONNECT_MAX_DELAY", "0.5"),
         ],
     );
-    wait_for_line_containing(&service, "service ready").await;
+    service.wait_for_output("service ready", WAIT).await;
     acl.restart_with(false);
     let mut probe = Probe::start(acl.broker.port(), &[&health]).await;
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -51,15 +51,7 @@ async fn start_v5_service(broker: &Mosquitto) -> ServiceProcess {
         ("RUST_LOG", "info"),
     ];
     let service = ServiceProcess::spawn(answering_service(), &vars);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !service.output().contains("service ready") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the v5 service never got ready:\n{}",
-            service.output()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    service.wait_for_output("service ready", WAIT).await;
     service
 }
 

@@ -224,8 +224,13 @@ fn failure_policy(lookup: &Lookup<'_>) -> Result<crate::FailurePolicy, ConfigErr
         .transpose()?;
     let backoff = get(lookup, "TARS_BACKOFF")?
         .map(|raw| {
-            parse_duration(&raw)
-                .ok_or_else(|| invalid("TARS_BACKOFF", &raw, "must be a duration such as 100ms, 2s or 1m (a bare number is seconds)"))
+            parse_duration(&raw).ok_or_else(|| {
+                invalid(
+                    "TARS_BACKOFF",
+                    &raw,
+                    "must be a duration such as 100ms, 2s or 1m (a bare number is seconds)",
+                )
+            })
         })
         .transpose()?;
     Ok(crate::FailurePolicy {
@@ -424,7 +429,10 @@ mod tests {
             (&[("TARS_BACKOFF", "fast")], "TARS_BACKOFF"),
             (&[("TARS_BACKOFF", "0ms")], "TARS_BACKOFF"),
             (&[("TARS_BACKOFF", "5 parsecs")], "TARS_BACKOFF"),
-            (&[("TARS_DEAD_LETTER_TOPIC", "dead/#")], "TARS_DEAD_LETTER_TOPIC"),
+            (
+                &[("TARS_DEAD_LETTER_TOPIC", "dead/#")],
+                "TARS_DEAD_LETTER_TOPIC",
+            ),
             (
                 &[("TARS_METRICS_ADDR", "localhost:9464")],
                 "TARS_METRICS_ADDR",

@@ -6,9 +6,15 @@
 //!   handed to the overflow task, which waits for room. Its acknowledgement waits too
 //!   (`acks.rs`), so for QoS 1/2 the broker stops sending once its in-flight window is
 //!   full. Later messages for that handler queue behind it (its order is kept); other
-//!   handlers get theirs at once. Once the overflow holds [`OVERFLOW_LIMIT`] messages
-//!   the reader stops reading until it shrinks: the backpressure reaches the broker, and
-//!   nothing is dropped here. Only reading pauses: the writer goes on.
+//!   handlers get theirs at once.
+//! - Once the overflow holds [`OVERFLOW_LIMIT`] messages, a QoS 0 message that finds
+//!   its handler's queue full is dropped for that handler and counted (at most once);
+//!   QoS 1/2 messages still wait, bounded by the broker's in-flight window. So the
+//!   reader keeps reading, and the broker's acknowledgements of what handlers publish
+//!   keep arriving: a handler waiting for room to publish is never stuck behind a
+//!   paused reader. Only if a broker sends QoS 1/2 beyond its window, and the overflow
+//!   reaches [`OVERFLOW_HARD_LIMIT`], does the reader stop reading until it shrinks.
+//!   Only reading ever pauses: the writer goes on.
 //! - Under `DropOldest`/`DropNewest`, a full queue drops a message (the oldest queued,
 //!   or the arriving one), whatever its QoS, and counts it.
 //!
@@ -27,10 +33,13 @@ use super::{Counters, RouteTable, Shared};
 use crate::dedup::Deduplicator;
 use crate::{Message, QoS};
 
-/// The most messages the overflow holds before the reader stops reading from the
-/// broker. For QoS 1/2 the broker's in-flight window (unacknowledged messages, e.g.
-/// mosquitto's `max_inflight_messages`, 20 by default) normally keeps it far below this.
+/// The most messages the overflow holds before QoS 0 messages for full queues are
+/// dropped. For QoS 1/2 the broker's in-flight window (unacknowledged messages, e.g.
+/// mosquitto's `max_inflight_messages`, 20 by default) keeps their number small.
 pub(crate) const OVERFLOW_LIMIT: usize = 1_024;
+/// The most messages the overflow holds before the reader stops reading from the
+/// broker: reached only with a broker that ignores its in-flight window.
+pub(crate) const OVERFLOW_HARD_LIMIT: usize = 4 * OVERFLOW_LIMIT;
 const WARNING_EVERY: Duration = Duration::from_secs(5);
 
 /// Whether reading is paused by backpressure, for the writer's keepalive check.
@@ -125,6 +134,8 @@ pub(crate) struct Inbound {
     dropped_since_warning: u64,
     last_drop_warning: Option<Instant>,
     last_pause_warning: Option<Instant>,
+    shed_since_warning: u64,
+    last_shed_warning: Option<Instant>,
 }
 
 impl Inbound {
@@ -152,6 +163,8 @@ impl Inbound {
             dropped_since_warning: 0,
             last_drop_warning: None,
             last_pause_warning: None,
+            shed_since_warning: 0,
+            last_shed_warning: None,
         };
         (inbound, task)
     }
@@ -211,6 +224,12 @@ impl Inbound {
                 if let (Some(ack), false) = (ack, self.after_handlers) {
                     self.acks.settled(ack);
                 }
+            }
+            Dispatched::Overflow(item)
+                if item.message.qos() == QoS::AtMostOnce
+                    && self.backlog.len.load(Ordering::Acquire) >= OVERFLOW_LIMIT =>
+            {
+                self.shed(&item);
             }
             Dispatched::Overflow(mut item) => {
                 if let (Some(ack), false) = (ack, self.after_handlers) {
@@ -324,13 +343,36 @@ impl Inbound {
         }
     }
 
+    /// Drops a QoS 0 message for the full queues it was waiting for, the overflow being
+    /// full: the reader goes on reading (see the module docs).
+    fn shed(&mut self, item: &Overflowed) {
+        for queue in &item.queues {
+            queue.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        Counters::bump(&self.shared.counters.dropped);
+        self.shed_since_warning += 1;
+        let now = Instant::now();
+        if self
+            .last_shed_warning
+            .is_none_or(|at| now.duration_since(at) >= WARNING_EVERY)
+        {
+            tracing::warn!(
+                topic = item.message.topic(),
+                dropped = self.shed_since_warning,
+                "overflow full: dropping QoS 0 messages for handlers whose queue is full (they are slower than the inbound rate)"
+            );
+            self.last_shed_warning = Some(now);
+            self.shed_since_warning = 0;
+        }
+    }
+
     async fn push_overflow(&mut self, item: Overflowed) {
         for queue in &item.queues {
             queue.enter_overflow();
         }
         let len = self.backlog.len.fetch_add(1, Ordering::AcqRel) + 1;
         let _ = self.overflow.send(item);
-        if len < OVERFLOW_LIMIT {
+        if len < OVERFLOW_HARD_LIMIT {
             return;
         }
         // Workers must run to make room: wake them before waiting.
@@ -342,14 +384,14 @@ impl Inbound {
         {
             tracing::warn!(
                 len,
-                "overflow full: pausing reads from the broker until handlers catch up (writes go on)"
+                "overflow at its hard limit (the broker sends QoS 1/2 beyond its in-flight window): pausing reads from the broker until handlers catch up (writes go on)"
             );
             self.last_pause_warning = Some(now);
         }
         self.shared.intake.pause();
         loop {
             let drained = self.backlog.drained.notified();
-            if self.backlog.len.load(Ordering::Acquire) < OVERFLOW_LIMIT {
+            if self.backlog.len.load(Ordering::Acquire) < OVERFLOW_HARD_LIMIT {
                 break;
             }
             drained.await;

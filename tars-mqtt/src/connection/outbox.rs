@@ -216,7 +216,8 @@ mod tests {
         outbox.on_connection_lost();
         let mut again = outbox.next_kept().unwrap();
         outbox.track(&mut again);
-        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), receipt.delivered());
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(20), receipt.delivered());
         assert!(waiting.await.is_err(), "not acknowledged yet");
         assert!(outbox.on_puback(again.pkid));
         receipt.delivered().await;

@@ -120,9 +120,9 @@ impl QueueCounters {
             &self.undecodable,
             &self.dead_lettered,
         ]
-            .iter()
-            .map(|n| n.load(Ordering::Relaxed))
-            .sum()
+        .iter()
+        .map(|n| n.load(Ordering::Relaxed))
+        .sum()
     }
 }
 

@@ -6,7 +6,8 @@
 //! - A payload that does not decode is never tried again: it goes to the dead letter at
 //!   once, or is logged and skipped.
 //! - The final outcome settles the message: with a persistent session its QoS 1/2
-//!   acknowledgement goes only then, after a dead letter was acknowledged by the broker.
+//!   acknowledgement goes only then, after a dead letter was acknowledged by the broker
+//!   (the worker does not wait for that: see [`acknowledge_once_delivered`]).
 //! - At shutdown a parked message is not tried again. If the broker will deliver it
 //!   again (persistent session, QoS 1/2) it is left unacknowledged; otherwise it is
 //!   dead-lettered now with an error that says "shutdown" (or logged as lost).
@@ -19,8 +20,11 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use super::queue::HandlerQueue;
+use super::wire::Receipt;
+use super::Shared;
 use crate::failure::{epoch_seconds, DeadLetter, EffectivePolicy, DEAD_LETTER_TYPE};
 use crate::handler::{FailureKind, HandlerError};
+use crate::publish::publish_envelope_tracked;
 use crate::span::record_envelope;
 use crate::{Context, Error, Message};
 
@@ -172,10 +176,8 @@ async fn settle(
     if let Some(topic) = &handling.policy.dead_letter {
         let letter = dead_letter(&handling.handler, &message, &failures, error.clone());
         let shared = ctx.client().shared();
-        match crate::publish::publish_envelope_acknowledged(shared, topic, DEAD_LETTER_TYPE, &letter)
-            .await
-        {
-            Ok(dead_letter_id) => {
+        match publish_envelope_tracked(shared, topic, DEAD_LETTER_TYPE, &letter).await {
+            Ok((dead_letter_id, receipt)) => {
                 tracing::error!(
                     topic = message.topic(),
                     envelope_id,
@@ -188,7 +190,7 @@ async fn settle(
                 );
                 counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 counters.handled.fetch_add(1, Ordering::Relaxed);
-                message.mark_handled();
+                acknowledge_once_delivered(shared, message, receipt);
                 return;
             }
             Err(Error::Closed) => {
@@ -198,7 +200,7 @@ async fn settle(
                     handler = handling.handler,
                     dead_letter = topic.as_str(),
                     reason = error,
-                    "the client stopped before the dead letter was acknowledged: the message is not acknowledged either"
+                    "the client stopped before the dead letter was published: the message is not acknowledged either"
                 );
                 return;
             }
@@ -246,10 +248,33 @@ async fn settle(
     }
 }
 
+/// Settles a dead-lettered message once the broker has its dead letter. When the
+/// message's own acknowledgement waits for that (persistent session, QoS 1/2), a small
+/// task holds it until the receipt comes, so that the worker goes on at once: waiting
+/// in the worker could stall on a reader paused by backpressure, behind which the
+/// broker's PUBACK sits. If the client stops first, the message is not acknowledged
+/// and the broker delivers it again.
+fn acknowledge_once_delivered(shared: &Shared, message: Message, receipt: Receipt) {
+    if !message.awaits_handling() {
+        message.mark_handled();
+        return;
+    }
+    let mut status = shared.status.subscribe();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = receipt.delivered() => message.mark_handled(),
+            _ = status.wait_for(|s| s.stopped) => {}
+        }
+    });
+}
+
 /// The envelope id and type of a message, when it is an envelope.
 fn identify(message: &Message) -> (Option<String>, Option<String>) {
     match message.header() {
-        Some(header) => (Some(header.id.into_owned()), Some(header.event_type.into_owned())),
+        Some(header) => (
+            Some(header.id.into_owned()),
+            Some(header.event_type.into_owned()),
+        ),
         None => (None, None),
     }
 }
@@ -303,11 +328,19 @@ mod tests {
         );
         let letter = dead_letter("speak", &json, &failures(3), "boom".into());
         assert_eq!(letter.attempts, 3);
-        assert_eq!(letter.envelope.as_ref().unwrap().get(), std::str::from_utf8(json.payload()).unwrap());
+        assert_eq!(
+            letter.envelope.as_ref().unwrap().get(),
+            std::str::from_utf8(json.payload()).unwrap()
+        );
         assert!(letter.payload_base64.is_none());
         assert!(letter.first_failed_at <= letter.last_failed_at);
 
-        let binary = Message::new("tts/say", Bytes::from_static(&[0xff, 0x00, 0x7b]), QoS::AtLeastOnce, false);
+        let binary = Message::new(
+            "tts/say",
+            Bytes::from_static(&[0xff, 0x00, 0x7b]),
+            QoS::AtLeastOnce,
+            false,
+        );
         let letter = dead_letter("speak", &binary, &failures(1), "bad".into());
         assert!(letter.envelope.is_none());
         assert_eq!(letter.payload_base64.as_deref(), Some("/wB7"));

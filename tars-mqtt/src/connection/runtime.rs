@@ -194,7 +194,10 @@ pub(crate) fn add_route<H: Handler>(
     let name = handler.name().map_or_else(|| filter.clone(), str::to_owned);
     let failures = Arc::new(FailureHandling {
         handler: name.clone(),
-        policy: options.failure.or(shared.config.failure_policy()).effective(),
+        policy: options
+            .failure
+            .or(shared.config.failure_policy())
+            .effective(),
     });
     let handler = Arc::new(handler);
     {

@@ -78,10 +78,7 @@ pub(crate) async fn run<H: Handler>(
                 panicked: false,
             },
             Err(panic) => Failure {
-                error: HandlerError::failed(format!(
-                    "handler panicked: {}",
-                    panic_reason(&*panic)
-                )),
+                error: HandlerError::failed(format!("handler panicked: {}", panic_reason(&*panic))),
                 panicked: true,
             },
         };
