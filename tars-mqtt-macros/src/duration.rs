@@ -22,11 +22,12 @@ pub(crate) fn duration(pair: &KeyValue) -> syn::Result<u64> {
 /// literal that says how to write one.
 pub(crate) fn parse_duration(key: &str, lit: &LitStr) -> syn::Result<u64> {
     let text = lit.value();
+    let example = if key == "backoff" { "100ms" } else { "30s" };
     let invalid = |why: &str| {
         syn::Error::new(
             lit.span(),
             format!(
-                "`{key} = {text:?}` {why}: write a whole number and a unit (ms, s, m or h), e.g. `{key} = \"30s\"`"
+                "`{key} = {text:?}` {why}: write a whole number and a unit (ms, s, m or h), e.g. `{key} = \"{example}\"`"
             ),
         )
     };

@@ -88,6 +88,16 @@ async fn final_text(final_text: SttFinal) {
     let _ = final_text.text;
 }
 
+#[tars::handler(topic = "llm/request", retries = 2, backoff = "50ms", max_backoff = "1s", dead_letter = "dead/llm")]
+async fn with_failure_policy(_msg: Message) -> Result<(), String> {
+    Ok(())
+}
+
+#[tars::handler(topic = "llm/cancel", dead_letter = "dead/llm")]
+async fn dead_letter_only(_msg: Message) -> Result<(), String> {
+    Ok(())
+}
+
 // The handler stays an ordinary function that can be called directly.
 async fn call_directly() {
     default_topic(SttFinal { text: String::new() }).await;
@@ -104,9 +114,22 @@ fn main() {
         tars::HandlerOptions {
             concurrency: 4,
             queue_capacity: Some(16),
-            overflow: tars::Overflow::DropOldest
+            overflow: tars::Overflow::DropOldest,
+            failure: tars::FailurePolicy::default(),
         }
     );
+    let policy = &handlers.iter().find(|h| h.name == "with_failure_policy").unwrap().options.failure;
+    assert_eq!(
+        *policy,
+        tars::FailurePolicy {
+            retries: Some(2),
+            backoff: Some(std::time::Duration::from_millis(50)),
+            max_backoff: Some(std::time::Duration::from_secs(1)),
+            dead_letter: Some("dead/llm".into()),
+        }
+    );
+    let policy = &handlers.iter().find(|h| h.name == "dead_letter_only").unwrap().options.failure;
+    assert_eq!((policy.retries, policy.dead_letter.as_deref()), (None, Some("dead/llm")));
     assert!(handlers.iter().any(|h| h.name == "typed_envelope_default_topic" && h.filter == "stt/final"));
     assert!(handlers.iter().any(|h| h.name == "fallible_reply" && h.subscription() == "$share/llm-workers/stt/final"));
 }
