@@ -125,6 +125,8 @@ impl Broker {
             version: env!("CARGO_PKG_VERSION").into(),
             mqtt_version: self.mqtt_version(),
             broker: Some(self.config.broker().clone()),
+            // The manifests carry each handler's policy as it applies.
+            failure_defaults: tars::FailurePolicy::default(),
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct ServiceInfo {
     pub mqtt_version: crate::MqttVersion,
     /// The broker, when known (`MQTT_URL`); credentials are never written.
     pub broker: Option<crate::BrokerUrl>,
+    /// The service-wide failure policy (`TARS_RETRIES`, ...), filling what each
+    /// handler's own leaves out.
+    pub failure_defaults: crate::FailurePolicy,
 }
 
 /// A name usable as an AsyncAPI id (`[A-Za-z0-9_-]`).
@@ -103,6 +106,31 @@ fn event_message(event: &EventInfo) -> Value {
         "title": event.type_name,
         "contentType": "application/json",
                 "payload": envelope_schema(Some(&event.event_type), data_schema(event)),
+    })
+}
+
+/// The `tars.dead_letter` message.
+fn dead_letter_message() -> Value {
+    let data = json!({
+        "type": "object",
+        "required": ["topic", "handler", "error", "attempts", "first_failed_at", "last_failed_at"],
+        "properties": {
+            "topic": {"type": "string", "description": "where the message came from"},
+            "handler": {"type": "string", "description": "the handler function's name"},
+            "error": {"type": "string", "description": "the last error's text, or the panic message"},
+            "attempts": {"type": "integer", "minimum": 1, "description": "attempts made, the first included"},
+            "envelope": {"description": "the message as received, when it was JSON"},
+            "payload_base64": {"type": "string", "description": "the payload in base64, when it was not JSON"},
+            "first_failed_at": {"type": "number", "description": "seconds since the Unix epoch"},
+            "last_failed_at": {"type": "number", "description": "seconds since the Unix epoch"},
+        },
+    });
+    json!({
+        "name": crate::DEAD_LETTER_TYPE,
+        "title": "Dead letter",
+        "summary": "A message a handler's failure policy gave up on",
+        "contentType": "application/json",
+        "payload": envelope_schema(Some(crate::DEAD_LETTER_TYPE), data),
     })
 }
 
@@ -208,7 +236,8 @@ fn server(info: &ServiceInfo) -> Value {
 
 /// The AsyncAPI 3.0 document of the handlers and events linked into this binary.
 pub fn document(info: &ServiceInfo) -> Value {
-    let manifest = ServiceManifest::from_registry(&info.name, &info.version);
+    let manifest =
+        ServiceManifest::from_registry_with(&info.name, &info.version, &info.failure_defaults);
     let mut b = Builder::default();
     b.service(&manifest, "");
     b.finish(
@@ -270,14 +299,18 @@ impl Builder {
                 bindings["mqtt"]["x-share-group"] = json!(group);
             }
             let summary = format!("handled by `{}` ({})", handler.name, handler.subscription());
+            let operation_id = format!("{prefix}receive_{}", id(&handler.name));
             self.operation(
-                format!("{prefix}receive_{}", id(&handler.name)),
+                operation_id.clone(),
                 "receive",
                 &channel_id,
                 &message_id,
                 bindings,
                 summary,
             );
+            if let Some(policy) = &handler.failure {
+                self.failure_policy(&operation_id, prefix, &handler.name, policy);
+            }
 
             let reply = handler
                 .reply
@@ -324,6 +357,41 @@ impl Builder {
                 format!("`{}` events the service publishes", event.type_name),
             );
         }
+    }
+
+    /// A handler's failure policy: an `x-tars-failure-policy` on its receive operation,
+    /// and the dead letters it sends.
+    fn failure_policy(
+        &mut self,
+        operation_id: &str,
+        prefix: &str,
+        handler: &str,
+        policy: &crate::EffectivePolicy,
+    ) {
+        if let Some(operation) = self.operations.get_mut(operation_id) {
+            operation["x-tars-failure-policy"] = json!({
+                "retries": policy.retries,
+                "backoffMs": policy.backoff.as_millis() as u64,
+                "maxBackoffMs": policy.max_backoff.as_millis() as u64,
+                "deadLetter": policy.dead_letter,
+            });
+        }
+        let Some(topic) = &policy.dead_letter else {
+            return;
+        };
+        let message_id = self.message(crate::DEAD_LETTER_TYPE, dead_letter_message);
+        let channel_id = id(topic);
+        self.channel(&channel_id, topic, &[], &message_id);
+        self.operation(
+            format!("{prefix}dead_letter_{}", id(handler)),
+            "send",
+            &channel_id,
+            &message_id,
+            qos_binding(1, false),
+            format!(
+                "messages `{handler}` failed on, once every attempt failed (or at once when undecodable)"
+            ),
+        );
     }
 
     /// Health and heartbeat (every service has them), then the document.

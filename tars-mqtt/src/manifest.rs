@@ -4,12 +4,13 @@
 //! events it takes, which it publishes and on which topics. The `tars` command builds
 //! its fleet view, topology graph and AsyncAPI document from these.
 //!
-//! Fields added after the first version (`segments`, `event_type`, `reply`, `events`,
-//! `mqtt_version`) are optional on input, so that older manifests still read.
+//! Fields added after the first version (`segments`, `event_type`, `reply`, `failure`,
+//! `events`, `mqtt_version`) are optional on input, so that older manifests still read.
 
 use serde::{Deserialize, Serialize};
 
 use crate::registry;
+use crate::{EffectivePolicy, FailurePolicy};
 
 /// The envelope `type` of manifests.
 pub const MANIFEST_EVENT_TYPE: &str = "service.manifest";
@@ -49,6 +50,10 @@ pub struct HandlerInfo {
     /// The event it publishes in reply, when it returns one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<TopicEvent>,
+    /// Its failure policy (retries, backoff, dead-letter topic), when a failure does
+    /// more than log and skip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<EffectivePolicy>,
 }
 
 impl HandlerInfo {
@@ -116,8 +121,15 @@ pub struct ServiceManifest {
 }
 
 impl ServiceManifest {
-    /// The manifest of the handlers and events linked into this binary.
+    /// The manifest of the handlers and events linked into this binary, with their own
+    /// failure policies.
     pub fn from_registry(name: &str, version: &str) -> Self {
+        Self::from_registry_with(name, version, &FailurePolicy::default())
+    }
+
+    /// The same, with `failure_defaults` filling what each handler's failure policy
+    /// leaves out (the service's `TARS_RETRIES`, `TARS_BACKOFF`, `TARS_DEAD_LETTER_TOPIC`).
+    pub fn from_registry_with(name: &str, version: &str, failure_defaults: &FailurePolicy) -> Self {
         let events: Vec<EventInfo> = registry::events()
             .into_iter()
             .map(|e| EventInfo {
@@ -145,6 +157,8 @@ impl ServiceManifest {
                         topic: topic.to_owned(),
                         event_type: event_type.to_owned(),
                     }),
+                    failure: Some(h.options.failure.or(failure_defaults).effective())
+                        .filter(EffectivePolicy::is_active),
                 })
                 .collect(),
             event_types: events.iter().map(|e| e.event_type.clone()).collect(),
@@ -168,7 +182,20 @@ impl ServiceManifest {
         self
     }
 
-    /// What the service publishes: its handlers' replies, and the events linked into it
+    /// The dead-letter topics of its handlers, each once.
+    pub fn dead_letter_topics(&self) -> Vec<&str> {
+        let mut topics: Vec<&str> = self
+            .handlers
+            .iter()
+            .filter_map(|h| h.failure.as_ref()?.dead_letter.as_deref())
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+
+    /// What the service publishes: its handlers' replies and dead letters, and the events
+    /// linked into it
     /// that none of its handlers takes or returns (a service links an event type to
     /// receive it or to send it).
     pub fn publishes(&self) -> Vec<TopicEvent> {
@@ -177,6 +204,12 @@ impl ServiceManifest {
             .iter()
             .filter_map(|h| h.reply.clone())
             .collect();
+        for topic in self.dead_letter_topics() {
+            sent.push(TopicEvent {
+                topic: topic.to_owned(),
+                event_type: crate::DEAD_LETTER_TYPE.to_owned(),
+            });
+        }
         for event in &self.events {
             let received = self
                 .handlers
@@ -212,6 +245,7 @@ mod tests {
             segments: Vec::new(),
             event_type: takes.map(Into::into),
             reply: None,
+            failure: None,
         }
     }
 

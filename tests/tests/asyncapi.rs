@@ -12,7 +12,11 @@ fn document(example: &str) -> Value {
 }
 
 fn document_with(example: &str, vars: &[(&str, &str)]) -> Value {
-    let output = std::process::Command::new(example_binary(example))
+    document_of(&example_binary(example), example, vars)
+}
+
+fn document_of(binary: &std::path::Path, example: &str, vars: &[(&str, &str)]) -> Value {
+    let output = std::process::Command::new(binary)
         .arg("--asyncapi")
         .env_remove("MQTT_URL")
         .env_remove("MQTT_VERSION")
@@ -153,6 +157,34 @@ async fn main() {}
         data["properties"]["words"]["items"]["properties"]["start"]["type"], "number",
         "inlined: {data}"
     );
+}
+
+#[test]
+fn failure_policies_and_dead_letter_channels_are_described() {
+    init_tracing();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_flaky-service"));
+    let vars = [
+        ("TARS_RETRIES", "2"),
+        ("TARS_BACKOFF", "250ms"),
+        ("TARS_DEAD_LETTER_TOPIC", "dead/flaky"),
+    ];
+    let doc = document_of(binary, "flaky-service", &vars);
+    let policy = &operation(&doc, "receive_flaky")["x-tars-failure-policy"];
+    assert_eq!(policy["retries"], 2, "{policy}");
+    assert_eq!(policy["backoffMs"], 250, "{policy}");
+    assert_eq!(policy["deadLetter"], "dead/flaky", "{policy}");
+    let send = operation(&doc, "dead_letter_flaky");
+    assert_eq!(send["action"], "send");
+    assert_eq!(doc["channels"]["dead_flaky"]["address"], "dead/flaky");
+
+    let output = std::process::Command::new(binary)
+        .arg("--asyncapi")
+        .env("TARS_RETRIES", "many")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("TARS_RETRIES"), "{stderr}");
 }
 
 #[test]

@@ -281,3 +281,72 @@ async fn a_clean_session_shutdown_during_a_backoff_dead_letters_at_once() {
     );
     assert_eq!(attempts_at(77).len(), 1, "not tried again");
 }
+
+#[test]
+fn the_manifest_and_asyncapi_list_each_policy_and_dead_letter_channel() {
+    let defaults = FailurePolicy {
+        retries: Some(1),
+        dead_letter: Some("dead/all".into()),
+        ..FailurePolicy::default()
+    };
+    let manifest = tars::manifest::ServiceManifest::from_registry_with("calc", "1.0", &defaults);
+    let policy = |name: &str| {
+        manifest
+            .handlers
+            .iter()
+            .find(|h| h.name == name)
+            .and_then(|h| h.failure.clone())
+            .unwrap_or_else(|| panic!("{name} has no policy"))
+    };
+    let square = policy("square");
+    assert_eq!(square.retries, 2);
+    assert_eq!(square.backoff, Duration::from_millis(50));
+    assert_eq!(square.max_backoff, tars::DEFAULT_MAX_BACKOFF);
+    assert_eq!(square.dead_letter.as_deref(), Some("dead/calc"));
+    let plain = policy("plain");
+    assert_eq!(
+        (plain.retries, plain.dead_letter.as_deref()),
+        (1, Some("dead/all"))
+    );
+    assert_eq!(
+        manifest.dead_letter_topics(),
+        ["dead/all", "dead/calc", "dead/slow"]
+    );
+    let json = serde_json::to_value(&manifest).unwrap();
+    let announced = json["handlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "square")
+        .unwrap();
+    assert_eq!(announced["failure"]["backoff_ms"], 50);
+
+    let info = tars::asyncapi::ServiceInfo {
+        name: "calc".into(),
+        version: "1.0".into(),
+        mqtt_version: tars::MqttVersion::V3_1_1,
+        broker: None,
+        failure_defaults: FailurePolicy::default(),
+    };
+    let document = tars::asyncapi::document(&info);
+    let receive = &document["operations"]["receive_square"];
+    assert_eq!(receive["x-tars-failure-policy"]["retries"], 2);
+    assert_eq!(receive["x-tars-failure-policy"]["deadLetter"], "dead/calc");
+    let send = &document["operations"]["dead_letter_square"];
+    assert_eq!(send["action"], "send");
+    assert_eq!(send["channel"]["$ref"], "#/channels/dead_calc");
+    assert_eq!(document["channels"]["dead_calc"]["address"], "dead/calc");
+    let message = &document["components"]["messages"]["tars_dead_letter"];
+    assert_eq!(
+        message["payload"]["properties"]["type"]["const"],
+        DEAD_LETTER_TYPE
+    );
+    assert!(
+        document["operations"]
+            .get("receive_plain")
+            .unwrap()
+            .get("x-tars-failure-policy")
+            .is_none(),
+        "plain has no policy of its own and no service defaults here"
+    );
+}

@@ -38,6 +38,14 @@ async fn interrupted_during_a_backoff_then_restarted(signal: &str) -> String {
     let mut failing =
         ServiceProcess::spawn(flaky_service(), &[&vars[..], &[("FAIL", "1")]].concat());
     failing.wait_for_output("service ready", WAIT).await;
+    let manifest_topic = tars::manifest::manifest_topic(&client_id);
+    let mut manifests = Probe::start(broker.port(), &[&manifest_topic]).await;
+    let manifest = manifests.expect_on(&manifest_topic, WAIT).await.json();
+    assert_eq!(
+        manifest["data"]["handlers"][0]["failure"],
+        serde_json::json!({"retries": 5, "backoff_ms": 30_000, "max_backoff_ms": 30_000, "dead_letter": "dead/flaky"}),
+        "the manifest announces the policy the TARS_* variables set"
+    );
     probe.publish("flaky/jobs", QoS::AtLeastOnce, "job-1").await;
     failing.wait_for_line("attempt job-1", WAIT).await;
     failing.wait_for_output("will retry", WAIT).await;

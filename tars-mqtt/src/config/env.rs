@@ -209,6 +209,14 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     builder.failure_policy(failure_policy(lookup)?).build()
 }
 
+/// The service-wide failure policy from the process environment alone (for documents
+/// printed without a connection, such as `--asyncapi`).
+pub(crate) fn failure_policy_from_process() -> Result<crate::FailurePolicy, ConfigError> {
+    let policy = failure_policy(&process_lookup)?;
+    super::check_failure_policy(&policy)?;
+    Ok(policy)
+}
+
 /// `TARS_RETRIES`, `TARS_BACKOFF` and `TARS_DEAD_LETTER_TOPIC`: the service-wide
 /// failure policy.
 fn failure_policy(lookup: &Lookup<'_>) -> Result<crate::FailurePolicy, ConfigError> {

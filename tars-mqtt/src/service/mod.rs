@@ -154,7 +154,15 @@ fn print_asyncapi(spec: ServiceSpec) -> ExitCode {
         },
         _ => crate::MqttVersion::default(),
     };
+    let failure_defaults = match crate::config::failure_policy_from_process() {
+        Ok(policy) => policy,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let info = crate::asyncapi::ServiceInfo {
+        failure_defaults,
         name: describe::service_name(&spec),
         version: spec.version.to_owned(),
         mqtt_version,
@@ -213,9 +221,10 @@ where
     Fut::Output: ServiceOutput,
 {
     let handlers = registry::handlers().len();
-    let manifest = ServiceManifest::from_registry(config.client_id(), version)
-        .with_mqtt_version(config.mqtt_version())
-        .with_metrics_addr(config.metrics_addr());
+    let manifest =
+        ServiceManifest::from_registry_with(config.client_id(), version, config.failure_policy())
+            .with_mqtt_version(config.mqtt_version())
+            .with_metrics_addr(config.metrics_addr());
     let builder = Client::builder(config)
         .with_registered_handlers()
         .announce(manifest);
