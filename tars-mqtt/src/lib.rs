@@ -230,3 +230,8 @@ pub mod __private {
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/mqtt5.md")]
 struct Mqtt5Doc;
+
+/// The examples of `docs/failure-policies.md` compile.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/failure-policies.md")]
+struct FailurePoliciesDoc;
