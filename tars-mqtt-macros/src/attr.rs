@@ -169,41 +169,39 @@ pub(crate) fn lit_str(pair: &KeyValue) -> syn::Result<LitStr> {
 
 /// A whole number of at least 1 (`concurrency`, `queue`).
 pub(crate) fn positive(pair: &KeyValue) -> syn::Result<usize> {
-    let invalid = |span| {
-        syn::Error::new(
-            span,
-            format!(
-                "`{}` must be a whole number of at least 1, e.g. `{} = 4`",
-                pair.key, pair.key
-            ),
-        )
-    };
-    match &pair.value {
-        Lit::Int(int) => int
-            .base10_parse::<usize>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| invalid(int.span())),
-        other => Err(invalid(other.span())),
-    }
+    whole_number_in(pair, 1..=usize::MAX, "of at least 1", 4)
 }
 
 /// A whole number from 0 to `max` (`retries`).
 pub(crate) fn whole_number(pair: &KeyValue, max: u32) -> syn::Result<u32> {
+    whole_number_in(pair, 0..=max, &format!("from 0 to {max}"), 3)
+}
+
+/// An integer literal within `range`; the error states the rule and an example.
+fn whole_number_in<T>(
+    pair: &KeyValue,
+    range: std::ops::RangeInclusive<T>,
+    rule: &str,
+    example: u32,
+) -> syn::Result<T>
+where
+    T: std::str::FromStr + PartialOrd,
+    T::Err: std::fmt::Display,
+{
     let invalid = |span| {
         syn::Error::new(
             span,
             format!(
-                "`{}` must be a whole number from 0 to {max}, e.g. `{} = 3`",
+                "`{}` must be a whole number {rule}, e.g. `{} = {example}`",
                 pair.key, pair.key
             ),
         )
     };
     match &pair.value {
         Lit::Int(int) => int
-            .base10_parse::<u32>()
+            .base10_parse::<T>()
             .ok()
-            .filter(|n| *n <= max)
+            .filter(|n| range.contains(n))
             .ok_or_else(|| invalid(int.span())),
         other => Err(invalid(other.span())),
     }

@@ -131,11 +131,33 @@ pub(crate) struct Inbound {
     matched: MatchCache,
     /// Queues that were empty when given a message since the last wake-up.
     to_wake: Vec<Arc<HandlerQueue>>,
-    dropped_since_warning: u64,
-    last_drop_warning: Option<Instant>,
+    drop_warning: Warning,
+    shed_warning: Warning,
     last_pause_warning: Option<Instant>,
-    shed_since_warning: u64,
-    last_shed_warning: Option<Instant>,
+}
+
+/// A warning about something that happens many times: said at most every
+/// [`WARNING_EVERY`], with how many times it happened since.
+#[derive(Debug, Default)]
+struct Warning {
+    since: u64,
+    last: Option<Instant>,
+}
+
+impl Warning {
+    /// Counts one more; returns the count to report when the warning is due.
+    fn count(&mut self) -> Option<u64> {
+        self.since += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|at| now.duration_since(at) < WARNING_EVERY)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.since))
+    }
 }
 
 impl Inbound {
@@ -160,11 +182,9 @@ impl Inbound {
             backlog,
             matched: MatchCache::default(),
             to_wake: Vec::new(),
-            dropped_since_warning: 0,
-            last_drop_warning: None,
+            drop_warning: Warning::default(),
+            shed_warning: Warning::default(),
             last_pause_warning: None,
-            shed_since_warning: 0,
-            last_shed_warning: None,
         };
         (inbound, task)
     }
@@ -326,20 +346,13 @@ impl Inbound {
     fn count_drop(&mut self, filter: &str, dropped: &Message) {
         dropped.mark_handled(); // dropped by the handler's own policy: settled
         Counters::bump(&self.shared.counters.dropped);
-        self.dropped_since_warning += 1;
-        let now = Instant::now();
-        if self
-            .last_drop_warning
-            .is_none_or(|at| now.duration_since(at) >= WARNING_EVERY)
-        {
+        if let Some(count) = self.drop_warning.count() {
             tracing::warn!(
                 topic = dropped.topic(),
                 filter,
-                dropped = self.dropped_since_warning,
+                dropped = count,
                 "handler queue full: dropping messages (the handler is slower than the inbound rate)"
             );
-            self.last_drop_warning = Some(now);
-            self.dropped_since_warning = 0;
         }
     }
 
@@ -350,19 +363,12 @@ impl Inbound {
             queue.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
         Counters::bump(&self.shared.counters.dropped);
-        self.shed_since_warning += 1;
-        let now = Instant::now();
-        if self
-            .last_shed_warning
-            .is_none_or(|at| now.duration_since(at) >= WARNING_EVERY)
-        {
+        if let Some(count) = self.shed_warning.count() {
             tracing::warn!(
                 topic = item.message.topic(),
-                dropped = self.shed_since_warning,
+                dropped = count,
                 "overflow full: dropping QoS 0 messages for handlers whose queue is full (they are slower than the inbound rate)"
             );
-            self.last_shed_warning = Some(now);
-            self.shed_since_warning = 0;
         }
     }
 
