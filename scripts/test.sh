@@ -3,9 +3,10 @@
 # mosquitto, valgrind, protobuf-compiler (the rmqtt cluster nodes' gRPC), and chromium
 # with chromium-driver for the dashboard's browser test (Debian packages), cargo-audit (crates.io) and the Python
 # interop peer's packages (paho-mqtt, pydantic, jsonschema). Without arguments it first
-# audits the dependencies against the RustSec snapshot in ../shared/advisory-db, and
-# after the tests checks the benchmark (scripts/bench-check.sh: smoke run and cost
-# budgets); arguments go to `cargo test` and skip the audit and that check.
+# audits the dependencies against the RustSec snapshot in ../shared/advisory-db and
+# checks that every crate packages (scripts/package-check.sh, with the MSRV), and after
+# the tests checks the benchmark (scripts/bench-check.sh: smoke run and cost budgets);
+# arguments go to `cargo test` and skip the audit and those checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +49,8 @@ fi
 
 if [ $# -eq 0 ]; then
   bash scripts/audit.sh
+  # Before the tests, which may leave files behind (cargo package wants a clean tree).
+  bash scripts/package-check.sh
 fi
 
 cargo test --workspace "$@"

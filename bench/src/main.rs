@@ -1,10 +1,10 @@
 //! `tars-bench`: tars against hand-written rumqttc, in one run, on brokers of its own.
 //!
 //! ```sh
-//! cargo run --release -p tars-bench                 # the full table (about 4 minutes)
-//! cargo run --release -p tars-bench -- --smoke      # a short run (CI)
-//! cargo run --release -p tars-bench -- --json out.json
-//! cargo run --release -p tars-bench -- budgets      # cost per message vs bench/budgets.json
+//! cargo run --release -p tars-bench --example tars-bench                 # the full table (about 4 minutes)
+//! cargo run --release -p tars-bench --example tars-bench -- --smoke      # a short run (CI)
+//! cargo run --release -p tars-bench --example tars-bench -- --json out.json
+//! cargo run --release -p tars-bench --example tars-bench -- budgets      # cost per message vs bench/budgets.json
 //! ```
 //!
 //! See `docs/performance.md` for what each figure measures and the latest results.
@@ -63,7 +63,7 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
                 #[tars::service] process against a hand-written rumqttc consumer
                 process, the burst from this one, as fast as it goes and paced at
                 100,000/s (default: 5 runs of 200,000; build the binaries first:
-                cargo build --release -p tars-bench --bins); --metrics: the service
+                cargo build --release -p tars-bench --bins --examples); --metrics: the service
                 serves its metrics endpoint (TARS_METRICS_ADDR) meanwhile; --only TEXT:
                 only the rows whose label contains TEXT (e.g. \"inbound qos 1\");
                 --inflight N: mosquitto's max_inflight_messages (default 20)";

@@ -404,12 +404,19 @@ fn payloads(count: u64) -> Vec<Bytes> {
         .collect()
 }
 
+/// A binary of this package, built beside the benchmark (which is an example, one
+/// folder down: `target/release/examples/`).
 fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the bench's own path");
-    let path = exe.with_file_name(name);
+    let folder = exe.parent().expect("the bench is in a folder");
+    let folder = match folder.file_name() {
+        Some(last) if last == "examples" => folder.parent().unwrap_or(folder),
+        _ => folder,
+    };
+    let path = folder.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: build it with `cargo build --release -p tars-bench --bins`",
+        "{} is missing: build it with `cargo build --release -p tars-bench --bins --examples`",
         path.display()
     );
     path

@@ -1,12 +1,8 @@
-//! Topic rules at compile time: the very file the runtime uses (one source of truth),
-//! plus topic templates (`sensors/{room}/temperature`).
+//! Topic rules at compile time: the `tars-topic` crate the runtime uses too (one source
+//! of truth), plus topic templates (`sensors/{room}/temperature`).
 
-#[allow(dead_code)]
-#[path = "../../tars-mqtt/src/topic/rules.rs"]
-mod rules;
-
-pub(crate) use rules::{validate_filter, validate_topic_name, TopicError};
 use syn::LitStr;
+pub(crate) use tars_topic::{validate_filter, validate_topic_name, TopicError};
 
 /// A handler topic with its `{segments}` replaced by `+`.
 pub(crate) struct Template {
@@ -26,7 +22,7 @@ fn is_identifier(name: &str) -> bool {
 pub(crate) fn parse_template(topic: &str) -> Result<Template, TopicError> {
     let mut levels = Vec::new();
     let mut segments: Vec<(String, usize)> = Vec::new();
-    for (index, (span, level)) in rules::level_spans(topic).enumerate() {
+    for (index, (span, level)) in tars_topic::level_spans(topic).enumerate() {
         let error = |reason: String| TopicError {
             reason,
             span: span.clone(),
@@ -58,7 +54,7 @@ pub(crate) fn parse_template(topic: &str) -> Result<Template, TopicError> {
         let level = filter[..error.span.start.min(filter.len())]
             .matches('/')
             .count();
-        error.span = rules::level_spans(topic)
+        error.span = tars_topic::level_spans(topic)
             .nth(level)
             .map_or(0..topic.len(), |(span, _)| span);
         error

@@ -1,9 +1,24 @@
-//! MQTT 3.1.1 topic rules: validation of topic names and filters, and matching.
+//! MQTT topic rules: validation of topic names and filters (shared subscriptions
+//! included), and matching, with errors that point at the offending bytes.
 //!
-//! This file depends on nothing but `core`/`std`, so that the macro crate can apply
-//! exactly the same rules at compile time.
+//! The one source of these rules for tars-mqtt: its runtime applies them to every
+//! subscribe and publish, and its macros apply them at compile time. It depends on
+//! nothing but `std`.
+//!
+//! ```
+//! use tars_topic::{matches, validate_filter, validate_topic_name};
+//!
+//! assert!(validate_topic_name("sensors/kitchen/temperature").is_ok());
+//! let error = validate_filter("sensors/ki+chen").unwrap_err();
+//! assert_eq!(error.span, 8..15);
+//! assert!(matches("sensors/+/temperature", "sensors/kitchen/temperature"));
+//! ```
 
 use std::ops::Range;
+
+mod const_match;
+
+pub use const_match::matches_const;
 
 /// The longest topic MQTT can carry, in bytes.
 pub const MAX_TOPIC_LEN: usize = 65_535;
@@ -201,3 +216,6 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     }
     topic_levels.next().is_none()
 }
+
+#[cfg(test)]
+mod tests;
