@@ -13,9 +13,20 @@ pub(crate) struct KeyValue {
     pub(crate) value: Lit,
 }
 
-/// Collects every error instead of stopping at the first.
+/// Collects every error instead of stopping at the first. It must end in
+/// [`Errors::finish`]: in debug builds, dropping one that still holds errors panics, so
+/// that a path which forgets to report them is found by the tests (as serde's `Ctxt`).
 #[derive(Default)]
+#[must_use = "collected errors are lost unless `finish` reports them"]
 pub(crate) struct Errors(Option<syn::Error>);
+
+impl Drop for Errors {
+    fn drop(&mut self) {
+        if cfg!(debug_assertions) && self.0.is_some() && !std::thread::panicking() {
+            panic!("tars-mqtt-macros: errors were collected and never reported");
+        }
+    }
+}
 
 impl Errors {
     pub(crate) fn push(&mut self, error: syn::Error) {
@@ -34,8 +45,9 @@ impl Errors {
         result.map_err(|e| self.push(e)).ok()
     }
 
-    pub(crate) fn finish(self) -> syn::Result<()> {
-        self.0.map_or(Ok(()), Err)
+    /// The errors collected, combined; `Ok` when there were none.
+    pub(crate) fn finish(mut self) -> syn::Result<()> {
+        self.0.take().map_or(Ok(()), Err)
     }
 }
 
@@ -207,19 +219,21 @@ where
     }
 }
 
-/// One of a fixed set of string values; the error lists them and suggests the closest.
-pub(crate) fn one_of(pair: &KeyValue, allowed: &[&str]) -> syn::Result<LitStr> {
+/// One of a fixed set of string values, as the value it stands for; the error lists
+/// them and suggests the closest.
+pub(crate) fn one_of<T: Copy>(pair: &KeyValue, choices: &[(&str, T)]) -> syn::Result<T> {
     let lit = lit_str(pair)?;
     let value = lit.value();
-    if allowed.contains(&value.as_str()) {
-        return Ok(lit);
+    if let Some((_, chosen)) = choices.iter().find(|(name, _)| *name == value) {
+        return Ok(*chosen);
     }
+    let allowed: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
     let expected = allowed
         .iter()
         .map(|k| format!("\"{k}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let hint = suggestion(&value, allowed)
+    let hint = suggestion(&value, &allowed)
         .map(|s| format!("did you mean \"{s}\"? "))
         .unwrap_or_default();
     Err(syn::Error::new(
@@ -241,8 +255,18 @@ pub(crate) fn lit_bool(pair: &KeyValue) -> syn::Result<LitBool> {
     }
 }
 
+/// An MQTT QoS level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // the names MQTT gives them
+pub(crate) enum Qos {
+    #[default]
+    AtMostOnce,
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
 /// A QoS literal: 0, 1 or 2.
-pub(crate) fn qos(pair: &KeyValue) -> syn::Result<u8> {
+pub(crate) fn qos(pair: &KeyValue) -> syn::Result<Qos> {
     let invalid = |span| {
         syn::Error::new(
             span,
@@ -255,6 +279,35 @@ pub(crate) fn qos(pair: &KeyValue) -> syn::Result<u8> {
     }
 }
 
-fn parse_qos(int: &LitInt) -> Option<u8> {
-    int.base10_parse::<u8>().ok().filter(|q| *q <= 2)
+fn parse_qos(int: &LitInt) -> Option<Qos> {
+    match int.base10_parse::<u8>().ok()? {
+        0 => Some(Qos::AtMostOnce),
+        1 => Some(Qos::AtLeastOnce),
+        2 => Some(Qos::ExactlyOnce),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reported_errors_come_back_combined() {
+        let mut errors = Errors::default();
+        errors.at(Span::call_site(), "first");
+        errors.at(Span::call_site(), "second");
+        let combined = errors.finish().unwrap_err();
+        let messages: Vec<String> = combined.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages, ["first", "second"]);
+        assert!(Errors::default().finish().is_ok());
+    }
+
+    #[test]
+    #[should_panic(expected = "never reported")]
+    fn errors_dropped_unreported_panic_in_debug_builds() {
+        let mut errors = Errors::default();
+        errors.at(Span::call_site(), "lost");
+        drop(errors);
+    }
 }

@@ -9,17 +9,18 @@ use syn::{ItemFn, Signature};
 use crate::attr::{parse_key_values, Errors, KeyValue};
 
 /// One attribute macro on a function: its usage (for the error when the item is not a
-/// function), its validation into a spec, its expansion, and what to emit beside the
-/// errors so that they do not cascade.
-pub(crate) struct FnMacro<S> {
+/// function), its three steps into and out of its model `M`, and what to emit beside
+/// the errors so that they do not cascade.
+pub(crate) struct FnMacro<M> {
     pub(crate) usage: &'static str,
-    pub(crate) validate: fn(&[KeyValue], &ItemFn) -> syn::Result<S>,
-    pub(crate) expand: fn(&ItemFn, &S) -> TokenStream,
+    pub(crate) parse: fn(&[KeyValue], &ItemFn, &mut Errors) -> M,
+    pub(crate) validate: fn(&M, &ItemFn, &mut Errors),
+    pub(crate) expand: fn(&ItemFn, &M) -> TokenStream,
     pub(crate) fallback: fn(&ItemFn) -> TokenStream,
 }
 
-impl<S> FnMacro<S> {
-    /// Parses, validates (collecting every error) and expands.
+impl<M> FnMacro<M> {
+    /// Parses, validates (collecting every error of both) and expands.
     pub(crate) fn run(&self, attr: TokenStream, item: TokenStream) -> TokenStream {
         let function: ItemFn = match syn::parse2(item.clone()) {
             Ok(function) => function,
@@ -28,13 +29,24 @@ impl<S> FnMacro<S> {
                 return quote!(#error #item);
             }
         };
-        match parse_key_values(attr).and_then(|pairs| (self.validate)(&pairs, &function)) {
-            Ok(spec) => (self.expand)(&function, &spec),
-            Err(error) => {
+        let fallback = || {
+            let fallback = (self.fallback)(&function);
+            move |error: syn::Error| {
                 let error = error.into_compile_error();
-                let fallback = (self.fallback)(&function);
                 quote!(#error #fallback)
             }
+        };
+        // Attribute syntax first: without its keys, the rules would only add noise.
+        let pairs = match parse_key_values(attr) {
+            Ok(pairs) => pairs,
+            Err(error) => return fallback()(error),
+        };
+        let mut errors = Errors::default();
+        let model = (self.parse)(&pairs, &function, &mut errors);
+        (self.validate)(&model, &function, &mut errors);
+        match errors.finish() {
+            Ok(()) => (self.expand)(&function, &model),
+            Err(error) => fallback()(error),
         }
     }
 }

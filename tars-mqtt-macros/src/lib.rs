@@ -1,9 +1,11 @@
 //! Procedural macros of tars-mqtt. Use them through the `tars` crate:
 //! `#[derive(tars::Event)]`, `#[tars::handler(...)]`, `#[tars::service]`.
 //!
-//! Each macro works in three steps kept apart: parse the attribute and item into plain
-//! structs, validate them (collecting every error), expand. On error the compile errors
-//! are emitted together with the user's item, so one mistake does not cascade.
+//! Each macro works in three steps, each in its own file: `parse.rs` reads the attribute
+//! and item into its model, `validate.rs` checks the model (collecting every error),
+//! `expand.rs` emits the code. On error the compile errors are emitted together with the
+//! user's item (or, for a failed derive, a fallback impl), so one mistake does not
+//! cascade. Every macro takes `crate = "..."` for a renamed `tars-mqtt` dependency.
 
 mod attr;
 mod duration;
@@ -11,25 +13,28 @@ mod event;
 mod fn_macro;
 mod handler;
 mod service;
+mod tokens;
 mod topic;
 
 use proc_macro::TokenStream;
 
 /// Implements `tars::Event` for a struct with named fields: `#[event(topic = "a/b")]`,
-/// optionally `event_type = "a.b"`, `qos = 0|1|2`, `retain = bool`.
+/// optionally `event_type = "a.b"`, `qos = 0|1|2`, `retain = bool`, `expiry = "30s"`,
+/// `crate = "..."`.
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     event::derive(input.into()).into()
 }
 
 /// Registers an async fn as the handler of a topic: `#[tars::handler(topic = "...",
-/// qos = 1, share = "group")]`.
+/// qos = 1, share = "group", concurrency = 4, retries = 2, dead_letter = "...")]`.
 #[proc_macro_attribute]
 pub fn handler(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::attribute(attr.into(), item.into()).into()
 }
 
-/// Turns `async fn main` into a complete service: `#[tars::service(name = "...")]`.
+/// Turns `async fn main` into a complete service: `#[tars::service(name = "...",
+/// worker_threads = 2)]`.
 #[proc_macro_attribute]
 pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
     service::attribute(attr.into(), item.into()).into()

@@ -1,67 +1,126 @@
-//! The generated `impl Event`, its handler-payload marker, and its registration.
+//! The generated `impl Event`, its handler-payload marker, and its registration; or,
+//! when the derive failed, a fallback with the same impls.
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::LitStr;
 
 use super::parse::EventInput;
-use super::validate::EventSpec;
+use crate::tokens::{option, qos_path};
 
-pub(crate) fn qos_path(qos: u8) -> TokenStream {
-    match qos {
-        0 => quote!(::tars::__private::QoS::AtMostOnce),
-        1 => quote!(::tars::__private::QoS::AtLeastOnce),
-        _ => quote!(::tars::__private::QoS::ExactlyOnce),
-    }
+/// The constants of the generated impls.
+struct Constants {
+    topic: LitStr,
+    event_type: LitStr,
+    qos: TokenStream,
+    retain: bool,
+    expiry: TokenStream,
+    /// A stand-in for a type whose derive failed.
+    fallback: bool,
 }
 
-pub(crate) fn expand(input: &EventInput, spec: &EventSpec) -> TokenStream {
+/// `impl Event` and `impl Payload<_>` for the type.
+fn impls(input: &EventInput, c: &Constants) -> TokenStream {
+    let private = input.attrs.krate.private();
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let (topic, event_type, retain) = (&spec.topic, &spec.event_type, spec.retain);
-    let qos = qos_path(spec.qos);
-    let expiry = match spec.expiry_ms {
-        Some(ms) => quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms))),
-        None => quote!(::core::option::Option::None),
-    };
+    let Constants {
+        topic,
+        event_type,
+        qos,
+        retain,
+        expiry,
+        fallback,
+    } = c;
     let mut payload_generics = input.generics.clone();
     payload_generics
         .params
         .push(syn::parse_quote!(__TarsArgName));
     let (payload_impl_generics, _, _) = payload_generics.split_for_impl();
-    let schema = if cfg!(feature = "schemars") {
-        quote!(::core::option::Option::Some(::tars::__private::schema_of::<#ident>))
-    } else {
-        quote!(::core::option::Option::None)
+    quote! {
+        impl #impl_generics #private::Event for #ident #ty_generics #where_clause {
+            const TOPIC: &'static str = #topic;
+            const EVENT_TYPE: &'static str = #event_type;
+            const QOS: #private::QoS = #qos;
+            const RETAIN: bool = #retain;
+            const EXPIRY: ::core::option::Option<::core::time::Duration> = #expiry;
+        }
+        impl #payload_impl_generics #private::Payload<__TarsArgName> for #ident #ty_generics #where_clause {
+            const TOPIC: &'static str = #topic;
+            const EVENT_TYPE: &'static str = #event_type;
+            const FALLBACK: bool = #fallback;
+        }
+    }
+}
+
+pub(crate) fn expand(input: &EventInput) -> TokenStream {
+    let attrs = &input.attrs;
+    let private = attrs.krate.private();
+    let ident = &input.ident;
+    let span = input.ident.span();
+    let constants = Constants {
+        topic: attrs.topic.clone().unwrap_or_else(|| LitStr::new("", span)),
+        event_type: input.event_type().unwrap_or_else(|| LitStr::new("", span)),
+        qos: qos_path(&private, attrs.qos),
+        retain: attrs.retain,
+        expiry: option(
+            attrs
+                .expiry_ms
+                .map(|ms| quote!(::core::time::Duration::from_millis(#ms))),
+        ),
+        fallback: false,
     };
+    let schema = option(cfg!(feature = "schemars").then(|| quote!(#private::schema_of::<#ident>)));
     // Generic events cannot be registered as one static; they still implement Event.
     let registration = input.generics.params.is_empty().then(|| {
+        let Constants {
+            topic,
+            event_type,
+            qos,
+            retain,
+            ..
+        } = &constants;
         quote! {
-            ::tars::__private::inventory::submit! {
-                ::tars::__private::EventRegistration {
+            #private::inventory::submit! {
+                #private::EventRegistration {
                     type_name: ::core::stringify!(#ident),
                     topic: #topic,
                     event_type: #event_type,
                     qos: #qos,
-                                        retain: #retain,
+                    retain: #retain,
                     schema: #schema,
                 }
             }
         }
     });
+    let impls = impls(input, &constants);
     quote! {
         const _: () = {
-            impl #impl_generics ::tars::__private::Event for #ident #ty_generics #where_clause {
-                const TOPIC: &'static str = #topic;
-                const EVENT_TYPE: &'static str = #event_type;
-                const QOS: ::tars::__private::QoS = #qos;
-                const RETAIN: bool = #retain;
-                const EXPIRY: ::core::option::Option<::core::time::Duration> = #expiry;
-            }
-            impl #payload_impl_generics ::tars::__private::Payload<__TarsArgName> for #ident #ty_generics #where_clause {
-                                const TOPIC: &'static str = #topic;
-                const EVENT_TYPE: &'static str = #event_type;
-            }
+            #impls
             #registration
+        };
+    }
+}
+
+/// The impls of a type whose derive failed, with empty values and no registration:
+/// code using the type compiles on, so the derive's error is the only one.
+pub(crate) fn fallback(input: &EventInput) -> TokenStream {
+    let private = input.attrs.krate.private();
+    let span = input.ident.span();
+    let impls = impls(
+        input,
+        &Constants {
+            topic: LitStr::new("", span),
+            event_type: LitStr::new("", span),
+            qos: qos_path(&private, Default::default()),
+            retain: false,
+            expiry: option(None::<TokenStream>),
+            fallback: true,
+        },
+    );
+    quote! {
+        const _: () = {
+            #impls
         };
     }
 }

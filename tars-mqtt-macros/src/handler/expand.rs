@@ -7,8 +7,8 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr, ReturnType};
 
-use super::validate::{Arg, ArgKind, HandlerSpec, TopicSource};
-use crate::event::qos_path;
+use super::parse::{Arg, ArgKind, FailureSpec, HandlerSpec, Overflow, TopicSource};
+use crate::tokens::{option, qos_path, respan};
 
 /// The marker type naming an argument in `Payload<Name>` errors.
 fn marker(arg: &Arg) -> TokenStream {
@@ -18,32 +18,36 @@ fn marker(arg: &Arg) -> TokenStream {
 
 /// `Payload<arg>::TOPIC` of an event argument, spanned on its type. Every use is this
 /// same projection, so a type that is no event is reported once, naming the argument.
-fn event_topic(arg: &Arg) -> TokenStream {
+fn event_const(p: &TokenStream, arg: &Arg, name: &str) -> TokenStream {
     let ty = arg.typed_event().unwrap_or(&arg.ty);
+    let p = respan(p, ty.span());
     let marker = marker(arg);
-    quote_spanned!(ty.span()=> <#ty as ::tars::__private::Payload<#marker>>::TOPIC)
+    let name = format_ident!("{name}");
+    quote_spanned!(ty.span()=> <#ty as #p::Payload<#marker>>::#name)
 }
 
 /// Type checks that report at the argument's type.
-fn check(arg: &Arg) -> TokenStream {
+fn check(p: &TokenStream, arg: &Arg) -> TokenStream {
     let ty = &arg.ty;
     let span = ty.span();
+    let p = &respan(p, span);
     match &arg.kind {
         ArgKind::Event => {
-            let topic = event_topic(arg);
+            let topic = event_const(p, arg, "TOPIC");
             quote_spanned! {span=>
                 {
                     let _: &'static str = #topic;
-                    fn payload<T: ::tars::__private::DeserializeOwned + ::core::marker::Send + 'static>() {}
+                    fn payload<T: #p::DeserializeOwned + ::core::marker::Send + 'static>() {}
                     payload::<#ty>();
                 }
             }
         }
         ArgKind::Envelope(data) => {
             let span = data.span();
+            let p = respan(p, span);
             quote_spanned! {span=>
                 {
-                    fn envelope_data<T: ::tars::__private::DeserializeOwned + ::core::marker::Send + 'static>() {}
+                    fn envelope_data<T: #p::DeserializeOwned + ::core::marker::Send + 'static>() {}
                     envelope_data::<#data>();
                 }
             }
@@ -55,30 +59,30 @@ fn check(arg: &Arg) -> TokenStream {
             }
         },
         ArgKind::Context => quote_spanned! {span=>
-            let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<::tars::__private::Context>;
+            let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<#p::Context>;
         },
         ArgKind::Message => quote_spanned! {span=>
-            let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<::tars::__private::Message>;
+            let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<#p::Message>;
         },
     }
 }
 
 /// The statement binding one argument inside the generated handler.
-fn extract(arg: &Arg) -> TokenStream {
+fn extract(p: &TokenStream, arg: &Arg) -> TokenStream {
     let (name, ty) = (&arg.name, &arg.ty);
     match &arg.kind {
         ArgKind::Event => quote! {
-            let __tars_envelope = ::tars::__private::decode_event::<#ty>(__tars_message)?;
+            let __tars_envelope = #p::decode_event::<#ty>(__tars_message)?;
             let __tars_request_id = ::core::option::Option::Some(__tars_envelope.id);
             let #name = __tars_envelope.data;
         },
         ArgKind::Envelope(data) => quote! {
-            let #name = ::tars::__private::decode_envelope::<#data>(__tars_message)?;
+            let #name = #p::decode_envelope::<#data>(__tars_message)?;
             let __tars_request_id = ::core::option::Option::Some(::core::clone::Clone::clone(&#name.id));
         },
         ArgKind::Segment { level } => {
             let segment = LitStr::new(&name.to_string(), name.span());
-            quote! { let #name = ::tars::__private::segment::<#ty>(__tars_message, #level, #segment)?; }
+            quote! { let #name = #p::segment::<#ty>(__tars_message, #level, #segment)?; }
         }
         ArgKind::Context => quote! { let #name = ::core::clone::Clone::clone(__tars_ctx); },
         ArgKind::Message => quote! { let #name = ::core::clone::Clone::clone(__tars_message); },
@@ -86,7 +90,11 @@ fn extract(arg: &Arg) -> TokenStream {
 }
 
 /// `assert!` at compile time that the written filter can match the event's topic.
-fn topic_matches_event(spec: &HandlerSpec, function: &ItemFn) -> Option<TokenStream> {
+fn topic_matches_event(
+    p: &TokenStream,
+    spec: &HandlerSpec,
+    function: &ItemFn,
+) -> Option<TokenStream> {
     let TopicSource::Written { lit, template } = &spec.topic else {
         return None;
     };
@@ -94,7 +102,8 @@ fn topic_matches_event(spec: &HandlerSpec, function: &ItemFn) -> Option<TokenStr
         .payload()
         .filter(|a| matches!(a.kind, ArgKind::Event))?;
     let ty = &payload.ty;
-    let event_topic = event_topic(payload);
+    let event_topic = event_const(p, payload, "TOPIC");
+    let fallback = event_const(p, payload, "FALLBACK");
     let filter = &template.filter;
     let type_name = quote!(#ty).to_string().replace(' ', "");
     let message = format!(
@@ -105,35 +114,29 @@ fn topic_matches_event(spec: &HandlerSpec, function: &ItemFn) -> Option<TokenStr
     )
     .replace('{', "{{")
     .replace('}', "}}");
+    let p = respan(p, lit.span());
     Some(quote_spanned! {lit.span()=>
         const _: () = ::core::assert!(
-            ::tars::__private::matches_const(#filter, #event_topic),
+            #fallback || #p::matches_const(#filter, #event_topic),
             #message
         );
     })
 }
 
 /// The `FailurePolicy` written on the handler, as a constant.
-fn failure_policy(spec: &HandlerSpec) -> TokenStream {
-    fn some<T: quote::ToTokens>(value: Option<T>) -> TokenStream {
-        match value {
-            Some(value) => quote!(::core::option::Option::Some(#value)),
-            None => quote!(::core::option::Option::None),
-        }
-    }
-    let failure = &spec.failure;
+fn failure_policy(p: &TokenStream, failure: &FailureSpec) -> TokenStream {
     let millis = |ms: Option<u64>| ms.map(|ms| quote!(::core::time::Duration::from_millis(#ms)));
-    let retries = some(failure.retries);
-    let backoff = some(millis(failure.backoff_ms));
-    let max_backoff = some(millis(failure.max_backoff_ms));
-    let dead_letter = some(
+    let retries = option(failure.retries);
+    let backoff = option(millis(failure.backoff_ms));
+    let max_backoff = option(millis(failure.max_backoff_ms));
+    let dead_letter = option(
         failure
             .dead_letter
             .as_ref()
-            .map(|topic| quote!(::tars::__private::Cow::Borrowed(#topic))),
+            .map(|topic| quote!(#p::Cow::Borrowed(#topic))),
     );
     quote! {
-        ::tars::__private::FailurePolicy {
+        #p::FailurePolicy {
             retries: #retries,
             backoff: #backoff,
             max_backoff: #max_backoff,
@@ -142,75 +145,91 @@ fn failure_policy(spec: &HandlerSpec) -> TokenStream {
     }
 }
 
-pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
-    let fn_ident = &function.sig.ident;
-    let fn_name = fn_ident.to_string();
-    let checks: Vec<TokenStream> = spec.args.iter().map(check).collect();
-    // Errors about the return type land on it.
-    let span = match &function.sig.output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => proc_macro2::Span::call_site(),
+/// The handler's `HandlerOptions`, as a constant.
+fn options(p: &TokenStream, spec: &HandlerSpec) -> TokenStream {
+    let concurrency = spec.concurrency;
+    let queue = option(spec.queue);
+    let overflow = match spec.overflow {
+        Overflow::Block => quote!(#p::Overflow::Block),
+        Overflow::DropOldest => quote!(#p::Overflow::DropOldest),
+        Overflow::DropNewest => quote!(#p::Overflow::DropNewest),
     };
-    let respond = quote_spanned! {span=>
-        ::tars::__private::HandlerOutput::respond(__tars_output, __tars_ctx, __tars_message, __tars_request_id.as_deref()).await
-    };
-    let topic_check = topic_matches_event(spec, function);
-    let extracts: Vec<TokenStream> = spec.args.iter().map(extract).collect();
-    let names = spec.args.iter().map(|a| &a.name);
-    let (topic, filter, segments) = match &spec.topic {
+    let failure = failure_policy(p, &spec.failure);
+    quote! {
+        #p::HandlerOptions {
+            concurrency: #concurrency,
+            queue_capacity: #queue,
+            overflow: #overflow,
+            failure: #failure,
+        }
+    }
+}
+
+/// The topic as written, the filter subscribed, and the template's segment names.
+fn topic(p: &TokenStream, spec: &HandlerSpec) -> (TokenStream, TokenStream, TokenStream) {
+    match &spec.topic {
         TopicSource::Written { lit, template } => {
             let filter = LitStr::new(&template.filter, lit.span());
             let names = template.segments.iter().map(|(name, _)| name);
             (quote!(#lit), quote!(#filter), quote!(&[#(#names),*]))
         }
         TopicSource::FromEvent => {
-            let payload = spec.payload().expect("FromEvent implies a typed payload");
-            let topic = event_topic(payload);
+            let topic = spec
+                .payload()
+                .map(|payload| event_const(p, payload, "TOPIC"))
+                .unwrap_or_else(|| quote!(""));
             (topic.clone(), topic, quote!(&[]))
         }
+        // Reported by `validate`: nothing is expanded.
+        TopicSource::Missing | TopicSource::Invalid => (quote!(""), quote!(""), quote!(&[])),
+    }
+}
+
+pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
+    let p = &spec.krate.private();
+    let fn_ident = &function.sig.ident;
+    let fn_name = fn_ident.to_string();
+    let checks: Vec<TokenStream> = spec.args.iter().map(|arg| check(p, arg)).collect();
+    let (output, output_span) = match &function.sig.output {
+        ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
+        ReturnType::Default => (quote!(()), proc_macro2::Span::call_site()),
     };
-    let qos = qos_path(spec.qos);
-    let share = match &spec.share {
-        Some(group) => quote!(::core::option::Option::Some(#group)),
-        None => quote!(::core::option::Option::None),
+    // Errors about the return type land on it.
+    let p_output = respan(p, output_span);
+    let respond = quote_spanned! {output_span=>
+        #p_output::HandlerOutput::respond(__tars_output, __tars_ctx, __tars_message, __tars_request_id.as_deref()).await
     };
-    let concurrency = spec.concurrency;
-    let queue = match spec.queue {
-        Some(capacity) => quote!(::core::option::Option::Some(#capacity)),
-        None => quote!(::core::option::Option::None),
-    };
-    let failure = failure_policy(spec);
-    let overflow = match spec.overflow.as_ref().map(LitStr::value).as_deref() {
-        Some("drop_oldest") => quote!(::tars::__private::Overflow::DropOldest),
-        Some("drop_newest") => quote!(::tars::__private::Overflow::DropNewest),
-        _ => quote!(::tars::__private::Overflow::Block),
-    };
+    let topic_check = topic_matches_event(p, spec, function);
+    let extracts: Vec<TokenStream> = spec.args.iter().map(|arg| extract(p, arg)).collect();
+    let names = spec.args.iter().map(|a| &a.name);
+    let arg_types = spec.args.iter().map(|a| &a.ty);
+    let (topic, filter, segments) = topic(p, spec);
+    let qos = qos_path(p, spec.qos);
+    let share = option(spec.share.as_ref());
+    let options = options(p, spec);
     // The payload's event type: for `ev: Event`, and for `Envelope<Event>` when the
     // topic comes from the event (with a written topic, `T` may be any type).
     let from_event = matches!(spec.topic, TopicSource::FromEvent);
     let typed = spec
         .payload()
         .filter(|a| matches!(a.kind, ArgKind::Event) || (from_event && a.typed_event().is_some()));
-    let event_type = match typed {
-        Some(payload) => {
-            let ty = payload.typed_event().expect("filtered");
-            let marker = marker(payload);
-            quote_spanned!(ty.span()=> ::core::option::Option::Some(<#ty as ::tars::__private::Payload<#marker>>::EVENT_TYPE))
-        }
-        None => quote!(::core::option::Option::None),
-    };
+    let event_type = option(typed.map(|payload| event_const(p, payload, "EVENT_TYPE")));
     let reply = match &function.sig.output {
         ReturnType::Type(_, ty) => {
-            quote_spanned!(ty.span()=> <#ty as ::tars::__private::HandlerOutput>::REPLY)
+            let p = respan(p, ty.span());
+            quote_spanned!(ty.span()=> <#ty as #p::HandlerOutput>::REPLY)
         }
         ReturnType::Default => quote!(::core::option::Option::None),
     };
-    let handler = format_ident!("__TarsHandler");
     let markers = spec
         .args
         .iter()
         .filter(|a| a.typed_event().is_some())
         .map(|a| &a.name);
+    // The handler is the user's fn wrapped: its `Handler` impl requires a `Send` future,
+    // and the wrapping is spanned on the fn's name, so a future that is not `Send` (an
+    // `Rc` held across an `.await`) is reported there, once.
+    let handler = quote_spanned!(fn_ident.span()=> __TarsHandler(#fn_ident));
     quote! {
         #function
 
@@ -226,21 +245,23 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
             }
             #topic_check
 
-            struct #handler;
+            struct __TarsHandler<F>(F);
 
-            impl ::tars::__private::Handler for #handler {
+            impl<F, Fut> #p::Handler for __TarsHandler<F>
+            where
+                F: ::core::ops::Fn(#(#arg_types),*) -> Fut + ::core::marker::Send + ::core::marker::Sync + 'static,
+                Fut: #p::Future<Output = #output> + ::core::marker::Send,
+            {
                 fn call<'a>(
                     &'a self,
-                    __tars_message: &'a ::tars::__private::Message,
-                    __tars_ctx: &'a ::tars::__private::Context,
-                ) -> impl ::tars::__private::Future<Output = ::tars::__private::HandlerResult> + ::core::marker::Send + 'a {
+                    __tars_message: &'a #p::Message,
+                    __tars_ctx: &'a #p::Context,
+                ) -> impl #p::Future<Output = #p::HandlerResult> + ::core::marker::Send + 'a {
                     async move {
-                        // Named before the arguments are bound: one may share its name.
-                        let __tars_handler_fn = #fn_ident;
                         #[allow(unused_variables)]
                         let __tars_request_id: ::core::option::Option<::std::string::String> = ::core::option::Option::None;
                         #(#extracts)*
-                        let __tars_output = __tars_handler_fn(#(#names),*).await;
+                        let __tars_output = (self.0)(#(#names),*).await;
                         #respond
                     }
                 }
@@ -251,9 +272,9 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
             }
 
             fn __tars_install(
-                builder: ::tars::__private::ClientBuilder,
-                registration: &'static ::tars::__private::HandlerRegistration,
-            ) -> ::tars::__private::ClientBuilder {
+                builder: #p::ClientBuilder,
+                registration: &'static #p::HandlerRegistration,
+            ) -> #p::ClientBuilder {
                 builder.subscribe_handler_with(
                     &registration.subscription(),
                     registration.qos,
@@ -262,22 +283,17 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                 )
             }
 
-            ::tars::__private::inventory::submit! {
-                ::tars::__private::HandlerRegistration {
+            #p::inventory::submit! {
+                #p::HandlerRegistration {
                     name: #fn_name,
                     module: ::core::module_path!(),
                     topic: #topic,
                     filter: #filter,
                     segments: #segments,
                     qos: #qos,
-                                        share: #share,
-                    options: ::tars::__private::HandlerOptions {
-                        concurrency: #concurrency,
-                        queue_capacity: #queue,
-                        overflow: #overflow,
-                        failure: #failure,
-                    },
-                                        event_type: #event_type,
+                    share: #share,
+                    options: #options,
+                    event_type: #event_type,
                     reply: #reply,
                     install: __tars_install,
                 }

@@ -1,6 +1,8 @@
-//! `#[tars::handler(...)]`.
+//! `#[tars::handler(...)]`: `parse.rs` reads the attribute and the function into the
+//! model, `validate.rs` checks it, `expand.rs` emits the handler and its registration.
 
 mod expand;
+mod parse;
 mod validate;
 
 use proc_macro2::TokenStream;
@@ -11,6 +13,7 @@ use crate::fn_macro::FnMacro;
 pub(crate) fn attribute(attr: TokenStream, item: TokenStream) -> TokenStream {
     FnMacro {
         usage: "#[tars::handler] goes on an `async fn`, e.g. `async fn speak(ev: SttFinal, ctx: Context)`",
+        parse: parse::parse,
         validate: validate::validate,
         expand: expand::expand,
         // The user's fn is kept, so that code calling it does not fail as well.

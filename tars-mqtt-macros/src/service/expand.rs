@@ -6,7 +6,8 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, ReturnType};
 
-use super::validate::ServiceSpec;
+use super::parse::ServiceSpec;
+use crate::tokens::{option, respan};
 
 pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
     let ItemFn {
@@ -15,24 +16,22 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
         sig,
         block,
     } = function;
+    let p = spec.krate.private();
     let ident = &sig.ident;
     let inputs = &sig.inputs;
     let output = &sig.output;
-    let name = match &spec.name {
-        Some(lit) => quote!(::core::option::Option::Some(#lit)),
-        None => quote!(::core::option::Option::None),
-    };
-    let worker_threads = match spec.worker_threads {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
+    let name = option(spec.name.as_ref());
+    let worker_threads = option(spec.worker_threads);
     let (call, context_check) = match &spec.context {
-        Some(ty) => (
-            quote!(__tars_service_body(__tars_ctx)),
-            quote_spanned! {ty.span()=>
-                let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<::tars::__private::Context>;
-            },
-        ),
+        Some(ty) => {
+            let p = respan(&p, ty.span());
+            (
+                quote!(__tars_service_body(__tars_ctx)),
+                quote_spanned! {ty.span()=>
+                    let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<#p::Context>;
+                },
+            )
+        }
         None => (quote!(__tars_service_body()), TokenStream::new()),
     };
     // Errors about the return type land on it.
@@ -40,19 +39,20 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => proc_macro2::Span::call_site(),
     };
+    let p_run = respan(&p, span);
     let run = quote_spanned! {span=>
-        ::tars::__private::run_service(
-            ::tars::__private::ServiceSpec {
+        #p_run::run_service(
+            #p_run::ServiceSpec {
                 name: #name,
                 version: ::core::env!("CARGO_PKG_VERSION"),
                 worker_threads: #worker_threads,
             },
-            |__tars_ctx: ::tars::__private::Context| #call,
+            |__tars_ctx: #p_run::Context| #call,
         )
     };
     quote! {
         #(#attrs)*
-        #vis fn #ident() -> ::tars::__private::ExitCode {
+        #vis fn #ident() -> #p::ExitCode {
             #[allow(dead_code, clippy::let_unit_value)]
             fn __tars_checks() {
                 #context_check

@@ -1,6 +1,8 @@
-//! `#[tars::service]`.
+//! `#[tars::service]`: `parse.rs` reads the attribute and `main` into the model,
+//! `validate.rs` checks it, `expand.rs` emits the generated `main`.
 
 mod expand;
+mod parse;
 mod validate;
 
 use proc_macro2::TokenStream;
@@ -11,6 +13,7 @@ use crate::fn_macro::FnMacro;
 pub(crate) fn attribute(attr: TokenStream, item: TokenStream) -> TokenStream {
     FnMacro {
         usage: "#[tars::service] goes on `async fn main()`",
+        parse: parse::parse,
         validate: validate::validate,
         expand: expand::expand,
         // Keep a `main`, so that the only errors are the macro's.

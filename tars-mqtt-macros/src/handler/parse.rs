@@ -1,0 +1,251 @@
+//! The model of `#[tars::handler]`: its attribute and its function, read into plain
+//! data. Wrong kinds of values (a number for a string) are reported here; the rules
+//! between values are `validate.rs`'s.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat, PathArguments, Type};
+
+use crate::attr::{
+    check_keys, lit_str, one_of, positive, qos, whole_number, Errors, KeyValue, Qos,
+};
+use crate::duration::duration;
+use crate::tokens::Krate;
+use crate::topic::{parse_template, topic_error, Template};
+
+const KEYS: &[&str] = &[
+    "topic",
+    "qos",
+    "share",
+    "concurrency",
+    "queue",
+    "overflow",
+    "retries",
+    "backoff",
+    "max_backoff",
+    "dead_letter",
+    "crate",
+];
+const OVERFLOW_POLICIES: &[(&str, Overflow)] = &[
+    ("block", Overflow::Block),
+    ("drop_oldest", Overflow::DropOldest),
+    ("drop_newest", Overflow::DropNewest),
+];
+/// The most retries a handler may declare (the runtime's `MAX_RETRIES`).
+const MAX_RETRIES: u32 = 1_000;
+
+/// What an argument receives.
+pub(crate) enum ArgKind {
+    Context,
+    Message,
+    /// The data of the envelope: a type deriving `Event`.
+    Event,
+    /// The whole envelope; holds the data type.
+    Envelope(Box<Type>),
+    /// A template segment at this topic level.
+    Segment {
+        level: usize,
+    },
+}
+
+pub(crate) struct Arg {
+    pub(crate) name: Ident,
+    pub(crate) ty: Type,
+    pub(crate) kind: ArgKind,
+}
+
+impl Arg {
+    /// The event type this argument carries: `T` for `ev: T`, and for `Envelope<T>`
+    /// unless `T` is plain JSON (`Value`), which has no topic.
+    pub(crate) fn typed_event(&self) -> Option<&Type> {
+        match &self.kind {
+            ArgKind::Event => Some(&self.ty),
+            ArgKind::Envelope(data) => match last_segment(data) {
+                Some(segment) if segment.ident == "Value" => None,
+                _ => Some(data),
+            },
+            ArgKind::Context | ArgKind::Message | ArgKind::Segment { .. } => None,
+        }
+    }
+
+    /// Whether it receives the message's data.
+    pub(crate) fn is_payload(&self) -> bool {
+        matches!(self.kind, ArgKind::Event | ArgKind::Envelope(_))
+    }
+}
+
+pub(crate) enum TopicSource {
+    Written {
+        lit: LitStr,
+        template: Template,
+    },
+    /// No topic written: the handler's event type gives it.
+    FromEvent,
+    /// No topic written, and no event to take it from (an error).
+    Missing,
+    /// A topic written but invalid (reported while parsing).
+    Invalid,
+}
+
+/// What a full queue does.
+#[derive(Clone, Copy, Default)]
+pub(crate) enum Overflow {
+    #[default]
+    Block,
+    DropOldest,
+    DropNewest,
+}
+
+/// The failure policy written on the handler; what is left out comes from the service.
+#[derive(Default)]
+pub(crate) struct FailureSpec {
+    pub(crate) retries: Option<u32>,
+    pub(crate) backoff_ms: Option<u64>,
+    pub(crate) max_backoff_ms: Option<u64>,
+    pub(crate) dead_letter: Option<LitStr>,
+    /// The `backoff` and `max_backoff` keys as written, for errors about them.
+    pub(crate) backoff_keys: Vec<Ident>,
+    /// The `max_backoff` value as written.
+    pub(crate) max_backoff_span: Option<Span>,
+}
+
+pub(crate) struct HandlerSpec {
+    pub(crate) krate: Krate,
+    pub(crate) args: Vec<Arg>,
+    pub(crate) topic: TopicSource,
+    pub(crate) qos: Qos,
+    pub(crate) share: Option<LitStr>,
+    /// Flow control: workers, queue capacity (`None`: the configuration's), policy.
+    pub(crate) concurrency: usize,
+    pub(crate) queue: Option<usize>,
+    pub(crate) overflow: Overflow,
+    pub(crate) failure: FailureSpec,
+}
+
+impl HandlerSpec {
+    /// The payload argument, if any.
+    pub(crate) fn payload(&self) -> Option<&Arg> {
+        self.args.iter().find(|a| a.is_payload())
+    }
+}
+
+/// The last path segment of a type, with its generic arguments.
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
+        _ => None,
+    }
+}
+
+fn classify(name: &Ident, ty: &Type, template: Option<&Template>) -> ArgKind {
+    if let Some((_, level)) = template.and_then(|t| t.segments.iter().find(|(s, _)| name == s)) {
+        return ArgKind::Segment { level: *level };
+    }
+    let Some(segment) = last_segment(ty) else {
+        return ArgKind::Event;
+    };
+    match (segment.ident.to_string().as_str(), &segment.arguments) {
+        ("Context", PathArguments::None) => ArgKind::Context,
+        ("Message", PathArguments::None) => ArgKind::Message,
+        ("Envelope", PathArguments::AngleBracketed(args)) => match args.args.first() {
+            Some(GenericArgument::Type(data)) if args.args.len() == 1 => {
+                ArgKind::Envelope(Box::new(data.clone()))
+            }
+            _ => ArgKind::Event,
+        },
+        _ => ArgKind::Event,
+    }
+}
+
+fn parse_arg(input: &FnArg, errors: &mut Errors) -> Option<(Ident, Type)> {
+    match input {
+        FnArg::Receiver(receiver) => {
+            errors.at(
+                receiver.span(),
+                "a tars handler is a free function, not a method: remove `self`",
+            );
+            None
+        }
+        FnArg::Typed(typed) => match &*typed.pat {
+            Pat::Ident(ident) if ident.subpat.is_none() && ident.by_ref.is_none() => {
+                Some((ident.ident.clone(), (*typed.ty).clone()))
+            }
+            other => {
+                errors.at(
+                    other.span(),
+                    "handler arguments must be plain names, e.g. `ev: SttFinal`",
+                );
+                None
+            }
+        },
+    }
+}
+
+pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) -> HandlerSpec {
+    let mut spec = HandlerSpec {
+        krate: Krate::default(),
+        args: Vec::new(),
+        topic: TopicSource::Missing,
+        qos: Qos::default(),
+        share: None,
+        concurrency: 1,
+        queue: None,
+        overflow: Overflow::default(),
+        failure: FailureSpec::default(),
+    };
+    let mut topic = None;
+    let failure = &mut spec.failure;
+    for pair in check_keys(pairs, KEYS, errors) {
+        match pair.key.to_string().as_str() {
+            "topic" => topic = errors.take(lit_str(pair)),
+            "qos" => spec.qos = errors.take(qos(pair)).unwrap_or_default(),
+            "share" => spec.share = errors.take(lit_str(pair)),
+            "concurrency" => spec.concurrency = errors.take(positive(pair)).unwrap_or(1),
+            "queue" => spec.queue = errors.take(positive(pair)),
+            "overflow" => {
+                spec.overflow = errors
+                    .take(one_of(pair, OVERFLOW_POLICIES))
+                    .unwrap_or_default();
+            }
+            "retries" => failure.retries = errors.take(whole_number(pair, MAX_RETRIES)),
+            "backoff" => {
+                failure.backoff_ms = errors.take(duration(pair));
+                failure.backoff_keys.push(pair.key.clone());
+            }
+            "max_backoff" => {
+                failure.max_backoff_ms = errors.take(duration(pair));
+                failure.backoff_keys.push(pair.key.clone());
+                failure.max_backoff_span = Some(pair.value.span());
+            }
+            "dead_letter" => failure.dead_letter = errors.take(lit_str(pair)),
+            "crate" => spec.krate = errors.take(Krate::parse(pair)).unwrap_or_default(),
+            // Not a key of KEYS: `check_keys` reported it already.
+            _ => {}
+        }
+    }
+
+    let template = topic.as_ref().and_then(|lit| {
+        let value = lit.value();
+        parse_template(&value)
+            .map_err(|e| errors.push(topic_error(lit, &value, &e)))
+            .ok()
+    });
+    spec.args = function
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|input| parse_arg(input, errors))
+        .map(|(name, ty)| {
+            let kind = classify(&name, &ty, template.as_ref());
+            Arg { name, ty, kind }
+        })
+        .collect();
+    let takes_event = spec.args.iter().any(|a| a.typed_event().is_some());
+    spec.topic = match (topic, template) {
+        (Some(lit), Some(template)) => TopicSource::Written { lit, template },
+        (Some(_), None) => TopicSource::Invalid,
+        (None, _) if takes_event => TopicSource::FromEvent,
+        (None, _) => TopicSource::Missing,
+    };
+    spec
+}
