@@ -36,6 +36,9 @@ pub(crate) struct EventInput {
     pub(crate) attrs: EventAttrs,
     /// Where to point when `#[event(...)]` or its topic is missing.
     pub(crate) attr_span: Option<Span>,
+    /// An `#[event(...)]` or its topic could not be read (already reported): a missing
+    /// topic would only repeat that error.
+    pub(crate) unreadable: bool,
 }
 
 impl EventInput {
@@ -76,17 +79,22 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<Even
     };
     let mut pairs = Vec::new();
     let mut attr_span = None;
+    let mut unreadable = false;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("event")) {
         attr_span.get_or_insert(attr.span());
         let tokens = attr.meta.require_list().map(|list| list.tokens.clone());
-        if let Some(parsed) = errors.take(tokens.and_then(parse_key_values)) {
-            pairs.extend(parsed);
+        match errors.take(tokens.and_then(parse_key_values)) {
+            Some(parsed) => pairs.extend(parsed),
+            None => unreadable = true,
         }
     }
     let mut attrs = EventAttrs::default();
     for pair in check_keys(&pairs, KEYS, errors) {
         match pair.key.to_string().as_str() {
-            "topic" => attrs.topic = errors.take(lit_str(pair)),
+            "topic" => {
+                attrs.topic = errors.take(lit_str(pair));
+                unreadable |= attrs.topic.is_none();
+            }
             "event_type" => attrs.event_type = errors.take(lit_str(pair)),
             "qos" => attrs.qos = errors.take(qos(pair)).unwrap_or_default(),
             "retain" => attrs.retain = errors.take(lit_bool(pair)).is_some_and(|b| b.value),
@@ -102,5 +110,6 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<Even
         shape,
         attrs,
         attr_span,
+        unreadable,
     })
 }

@@ -21,6 +21,7 @@ pub(crate) fn validate(input: &EventInput, errors: &mut Errors) {
                 errors.push(topic_error(lit, &lit.value(), &error));
             }
         }
+        None if input.unreadable => {}
         None => {
             let span = input.attr_span.unwrap_or_else(|| input.ident.span());
             errors.at(span, "missing `topic`: add `#[event(topic = \"a/b\")]` with the topic this event is published on");

@@ -83,7 +83,8 @@ pub(crate) enum TopicSource {
     FromEvent,
     /// No topic written, and no event to take it from (an error).
     Missing,
-    /// A topic written but invalid (reported while parsing).
+    /// A topic written but invalid, or not known for an argument that could not be read
+    /// (reported while parsing).
     Invalid,
 }
 
@@ -194,10 +195,16 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
         failure: FailureSpec::default(),
     };
     let mut topic = None;
+    // A topic written but unreadable, or an argument that could not be read: the topic
+    // counts as invalid, not missing (that error would only repeat this one).
+    let mut unreadable = false;
     let failure = &mut spec.failure;
     for pair in check_keys(pairs, KEYS, errors) {
         match pair.key.to_string().as_str() {
-            "topic" => topic = errors.take(lit_str(pair)),
+            "topic" => {
+                topic = errors.take(lit_str(pair));
+                unreadable |= topic.is_none();
+            }
             "qos" => spec.qos = errors.take(qos(pair)).unwrap_or_default(),
             "share" => spec.share = errors.take(lit_str(pair)),
             "concurrency" => spec.concurrency = errors.take(positive(pair)).unwrap_or(1),
@@ -230,11 +237,14 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
             .map_err(|e| errors.push(topic_error(lit, &value, &e)))
             .ok()
     });
-    spec.args = function
-        .sig
-        .inputs
+    let inputs = &function.sig.inputs;
+    let read: Vec<(Ident, Type)> = inputs
         .iter()
         .filter_map(|input| parse_arg(input, errors))
+        .collect();
+    unreadable |= read.len() < inputs.len();
+    spec.args = read
+        .into_iter()
         .map(|(name, ty)| {
             let kind = classify(&name, &ty, template.as_ref());
             Arg { name, ty, kind }
@@ -245,6 +255,7 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
         (Some(lit), Some(template)) => TopicSource::Written { lit, template },
         (Some(_), None) => TopicSource::Invalid,
         (None, _) if takes_event => TopicSource::FromEvent,
+        (None, _) if unreadable => TopicSource::Invalid,
         (None, _) => TopicSource::Missing,
     };
     spec

@@ -1,0 +1,4 @@
+#[tars::handler(topic = "stt/final")]
+struct Speak;
+
+fn main() {}

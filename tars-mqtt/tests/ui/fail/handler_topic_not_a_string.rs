@@ -1,0 +1,6 @@
+use tars::prelude::*;
+
+#[tars::handler(topic = 42)]
+async fn speak(_msg: Message) {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[tars::service(name = "tts/#")]
+async fn main() {}
