@@ -11,6 +11,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
 pub mod cluster;
+pub mod events;
 pub mod fleet;
 pub mod http;
 pub mod liveness;
@@ -18,6 +19,11 @@ pub mod otlp;
 pub mod process;
 pub mod proxy;
 pub mod python;
+
+/// How long a test waits for something that should happen (a message, a process
+/// exiting, a reconnect): generous, since a passing test never waits it out and the
+/// suite shares two cores with its brokers.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// How to get mosquitto when it is missing.
 pub const INSTALL_HINT: &str =
@@ -212,6 +218,54 @@ impl Seen {
             )
         })
     }
+
+    /// The data of a health status (`health.status` envelope): `ok`, `event`, `err`.
+    pub fn health(&self) -> serde_json::Value {
+        let envelope = self.json();
+        assert_eq!(
+            envelope["type"], "health.status",
+            "not a health status on {}: {envelope}",
+            self.topic
+        );
+        envelope["data"].clone()
+    }
+
+    /// The `event` of a health status (`ready`, `reconnected`, `shutdown`, `lost`).
+    pub fn health_event(&self) -> String {
+        self.health()["event"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// The embedded test broker, its services and clients speaking the suite's MQTT version
+/// ([`mqtt_version`]).
+pub async fn test_broker() -> tars::testing::TestBroker {
+    tars::testing::TestBroker::start()
+        .await
+        .with_mqtt_version(mqtt_version())
+}
+
+/// Subscribes `filter` on `client` at QoS 1; returns what its handler receives, in
+/// order.
+pub async fn collect(
+    client: &tars::Client,
+    filter: &str,
+) -> mpsc::UnboundedReceiver<tars::Message> {
+    let (sender, messages) = mpsc::unbounded_channel();
+    client
+        .subscribe_handler(filter, QoS::AtLeastOnce, forward_to(sender))
+        .await
+        .unwrap_or_else(|e| panic!("subscribe {filter}: {e}"));
+    messages
+}
+
+/// A handler that sends every message it gets to `sender`.
+pub fn forward_to(sender: mpsc::UnboundedSender<tars::Message>) -> impl tars::Handler {
+    tars::handler_fn(move |message: tars::Message, _ctx: tars::Context| {
+        let sender = sender.clone();
+        async move {
+            let _ = sender.send(message);
+        }
+    })
 }
 
 /// A plain rumqttc client that watches (and publishes on) the bus, independent of tars.

@@ -10,7 +10,7 @@ use tars::QoS;
 use tars_tests::process::ServiceProcess;
 use tars_tests::{init_tracing, Mosquitto, Probe};
 
-const WAIT: Duration = Duration::from_secs(15);
+use tars_tests::WAIT;
 
 fn busy_service() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_busy-service"))

@@ -10,7 +10,7 @@ use tars_tests::{init_tracing, Mosquitto, Probe};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-const WAIT: Duration = Duration::from_secs(10);
+use tars_tests::WAIT;
 
 struct Worker {
     child: Child,

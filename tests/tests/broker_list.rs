@@ -10,7 +10,7 @@ use tars::{Client, Config, QoS};
 use tars_tests::process::{example_binary, ServiceProcess};
 use tars_tests::{eventually, free_port, init_tracing, mqtt_version, Mosquitto, Probe};
 
-const WAIT: Duration = Duration::from_secs(20);
+use tars_tests::WAIT;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_broker_that_answers_is_used() {

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::json;
 use tars::{Client, Context, Envelope, Message, QoS};
 use tars_tests::{config, eventually, init_tracing, python_style_envelope, Mosquitto, Probe};
 
-const WAIT: Duration = Duration::from_secs(5);
+use tars_tests::events::SttFinal;
+use tars_tests::WAIT;
 
 type Log = Arc<Mutex<Vec<(String, String)>>>;
 
@@ -96,11 +96,6 @@ async fn every_overlapping_filter_gets_the_message() {
     filters.sort();
     assert_eq!(filters, ["+/b", "a/#", "a/+", "a/b"], "each exactly once");
     client.shutdown().await.unwrap();
-}
-
-#[derive(Debug, Deserialize)]
-struct SttFinal {
-    text: String,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

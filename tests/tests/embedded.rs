@@ -11,7 +11,7 @@ use serde_json::json;
 use tars::broker::EmbeddedBroker;
 use tars::prelude::*;
 use tars::testing::{TestBroker, TestClient, TestService};
-use tars_tests::{eventually, init_tracing, Probe};
+use tars_tests::{eventually, init_tracing, test_broker, Probe};
 
 #[derive(Event, Serialize, Deserialize, Debug)]
 #[event(topic = "kit/question", qos = 1)]
@@ -257,13 +257,6 @@ async fn v5_broker() -> TestBroker {
     TestBroker::start()
         .await
         .with_mqtt_version(tars::MqttVersion::V5)
-}
-
-/// A test broker whose services and clients speak the suite's MQTT version.
-async fn test_broker() -> TestBroker {
-    TestBroker::start()
-        .await
-        .with_mqtt_version(tars_tests::mqtt_version())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use tars::testing::{TestBroker, TestClient};
 use tars_tests::init_tracing;
 use tars_tests::process::{example_binary, ServiceProcess};
 
-const WAIT: Duration = Duration::from_secs(20);
+use tars_tests::WAIT;
 
 /// Runs a self-checking example to its end; returns its output.
 async fn run_to_completion(name: &str) -> String {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tars::testing::{TestBroker, TestClient, TestService};
 use tars::{Context, Envelope, Event, FailurePolicy, DEAD_LETTER_TYPE};
-use tars_tests::{eventually, init_tracing, mqtt_version};
+use tars_tests::{eventually, init_tracing, test_broker};
 
-const WAIT: Duration = Duration::from_secs(10);
+use tars_tests::WAIT;
 
 #[derive(Event, Serialize, Deserialize, Debug)]
 #[event(topic = "calc/numbers", qos = 1)]
@@ -95,13 +95,8 @@ async fn slow_retry(ev: Envelope<serde_json::Value>) -> Result<(), String> {
     Err("not yet".to_owned())
 }
 
-/// The embedded broker, with clients speaking the suite's MQTT version.
-async fn test_broker() -> TestBroker {
-    init_tracing();
-    TestBroker::start().await.with_mqtt_version(mqtt_version())
-}
-
 async fn start(handlers: &[&str]) -> (TestBroker, TestService, TestClient) {
+    init_tracing();
     let broker = test_broker().await;
     let bus = TestClient::connect(&broker).await.with_timeout(WAIT);
     let service = TestService::with_handlers(&broker, handlers).await;
@@ -226,6 +221,7 @@ async fn an_undecodable_payload_goes_straight_to_the_dead_letter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_wide_policy_fills_what_a_handler_leaves_out() {
+    init_tracing();
     let broker = test_broker().await;
     let bus = TestClient::connect(&broker).await.with_timeout(WAIT);
     let defaults = FailurePolicy {

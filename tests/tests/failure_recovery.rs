@@ -11,7 +11,7 @@ use tars_tests::liveness::{assert_alive, flood_a_service};
 use tars_tests::process::ServiceProcess;
 use tars_tests::{init_tracing, Mosquitto, Probe};
 
-const WAIT: Duration = Duration::from_secs(15);
+use tars_tests::WAIT;
 
 fn flaky_service() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_flaky-service"))

@@ -6,32 +6,9 @@ use std::time::{Duration, Instant};
 
 use tars::{Client, Message, QoS};
 use tars_tests::proxy::{FaultProxy, Mode};
-use tars_tests::{eventually, init_tracing, Mosquitto, Probe, Seen};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tars_tests::{collect, eventually, init_tracing, Mosquitto, Probe};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn health_event(seen: &Seen) -> String {
-    seen.json()["data"]["event"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned()
-}
-
-/// Subscribes `filter` at QoS 1 and returns what the handler receives, in order.
-async fn received(client: &Client, filter: &str) -> UnboundedReceiver<Message> {
-    let (sender, messages) = tokio::sync::mpsc::unbounded_channel();
-    client
-        .subscribe(filter, QoS::AtLeastOnce, move |m: Message| {
-            let sender = sender.clone();
-            async move {
-                let _ = sender.send(m);
-            }
-        })
-        .await
-        .unwrap();
-    messages
-}
+use tars_tests::WAIT;
 
 /// A client through `proxy` with health on and a 2 s keepalive.
 async fn client_through(proxy: &FaultProxy, name: &str, keepalive: Duration) -> Client {
@@ -55,7 +32,7 @@ async fn a_black_holed_connection_is_detected_within_two_keepalives_and_the_will
     let client = client_through(&proxy, "half-open", keepalive).await;
     let topic = format!("system/health/{}", client.config().client_id());
     let mut probe = Probe::start(broker.port(), &[&topic]).await;
-    assert_eq!(health_event(&probe.expect_on(&topic, WAIT).await), "ready");
+    assert_eq!(probe.expect_on(&topic, WAIT).await.health_event(), "ready");
 
     proxy.set_mode(Mode::BlackHole);
     let cut_at = Instant::now();
@@ -70,7 +47,7 @@ async fn a_black_holed_connection_is_detected_within_two_keepalives_and_the_will
     );
     let will = probe.expect_on(&topic, WAIT).await;
     assert_eq!(
-        health_event(&will),
+        will.health_event(),
         "lost",
         "the broker published the last will"
     );
@@ -79,7 +56,7 @@ async fn a_black_holed_connection_is_detected_within_two_keepalives_and_the_will
     proxy.cut_all(); // connections opened while black-holed are dead too
     eventually(WAIT, "the client reconnects", || client.is_connected()).await;
     let back = probe.expect_on(&topic, WAIT).await;
-    assert_eq!(health_event(&back), "reconnected");
+    assert_eq!(back.health_event(), "reconnected");
     client.shutdown().await.unwrap();
 }
 
@@ -89,7 +66,7 @@ async fn after_each_cut_the_client_reconnects_with_its_subscriptions() {
     let broker = Mosquitto::start();
     let proxy = FaultProxy::start(broker.port()).await;
     let client = client_through(&proxy, "cut", Duration::from_secs(5)).await;
-    let mut seen = received(&client, "faults/cut").await;
+    let mut seen = collect(&client, "faults/cut").await;
     let probe = Probe::start(broker.port(), &[]).await;
     for round in 1..=3u8 {
         let before = client.stats().connections;
@@ -137,7 +114,7 @@ async fn an_oversized_retained_message_is_skipped_without_a_reconnect_loop() {
         .build()
         .unwrap();
     let client = Client::connect(config).await.unwrap();
-    let mut seen = received(&client, "faults/#").await;
+    let mut seen = collect(&client, "faults/#").await;
     eventually(WAIT, "the oversized retained message is skipped", || {
         client.stats().oversized == 1
     })
@@ -309,7 +286,7 @@ async fn a_slow_link_delays_and_throttles_but_loses_nothing() {
     let broker = Mosquitto::start();
     let proxy = FaultProxy::start(broker.port()).await;
     let client = client_through(&proxy, "slow-link", Duration::from_secs(5)).await;
-    let mut seen = received(&client, "faults/slow").await;
+    let mut seen = collect(&client, "faults/slow").await;
 
     // 150 ms each way between the client and the broker.
     proxy.set_mode(Mode::Delay(Duration::from_millis(150)));

@@ -9,7 +9,7 @@ use tars::{handler_fn, Client, Context, HandlerOptions, Message, Overflow, QoS};
 use tars_tests::{config, eventually, init_tracing, Mosquitto, Probe};
 use tokio::sync::Semaphore;
 
-const WAIT: Duration = Duration::from_secs(10);
+use tars_tests::WAIT;
 
 fn options(concurrency: usize, queue: usize, overflow: Overflow) -> HandlerOptions {
     HandlerOptions {

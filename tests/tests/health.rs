@@ -6,16 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tars::{Client, Message, QoS};
-use tars_tests::{config, init_tracing, Mosquitto, Probe, Seen};
+use tars_tests::{config, init_tracing, Mosquitto, Probe};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const WAIT: Duration = Duration::from_secs(5);
-
-fn health_of(seen: &Seen) -> serde_json::Value {
-    let envelope = seen.json();
-    assert_eq!(envelope["type"], "health.status", "{envelope}");
-    envelope["data"].clone()
-}
+use tars_tests::WAIT;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_ready_while_up_and_shutdown_after_a_graceful_stop() {
@@ -31,7 +25,7 @@ async fn health_is_ready_while_up_and_shutdown_after_a_graceful_stop() {
     let mut late = Probe::start(broker.port(), &[&topic]).await;
     let ready = late.expect_on(&topic, WAIT).await;
     assert!(ready.retain, "health is retained");
-    let data = health_of(&ready);
+    let data = ready.health();
     assert_eq!(
         (data["ok"].as_bool(), data["event"].as_str()),
         (Some(true), Some("ready"))
@@ -40,7 +34,7 @@ async fn health_is_ready_while_up_and_shutdown_after_a_graceful_stop() {
     assert!(data.get("err").is_none(), "absent err is omitted: {data}");
 
     client.shutdown().await.unwrap();
-    let shutdown = health_of(&late.expect_on(&topic, WAIT).await);
+    let shutdown = late.expect_on(&topic, WAIT).await.health();
     assert_eq!(
         (shutdown["ok"].as_bool(), shutdown["event"].as_str()),
         (Some(false), Some("shutdown"))
@@ -48,7 +42,7 @@ async fn health_is_ready_while_up_and_shutdown_after_a_graceful_stop() {
 
     // What stays retained is `shutdown`, and no last will followed the clean DISCONNECT.
     let mut after = Probe::start(broker.port(), &[&topic]).await;
-    let retained = health_of(&after.expect_on(&topic, WAIT).await);
+    let retained = after.expect_on(&topic, WAIT).await.health();
     assert_eq!(retained["event"], "shutdown");
     assert!(
         late.collect_for(Duration::from_millis(500))
@@ -95,7 +89,7 @@ async fn shutdown_lets_in_flight_handlers_finish_first() {
         finished.load(Ordering::SeqCst),
         "shutdown returned before the handler finished"
     );
-    let data = health_of(&probe.expect_on(&topic, WAIT).await);
+    let data = probe.expect_on(&topic, WAIT).await.health();
     assert_eq!(data["event"], "shutdown");
 }
 
@@ -123,14 +117,14 @@ async fn the_last_will_says_lost_when_the_process_is_killed() {
 
     let mut probe = Probe::start(broker.port(), &[&topic]).await;
     assert_eq!(
-        health_of(&probe.expect_on(&topic, WAIT).await)["event"],
+        probe.expect_on(&topic, WAIT).await.health()["event"],
         "ready"
     );
     child.start_kill().unwrap(); // SIGKILL: no chance to say goodbye
     child.wait().await.unwrap();
 
     let lost = probe.expect_on(&topic, WAIT).await;
-    let data = health_of(&lost);
+    let data = lost.health();
     assert_eq!(
         (data["ok"].as_bool(), data["event"].as_str()),
         (Some(false), Some("lost"))
@@ -138,7 +132,7 @@ async fn the_last_will_says_lost_when_the_process_is_killed() {
     let mut after = Probe::start(broker.port(), &[&topic]).await;
     let retained = after.expect_on(&topic, WAIT).await;
     assert!(retained.retain);
-    assert_eq!(health_of(&retained)["event"], "lost");
+    assert_eq!(retained.health()["event"], "lost");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ use tars_tests::process::ServiceProcess;
 use tars_tests::python::{run_script, INSTALL_HINT};
 use tars_tests::{free_port, init_tracing, python_style_envelope, Mosquitto, Probe};
 
-const WAIT: Duration = Duration::from_secs(15);
+use tars_tests::WAIT;
 
 fn metrics_service() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_metrics-service"))

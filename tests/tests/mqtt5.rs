@@ -7,24 +7,15 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tars::{Client, Context, Event, Message, MqttVersion, PublishOptions, QoS};
+use tars::{Client, Event, Message, MqttVersion, PublishOptions, QoS};
 use tars_tests::process::ServiceProcess;
 use tars_tests::python::INSTALL_HINT;
-use tars_tests::{config, init_tracing, python_style_envelope, Mosquitto, Probe};
+use tars_tests::{config, forward_to, init_tracing, python_style_envelope, Mosquitto, Probe};
 use tokio::sync::mpsc;
 
-const WAIT: Duration = Duration::from_secs(15);
+use tars_tests::WAIT;
 
 /// A handler that hands every message to `tx`.
-fn forward_to(tx: mpsc::UnboundedSender<Message>) -> impl tars::Handler {
-    tars::handler_fn(move |message: Message, _ctx: Context| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(message);
-        }
-    })
-}
-
 /// A tars client speaking MQTT 5 to the broker on `port`.
 async fn v5_client(port: u16, name: &str) -> Client {
     Client::connect(

@@ -8,19 +8,8 @@ use serde_json::json;
 use tars::{Client, Error, Event, PublishOptions, QoS};
 use tars_tests::{config, init_tracing, Mosquitto, Probe};
 
-const WAIT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct SttFinal {
-    text: String,
-    confidence: f32,
-}
-
-impl Event for SttFinal {
-    const TOPIC: &'static str = "stt/final";
-    const EVENT_TYPE: &'static str = "stt.final";
-    const QOS: QoS = QoS::AtLeastOnce;
-}
+use tars_tests::events::SttFinal;
+use tars_tests::WAIT;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct RoomState {

@@ -11,7 +11,7 @@ use tars::{Client, Config};
 use tars_tests::{free_port, init_tracing, Mosquitto};
 use tokio::io::AsyncReadExt;
 
-const WAIT: Duration = Duration::from_secs(10);
+use tars_tests::WAIT;
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
 struct Pki {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tars_tests::process::{example_binary, scratch_binary, workspace_root, ServiceProcess};
 use tars_tests::{init_tracing, python_style_envelope, Mosquitto, Probe, Seen};
 
-const WAIT: Duration = Duration::from_secs(10);
+use tars_tests::WAIT;
 /// The drain bound (5 s) plus the final health flush, with room for a busy machine.
 const STOP_BOUND: Duration = Duration::from_secs(9);
 

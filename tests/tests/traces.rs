@@ -4,7 +4,6 @@
 //! second's a child of the first's.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::json;
 use tars::{MqttVersion, PublishOptions, QoS};
@@ -12,7 +11,7 @@ use tars_tests::otlp::{OtlpReceiver, ReceivedSpan};
 use tars_tests::process::ServiceProcess;
 use tars_tests::{config, init_tracing, Mosquitto, Probe};
 
-const WAIT: Duration = Duration::from_secs(15);
+use tars_tests::WAIT;
 
 fn start(binary: &Path, id: &str, broker: &Mosquitto, receiver: &OtlpReceiver) -> ServiceProcess {
     ServiceProcess::spawn(
