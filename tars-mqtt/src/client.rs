@@ -208,8 +208,9 @@ impl Client {
     }
 
     /// Subscribes `filter` and runs `handler` for each matching message (one at a time,
-    /// in arrival order). Every handler whose filter matches a message gets it.
-    /// Returns once the broker acknowledged the subscription.
+    /// in arrival order; a failed one goes to the service's failure policy). Every
+    /// handler whose filter matches a message gets it. Returns once the broker
+    /// acknowledged the subscription.
     pub async fn subscribe<F, Fut, R>(&self, filter: &str, qos: QoS, handler: F) -> Result<()>
     where
         F: Fn(Message) -> Fut + Send + Sync + 'static,

@@ -132,7 +132,9 @@ impl<E: Display> IntoHandlerResult for Result<(), E> {
     }
 }
 
-/// Handles the messages of one subscription, one at a time, in arrival order.
+/// Handles the messages of one subscription: by default one at a time, in arrival
+/// order; with `concurrency = N` (see [`HandlerOptions`]), N at once. A failed message
+/// may be tried again later by the failure policy.
 ///
 /// Closures `Fn(Message) -> impl Future` implement it through [`handler_fn`];
 /// `#[tars::handler]` generates implementations that decode typed events.

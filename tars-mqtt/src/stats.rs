@@ -9,8 +9,9 @@ use crate::connection::Shared;
 pub struct Stats {
     /// Messages received from the broker.
     pub received: u64,
-    /// Messages dropped by a handler's overflow policy (`drop_oldest`, `drop_newest`)
-    /// because its queue was full, whatever their QoS.
+    /// Messages dropped because a handler's queue was full: by its overflow policy
+    /// (`drop_oldest`, `drop_newest`), whatever their QoS, or, under `block`, QoS 0 ones
+    /// once the overflow held 1,024 messages.
     pub dropped: u64,
     /// Messages skipped by dedup.
     pub duplicates: u64,
@@ -50,7 +51,7 @@ pub struct HandlerStats {
     pub dead_lettered: u64,
     /// Attempts after the first (the failure policy's retries).
     pub retries: u64,
-    /// Messages dropped by the overflow policy.
+    /// Messages dropped because its queue was full (see [`Stats::dropped`]).
     pub dropped: u64,
 }
 
