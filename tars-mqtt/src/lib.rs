@@ -225,13 +225,3 @@ pub mod __private {
         HandlerResult, Message, Overflow, QoS,
     };
 }
-
-/// The examples of `docs/mqtt5.md` compile.
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/mqtt5.md")]
-struct Mqtt5Doc;
-
-/// The examples of `docs/failure-policies.md` compile.
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/failure-policies.md")]
-struct FailurePoliciesDoc;

@@ -472,3 +472,14 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|kib| kib.parse().ok())
         .unwrap_or(0)
 }
+
+/// The Rust examples of `docs/` compile, as doc tests of this crate (the docs live
+/// outside the published crates).
+#[cfg(doctest)]
+mod docs {
+    #[doc = include_str!("../../docs/mqtt5.md")]
+    struct Mqtt5;
+
+    #[doc = include_str!("../../docs/failure-policies.md")]
+    struct FailurePolicies;
+}
