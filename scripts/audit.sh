@@ -31,3 +31,5 @@ cargo audit --db "$copy" --no-fetch --deny unsound --deny yanked
 # The rmqtt cluster node of the tests has a lock file of its own (its own workspace):
 # test tooling, not shipped, audited all the same.
 cargo audit --db "$copy" --no-fetch --deny unsound --deny yanked --file tests/rmqtt-node/Cargo.lock
+# The ported-TTS example is a workspace of its own too (as a user's would be).
+cargo audit --db "$copy" --no-fetch --deny unsound --deny yanked --file examples/ported-tts/Cargo.lock

@@ -1,4 +1,5 @@
-//! `key = literal` attribute arguments, shared by the three macros, and error collection.
+//! `key = literal` (and `key = [paths]`) attribute arguments, shared by the three
+//! macros, and error collection.
 
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
@@ -7,10 +8,60 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Token};
 
-/// One `key = literal` argument.
+/// One `key = value` argument.
 pub(crate) struct KeyValue {
     pub(crate) key: Ident,
-    pub(crate) value: Lit,
+    pub(crate) value: Value,
+}
+
+/// What an attribute key is given.
+pub(crate) enum Value {
+    /// A literal: `"stt/final"`, `1`, `true`.
+    Lit(Lit),
+    /// A list of paths: `[tts_core, voices]`.
+    Paths(Vec<syn::Path>, Span),
+}
+
+impl KeyValue {
+    /// The literal given, or an error at the value saying the key takes one.
+    pub(crate) fn lit(&self) -> syn::Result<&Lit> {
+        match &self.value {
+            Value::Lit(lit) => Ok(lit),
+            Value::Paths(_, span) => Err(not_a_literal(&self.key, *span)),
+        }
+    }
+
+    /// Where the value is.
+    pub(crate) fn value_span(&self) -> Span {
+        match &self.value {
+            Value::Lit(lit) => lit.span(),
+            Value::Paths(_, span) => *span,
+        }
+    }
+
+    /// The paths of a `key = [a, b]` list.
+    pub(crate) fn paths(&self) -> syn::Result<&[syn::Path]> {
+        match &self.value {
+            Value::Paths(paths, _) => Ok(paths),
+            Value::Lit(lit) => Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`{}` takes a list of crate names, e.g. `{} = [tts_core]`",
+                    self.key, self.key
+                ),
+            )),
+        }
+    }
+}
+
+fn not_a_literal(key: &Ident, span: Span) -> syn::Error {
+    syn::Error::new(
+        span,
+        format!(
+            "`{key}` takes a literal value, e.g. `{key} = {}`",
+            example(&key.to_string())
+        ),
+    )
 }
 
 /// Collects every error instead of stopping at the first. It must end in
@@ -51,7 +102,8 @@ impl Errors {
     }
 }
 
-/// `key = expr`, where the key may be a keyword (`type = ...` gets a helpful error).
+/// `key = expr`, where the key may be a keyword (`type = ...` gets a helpful error); a
+/// bare `key` is a flag, `key = true`.
 struct RawPair {
     key: Ident,
     value: Expr,
@@ -60,6 +112,13 @@ struct RawPair {
 impl Parse for RawPair {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let key = Ident::parse_any(input)?;
+        if input.is_empty() || input.peek(Token![,]) {
+            let flag = LitBool::new(true, key.span());
+            return Ok(Self {
+                key,
+                value: syn::parse_quote!(#flag),
+            });
+        }
         input.parse::<Token![=]>()?;
         Ok(Self {
             key,
@@ -68,20 +127,33 @@ impl Parse for RawPair {
     }
 }
 
-/// Parses `key = literal, ...`; syntax errors are returned, keys are not checked yet.
+/// Parses `key = literal, ...` (and `key = [path, ...]`); syntax errors are returned,
+/// keys are not checked yet.
 pub(crate) fn parse_key_values(tokens: TokenStream) -> syn::Result<Vec<KeyValue>> {
     let pairs = Punctuated::<RawPair, Token![,]>::parse_terminated.parse2(tokens)?;
     pairs
         .into_iter()
-        .map(|RawPair { key, value }| match value {
-            Expr::Lit(ExprLit { lit, .. }) => Ok(KeyValue { key, value: lit }),
-            other => Err(syn::Error::new(
-                other.span(),
-                format!(
-                    "`{key}` takes a literal value, e.g. `{key} = {}`",
-                    example(&key.to_string())
-                ),
-            )),
+        .map(|RawPair { key, value }| {
+            let value = match value {
+                Expr::Lit(ExprLit { lit, .. }) => Value::Lit(lit),
+                Expr::Array(array) => {
+                    let span = array.span();
+                    let paths = array
+                        .elems
+                        .into_iter()
+                        .map(|element| match element {
+                            Expr::Path(path) if path.qself.is_none() => Ok(path.path),
+                            other => Err(syn::Error::new(
+                                other.span(),
+                                format!("`{key}` lists crate names, e.g. `{key} = [tts_core]`"),
+                            )),
+                        })
+                        .collect::<syn::Result<Vec<_>>>()?;
+                    Value::Paths(paths, span)
+                }
+                other => return Err(not_a_literal(&key, other.span())),
+            };
+            Ok(KeyValue { key, value })
         })
         .collect()
 }
@@ -167,7 +239,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 pub(crate) fn lit_str(pair: &KeyValue) -> syn::Result<LitStr> {
-    match &pair.value {
+    match pair.lit()? {
         Lit::Str(s) => Ok(s.clone()),
         other => Err(syn::Error::new(
             other.span(),
@@ -209,7 +281,7 @@ where
             ),
         )
     };
-    match &pair.value {
+    match pair.lit()? {
         Lit::Int(int) => int
             .base10_parse::<T>()
             .ok()
@@ -246,7 +318,7 @@ pub(crate) fn one_of<T: Copy>(pair: &KeyValue, choices: &[(&str, T)]) -> syn::Re
 }
 
 pub(crate) fn lit_bool(pair: &KeyValue) -> syn::Result<LitBool> {
-    match &pair.value {
+    match pair.lit()? {
         Lit::Bool(b) => Ok(b.clone()),
         other => Err(syn::Error::new(
             other.span(),
@@ -273,7 +345,7 @@ pub(crate) fn qos(pair: &KeyValue) -> syn::Result<Qos> {
             "qos must be 0, 1 or 2 (at most once, at least once, exactly once)",
         )
     };
-    match &pair.value {
+    match pair.lit()? {
         Lit::Int(int) => parse_qos(int).ok_or_else(|| invalid(int.span())),
         other => Err(invalid(other.span())),
     }

@@ -8,7 +8,7 @@ use crate::attr::KeyValue;
 /// `key = "30s"`: the duration in milliseconds, or an error that shows how to write one.
 pub(crate) fn duration(pair: &KeyValue) -> syn::Result<u64> {
     let key = pair.key.to_string();
-    match &pair.value {
+    match pair.lit()? {
         Lit::Str(lit) => parse_duration(&key, lit),
         other => Err(syn::Error::new(
             other.span(),

@@ -27,9 +27,16 @@ static BUILD: Mutex<()> = Mutex::new(());
 
 /// Runs `cargo build` with `args` in `dir` (one build at a time within a test binary).
 pub fn cargo_build(dir: &Path, args: &[&str]) {
+    cargo(dir, "build", args);
+}
+
+/// Runs `cargo COMMAND --quiet ARGS` in `dir` with the workspace's target folder, so
+/// that what the workspace built is reused (one at a time within a test binary);
+/// returns its standard output.
+pub fn cargo(dir: &Path, command: &str, args: &[&str]) -> String {
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     let output = std::process::Command::new(env!("CARGO"))
-        .arg("build")
+        .arg(command)
         .arg("--quiet")
         .args(args)
         .current_dir(dir)
@@ -38,9 +45,12 @@ pub fn cargo_build(dir: &Path, args: &[&str]) {
         .expect("run cargo");
     assert!(
         output.status.success(),
-        "cargo build {args:?} failed:\n{}",
+        "cargo {command} {args:?} in {} failed:\n{}{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Builds a scratch binary crate named `name` outside the workspace, depending on the

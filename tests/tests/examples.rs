@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tars::testing::{TestBroker, TestClient};
 use tars_tests::init_tracing;
-use tars_tests::process::{example_binary, ServiceProcess};
+use tars_tests::process::{cargo, example_binary, target_dir, workspace_root, ServiceProcess};
 
 use tars_tests::WAIT;
 
@@ -164,4 +164,46 @@ async fn next_ticks(bus: &TestClient, count: usize) -> Vec<u64> {
         ticks.push(tick.data["n"].as_u64().expect("n"));
     }
     ticks
+}
+
+/// `examples/ported-tts`: a workspace of its own, as a team porting a Python service
+/// lays it out: the handlers in a library with its own tests, a binary that serves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_with_its_handlers_in_a_library_is_tested_and_served() {
+    init_tracing();
+    let dir = workspace_root().join("examples/ported-tts");
+    let tested = cargo(&dir, "test", &["--test", "say"]);
+    assert!(tested.contains("test result: ok. 1 passed"), "{tested}");
+    cargo(&dir, "build", &[]);
+    let binary = target_dir().join("debug/tts-service");
+
+    let described = std::process::Command::new(&binary)
+        .arg("--asyncapi")
+        .output()
+        .expect("run tts-service --asyncapi");
+    let document: Value = serde_json::from_slice(&described.stdout).expect("an AsyncAPI document");
+    assert!(
+        document["operations"].get("receive_say").is_some(),
+        "the library's handler is linked: {}",
+        document["operations"]
+    );
+
+    let broker = TestBroker::start().await;
+    let bus = TestClient::connect(&broker).await.with_timeout(WAIT);
+    let url = broker.url();
+    let mut service = ServiceProcess::spawn(&binary, &[("MQTT_URL", &url), ("RUST_LOG", "info")]);
+    bus.wait_health("tars-tts", "ready").await;
+    assert!(
+        service.output().contains("handlers=1"),
+        "{}",
+        service.output()
+    );
+    let id = bus
+        .publish_envelope("tts/say", "tts.say", &json!({"text": "hello there"}))
+        .await;
+    let spoken = bus.next_envelope::<Value>("tts/spoken").await;
+    assert_eq!(spoken.id, id);
+    assert_eq!(spoken.data["voice"], "en_US-amy");
+    service.signal("TERM");
+    assert!(service.exit_within(WAIT).await.success());
 }

@@ -182,3 +182,64 @@ fn asyncapi_still_prints_the_document_without_connecting() {
     assert!(document["operations"]["receive_understand"].is_object());
     assert_eq!(broker.accepted(), 0);
 }
+
+/// A service with no handler and an empty body.
+fn empty_service(attributes: &str, name: &str) -> std::path::PathBuf {
+    let main_rs = format!("#[tars::service({attributes})]\nasync fn main() {{}}\n");
+    tars_tests::process::scratch_binary(name, &[], "", &main_rs)
+}
+
+#[test]
+fn a_service_with_nothing_to_do_exits_2_and_says_how_to_link_library_handlers() {
+    let binary = empty_service("name = \"empty\"", "empty-service");
+    let output = Command::new(&binary)
+        .arg("--check")
+        .env("MQTT_URL", "mqtt://127.0.0.1:1")
+        .output()
+        .expect("run the empty service");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("handlers = [my_lib]"), "{stderr}");
+    assert!(stderr.contains("allow_empty"), "{stderr}");
+}
+
+#[test]
+fn the_service_tuning_is_the_default_and_tars_variables_override_it() {
+    let binary = empty_service(
+        "name = \"tuned\", drain_timeout = \"30s\", request_timeout = \"3s\", queue = 64, allow_empty",
+        "tuned-service",
+    );
+    let check = |vars: &[(&str, &str)]| {
+        let output = Command::new(&binary)
+            .arg("--check")
+            .env("MQTT_URL", "mqtt://127.0.0.1:1")
+            .env_remove("TARS_DRAIN_TIMEOUT")
+            .env_remove("TARS_REQUEST_TIMEOUT")
+            .envs(vars.iter().copied())
+            .output()
+            .expect("run the tuned service");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let line = |report: &str, name: &str| {
+        report
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .map(|l| l.split_whitespace().last().unwrap_or("").to_owned())
+            .unwrap_or_else(|| panic!("{name} missing from:\n{report}"))
+    };
+    let report = check(&[]);
+    assert_eq!(line(&report, "TARS_DRAIN_TIMEOUT"), "30s");
+    assert_eq!(line(&report, "TARS_REQUEST_TIMEOUT"), "3s");
+    let report = check(&[("TARS_DRAIN_TIMEOUT", "2m")]);
+    assert_eq!(line(&report, "TARS_DRAIN_TIMEOUT"), "120s");
+    let help = Command::new(&binary).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("TARS_DRAIN_TIMEOUT"), "{help}");
+}

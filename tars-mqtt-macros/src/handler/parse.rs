@@ -222,7 +222,7 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
             "max_backoff" => {
                 failure.max_backoff_ms = errors.take(duration(pair));
                 failure.backoff_keys.push(pair.key.clone());
-                failure.max_backoff_span = Some(pair.value.span());
+                failure.max_backoff_span = Some(pair.value_span());
             }
             "dead_letter" => failure.dead_letter = errors.take(lit_str(pair)),
             "crate" => spec.krate = errors.take(Krate::parse(pair)).unwrap_or_default(),

@@ -22,6 +22,20 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
     let output = &sig.output;
     let name = option(spec.name.as_ref());
     let worker_threads = option(spec.worker_threads);
+    let millis =
+        |ms: Option<u64>| option(ms.map(|ms| quote!(::core::time::Duration::from_millis(#ms))));
+    let drain_timeout = millis(spec.drain_timeout_ms);
+    let request_timeout = millis(spec.request_timeout_ms);
+    let queue = option(spec.queue);
+    let (empty_body, allow_empty) = (spec.empty_body, spec.allow_empty);
+    // Referencing a library crate links it, and with it its handlers' registrations.
+    let links = spec.handlers.iter().map(|path| {
+        let absolute = path.leading_colon.is_none().then(|| quote!(::));
+        quote! {
+            #[allow(unused_imports)]
+            use #absolute #path as _;
+        }
+    });
     let (call, context_check) = match &spec.context {
         Some(ty) => {
             let p = respan(&p, ty.span());
@@ -46,6 +60,11 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
                 name: #name,
                 version: ::core::env!("CARGO_PKG_VERSION"),
                 worker_threads: #worker_threads,
+                drain_timeout: #drain_timeout,
+                request_timeout: #request_timeout,
+                queue: #queue,
+                empty_body: #empty_body,
+                allow_empty: #allow_empty,
             },
             |__tars_ctx: #p_run::Context| #call,
         )
@@ -57,6 +76,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
             fn __tars_checks() {
                 #context_check
             }
+            #(#links)*
             async fn __tars_service_body(#inputs) #output #block
             #run
         }

@@ -1,5 +1,6 @@
 //! The rules of `#[tars::service]`: every broken one reported.
 
+use syn::spanned::Spanned;
 use syn::ItemFn;
 
 use super::parse::ServiceSpec;
@@ -14,6 +15,22 @@ pub(crate) fn validate(spec: &ServiceSpec, function: &ItemFn, errors: &mut Error
         }
     }
     check_async_and_not_generic(&function.sig, "the #[tars::service] function", errors);
+    if let (Some(span), true) = (spec.handlers_span, spec.handlers.is_empty()) {
+        errors.at(
+            span,
+            "`handlers` lists the library crates whose #[tars::handler]s this service serves, e.g. `handlers = [tts_core]`; \
+             remove it if they are all in this crate",
+        );
+    }
+    for path in &spec.handlers {
+        let first = path.segments.first().map(|s| s.ident.to_string());
+        if matches!(first.as_deref(), Some("crate" | "self" | "super")) {
+            errors.at(
+                path.span(),
+                "`handlers` names library crates (as in Cargo.toml, with `_` for `-`); this crate's own handlers need no entry",
+            );
+        }
+    }
     for span in &spec.extra_args {
         errors.at(
             *span,

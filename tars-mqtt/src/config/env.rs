@@ -15,6 +15,12 @@ pub struct EnvDefaults {
     pub enable_health: bool,
     /// `MQTT_ENABLE_HEARTBEAT` when unset.
     pub enable_heartbeat: bool,
+    /// `TARS_DRAIN_TIMEOUT` when unset (`#[tars::service(drain_timeout = "...")]`).
+    pub drain_timeout: Option<Duration>,
+    /// `TARS_REQUEST_TIMEOUT` when unset (`#[tars::service(request_timeout = "...")]`).
+    pub request_timeout: Option<Duration>,
+    /// The handler queue capacity (`#[tars::service(queue = N)]`).
+    pub handler_queue_capacity: Option<usize>,
 }
 
 impl EnvDefaults {
@@ -29,6 +35,7 @@ impl EnvDefaults {
             client_id: name.map(str::to_owned),
             enable_health: true,
             enable_heartbeat: true,
+            ..Self::default()
         }
     }
 }
@@ -206,6 +213,26 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     if let Some(raw) = get(lookup, "TARS_METRICS_ADDR")? {
         builder = builder.metrics_addr(parse_metrics_addr(&raw)?);
     }
+    if let Some(capacity) = defaults.handler_queue_capacity {
+        builder = builder.handler_queue_capacity(capacity);
+    }
+    let timeout_rule =
+        "must be a duration of at least 1ms, such as 500ms, 30s or 2m (a bare number is seconds)";
+    let timeout = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+        get(lookup, name)?
+            .map(|raw| {
+                parse_duration(&raw)
+                    .filter(|d| *d >= Duration::from_millis(1))
+                    .ok_or_else(|| invalid(name, &raw, timeout_rule))
+            })
+            .transpose()
+    };
+    if let Some(drain) = timeout("TARS_DRAIN_TIMEOUT")?.or(defaults.drain_timeout) {
+        builder = builder.drain_timeout(drain);
+    }
+    if let Some(request) = timeout("TARS_REQUEST_TIMEOUT")?.or(defaults.request_timeout) {
+        builder = builder.request_timeout(request);
+    }
     builder.failure_policy(failure_policy(lookup)?).build()
 }
 
@@ -317,6 +344,23 @@ mod tests {
     }
 
     #[test]
+    fn a_service_tuning_is_the_default_and_the_environment_wins() {
+        let tuned = EnvDefaults {
+            drain_timeout: Some(Duration::from_secs(30)),
+            request_timeout: Some(Duration::from_secs(3)),
+            handler_queue_capacity: Some(64),
+            ..EnvDefaults::service(Some("svc"))
+        };
+        let base = [("MQTT_URL", "mqtt://h")];
+        let c = load_from(&base, tuned.clone()).unwrap();
+        assert_eq!(c.drain_timeout(), Duration::from_secs(30));
+        assert_eq!(c.request_timeout(), Duration::from_secs(3));
+        assert_eq!(c.handler_queue_capacity(), 64);
+        let c = load_from(&[base[0], ("TARS_DRAIN_TIMEOUT", "2m")], tuned).unwrap();
+        assert_eq!(c.drain_timeout(), Duration::from_secs(120));
+    }
+
+    #[test]
     fn service_defaults_turn_health_and_heartbeat_on_and_name_the_client() {
         let c = load_from(
             &[("MQTT_URL", "mqtt://h")],
@@ -357,8 +401,12 @@ mod tests {
             ("TARS_RETRIES", "3"),
             ("TARS_BACKOFF", "250ms"),
             ("TARS_DEAD_LETTER_TOPIC", "dead/letters"),
+            ("TARS_DRAIN_TIMEOUT", "30s"),
+            ("TARS_REQUEST_TIMEOUT", "1.5s"),
         ])
         .unwrap();
+        assert_eq!(c.drain_timeout(), Duration::from_secs(30));
+        assert_eq!(c.request_timeout(), Duration::from_millis(1500));
         let failure = c.failure_policy();
         assert_eq!(failure.retries, Some(3));
         assert_eq!(failure.backoff, Some(Duration::from_millis(250)));
@@ -433,6 +481,8 @@ mod tests {
             (&[("MQTT_VERSION", "6")], "MQTT_VERSION"),
             (&[("TARS_METRICS_ADDR", "9464")], "TARS_METRICS_ADDR"),
             (&[("TARS_RETRIES", "-1")], "TARS_RETRIES"),
+            (&[("TARS_DRAIN_TIMEOUT", "soon")], "TARS_DRAIN_TIMEOUT"),
+            (&[("TARS_REQUEST_TIMEOUT", "0s")], "TARS_REQUEST_TIMEOUT"),
             (&[("TARS_RETRIES", "1001")], "TARS_RETRIES"),
             (&[("TARS_BACKOFF", "fast")], "TARS_BACKOFF"),
             (&[("TARS_BACKOFF", "0ms")], "TARS_BACKOFF"),

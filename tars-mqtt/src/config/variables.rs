@@ -113,6 +113,16 @@ pub const CONFIG_VARIABLES: &[Variable] = &[
         "host:port of the /metrics, /healthz and /readyz endpoint",
     ),
     var(
+        "TARS_DRAIN_TIMEOUT",
+        "5s",
+        "how long a graceful shutdown waits for busy handlers",
+    ),
+    var(
+        "TARS_REQUEST_TIMEOUT",
+        "10s",
+        "how long a request waits for its reply",
+    ),
+    var(
         "TARS_RETRIES",
         "0",
         "attempts after the first when a handler fails (a handler's `retries` wins)",
@@ -159,6 +169,8 @@ pub fn effective_value(config: &Config, name: &str) -> Option<String> {
         "TARS_METRICS_ADDR" => config
             .metrics_addr()
             .map_or_else(|| "unset".to_owned(), |a| a.to_string()),
+        "TARS_DRAIN_TIMEOUT" => format!("{:?}", config.drain_timeout()),
+        "TARS_REQUEST_TIMEOUT" => format!("{:?}", config.request_timeout()),
         "TARS_RETRIES" => config.failure_policy().retries.unwrap_or(0).to_string(),
         "TARS_BACKOFF" => format!(
             "{:?}",

@@ -64,6 +64,16 @@ pub(super) fn service_variables(spec: &ServiceSpec) -> Vec<ServiceVariable> {
                 "MQTT_ENABLE_HEALTH" | "MQTT_ENABLE_HEARTBEAT" => {
                     variable.default = Cow::Borrowed("true")
                 }
+                "TARS_DRAIN_TIMEOUT" => {
+                    if let Some(d) = spec.drain_timeout {
+                        variable.default = Cow::Owned(format!("{d:?}"));
+                    }
+                }
+                "TARS_REQUEST_TIMEOUT" => {
+                    if let Some(d) = spec.request_timeout {
+                        variable.default = Cow::Owned(format!("{d:?}"));
+                    }
+                }
                 _ => {}
             }
             variable

@@ -6,6 +6,7 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::manifest::ServiceManifest;
 
@@ -30,6 +31,46 @@ pub struct ServiceSpec {
     /// `#[tars::service(worker_threads = N)]`: threads of the service's runtime
     /// (`TARS_WORKER_THREADS` overrides it; default 1).
     pub worker_threads: Option<usize>,
+    /// `drain_timeout = "30s"`: how long shutdown waits for busy handlers
+    /// (`TARS_DRAIN_TIMEOUT` overrides it; default 5 s).
+    pub drain_timeout: Option<Duration>,
+    /// `request_timeout = "10s"`: how long a request waits for its reply
+    /// (`TARS_REQUEST_TIMEOUT` overrides it; default 10 s).
+    pub request_timeout: Option<Duration>,
+    /// `queue = N`: each handler's queue capacity unless the handler sets its own.
+    pub queue: Option<usize>,
+    /// Whether the body of `main` is empty (then the service must have handlers).
+    pub empty_body: bool,
+    /// `allow_empty`: a service without handlers and with an empty body may run (it
+    /// only publishes what its tasks publish, or only announces itself).
+    pub allow_empty: bool,
+}
+
+impl ServiceSpec {
+    /// The defaults of this service's configuration: health and heartbeat on, its name
+    /// as client id, its tuning.
+    fn env_defaults(&self) -> EnvDefaults {
+        EnvDefaults {
+            drain_timeout: self.drain_timeout,
+            request_timeout: self.request_timeout,
+            handler_queue_capacity: self.queue,
+            ..EnvDefaults::service(self.name)
+        }
+    }
+
+    /// A service with nothing to do is a mistake: no handler linked and an empty body.
+    /// The usual cause is handlers declared in a library crate that the binary never
+    /// references, so the linker dropped them with their registrations.
+    fn check_not_empty(&self, handlers: usize) -> Result<(), String> {
+        if handlers > 0 || !self.empty_body || self.allow_empty {
+            return Ok(());
+        }
+        Err("this service has no handler and an empty body, so it would do nothing. \
+             If its #[tars::handler]s are in a library crate, name the crate so that it is linked: \
+             #[tars::service(handlers = [my_lib])] (a library nothing references is left out by the linker, \
+             registrations and all). A service that only announces itself: #[tars::service(allow_empty)]"
+            .to_owned())
+    }
 }
 
 /// Threads of a service's runtime unless it says otherwise: one. The connection, the
@@ -92,6 +133,10 @@ where
         Invocation::Check => return check(spec),
         Invocation::AsyncApi => return print_asyncapi(spec),
     }
+    if let Err(message) = spec.check_not_empty(registry::handlers().len()) {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let (config, telemetry) = match load_environment(spec) {
         Ok(loaded) => loaded,
         Err(message) => {
@@ -125,10 +170,11 @@ where
 /// `--check`: the configuration as the service would run with it, or the first error.
 fn check(spec: ServiceSpec) -> ExitCode {
     let checked = read_dotenv()
-        .and_then(|()| {
-            Config::from_env_with(&EnvDefaults::service(spec.name)).map_err(|e| e.to_string())
+        .and_then(|()| Config::from_env_with(&spec.env_defaults()).map_err(|e| e.to_string()))
+        .and_then(|config| {
+            spec.check_not_empty(registry::handlers().len())?;
+            Ok((config, worker_threads(spec)?))
         })
-        .and_then(|config| Ok((config, worker_threads(spec)?)))
         .and_then(|loaded| logging::json_logs().map(|_| loaded));
     match checked {
         Ok((config, threads)) => {
@@ -208,8 +254,7 @@ fn read_dotenv() -> Result<(), String> {
 /// to print.
 fn load_environment(spec: ServiceSpec) -> Result<(Config, Telemetry), String> {
     read_dotenv()?;
-    let config =
-        Config::from_env_with(&EnvDefaults::service(spec.name)).map_err(|e| e.to_string())?;
+    let config = Config::from_env_with(&spec.env_defaults()).map_err(|e| e.to_string())?;
     let telemetry = logging::init_logging(&config)?;
     Ok((config, telemetry))
 }

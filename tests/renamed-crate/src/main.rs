@@ -1,6 +1,5 @@
-//! The renamed dependency's service: `#[bus::service(crate = "bus")]`.
+//! The renamed dependency's service: `#[bus::service(crate = "bus")]`, serving the
+//! handlers of its library (`handlers = [...]` links it).
 
-use tars_renamed_crate as _; // links the library's handler
-
-#[bus::service(name = "renamed-service", crate = "bus")]
+#[bus::service(name = "renamed-service", handlers = [tars_renamed_crate], crate = "bus")]
 async fn main() {}

@@ -1,0 +1,2 @@
+#[tars::service(drain_timeout = "30 seconds")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[tars::service(handlers = [])]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[tars::service(handlers = "tts_core")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[tars::service(handlers = [crate])]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[tars::service(queue = 0)]
+async fn main() {}
