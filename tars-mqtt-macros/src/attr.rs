@@ -20,6 +20,8 @@ pub(crate) enum Value {
     Lit(Lit),
     /// A list of paths: `[tts_core, voices]`.
     Paths(Vec<syn::Path>, Span),
+    /// A path: `Voices::default`.
+    Path(syn::Path),
 }
 
 impl KeyValue {
@@ -28,6 +30,21 @@ impl KeyValue {
         match &self.value {
             Value::Lit(lit) => Ok(lit),
             Value::Paths(_, span) => Err(not_a_literal(&self.key, *span)),
+            Value::Path(path) => Err(not_a_literal(&self.key, path.span())),
+        }
+    }
+
+    /// The path given: a function, e.g. `state = Voices::default`.
+    pub(crate) fn path(&self) -> syn::Result<&syn::Path> {
+        match &self.value {
+            Value::Path(path) => Ok(path),
+            Value::Lit(_) | Value::Paths(..) => Err(syn::Error::new(
+                self.value_span(),
+                format!(
+                    "`{}` takes the path of a function, e.g. `{} = Voices::default`",
+                    self.key, self.key
+                ),
+            )),
         }
     }
 
@@ -36,6 +53,7 @@ impl KeyValue {
         match &self.value {
             Value::Lit(lit) => lit.span(),
             Value::Paths(_, span) => *span,
+            Value::Path(path) => path.span(),
         }
     }
 
@@ -43,8 +61,8 @@ impl KeyValue {
     pub(crate) fn paths(&self) -> syn::Result<&[syn::Path]> {
         match &self.value {
             Value::Paths(paths, _) => Ok(paths),
-            Value::Lit(lit) => Err(syn::Error::new(
-                lit.span(),
+            Value::Lit(_) | Value::Path(_) => Err(syn::Error::new(
+                self.value_span(),
                 format!(
                     "`{}` takes a list of crate names, e.g. `{} = [tts_core]`",
                     self.key, self.key
@@ -151,6 +169,7 @@ pub(crate) fn parse_key_values(tokens: TokenStream) -> syn::Result<Vec<KeyValue>
                         .collect::<syn::Result<Vec<_>>>()?;
                     Value::Paths(paths, span)
                 }
+                Expr::Path(path) if path.qself.is_none() => Value::Path(path.path),
                 other => return Err(not_a_literal(&key, other.span())),
             };
             Ok(KeyValue { key, value })

@@ -110,7 +110,7 @@ pub fn encode_envelope<D: serde::Serialize + ?Sized>(
 pub fn decode_event<T: serde::de::DeserializeOwned>(
     message: &crate::Message,
 ) -> Result<T, crate::HandlerError> {
-    crate::extract::decode_event::<T>(message).map(|envelope| envelope.data)
+    crate::extract::decode_event::<T>(message, None).map(|envelope| envelope.data)
 }
 
 /// A received message, as the dispatcher builds it.

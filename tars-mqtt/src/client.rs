@@ -13,6 +13,7 @@ use crate::handler::{EnvelopeFn, Handler, HandlerOptions, IntoHandlerResult, Mes
 use crate::manifest::ServiceManifest;
 use crate::publish::{self, PublishOptions};
 use crate::raw::MqttHandle;
+use crate::state::{StateNeed, States};
 use crate::stats::{self, HandlerStats, Stats};
 use crate::topic::validate_filter;
 use crate::{Config, Context, Envelope, Error, Event, Message, QoS, Result};
@@ -50,6 +51,9 @@ pub struct ClientBuilder {
     config: Config,
     installers: Vec<Installer>,
     manifest: Option<ServiceManifest>,
+    states: States,
+    /// The state types the registered handlers take, by handler.
+    state_needs: Vec<(&'static str, StateNeed)>,
     error: Option<Error>,
 }
 
@@ -116,8 +120,33 @@ impl ClientBuilder {
                 "registering handler"
             );
             self = (handler.install)(self, handler);
+            self.state_needs
+                .extend(handler.states.iter().map(|need| (handler.name, *need)));
         }
         self
+    }
+
+    /// Provides state of type `T` to the handlers, which take it as a
+    /// [`State<T>`](crate::State) argument; one value per type.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
+        self
+    }
+
+    /// A handler that takes a state nobody provided is an error now, not at its first
+    /// message.
+    fn check_states(&self) -> Result<()> {
+        match self
+            .state_needs
+            .iter()
+            .find(|(_, need)| !self.states.contains(need))
+        {
+            Some((handler, need)) => Err(Error::MissingState {
+                handler,
+                type_name: need.type_name,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Announces `manifest`, retained on `system/services/{client_id}`, after every
@@ -135,10 +164,12 @@ impl ClientBuilder {
         if let Some(error) = self.error {
             return Err(error);
         }
+        self.check_states()?;
         crate::bench::Detached::start(runtime::assemble(
             self.config,
             self.installers,
             self.manifest,
+            self.states,
         )?)
     }
 
@@ -150,7 +181,8 @@ impl ClientBuilder {
         if let Some(error) = self.error {
             return Err(error);
         }
-        runtime::start(self.config, self.installers, self.manifest).await
+        self.check_states()?;
+        runtime::start(self.config, self.installers, self.manifest, self.states).await
     }
 }
 
@@ -185,6 +217,8 @@ impl Client {
             config,
             installers: Vec::new(),
             manifest: None,
+            states: States::default(),
+            state_needs: Vec::new(),
             error: None,
         }
     }

@@ -55,7 +55,13 @@ impl Context {
         self.client.publish_health(ok, event, error).await
     }
 
-    /// The client underneath.
+    /// The service instance's state of type `T`, if it was provided (handlers of
+    /// `#[tars::handler]` take it as a `State<T>` argument instead).
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<crate::State<T>> {
+        self.client.shared().states.get::<T>()
+    }
+
+    /// The underlying client.
     pub fn client(&self) -> &Client {
         &self.client
     }

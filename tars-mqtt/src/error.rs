@@ -55,6 +55,14 @@ pub enum Error {
         /// The broker's answer, e.g. `SUBACK return code 0x80 (failure)`.
         answer: String,
     },
+    /// A handler takes a `State<T>` that the service does not provide.
+    #[error("handler `{handler}` takes `State<{type_name}>`, and no state of that type is provided: add #[tars::service(state = ...)] (or ClientBuilder::state) building a `{type_name}`")]
+    MissingState {
+        /// The handler's name.
+        handler: &'static str,
+        /// The state's type.
+        type_name: &'static str,
+    },
     /// Handler options out of range.
     #[error("invalid handler options: {0}")]
     InvalidOptions(std::borrow::Cow<'static, str>),

@@ -18,7 +18,8 @@ use crate::{Envelope, Message};
 #[diagnostic::on_unimplemented(
     message = "handler argument `{Name}: {Self}` cannot be supplied",
     label = "nothing supplies a `{Self}`",
-    note = "a handler takes: one event (a type with `#[derive(Event)]`) or `Envelope<T>`, `Context`, `Message`, and one argument named after each `{{segment}}` of a topic template"
+    note = "a handler takes: one event (a type with `#[derive(Event)]`) or `Envelope<T>`, `Context`, `Message`, and one argument named after each `{{segment}}` of a topic template",
+    note = "`Context`, `Message` and `Envelope` are recognised by name: write them as such, not through a type alias"
 )]
 pub trait Payload<Name> {
     /// The event's topic (`Event::TOPIC`), for the compile-time topic check.
@@ -31,14 +32,56 @@ pub trait Payload<Name> {
 }
 
 /// Decodes the payload as an envelope of `T`, recording its id and type in the message
-/// span; a payload that does not decode is a malformed-message error.
+/// span; a payload that does not decode, or an envelope whose type is not
+/// `expected_type` (when given), is a malformed-message error.
 pub fn decode_envelope<T: DeserializeOwned>(
     message: &Message,
+    expected_type: Option<&str>,
 ) -> Result<Envelope<T>, HandlerError> {
     let decoded = envelope::decode::<T>(message.payload()).map_err(HandlerError::malformed)?;
     record_envelope(&decoded.id, &decoded.event_type);
+    check_type(&decoded.event_type, expected_type)?;
     Ok(decoded)
 }
+
+/// An envelope of another type than the handler takes is skipped like an undecodable
+/// one: a peer sent the wrong event on this topic.
+fn check_type(actual: &str, expected: Option<&str>) -> Result<(), HandlerError> {
+    match expected {
+        Some(expected) if expected != actual => Err(HandlerError::malformed(format!(
+            "the envelope's type is `{actual}`, not `{expected}`, the event this handler takes \
+             (`any_type = true` on the handler accepts any type)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The topic and envelope type of `T` when it is an event, `None` otherwise: the
+/// compile-time topic check and the type check of an `Envelope<T>` argument, whose
+/// `T` may be any data type. (An inherent constant whose bound does not hold gives way
+/// to the trait's: [`NotAnEvent`].)
+pub struct EventOf<T>(std::marker::PhantomData<T>);
+
+impl<T: Payload<()>> EventOf<T> {
+    /// `T`'s topic.
+    pub const TOPIC: Option<&'static str> = if T::FALLBACK { None } else { Some(T::TOPIC) };
+    /// `T`'s envelope type.
+    pub const EVENT_TYPE: Option<&'static str> = if T::FALLBACK {
+        None
+    } else {
+        Some(T::EVENT_TYPE)
+    };
+}
+
+/// What [`EventOf`] says of a type that is not an event: nothing.
+pub trait NotAnEvent {
+    /// No topic.
+    const TOPIC: Option<&'static str> = None;
+    /// No envelope type.
+    const EVENT_TYPE: Option<&'static str> = None;
+}
+
+impl<T> NotAnEvent for EventOf<T> {}
 
 /// An envelope as a handler that takes only its event reads it: the same fields are
 /// required as for [`Envelope`], but the strings are borrowed from the payload (no
@@ -63,14 +106,16 @@ pub struct EventEnvelope<'a, T> {
 }
 
 /// Decodes the payload for a handler taking an event, recording the envelope's id and
-/// type in the message span; a payload that does not decode is a malformed-message
-/// error.
-pub fn decode_event<T: DeserializeOwned>(
-    message: &Message,
-) -> Result<EventEnvelope<'_, T>, HandlerError> {
+/// type in the message span; a payload that does not decode, or an envelope whose type
+/// is not `expected_type` (when given), is a malformed-message error.
+pub fn decode_event<'m, T: DeserializeOwned>(
+    message: &'m Message,
+    expected_type: Option<&str>,
+) -> Result<EventEnvelope<'m, T>, HandlerError> {
     let decoded: EventEnvelope<'_, T> = serde_json::from_slice(message.payload())
         .map_err(|e| HandlerError::malformed(envelope::DecodeError::new::<T>(e)))?;
     record_envelope(&decoded.id, &decoded.event_type);
+    check_type(&decoded.event_type, expected_type)?;
     Ok(decoded)
 }
 
@@ -127,16 +172,44 @@ mod tests {
     #[test]
     fn envelopes_decode_or_are_malformed() {
         let ok = message("a", br#"{"id":"x","type":"t","data":{"n":1}}"#);
-        let env = decode_envelope::<serde_json::Value>(&ok).unwrap();
+        let env = decode_envelope::<serde_json::Value>(&ok, None).unwrap();
         assert_eq!(env.data["n"], 1);
         assert_eq!(envelope_id(&ok).as_deref(), Some("x"));
         let bad = message("a", b"nope");
         assert_eq!(
-            decode_envelope::<serde_json::Value>(&bad)
+            decode_envelope::<serde_json::Value>(&bad, None)
                 .unwrap_err()
                 .kind(),
             FailureKind::Malformed
         );
         assert_eq!(envelope_id(&bad), None);
+    }
+
+    #[test]
+    fn an_envelope_of_another_type_is_malformed_unless_any_type_is_accepted() {
+        let wrong = message("tts/say", br#"{"id":"x","type":"tts.wrong","data":{}}"#);
+        let err = decode_event::<serde_json::Value>(&wrong, Some("tts.say")).unwrap_err();
+        assert_eq!(err.kind(), FailureKind::Malformed);
+        assert!(
+            err.to_string().contains("`tts.wrong`, not `tts.say`"),
+            "{err}"
+        );
+        assert!(decode_envelope::<serde_json::Value>(&wrong, Some("tts.say")).is_err());
+        assert!(decode_event::<serde_json::Value>(&wrong, None).is_ok());
+        assert!(decode_event::<serde_json::Value>(&wrong, Some("tts.wrong")).is_ok());
+    }
+
+    struct Said;
+    impl Payload<()> for Said {
+        const TOPIC: &'static str = "tts/say";
+        const EVENT_TYPE: &'static str = "tts.say";
+    }
+
+    #[test]
+    fn only_events_have_a_topic_and_type_to_check() {
+        assert_eq!(EventOf::<Said>::TOPIC, Some("tts/say"));
+        assert_eq!(EventOf::<Said>::EVENT_TYPE, Some("tts.say"));
+        assert_eq!(EventOf::<serde_json::Value>::TOPIC, None);
+        assert_eq!(EventOf::<String>::EVENT_TYPE, None);
     }
 }

@@ -151,6 +151,7 @@ mod reply;
 mod request;
 mod service;
 mod span;
+mod state;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -182,14 +183,21 @@ pub use request::DynamicRequest;
 pub use rumqttc;
 pub use rumqttc::QoS;
 pub use service::{ServiceOutput, ServiceSpec};
+pub use state::{State, StateNeed};
 pub use stats::{HandlerStats, Stats};
 pub use tars_mqtt_macros::{handler, service, Event};
+/// The async runtime tars runs on, for a service's own tasks and timers
+/// (`tars::tokio::time::sleep`) without a dependency of its own.
+pub use tokio;
+/// The logging tars uses, for a service's own log lines (`tars::tracing::info!`) without
+/// a dependency of its own.
+pub use tracing;
 
 /// What a service file needs: `use tars::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         handler, service, Client, Config, Context, Envelope, Event, Message, PublishOptions, QoS,
-        Result,
+        Result, State,
     };
 }
 
@@ -206,10 +214,13 @@ pub mod __private {
     pub use serde_json;
     pub use tokio;
 
-    pub use crate::extract::{decode_envelope, decode_event, segment, EventEnvelope, Payload};
+    pub use crate::extract::{
+        decode_envelope, decode_event, segment, EventEnvelope, EventOf, NotAnEvent, Payload,
+    };
     pub use crate::registry::{EventRegistration, HandlerRegistration};
     pub use crate::reply::HandlerOutput;
     pub use crate::service::{run_service, ServiceOutput, ServiceSpec};
+    pub use crate::state::{state, StateNeed};
     pub use crate::topic::matches_const;
 
     /// The JSON schema of `T`, draft 7 with subschemas inlined (feature `schemars`).

@@ -111,7 +111,7 @@ proptest! {
             false,
         );
         let _ = crate::envelope::decode::<serde_json::Value>(&payload);
-        let _ = crate::extract::decode_event::<serde_json::Value>(&message);
+        let _ = crate::extract::decode_event::<serde_json::Value>(&message, None);
         let _ = message.header();
         let _ = crate::dedup::key_of(&payload);
     }
@@ -127,7 +127,7 @@ proptest! {
             crate::QoS::AtMostOnce,
             false,
         );
-        let _ = crate::extract::decode_event::<serde_json::Value>(&message);
+        let _ = crate::extract::decode_event::<serde_json::Value>(&message, None);
         let _ = crate::dedup::key_of(payload.as_bytes());
     }
 

@@ -27,6 +27,8 @@ pub struct HandlerRegistration {
     pub event_type: Option<&'static str>,
     /// The topic and event type of its reply, when it returns an event.
     pub reply: Option<(&'static str, &'static str)>,
+    /// The state types it takes (`State<T>` arguments).
+    pub states: &'static [crate::state::StateNeed],
     /// Adds the handler to a client being built.
     pub install: fn(ClientBuilder, &'static HandlerRegistration) -> ClientBuilder,
 }

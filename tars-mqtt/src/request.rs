@@ -307,4 +307,18 @@ impl Context {
     {
         self.client().request(request).await
     }
+
+    /// A request with a timeout of your choice, returning the whole reply envelope; see
+    /// [`Client::request_envelope`].
+    pub async fn request_envelope<Req, Resp>(
+        &self,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Envelope<Resp>>
+    where
+        Req: Event + Serialize,
+        Resp: Event + DeserializeOwned,
+    {
+        self.client().request_envelope(request, timeout).await
+    }
 }

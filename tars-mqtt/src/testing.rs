@@ -151,17 +151,39 @@ impl TestService {
         Self::start_with(broker.config("test-service"), |h| names.contains(&h.name)).await
     }
 
+    /// Runs only the handlers with these function names, with `state` as their
+    /// `State<T>`: this service's own, so parallel tests do not share it.
+    ///
+    /// # Panics
+    /// If a name matches no handler of the binary, or a handler takes a state of
+    /// another type.
+    pub async fn with_state<T: Send + Sync + 'static>(
+        broker: &TestBroker,
+        names: &[&str],
+        state: T,
+    ) -> Self {
+        let config = broker.config("test-service");
+        Self::start_built(config, |h| names.contains(&h.name), |b| b.state(state)).await
+    }
+
     /// Runs the handlers `keep` accepts with a configuration of your own.
     pub async fn start_with(
         config: ConfigBuilder,
         keep: impl Fn(&crate::registry::HandlerRegistration) -> bool,
     ) -> Self {
+        Self::start_built(config, keep, |builder| builder).await
+    }
+
+    async fn start_built(
+        config: ConfigBuilder,
+        keep: impl Fn(&crate::registry::HandlerRegistration) -> bool,
+        add: impl FnOnce(crate::ClientBuilder) -> crate::ClientBuilder,
+    ) -> Self {
         let config = config.build().expect("a valid test configuration");
-        let client = Client::builder(config)
-            .with_handlers(keep)
+        let client = add(Client::builder(config).with_handlers(keep))
             .connect()
             .await
-            .expect("connect the test service");
+            .unwrap_or_else(|e| panic!("connect the test service: {e}"));
         Self { client }
     }
 
@@ -261,6 +283,30 @@ impl TestClient {
     /// Publishes an event in an envelope on its topic (QoS 1); returns the envelope id.
     pub async fn publish<E: Event + Serialize>(&self, event: &E) -> String {
         self.publish_envelope(E::TOPIC, E::EVENT_TYPE, event).await
+    }
+
+    /// Answers a request the service sent, as a Python responder would
+    /// (`correlate=request.id`): `event` on its topic, its envelope id the request's.
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct LlmRequest { prompt: String }
+    /// # impl tars::Event for LlmRequest { const TOPIC: &'static str = "llm/request"; const EVENT_TYPE: &'static str = "llm.request"; }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct LlmResponse { reply: String }
+    /// # impl tars::Event for LlmResponse { const TOPIC: &'static str = "llm/response"; const EVENT_TYPE: &'static str = "llm.response"; }
+    /// # async fn demo(bus: tars::testing::TestClient) {
+    /// let request = bus.next_event::<LlmRequest>().await;
+    /// bus.reply_to(&request, &LlmResponse { reply: "hi".into() }).await;
+    /// # }
+    /// ```
+    pub async fn reply_to<T, E: Event + Serialize>(&self, request: &Envelope<T>, event: &E) {
+        let options = PublishOptions::new()
+            .qos(QoS::AtLeastOnce)
+            .retain(E::RETAIN)
+            .correlation_id(&request.id);
+        self.client
+            .publish_event(E::TOPIC, E::EVENT_TYPE, event, options)
+            .await
+            .unwrap_or_else(|e| panic!("reply on {}: {e}", E::TOPIC));
     }
 
     /// Publishes `data` in an envelope of type `event_type` on `topic` (QoS 1).

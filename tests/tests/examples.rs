@@ -173,7 +173,7 @@ async fn a_workspace_with_its_handlers_in_a_library_is_tested_and_served() {
     init_tracing();
     let dir = workspace_root().join("examples/ported-tts");
     let tested = cargo(&dir, "test", &["--test", "say"]);
-    assert!(tested.contains("test result: ok. 1 passed"), "{tested}");
+    assert!(tested.contains("test result: ok. 2 passed"), "{tested}");
     cargo(&dir, "build", &[]);
     let binary = target_dir().join("debug/tts-service");
 
@@ -194,7 +194,7 @@ async fn a_workspace_with_its_handlers_in_a_library_is_tested_and_served() {
     let mut service = ServiceProcess::spawn(&binary, &[("MQTT_URL", &url), ("RUST_LOG", "info")]);
     bus.wait_health("tars-tts", "ready").await;
     assert!(
-        service.output().contains("handlers=1"),
+        service.output().contains("handlers=2"),
         "{}",
         service.output()
     );
@@ -204,6 +204,15 @@ async fn a_workspace_with_its_handlers_in_a_library_is_tested_and_served() {
     let spoken = bus.next_envelope::<Value>("tts/spoken").await;
     assert_eq!(spoken.id, id);
     assert_eq!(spoken.data["voice"], "en_US-amy");
+    // The voice lives in the service's state, built by `state = Voice::default`.
+    bus.publish_raw("tts/voice", "robot").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bus.publish_envelope("tts/say", "tts.say", &json!({"text": "beep"}))
+        .await;
+    assert_eq!(
+        bus.next_envelope::<Value>("tts/spoken").await.data["voice"],
+        "robot"
+    );
     service.signal("TERM");
     assert!(service.exit_within(WAIT).await.success());
 }

@@ -373,3 +373,49 @@ async fn a_bad_or_busy_metrics_address_stops_the_service_with_a_clear_error() {
         busy.output()
     );
 }
+
+/// `/healthz` of a service that cannot reach its broker says why.
+async fn healthz_error_for(url: &str) -> serde_json::Value {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let service = ServiceProcess::spawn(
+        metrics_service(),
+        &[
+            ("MQTT_URL", url),
+            ("MQTT_CLIENT_ID", "unreachable"),
+            ("MQTT_RECONNECT_MIN_DELAY", "0.2"),
+            ("MQTT_RECONNECT_MAX_DELAY", "0.5"),
+            ("TARS_METRICS_ADDR", &addr.to_string()),
+        ],
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(answer) = http::get(addr, "/healthz").await {
+            let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+            if body.get("error").is_some() {
+                assert_eq!(answer.status, 503, "{body}");
+                assert_eq!(body["state"], "disconnected", "{body}");
+                return body;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/healthz never gave a reason:\n{}",
+            service.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_says_why_the_broker_is_unreachable() {
+    init_tracing();
+    let refused = healthz_error_for(&format!("mqtt://127.0.0.1:{}", free_port())).await;
+    let error = refused["error"].as_str().unwrap();
+    assert!(error.starts_with("connection refused"), "{refused}");
+    let unresolved = healthz_error_for("mqtt://no-such-broker.invalid:1883").await;
+    let error = unresolved["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the host name does not resolve"),
+        "{unresolved}"
+    );
+}

@@ -243,3 +243,32 @@ fn the_service_tuning_is_the_default_and_tars_variables_override_it() {
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("TARS_DRAIN_TIMEOUT"), "{help}");
 }
+
+#[test]
+fn logs_sent_to_a_pipe_carry_no_colour_codes() {
+    let mut child = Command::new(example_binary("pipeline"))
+        .env(
+            "MQTT_URL",
+            format!("mqtt://127.0.0.1:{}", tars_tests::free_port()),
+        )
+        .env("MQTT_RECONNECT_MIN_DELAY", "0.2")
+        .env("MQTT_RECONNECT_MAX_DELAY", "0.5")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the pipeline");
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("cannot connect"),
+        "no log lines to check:\n{logs}"
+    );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "colour codes in piped logs:\n{logs:?}"
+    );
+}

@@ -61,23 +61,51 @@ fn check(p: &TokenStream, arg: &Arg) -> TokenStream {
         ArgKind::Context => quote_spanned! {span=>
             let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<#p::Context>;
         },
+        ArgKind::State(state) => {
+            let span = state.span();
+            quote_spanned! {span=>
+                {
+                    fn shared_state<T: ::core::marker::Send + ::core::marker::Sync + 'static>() {}
+                    shared_state::<#state>();
+                }
+            }
+        }
         ArgKind::Message => quote_spanned! {span=>
             let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<#p::Message>;
         },
     }
 }
 
+/// The envelope `type` an event argument takes (checked on every message), or `None`:
+/// any type (`any_type = true`, or `Envelope<T>` of a `T` that is no event).
+fn expected_type(p: &TokenStream, spec: &HandlerSpec, arg: &Arg) -> TokenStream {
+    if spec.any_type.as_ref().is_some_and(|flag| flag.value) {
+        return quote!(::core::option::Option::None);
+    }
+    match &arg.kind {
+        ArgKind::Event => {
+            let event_type = event_const(p, arg, "EVENT_TYPE");
+            quote!(::core::option::Option::Some(#event_type))
+        }
+        ArgKind::Envelope(data) => quote!(<#p::EventOf<#data>>::EVENT_TYPE),
+        ArgKind::Context | ArgKind::Message | ArgKind::Segment { .. } | ArgKind::State(_) => {
+            quote!(::core::option::Option::None)
+        }
+    }
+}
+
 /// The statement binding one argument inside the generated handler.
-fn extract(p: &TokenStream, arg: &Arg) -> TokenStream {
+fn extract(p: &TokenStream, spec: &HandlerSpec, arg: &Arg) -> TokenStream {
     let (name, ty) = (&arg.name, &arg.ty);
+    let expected = expected_type(p, spec, arg);
     match &arg.kind {
         ArgKind::Event => quote! {
-            let __tars_envelope = #p::decode_event::<#ty>(__tars_message)?;
+            let __tars_envelope = #p::decode_event::<#ty>(__tars_message, #expected)?;
             let __tars_request_id = ::core::option::Option::Some(__tars_envelope.id);
             let #name = __tars_envelope.data;
         },
         ArgKind::Envelope(data) => quote! {
-            let #name = #p::decode_envelope::<#data>(__tars_message)?;
+            let #name = #p::decode_envelope::<#data>(__tars_message, #expected)?;
             let __tars_request_id = ::core::option::Option::Some(::core::clone::Clone::clone(&#name.id));
         },
         ArgKind::Segment { level } => {
@@ -85,11 +113,13 @@ fn extract(p: &TokenStream, arg: &Arg) -> TokenStream {
             quote! { let #name = #p::segment::<#ty>(__tars_message, #level, #segment)?; }
         }
         ArgKind::Context => quote! { let #name = ::core::clone::Clone::clone(__tars_ctx); },
+        ArgKind::State(state) => quote! { let #name = #p::state::<#state>(__tars_ctx)?; },
         ArgKind::Message => quote! { let #name = ::core::clone::Clone::clone(__tars_message); },
     }
 }
 
-/// `assert!` at compile time that the written filter can match the event's topic.
+/// `assert!` at compile time that the written filter can match the event's topic: for
+/// `ev: Event`, and for `Envelope<T>` when `T` is an event.
 fn topic_matches_event(
     p: &TokenStream,
     spec: &HandlerSpec,
@@ -98,12 +128,8 @@ fn topic_matches_event(
     let TopicSource::Written { lit, template } = &spec.topic else {
         return None;
     };
-    let payload = spec
-        .payload()
-        .filter(|a| matches!(a.kind, ArgKind::Event))?;
-    let ty = &payload.ty;
-    let event_topic = event_const(p, payload, "TOPIC");
-    let fallback = event_const(p, payload, "FALLBACK");
+    let payload = spec.payload()?;
+    let ty = payload.typed_event()?;
     let filter = &template.filter;
     let type_name = quote!(#ty).to_string().replace(' ', "");
     let message = format!(
@@ -115,11 +141,19 @@ fn topic_matches_event(
     .replace('{', "{{")
     .replace('}', "}}");
     let p = respan(p, lit.span());
+    let topic = match &payload.kind {
+        ArgKind::Event => {
+            let topic = event_const(&p, payload, "TOPIC");
+            let fallback = event_const(&p, payload, "FALLBACK");
+            quote_spanned!(lit.span()=> if #fallback { ::core::option::Option::None } else { ::core::option::Option::Some(#topic) })
+        }
+        // `T` may be any data type: only an event's topic is checked.
+        _ => quote_spanned!(lit.span()=> <#p::EventOf<#ty>>::TOPIC),
+    };
     Some(quote_spanned! {lit.span()=>
-        const _: () = ::core::assert!(
-            #fallback || #p::matches_const(#filter, #event_topic),
-            #message
-        );
+        const _: () = if let ::core::option::Option::Some(__tars_topic) = #topic {
+            ::core::assert!(#p::matches_const(#filter, __tars_topic), #message);
+        };
     })
 }
 
@@ -200,7 +234,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
         #p_output::HandlerOutput::respond(__tars_output, __tars_ctx, __tars_message, __tars_request_id.as_deref()).await
     };
     let topic_check = topic_matches_event(p, spec, function);
-    let extracts: Vec<TokenStream> = spec.args.iter().map(|arg| extract(p, arg)).collect();
+    let extracts: Vec<TokenStream> = spec.args.iter().map(|arg| extract(p, spec, arg)).collect();
     let names = spec.args.iter().map(|a| &a.name);
     let arg_types = spec.args.iter().map(|a| &a.ty);
     let (topic, filter, segments) = topic(p, spec);
@@ -221,6 +255,15 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
         }
         ReturnType::Default => quote!(::core::option::Option::None),
     };
+    let states = spec.args.iter().filter_map(|a| match &a.kind {
+        ArgKind::State(state) => Some(quote! {
+            #p::StateNeed {
+                type_id: ::core::any::TypeId::of::<#state>,
+                type_name: ::core::stringify!(#state),
+            }
+        }),
+        _ => None,
+    });
     let markers = spec
         .args
         .iter()
@@ -234,6 +277,9 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
         #function
 
         const _: () = {
+            #[allow(unused_imports)]
+            use #p::NotAnEvent as _;
+
             #[allow(non_camel_case_types, dead_code)]
             mod __tars_args {
                 #(pub struct #markers;)*
@@ -295,6 +341,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                     options: #options,
                     event_type: #event_type,
                     reply: #reply,
+                    states: &[#(#states),*],
                     install: __tars_install,
                 }
             }

@@ -4,10 +4,10 @@
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat, PathArguments, Type};
+use syn::{FnArg, GenericArgument, Ident, ItemFn, LitBool, LitStr, Pat, PathArguments, Type};
 
 use crate::attr::{
-    check_keys, lit_str, one_of, positive, qos, whole_number, Errors, KeyValue, Qos,
+    check_keys, lit_bool, lit_str, one_of, positive, qos, whole_number, Errors, KeyValue, Qos,
 };
 use crate::duration::duration;
 use crate::tokens::Krate;
@@ -24,6 +24,7 @@ const KEYS: &[&str] = &[
     "backoff",
     "max_backoff",
     "dead_letter",
+    "any_type",
     "crate",
 ];
 const OVERFLOW_POLICIES: &[(&str, Overflow)] = &[
@@ -42,6 +43,8 @@ pub(crate) enum ArgKind {
     Event,
     /// The whole envelope; holds the data type.
     Envelope(Box<Type>),
+    /// The service instance's shared state; holds its type.
+    State(Box<Type>),
     /// A template segment at this topic level.
     Segment {
         level: usize,
@@ -64,7 +67,9 @@ impl Arg {
                 Some(segment) if segment.ident == "Value" => None,
                 _ => Some(data),
             },
-            ArgKind::Context | ArgKind::Message | ArgKind::Segment { .. } => None,
+            ArgKind::Context | ArgKind::Message | ArgKind::Segment { .. } | ArgKind::State(_) => {
+                None
+            }
         }
     }
 
@@ -121,6 +126,8 @@ pub(crate) struct HandlerSpec {
     pub(crate) queue: Option<usize>,
     pub(crate) overflow: Overflow,
     pub(crate) failure: FailureSpec,
+    /// `any_type = true`: envelopes of any `type` are taken, not only the event's.
+    pub(crate) any_type: Option<LitBool>,
 }
 
 impl HandlerSpec {
@@ -154,8 +161,32 @@ fn classify(name: &Ident, ty: &Type, template: Option<&Template>) -> ArgKind {
             }
             _ => ArgKind::Event,
         },
+        ("State", PathArguments::AngleBracketed(args)) => match args.args.first() {
+            Some(GenericArgument::Type(state)) if args.args.len() == 1 => {
+                ArgKind::State(Box::new(state.clone()))
+            }
+            _ => ArgKind::Event,
+        },
         _ => ArgKind::Event,
     }
+}
+
+/// `ctx: &Context` (or `&Message`): a handler owns its arguments.
+fn check_not_borrowed(ty: &Type, errors: &mut Errors) -> bool {
+    let Type::Reference(reference) = ty else {
+        return true;
+    };
+    let Some(name) = last_segment(&reference.elem).map(|s| s.ident.to_string()) else {
+        return true;
+    };
+    if name == "Context" || name == "Message" {
+        errors.at(
+            reference.elem.span(),
+            format!("take `{name}` by value, e.g. `ctx: {name}`: a handler owns its arguments, and a `{name}` is a cheap clone"),
+        );
+        return false;
+    }
+    true
 }
 
 fn parse_arg(input: &FnArg, errors: &mut Errors) -> Option<(Ident, Type)> {
@@ -169,7 +200,8 @@ fn parse_arg(input: &FnArg, errors: &mut Errors) -> Option<(Ident, Type)> {
         }
         FnArg::Typed(typed) => match &*typed.pat {
             Pat::Ident(ident) if ident.subpat.is_none() && ident.by_ref.is_none() => {
-                Some((ident.ident.clone(), (*typed.ty).clone()))
+                check_not_borrowed(&typed.ty, errors)
+                    .then(|| (ident.ident.clone(), (*typed.ty).clone()))
             }
             other => {
                 errors.at(
@@ -193,6 +225,7 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
         queue: None,
         overflow: Overflow::default(),
         failure: FailureSpec::default(),
+        any_type: None,
     };
     let mut topic = None;
     // A topic written but unreadable, or an argument that could not be read: the topic
@@ -225,6 +258,7 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
                 failure.max_backoff_span = Some(pair.value_span());
             }
             "dead_letter" => failure.dead_letter = errors.take(lit_str(pair)),
+            "any_type" => spec.any_type = errors.take(lit_bool(pair)),
             "crate" => spec.krate = errors.take(Krate::parse(pair)).unwrap_or_default(),
             // Not a key of KEYS: `check_keys` reported it already.
             _ => {}

@@ -16,6 +16,15 @@ pub(crate) fn validate(spec: &HandlerSpec, function: &ItemFn, errors: &mut Error
     check_failure_policy(&spec.failure, errors);
     check_signature(function, errors);
     check_payloads(spec, errors);
+    if let Some(flag) = &spec.any_type {
+        if !spec.args.iter().any(|a| a.typed_event().is_some()) {
+            errors.at(
+                flag.span(),
+                "`any_type` lets a handler that takes an event accept envelopes of other types, \
+                 and this handler takes none: remove it",
+            );
+        }
+    }
     check_segments(spec, errors);
     if let TopicSource::Missing = spec.topic {
         errors.at(

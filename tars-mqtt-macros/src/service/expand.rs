@@ -28,6 +28,14 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
     let request_timeout = millis(spec.request_timeout_ms);
     let queue = option(spec.queue);
     let (empty_body, allow_empty) = (spec.empty_body, spec.allow_empty);
+    // Built once per service instance, before the handlers start.
+    let state = option(spec.state.as_ref().map(|build| {
+        let p_state = respan(&p, build.span());
+        quote_spanned! {build.span()=>
+            (|__tars_builder: #p_state::ClientBuilder| __tars_builder.state(#build()))
+                as fn(#p_state::ClientBuilder) -> #p_state::ClientBuilder
+        }
+    }));
     // Referencing a library crate links it, and with it its handlers' registrations.
     let links = spec.handlers.iter().map(|path| {
         let absolute = path.leading_colon.is_none().then(|| quote!(::));
@@ -65,6 +73,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
                 queue: #queue,
                 empty_body: #empty_body,
                 allow_empty: #allow_empty,
+                state: #state,
             },
             |__tars_ctx: #p_run::Context| #call,
         )

@@ -15,6 +15,7 @@ const KEYS: &[&str] = &[
     "queue",
     "handlers",
     "allow_empty",
+    "state",
     "crate",
 ];
 
@@ -40,6 +41,8 @@ pub(crate) struct ServiceSpec {
     pub(crate) allow_empty: bool,
     /// The body of `main` is empty.
     pub(crate) empty_body: bool,
+    /// `state = build`: the function building the handlers' shared state.
+    pub(crate) state: Option<syn::Path>,
 }
 
 pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) -> ServiceSpec {
@@ -56,6 +59,7 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
         handlers_span: None,
         allow_empty: false,
         empty_body: function.block.stmts.is_empty(),
+        state: None,
     };
     for pair in check_keys(pairs, KEYS, errors) {
         match pair.key.to_string().as_str() {
@@ -73,6 +77,7 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
             "allow_empty" => {
                 spec.allow_empty = errors.take(lit_bool(pair)).is_some_and(|b| b.value);
             }
+            "state" => spec.state = errors.take(pair.path()).cloned(),
             "crate" => spec.krate = errors.take(Krate::parse(pair)).unwrap_or_default(),
             // Not a key of KEYS: `check_keys` reported it already.
             _ => {}

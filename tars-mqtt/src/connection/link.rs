@@ -186,6 +186,11 @@ impl Link {
         self.inbound.on_connected(epoch);
         self.outbox
             .set_window(in_flight_window(limits.receive_maximum));
+        *self
+            .shared
+            .connect_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
         self.shared.status.send_modify(|s| {
             s.connected = true;
             s.epoch = epoch;
@@ -216,6 +221,11 @@ impl Link {
     }
 
     fn log_failure(&self, reason: &str) {
+        *self
+            .shared
+            .connect_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
         tracing::warn!(
             broker = %self.broker(),
             reason,
@@ -364,13 +374,50 @@ fn describe_open(error: &OpenError) -> String {
              MQTT_URL is one the certificate names, and the client certificate \
              (MQTT_TLS_CERT_FILE) if the broker requires one"
         ),
+        OpenError::Io(error) => describe_io(error),
         other => other.to_string(),
+    }
+}
+
+/// A socket error, with what it usually means.
+fn describe_io(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let text = error.to_string();
+    let unresolved = [
+        "lookup address",
+        "Name or service not known",
+        "No address associated",
+        "nodename nor servname",
+    ];
+    match error.kind() {
+        ErrorKind::ConnectionRefused => format!(
+            "connection refused ({text}): nothing accepts connections there; is the broker running, and is the port in MQTT_URL right?"
+        ),
+        ErrorKind::TimedOut => format!(
+            "timed out ({text}): the host does not answer; check the address in MQTT_URL and any firewall"
+        ),
+        _ if unresolved.iter().any(|s| text.contains(s)) => format!(
+            "the host name does not resolve ({text}): check the host in MQTT_URL"
+        ),
+        _ => text,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_errors_say_what_to_check() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(describe_io(&refused).starts_with("connection refused"));
+        let dns = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        assert!(describe_io(&dns).starts_with("the host name does not resolve"));
+        let tls = describe_open(&OpenError::Tls("bad certificate".into()));
+        assert!(tls.contains("MQTT_TLS_CA_FILE"), "{tls}");
+    }
 
     #[test]
     fn the_window_fits_the_brokers_receive_maximum_with_room_for_control_publishes() {

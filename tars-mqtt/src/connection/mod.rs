@@ -258,6 +258,11 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     /// Why starting failed for good (a refused subscription).
     pub(crate) startup_failure: Mutex<Option<Error>>,
+    /// Why the last attempt to reach the broker failed, until a connection succeeds
+    /// (for `/healthz`: a host that does not resolve, a refused port, TLS).
+    pub(crate) connect_failure: Mutex<Option<String>>,
+    /// The handlers' shared state, by type (`State<T>`).
+    pub(crate) states: crate::state::States,
     pub(crate) tasks: Mutex<Tasks>,
 }
 

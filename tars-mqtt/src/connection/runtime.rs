@@ -22,6 +22,7 @@ use super::{heartbeat, tls, worker, Command, Route, SessionInput, Shared, Status
 use crate::config::Transport;
 use crate::handler::{Handler, HandlerOptions};
 use crate::manifest::ServiceManifest;
+use crate::state::States;
 use crate::{Client, Config, Context, Error, QoS, Result};
 
 /// Publishes the data lane holds before `publish` waits for the writer.
@@ -47,6 +48,7 @@ pub(crate) fn assemble(
     config: Config,
     installers: Vec<Installer>,
     manifest: Option<ServiceManifest>,
+    states: States,
 ) -> Result<Assembled> {
     let presence = Presence::new(&config, manifest.as_ref())?;
     let (commands, commands_rx) = mpsc::unbounded_channel();
@@ -68,6 +70,8 @@ pub(crate) fn assemble(
         events: Default::default(),
         closing: Default::default(),
         startup_failure: Default::default(),
+        connect_failure: Default::default(),
+        states,
         tasks: Mutex::new(Tasks::default()),
     });
     let client = Client::from_shared(shared.clone());
@@ -105,6 +109,7 @@ pub(crate) async fn start(
     config: Config,
     installers: Vec<Installer>,
     manifest: Option<ServiceManifest>,
+    states: States,
 ) -> Result<Client> {
     let needs_tls = config
         .brokers()
@@ -120,7 +125,7 @@ pub(crate) async fn start(
         None => None,
     };
     tracing::info!(%config, "connecting");
-    let parts = assemble(config, installers, manifest)?;
+    let parts = assemble(config, installers, manifest, states)?;
     let shared = parts.client.shared_arc();
     let mut guard = AbortUnlessStarted(Some(shared.clone()));
     {

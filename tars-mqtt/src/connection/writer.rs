@@ -334,7 +334,7 @@ mod tests {
                 .keepalive(Duration::from_secs(5))
                 .build()
                 .unwrap();
-            let parts = assemble(config, Vec::new(), None).unwrap();
+            let parts = assemble(config, Vec::new(), None, Default::default()).unwrap();
             let shared = parts.client.shared_arc();
             Self {
                 parts,

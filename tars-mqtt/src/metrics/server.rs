@@ -99,8 +99,19 @@ fn answer(request: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<By
             );
             response
         }
-        "/healthz" => probe(health(shared), Some(shared.broker_display())),
-        "/readyz" => probe(readiness(shared), None),
+        "/healthz" => {
+            let mut answer = probe_body(health(shared), Some(shared.broker_display()));
+            if let Some(failure) = shared
+                .connect_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                answer.1["error"] = serde_json::Value::String(failure);
+            }
+            respond(answer)
+        }
+        "/readyz" => respond(probe_body(readiness(shared), None)),
         _ => plain(
             StatusCode::NOT_FOUND,
             "not found: this endpoint serves /metrics, /healthz and /readyz\n",
@@ -149,8 +160,9 @@ pub(crate) fn readiness(shared: &Shared) -> Verdict {
     }
 }
 
-/// A probe's answer; `broker`: the broker the service is on (password masked).
-fn probe(verdict: Verdict, broker: Option<String>) -> Response<Full<Bytes>> {
+/// A probe's status code and JSON body; `broker`: the broker the service is on
+/// (password masked).
+fn probe_body(verdict: Verdict, broker: Option<String>) -> (StatusCode, serde_json::Value) {
     let code = if verdict.ok {
         StatusCode::OK
     } else {
@@ -160,6 +172,10 @@ fn probe(verdict: Verdict, broker: Option<String>) -> Response<Full<Bytes>> {
     if let Some(broker) = broker {
         body["broker"] = serde_json::Value::String(broker);
     }
+    (code, body)
+}
+
+fn respond((code, body): (StatusCode, serde_json::Value)) -> Response<Full<Bytes>> {
     let body = body.to_string();
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = code;

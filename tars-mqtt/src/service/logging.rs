@@ -47,7 +47,9 @@ pub(super) fn init_logging(config: &Config) -> Result<Telemetry, String> {
         });
     }
     let _ = config;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colours());
     let installed = if json {
         builder.json().try_init()
     } else {
@@ -56,6 +58,13 @@ pub(super) fn init_logging(config: &Config) -> Result<Telemetry, String> {
     // Already installed (e.g. by a test harness): keep that one.
     drop(installed);
     Ok(Telemetry::default())
+}
+
+/// Colour codes only for a person at a terminal: not when the logs go to a file or a
+/// pipe, nor when `NO_COLOR` is set (<https://no-color.org>).
+fn colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Logging as without export (filtered by `RUST_LOG`), beside the exporter's layer,
@@ -76,7 +85,10 @@ fn install_with_export(
             .with_filter(filter)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_filter(filter).boxed()
+        tracing_subscriber::fmt::layer()
+            .with_ansi(colours())
+            .with_filter(filter)
+            .boxed()
     };
     let installed = tracing_subscriber::registry()
         .with(logs)

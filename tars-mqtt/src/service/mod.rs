@@ -44,6 +44,8 @@ pub struct ServiceSpec {
     /// `allow_empty`: a service without handlers and with an empty body may run (it
     /// only publishes what its tasks publish, or only announces itself).
     pub allow_empty: bool,
+    /// `state = build`: adds the handlers' shared state, built once per instance.
+    pub state: Option<fn(crate::ClientBuilder) -> crate::ClientBuilder>,
 }
 
 impl ServiceSpec {
@@ -162,7 +164,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(serve(config, spec.version, body));
+    let code = runtime.block_on(serve(config, spec, body));
     telemetry.shutdown();
     code
 }
@@ -259,25 +261,35 @@ fn load_environment(spec: ServiceSpec) -> Result<(Config, Telemetry), String> {
     Ok((config, telemetry))
 }
 
-async fn serve<F, Fut>(config: Config, version: &str, body: F) -> ExitCode
+async fn serve<F, Fut>(config: Config, spec: ServiceSpec, body: F) -> ExitCode
 where
     F: FnOnce(Context) -> Fut,
     Fut: Future,
     Fut::Output: ServiceOutput,
 {
     let handlers = registry::handlers().len();
-    let manifest =
-        ServiceManifest::from_registry_with(config.client_id(), version, config.failure_policy())
-            .with_mqtt_version(config.mqtt_version())
-            .with_metrics_addr(config.metrics_addr());
-    let builder = Client::builder(config)
+    let manifest = ServiceManifest::from_registry_with(
+        config.client_id(),
+        spec.version,
+        config.failure_policy(),
+    )
+    .with_mqtt_version(config.mqtt_version())
+    .with_metrics_addr(config.metrics_addr());
+    let mut builder = Client::builder(config)
         .with_registered_handlers()
         .announce(manifest);
+    if let Some(add_state) = spec.state {
+        builder = add_state(builder);
+    }
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let client = tokio::select! {
         connected = builder.connect() => match connected {
             Ok(client) => client,
+            Err(error @ crate::Error::MissingState { .. }) => {
+                tracing::error!(%error, "could not start the service");
+                return ExitCode::from(EXIT_CONFIG);
+            }
             Err(error) => {
                 tracing::error!(%error, "could not start the service");
                 return ExitCode::FAILURE;

@@ -1,5 +1,10 @@
-//! The TTS worker: it speaks what `tts/say` asks and reports `tts/spoken`. Its handlers
-//! live here, in a library, so that `tests/` can run them; `tts-service` serves them.
+//! The TTS worker: it speaks what `tts/say` asks and reports `tts/spoken`, in the voice
+//! `tts/voice` last chose. Its handlers live here, in a library, so that `tests/` can run
+//! them; `tts-service` serves them.
+//!
+//! The Python worker kept the voice in `self.voice`; here it is the service's `State`.
+
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use tars::prelude::*;
@@ -27,18 +32,48 @@ pub struct TtsSpoken {
     pub duration_ms: u64,
 }
 
-/// The voice used when a request names none.
+/// The voice used until one is chosen.
 pub const DEFAULT_VOICE: &str = "en_US-amy";
+
+/// The worker's state: the voice chosen last (the Python worker's `self.voice`).
+pub struct Voice {
+    current: Mutex<String>,
+}
+
+impl Default for Voice {
+    fn default() -> Self {
+        Self {
+            current: Mutex::new(DEFAULT_VOICE.to_owned()),
+        }
+    }
+}
+
+impl Voice {
+    /// The voice chosen last.
+    pub fn current(&self) -> String {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Chooses the voice of the requests that name none (the payload is its name).
+#[tars::handler(topic = "tts/voice", qos = 1)]
+pub async fn select_voice(msg: Message, voice: State<Voice>) {
+    let name = String::from_utf8_lossy(msg.payload()).trim().to_owned();
+    *voice.current.lock().unwrap_or_else(|p| p.into_inner()) = name;
+}
 
 /// Speaks a request; the reply carries the request's id.
 #[tars::handler(qos = 1, retries = 1, backoff = "200ms")]
-pub async fn say(ev: TtsSay) -> Result<TtsSpoken, String> {
+pub async fn say(ev: TtsSay, voice: State<Voice>) -> Result<TtsSpoken, String> {
     if ev.text.trim().is_empty() {
         return Err("nothing to say".to_owned());
     }
     Ok(TtsSpoken {
         duration_ms: 60 * ev.text.split_whitespace().count() as u64,
-        voice: ev.voice.unwrap_or_else(|| DEFAULT_VOICE.to_owned()),
+        voice: ev.voice.unwrap_or_else(|| voice.current()),
         text: ev.text,
     })
 }

@@ -1,4 +1,10 @@
-//! Every service key: tuning, linking library handlers, and an empty service allowed.
+//! Every service key: tuning, linking library handlers, state, and an empty service
+//! allowed.
+
+#[derive(Default)]
+struct Voices {
+    _current: std::sync::Mutex<String>,
+}
 
 #[tars::service(
     name = "tars-tuned",
@@ -7,6 +13,7 @@
     request_timeout = "2s",
     queue = 64,
     handlers = [serde],
+    state = Voices::default,
     allow_empty
 )]
 async fn service() {}

@@ -1,0 +1,6 @@
+use tars::prelude::*;
+
+#[tars::handler(topic = "tts/say", any_type = true)]
+async fn speak(_msg: Message) {}
+
+fn main() {}

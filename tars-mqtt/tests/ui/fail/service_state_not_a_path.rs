@@ -1,0 +1,2 @@
+#[tars::service(state = "Voices::default")]
+async fn main() {}
