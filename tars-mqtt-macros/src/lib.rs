@@ -13,6 +13,7 @@ mod event;
 mod fn_macro;
 mod handler;
 mod service;
+mod settings;
 mod tokens;
 mod topic;
 
@@ -24,6 +25,14 @@ use proc_macro::TokenStream;
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     event::derive(input.into()).into()
+}
+
+/// Implements `tars::Settings` for a struct with named fields, each read from an
+/// environment variable: `#[settings(prefix = "TTS_")]` on the struct,
+/// `#[setting(env = "...", default = "...", min = 1, max = 10)]` on a field.
+#[proc_macro_derive(Settings, attributes(settings, setting))]
+pub fn derive_settings(input: TokenStream) -> TokenStream {
+    settings::derive(input.into()).into()
 }
 
 /// Registers an async fn as the handler of a topic: `#[tars::handler(topic = "...",

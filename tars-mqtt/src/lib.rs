@@ -150,6 +150,7 @@ pub mod registry;
 mod reply;
 mod request;
 mod service;
+mod settings;
 mod span;
 mod state;
 mod stats;
@@ -183,9 +184,10 @@ pub use request::DynamicRequest;
 pub use rumqttc;
 pub use rumqttc::QoS;
 pub use service::{ServiceOutput, ServiceSpec};
+pub use settings::{FromSetting, Settings, SettingsRegistration};
 pub use state::{State, StateNeed};
 pub use stats::{HandlerStats, Stats};
-pub use tars_mqtt_macros::{handler, service, Event};
+pub use tars_mqtt_macros::{handler, service, Event, Settings};
 /// The async runtime tars runs on, for a service's own tasks and timers
 /// (`tars::tokio::time::sleep`) without a dependency of its own.
 pub use tokio;
@@ -214,12 +216,16 @@ pub mod __private {
     pub use serde_json;
     pub use tokio;
 
+    pub use crate::config::{ConfigError, Variable};
     pub use crate::extract::{
         decode_envelope, decode_event, segment, EventEnvelope, EventOf, NotAnEvent, Payload,
     };
     pub use crate::registry::{EventRegistration, HandlerRegistration};
     pub use crate::reply::HandlerOutput;
     pub use crate::service::{run_service, ServiceOutput, ServiceSpec};
+    pub use crate::settings::{
+        out_of_range, provide as provide_settings, setting, Settings, SettingsRegistration,
+    };
     pub use crate::state::{state, StateNeed};
     pub use crate::topic::matches_const;
 

@@ -166,6 +166,18 @@ impl TestService {
         Self::start_built(config, |h| names.contains(&h.name), |b| b.state(state)).await
     }
 
+    /// Runs only the handlers with these function names, with what `add` adds to the
+    /// client: several states, settings built from pairs
+    /// (`builder.state(TtsSettings::from_pairs(&[...])?)`), anything the builder takes.
+    pub async fn with_builder(
+        broker: &TestBroker,
+        names: &[&str],
+        add: impl FnOnce(crate::ClientBuilder) -> crate::ClientBuilder,
+    ) -> Self {
+        let config = broker.config("test-service");
+        Self::start_built(config, |h| names.contains(&h.name), add).await
+    }
+
     /// Runs the handlers `keep` accepts with a configuration of your own.
     pub async fn start_with(
         config: ConfigBuilder,

@@ -173,7 +173,7 @@ async fn a_workspace_with_its_handlers_in_a_library_is_tested_and_served() {
     init_tracing();
     let dir = workspace_root().join("examples/ported-tts");
     let tested = cargo(&dir, "test", &["--test", "say"]);
-    assert!(tested.contains("test result: ok. 2 passed"), "{tested}");
+    assert!(tested.contains("test result: ok. 3 passed"), "{tested}");
     cargo(&dir, "build", &[]);
     let binary = target_dir().join("debug/tts-service");
 
@@ -188,10 +188,51 @@ async fn a_workspace_with_its_handlers_in_a_library_is_tested_and_served() {
         document["operations"]
     );
 
+    // Its own settings: listed by --help, checked by --check (the variable named).
+    let help = std::process::Command::new(&binary)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("TTS_WORDS_PER_MINUTE") && help.contains("[160]"),
+        "{help}"
+    );
+    let check = std::process::Command::new(&binary)
+        .arg("--check")
+        .env("MQTT_URL", "mqtt://127.0.0.1:1")
+        .env("TTS_WORDS_PER_MINUTE", "9000")
+        .env("TTS_API_KEY", "hunter2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("TTS_WORDS_PER_MINUTE=\"9000\""), "{stderr}");
+    let check = std::process::Command::new(&binary)
+        .arg("--check")
+        .env("MQTT_URL", "mqtt://127.0.0.1:1")
+        .env("TTS_API_KEY", "hunter2")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(
+        report.contains("TTS_API_KEY") && report.contains("***"),
+        "{report}"
+    );
+    assert!(!report.contains("hunter2"), "the secret leaked:\n{report}");
+
     let broker = TestBroker::start().await;
     let bus = TestClient::connect(&broker).await.with_timeout(WAIT);
     let url = broker.url();
-    let mut service = ServiceProcess::spawn(&binary, &[("MQTT_URL", &url), ("RUST_LOG", "info")]);
+    let mut service = ServiceProcess::spawn(
+        &binary,
+        &[
+            ("MQTT_URL", &url),
+            ("RUST_LOG", "info"),
+            ("TTS_WORDS_PER_MINUTE", "120"),
+        ],
+    );
     bus.wait_health("tars-tts", "ready").await;
     assert!(
         service.output().contains("handlers=2"),
@@ -204,6 +245,10 @@ async fn a_workspace_with_its_handlers_in_a_library_is_tested_and_served() {
     let spoken = bus.next_envelope::<Value>("tts/spoken").await;
     assert_eq!(spoken.id, id);
     assert_eq!(spoken.data["voice"], "en_US-amy");
+    assert_eq!(
+        spoken.data["duration_ms"], 1000,
+        "two words at 120 a minute"
+    );
     // The voice lives in the service's state, built by `state = Voice::default`.
     bus.publish_raw("tts/voice", "robot").await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -278,7 +278,7 @@ fn failure_policy(lookup: &Lookup<'_>) -> Result<crate::FailurePolicy, ConfigErr
 
 /// A duration written as a number and a unit (`100ms`, `1.5s`, `2m`, `1h`), or a bare
 /// number of seconds.
-fn parse_duration(raw: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(raw: &str) -> Option<Duration> {
     let split = raw
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(raw.len());

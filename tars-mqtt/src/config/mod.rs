@@ -17,8 +17,8 @@ use crate::failure::{FailurePolicy, MAX_RETRIES};
 pub(crate) use broker_url::redact as redact_url;
 pub use broker_url::{BrokerUrl, Transport};
 
-pub(crate) use env::failure_policy_from_process;
 pub use env::EnvDefaults;
+pub(crate) use env::{failure_policy_from_process, parse_duration};
 pub use secret::Secret;
 pub use variables::{effective_value, Variable, CONFIG_VARIABLES};
 

@@ -176,7 +176,35 @@ pub(super) fn help(spec: &ServiceSpec) -> String {
             variable.name, variable.meaning, variable.default
         );
     }
+    for settings in crate::settings::registered() {
+        let _ = writeln!(
+            out,
+            "\nSettings of {} (default in brackets):",
+            settings.type_name
+        );
+        for variable in settings.variables {
+            let _ = writeln!(
+                out,
+                "  {:<26} {} [{}]",
+                variable.name, variable.meaning, variable.default
+            );
+        }
+    }
     out
+}
+
+/// `--check` of the service's own settings: their effective values (secrets masked),
+/// or the first bad variable.
+pub(super) fn check_settings() -> Result<String, crate::ConfigError> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    let mut out = String::new();
+    for settings in crate::settings::registered() {
+        let _ = writeln!(out, "Settings of {}:", settings.type_name);
+        for (name, value) in (settings.check)(&lookup)? {
+            let _ = writeln!(out, "  {name:<26} {value}");
+        }
+    }
+    Ok(out)
 }
 
 /// `--check`: every variable with its effective value, passwords masked.

@@ -175,12 +175,14 @@ fn check(spec: ServiceSpec) -> ExitCode {
         .and_then(|()| Config::from_env_with(&spec.env_defaults()).map_err(|e| e.to_string()))
         .and_then(|config| {
             spec.check_not_empty(registry::handlers().len())?;
-            Ok((config, worker_threads(spec)?))
+            let settings = describe::check_settings().map_err(|e| e.to_string())?;
+            Ok((config, worker_threads(spec)?, settings))
         })
         .and_then(|loaded| logging::json_logs().map(|_| loaded));
     match checked {
-        Ok((config, threads)) => {
+        Ok((config, threads, settings)) => {
             print!("{}", describe::check_report(&spec, &config, threads));
+            print!("{settings}");
             ExitCode::SUCCESS
         }
         Err(message) => {
@@ -280,6 +282,16 @@ where
         .announce(manifest);
     if let Some(add_state) = spec.state {
         builder = add_state(builder);
+    }
+    // The service's own settings, each built once and handed to handlers as state.
+    for settings in crate::settings::registered() {
+        builder = match (settings.provide)(builder) {
+            Ok(builder) => builder,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
     }
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);

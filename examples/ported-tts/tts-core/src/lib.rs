@@ -58,6 +58,18 @@ impl Voice {
     }
 }
 
+/// The worker's own settings, from the environment (the Python worker's `os.environ`
+/// reads): listed by `tts-service --help`, checked by `--check`.
+#[derive(tars::Settings, Debug)]
+#[settings(prefix = "TTS_")]
+pub struct TtsSettings {
+    /// Speaking rate, in words per minute.
+    #[setting(default = "160", min = 80, max = 400)]
+    pub words_per_minute: u32,
+    /// The key of a hosted synthesis API, if one is used (masked in every message).
+    pub api_key: Option<tars::Secret>,
+}
+
 /// Chooses the voice of the requests that name none (the payload is its name).
 #[tars::handler(topic = "tts/voice", qos = 1)]
 pub async fn select_voice(msg: Message, voice: State<Voice>) {
@@ -67,12 +79,17 @@ pub async fn select_voice(msg: Message, voice: State<Voice>) {
 
 /// Speaks a request; the reply carries the request's id.
 #[tars::handler(qos = 1, retries = 1, backoff = "200ms")]
-pub async fn say(ev: TtsSay, voice: State<Voice>) -> Result<TtsSpoken, String> {
+pub async fn say(
+    ev: TtsSay,
+    voice: State<Voice>,
+    settings: State<TtsSettings>,
+) -> Result<TtsSpoken, String> {
     if ev.text.trim().is_empty() {
         return Err("nothing to say".to_owned());
     }
+    let words = ev.text.split_whitespace().count() as u64;
     Ok(TtsSpoken {
-        duration_ms: 60 * ev.text.split_whitespace().count() as u64,
+        duration_ms: words * 60_000 / u64::from(settings.words_per_minute),
         voice: ev.voice.unwrap_or_else(|| voice.current()),
         text: ev.text,
     })

@@ -1,0 +1,7 @@
+#[derive(tars::Settings)]
+enum Voice {
+    Amy,
+    Robot,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(tars::Settings)]
+struct TtsSettings {
+    #[setting(env = "MQTT_VOICE")]
+    voice: String,
+}
+
+fn main() {}
