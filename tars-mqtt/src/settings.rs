@@ -218,8 +218,7 @@ pub struct SettingsRegistration {
     /// Its variables.
     pub variables: &'static [Variable],
     /// Validates it from `lookup`; the effective values (secrets masked) for `--check`.
-    pub check:
-        fn(&dyn Fn(&str) -> Option<String>) -> Result<Vec<(&'static str, String)>, ConfigError>,
+    pub check: fn(&Lookup<'_>) -> Result<Vec<(&'static str, String)>, ConfigError>,
     /// Builds it from the process environment and hands it to the handlers as state.
     pub provide: fn(ClientBuilder) -> Result<ClientBuilder, ConfigError>,
 }
