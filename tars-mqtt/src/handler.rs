@@ -48,6 +48,10 @@ pub struct HandlerOptions {
     /// Retries, backoff and dead letter; what it leaves out comes from the service-wide
     /// policy ([`Config::failure_policy`](crate::Config::failure_policy)).
     pub failure: FailurePolicy,
+    /// An ordered group: the handlers of one group share one queue and one worker, so
+    /// messages across their topics are handled one at a time in arrival order (their
+    /// own `concurrency`, `queue_capacity` and `overflow` then do not apply).
+    pub group: Option<std::borrow::Cow<'static, str>>,
 }
 
 impl Default for HandlerOptions {
@@ -57,6 +61,7 @@ impl Default for HandlerOptions {
             queue_capacity: None,
             overflow: Overflow::Block,
             failure: FailurePolicy::default(),
+            group: None,
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct HandlerInfo {
     /// more than log and skip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<EffectivePolicy>,
+    /// The ordered group it shares a queue with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl HandlerInfo {
@@ -159,6 +162,7 @@ impl ServiceManifest {
                     }),
                     failure: Some(h.options.failure.or(failure_defaults).effective())
                         .filter(EffectivePolicy::is_active),
+                    group: h.options.group.as_deref().map(str::to_owned),
                 })
                 .collect(),
             event_types: events.iter().map(|e| e.event_type.clone()).collect(),
@@ -246,6 +250,7 @@ mod tests {
             event_type: takes.map(Into::into),
             reply: None,
             failure: None,
+            group: None,
         }
     }
 

@@ -18,6 +18,8 @@ pub struct Message {
     payload: Bytes,
     qos: QoS,
     retain: bool,
+    /// Which handler of an ordered group this copy is for (0 outside groups).
+    member: u16,
     /// With a persistent session: settles the acknowledgement once every copy is gone.
     ack: Option<Arc<AckGuard>>,
     /// MQTT 5 properties, when it had any.
@@ -36,9 +38,21 @@ impl Message {
             payload,
             qos,
             retain,
+            member: 0,
             ack: None,
             properties: None,
         }
+    }
+
+    /// The copy for handler `member` of an ordered group.
+    pub(crate) fn for_member(mut self, member: u16) -> Self {
+        self.member = member;
+        self
+    }
+
+    /// Which handler of an ordered group this copy is for.
+    pub(crate) fn member(&self) -> u16 {
+        self.member
     }
 
     /// The message with the MQTT 5 properties it came with.

@@ -189,12 +189,18 @@ fn options(p: &TokenStream, spec: &HandlerSpec) -> TokenStream {
         Overflow::DropNewest => quote!(#p::Overflow::DropNewest),
     };
     let failure = failure_policy(p, &spec.failure);
+    let group = option(
+        spec.group
+            .as_ref()
+            .map(|group| quote!(#p::Cow::Borrowed(#group))),
+    );
     quote! {
         #p::HandlerOptions {
             concurrency: #concurrency,
             queue_capacity: #queue,
             overflow: #overflow,
             failure: #failure,
+            group: #group,
         }
     }
 }

@@ -25,6 +25,7 @@ const KEYS: &[&str] = &[
     "max_backoff",
     "dead_letter",
     "any_type",
+    "group",
     "crate",
 ];
 const OVERFLOW_POLICIES: &[(&str, Overflow)] = &[
@@ -128,6 +129,11 @@ pub(crate) struct HandlerSpec {
     pub(crate) failure: FailureSpec,
     /// `any_type = true`: envelopes of any `type` are taken, not only the event's.
     pub(crate) any_type: Option<LitBool>,
+    /// `group = "voice"`: an ordered group sharing one queue and worker.
+    pub(crate) group: Option<LitStr>,
+    /// The flow-control keys written (`concurrency`, `queue`, `overflow`), which a
+    /// group member may not set.
+    pub(crate) flow_keys: Vec<Ident>,
 }
 
 impl HandlerSpec {
@@ -226,6 +232,8 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
         overflow: Overflow::default(),
         failure: FailureSpec::default(),
         any_type: None,
+        group: None,
+        flow_keys: Vec::new(),
     };
     let mut topic = None;
     // A topic written but unreadable, or an argument that could not be read: the topic
@@ -240,13 +248,21 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
             }
             "qos" => spec.qos = errors.take(qos(pair)).unwrap_or_default(),
             "share" => spec.share = errors.take(lit_str(pair)),
-            "concurrency" => spec.concurrency = errors.take(positive(pair)).unwrap_or(1),
-            "queue" => spec.queue = errors.take(positive(pair)),
+            "concurrency" => {
+                spec.concurrency = errors.take(positive(pair)).unwrap_or(1);
+                spec.flow_keys.push(pair.key.clone());
+            }
+            "queue" => {
+                spec.queue = errors.take(positive(pair));
+                spec.flow_keys.push(pair.key.clone());
+            }
             "overflow" => {
                 spec.overflow = errors
                     .take(one_of(pair, OVERFLOW_POLICIES))
                     .unwrap_or_default();
+                spec.flow_keys.push(pair.key.clone());
             }
+            "group" => spec.group = errors.take(lit_str(pair)),
             "retries" => failure.retries = errors.take(whole_number(pair, MAX_RETRIES)),
             "backoff" => {
                 failure.backoff_ms = errors.take(duration(pair));

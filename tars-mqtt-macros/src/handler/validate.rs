@@ -14,6 +14,9 @@ pub(crate) fn validate(spec: &HandlerSpec, function: &ItemFn, errors: &mut Error
         check_share(lit, errors);
     }
     check_failure_policy(&spec.failure, errors);
+    if let Some(group) = &spec.group {
+        check_group(group, &spec.flow_keys, errors);
+    }
     check_signature(function, errors);
     check_payloads(spec, errors);
     if let Some(flag) = &spec.any_type {
@@ -38,6 +41,25 @@ pub(crate) fn validate(spec: &HandlerSpec, function: &ItemFn, errors: &mut Error
 // A variadic `...` needs no rule here: rustc rejects it on an `async fn` itself.
 fn check_signature(function: &ItemFn, errors: &mut Errors) {
     check_async_and_not_generic(&function.sig, "a tars handler", errors);
+}
+
+/// A group has one queue and one worker: its members set no flow control of their own.
+fn check_group(group: &LitStr, flow_keys: &[syn::Ident], errors: &mut Errors) {
+    if group.value().trim().is_empty() {
+        errors.at(
+            group.span(),
+            "a group needs a name, e.g. `group = \"voice\"`: the handlers with the same name share one ordered queue",
+        );
+    }
+    for key in flow_keys {
+        errors.at(
+            key.span(),
+            format!(
+                "`{key}` does not apply to a handler of a group: the group's handlers share one queue and \
+                 handle one message at a time, in arrival order; remove `{key}`, or `group`"
+            ),
+        );
+    }
 }
 
 fn check_share(lit: &LitStr, errors: &mut Errors) {

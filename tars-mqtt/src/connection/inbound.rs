@@ -74,7 +74,8 @@ impl Intake {
 #[derive(Debug)]
 struct Overflowed {
     message: Message,
-    queues: Vec<Arc<HandlerQueue>>,
+    /// The full queues, with the group member each copy is for.
+    queues: Vec<(Arc<HandlerQueue>, u16)>,
     /// Clean session: settles the acknowledgement once the message is queued.
     ack: Option<Arc<AckGuard>>,
 }
@@ -313,6 +314,7 @@ impl Inbound {
                 message.clone()
             };
             let Some(copy) = copy else { continue };
+            let copy = copy.for_member(route.member);
             // A handler with messages in the overflow gets later ones behind them.
             let outcome = if route.queue.is_overflowing() {
                 Offered::Full(copy)
@@ -324,7 +326,7 @@ impl Inbound {
                 Offered::Queued { first: false } => {}
                 Offered::Dropped(lost) => dropped.push((route.filter.clone(), lost)),
                 Offered::Full(back) => {
-                    waiting.push(route.queue.clone());
+                    waiting.push((route.queue.clone(), route.member));
                     held = Some(back);
                 }
             }
@@ -359,7 +361,7 @@ impl Inbound {
     /// Drops a QoS 0 message for the full queues it was waiting for, the overflow being
     /// full: the reader goes on reading (see the module docs).
     fn shed(&mut self, item: &Overflowed) {
-        for queue in &item.queues {
+        for (queue, _) in &item.queues {
             queue.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
         Counters::bump(&self.shared.counters.dropped);
@@ -373,7 +375,7 @@ impl Inbound {
     }
 
     async fn push_overflow(&mut self, item: Overflowed) {
-        for queue in &item.queues {
+        for (queue, _) in &item.queues {
             queue.enter_overflow();
         }
         let len = self.backlog.len.fetch_add(1, Ordering::AcqRel) + 1;
@@ -410,9 +412,11 @@ impl Inbound {
 /// settles its acknowledgement (clean session).
 async fn run_overflow(mut items: mpsc::UnboundedReceiver<Overflowed>, backlog: Arc<Backlog>) {
     while let Some(item) = items.recv().await {
-        for queue in &item.queues {
+        for (queue, member) in &item.queues {
             // A closed queue (shutdown) takes nothing and does not wait.
-            queue.push_waiting(item.message.clone()).await;
+            queue
+                .push_waiting(item.message.clone().for_member(*member))
+                .await;
             queue.leave_overflow();
         }
         drop(item);
@@ -433,6 +437,7 @@ mod tests {
             filter: filter.to_owned(),
             qos: QoS::AtMostOnce,
             queue: Arc::new(HandlerQueue::new(8, Overflow::Block, 1)),
+            member: 0,
         }
     }
 

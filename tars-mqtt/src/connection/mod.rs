@@ -17,6 +17,7 @@
 pub(crate) mod acks;
 pub(crate) mod call_clock;
 pub(crate) mod failover;
+pub(crate) mod group;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
 pub(crate) mod link;
@@ -107,6 +108,8 @@ pub(crate) struct Route {
     pub(crate) filter: String,
     pub(crate) qos: QoS,
     pub(crate) queue: Arc<HandlerQueue>,
+    /// Its handler's place in an ordered group sharing `queue` (0 outside groups).
+    pub(crate) member: u16,
 }
 
 /// Every subscription, and the trie that finds those matching a topic.
@@ -261,6 +264,8 @@ pub(crate) struct Shared {
     /// Why the last attempt to reach the broker failed, until a connection succeeds
     /// (for `/healthz`: a host that does not resolve, a refused port, TLS).
     pub(crate) connect_failure: Mutex<Option<String>>,
+    /// Ordered groups of handlers sharing one queue and worker, by name.
+    pub(crate) groups: Mutex<BTreeMap<String, Arc<group::Group>>>,
     /// The handlers' shared state, by type (`State<T>`).
     pub(crate) states: crate::state::States,
     pub(crate) tasks: Mutex<Tasks>,

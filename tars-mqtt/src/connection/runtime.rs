@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::acks::AckTracker;
+use super::group::{Group, GroupHandler, Policies};
 use super::inbound::Inbound;
 use super::link::Link;
 use super::presence::Presence;
@@ -23,7 +24,7 @@ use crate::config::Transport;
 use crate::handler::{Handler, HandlerOptions};
 use crate::manifest::ServiceManifest;
 use crate::state::States;
-use crate::{Client, Config, Context, Error, QoS, Result};
+use crate::{Client, Config, Context, Error, Overflow, QoS, Result};
 
 /// Publishes the data lane holds before `publish` waits for the writer.
 pub(crate) const DATA_LANE_CAPACITY: usize = 1024;
@@ -71,6 +72,7 @@ pub(crate) fn assemble(
         closing: Default::default(),
         startup_failure: Default::default(),
         connect_failure: Default::default(),
+        groups: Default::default(),
         states,
         tasks: Mutex::new(Tasks::default()),
     });
@@ -179,7 +181,8 @@ pub(crate) async fn start(
 }
 
 /// Starts `options.concurrency` workers for `handler` and routes `filter` to them (not
-/// yet subscribed); returns the route's id.
+/// yet subscribed); returns the route's id. A handler of an ordered group joins the
+/// group's queue and worker instead.
 pub(crate) fn add_route<H: Handler>(
     client: &Client,
     filter: String,
@@ -188,14 +191,6 @@ pub(crate) fn add_route<H: Handler>(
     handler: H,
 ) -> usize {
     let shared = client.shared();
-    let capacity = options
-        .queue_capacity
-        .unwrap_or(shared.config.handler_queue_capacity());
-    let queue = Arc::new(HandlerQueue::new(
-        capacity,
-        options.overflow,
-        options.concurrency,
-    ));
     let name = handler.name().map_or_else(|| filter.clone(), str::to_owned);
     let failures = Arc::new(FailureHandling {
         handler: name.clone(),
@@ -204,26 +199,79 @@ pub(crate) fn add_route<H: Handler>(
             .or(shared.config.failure_policy())
             .effective(),
     });
-    let handler = Arc::new(handler);
-    {
-        let mut tasks = shared.tasks();
-        for index in 0..options.concurrency {
-            let ctx = Context::new(client.clone());
-            tasks.workers.push(tokio::spawn(worker::run(
-                handler.clone(),
-                queue.clone(),
-                ctx,
-                index,
-                failures.clone(),
-            )));
-        }
+    if let Some(group) = &options.group {
+        let group_name = group.to_string();
+        let group = join_group(client, &group_name);
+        let member = group.add(handler, failures);
+        return shared.routes_write().insert(Route {
+            handler: group_name,
+            filter,
+            qos,
+            queue: group.queue.clone(),
+            member,
+        });
     }
+    let capacity = options
+        .queue_capacity
+        .unwrap_or(shared.config.handler_queue_capacity());
+    let queue = Arc::new(HandlerQueue::new(
+        capacity,
+        options.overflow,
+        options.concurrency,
+    ));
+    spawn_workers(
+        client,
+        Arc::new(handler),
+        &queue,
+        options.concurrency,
+        Policies::One(failures),
+    );
     shared.routes_write().insert(Route {
         handler: name,
         filter,
         qos,
         queue,
+        member: 0,
     })
+}
+
+/// The ordered group `name`: its queue and single worker, started by its first member.
+fn join_group(client: &Client, name: &str) -> Arc<Group> {
+    let shared = client.shared();
+    let mut groups = shared.groups.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(group) = groups.get(name) {
+        return group.clone();
+    }
+    let queue = Arc::new(HandlerQueue::new(
+        shared.config.handler_queue_capacity(),
+        Overflow::Block,
+        1,
+    ));
+    let group = Arc::new(Group::new(queue.clone()));
+    let handler = Arc::new(GroupHandler(group.clone()));
+    spawn_workers(client, handler, &queue, 1, Policies::Group(group.clone()));
+    groups.insert(name.to_owned(), group.clone());
+    group
+}
+
+fn spawn_workers<H: Handler>(
+    client: &Client,
+    handler: Arc<H>,
+    queue: &Arc<HandlerQueue>,
+    count: usize,
+    policies: Policies,
+) {
+    let mut tasks = client.shared().tasks();
+    for index in 0..count {
+        let ctx = Context::new(client.clone());
+        tasks.workers.push(tokio::spawn(worker::run(
+            handler.clone(),
+            queue.clone(),
+            ctx,
+            index,
+            policies.clone(),
+        )));
+    }
 }
 
 /// Stops the client. Graceful: stop taking messages, let handlers finish what they

@@ -10,8 +10,9 @@ use futures_util::FutureExt;
 use tracing::{Instrument, Span};
 
 use super::call_clock::CallClock;
+use super::group::Policies;
 use super::queue::{HandlerQueue, Work};
-use super::retry::{self, Failure, FailureHandling};
+use super::retry::{self, Failure};
 use crate::handler::{Handler, HandlerError};
 use crate::span::{message_span, record_trace};
 use crate::trace::TraceContext;
@@ -26,7 +27,7 @@ pub(crate) async fn run<H: Handler>(
     queue: Arc<HandlerQueue>,
     ctx: Context,
     worker: usize,
-    failures: Arc<FailureHandling>,
+    policies: Policies,
 ) {
     let counters = &queue.counters;
     // This worker's own histogram (see `DurationHistogram::observe_exclusive`).
@@ -41,7 +42,9 @@ pub(crate) async fn run<H: Handler>(
                 (message, Some(earlier))
             }
             Work::Abandoned(message, earlier) => {
-                retry::abandon(&failures, &queue, &ctx, message, earlier).await;
+                if let Some(failures) = policies.for_message(&message) {
+                    retry::abandon(&failures, &queue, &ctx, message, earlier).await;
+                }
                 clock.idle();
                 continue;
             }
@@ -81,6 +84,9 @@ pub(crate) async fn run<H: Handler>(
                 error: HandlerError::failed(format!("handler panicked: {}", panic_reason(&*panic))),
                 panicked: true,
             },
+        };
+        let Some(failures) = policies.for_message(&message) else {
+            continue;
         };
         let settled = retry::on_failure(&failures, &queue, &ctx, message, earlier, failure);
         in_span(&span, settled).await;

@@ -10,6 +10,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncod
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use crate::connection::queue::HandlerQueue;
 use crate::connection::Shared;
 use crate::histogram::{DurationHistogram, HistogramSnapshot};
 
@@ -56,7 +57,15 @@ impl ClientCollector {
     fn handlers(&self) -> BTreeMap<String, HandlerFigures> {
         let mut figures: BTreeMap<String, HandlerFigures> = BTreeMap::new();
         let routes = self.0.routes_read();
+        // The handlers of an ordered group share one queue, counted once, under the
+        // group's name.
+        let mut counted: Vec<*const HandlerQueue> = Vec::new();
         for route in routes.iter() {
+            let queue = Arc::as_ptr(&route.queue);
+            if counted.contains(&queue) {
+                continue;
+            }
+            counted.push(queue);
             let counters = &route.queue.counters;
             let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
             let ok = load(&counters.handled).saturating_sub(counters.failed());

@@ -98,6 +98,12 @@ async fn dead_letter_only(_msg: Message) -> Result<(), String> {
     Ok(())
 }
 
+#[tars::handler(topic = "voice/set", group = "voice")]
+async fn grouped(_msg: Message) {}
+
+#[tars::handler(topic = "stt/#", any_type = true)]
+async fn any_type_taken(_ev: SttFinal) {}
+
 // The handler stays an ordinary function that can be called directly.
 async fn call_directly() {
     default_topic(SttFinal { text: String::new() }).await;
@@ -116,6 +122,7 @@ fn main() {
             queue_capacity: Some(16),
             overflow: tars::Overflow::DropOldest,
             failure: tars::FailurePolicy::default(),
+            group: None,
         }
     );
     let policy = &handlers.iter().find(|h| h.name == "with_failure_policy").unwrap().options.failure;
