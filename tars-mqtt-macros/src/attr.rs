@@ -34,14 +34,15 @@ impl KeyValue {
         }
     }
 
-    /// The path given: a function, e.g. `state = Voices::default`.
-    pub(crate) fn path(&self) -> syn::Result<&syn::Path> {
+    /// The path given: `what` it names and an `example` for the error, e.g. "a
+    /// function" and `Voices::default` for `state`.
+    pub(crate) fn path(&self, what: &str, example: &str) -> syn::Result<&syn::Path> {
         match &self.value {
             Value::Path(path) => Ok(path),
             Value::Lit(_) | Value::Paths(..) => Err(syn::Error::new(
                 self.value_span(),
                 format!(
-                    "`{}` takes the path of a function, e.g. `{} = Voices::default`",
+                    "`{}` takes the path of {what}, e.g. `{} = {example}`",
                     self.key, self.key
                 ),
             )),

@@ -332,6 +332,28 @@ impl Builder {
             }
         }
 
+        // Replies to the service's own requests (`#[event(reply_to = ...)]`): received.
+        for event in manifest
+            .events
+            .iter()
+            .filter(|e| manifest.awaits_as_reply(e))
+        {
+            let message_id = self.message(&event.event_type, || event_message(event));
+            let channel_id = id(&event.topic);
+            self.channel(&channel_id, &event.topic, &[], &message_id);
+            self.operation(
+                format!("{prefix}await_{message_id}"),
+                "receive",
+                &channel_id,
+                &message_id,
+                qos_binding(event.qos, event.retain),
+                format!(
+                    "replies to the service's `{}` requests (`request()`)",
+                    event.reply_to.as_deref().unwrap_or("")
+                ),
+            );
+        }
+
         // Events linked in but received by no handler: the service publishes them.
         let replies: Vec<&str> = manifest
             .handlers

@@ -89,6 +89,9 @@ pub struct EventInfo {
     /// Whether it is retained.
     #[serde(default)]
     pub retain: bool,
+    /// The envelope type of the request it answers, when it is a reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
     /// The JSON schema of its data, when the service was built with the `schemars`
     /// feature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +144,7 @@ impl ServiceManifest {
                 event_type: e.event_type.to_owned(),
                 qos: e.qos as u8,
                 retain: e.retain,
+                reply_to: e.reply_to.map(str::to_owned),
                 schema: e.schema.map(|schema| schema()),
             })
             .collect();
@@ -218,7 +222,8 @@ impl ServiceManifest {
             let received = self
                 .handlers
                 .iter()
-                .any(|h| h.event_type.as_deref() == Some(&event.event_type));
+                .any(|h| h.event_type.as_deref() == Some(&event.event_type))
+                || self.awaits_as_reply(event);
             let listed = sent.iter().any(|s| s.event_type == event.event_type);
             if !received && !listed {
                 sent.push(TopicEvent {
@@ -228,6 +233,17 @@ impl ServiceManifest {
             }
         }
         sent
+    }
+
+    /// Whether the service receives `event` as the reply to its own requests: a reply
+    /// type (`reply_to`) whose request none of its handlers answers.
+    pub fn awaits_as_reply(&self, event: &EventInfo) -> bool {
+        event.reply_to.as_deref().is_some_and(|request| {
+            !self
+                .handlers
+                .iter()
+                .any(|h| h.event_type.as_deref() == Some(request))
+        })
     }
 
     /// The linked event of `event_type`, if any.
@@ -261,6 +277,7 @@ mod tests {
             event_type: event_type.into(),
             qos: 1,
             retain: false,
+            reply_to: None,
             schema: None,
         }
     }
@@ -289,6 +306,42 @@ mod tests {
         };
         let topics: Vec<_> = manifest.publishes().into_iter().map(|p| p.topic).collect();
         assert_eq!(topics, ["llm/response", "tts/say"]);
+    }
+
+    #[test]
+    fn a_requester_receives_the_replies_it_asks_for_and_sends_the_requests() {
+        let mut response = event("llm.response", "llm/response");
+        response.reply_to = Some("llm.request".into());
+        let requester = ServiceManifest {
+            name: "pipeline".into(),
+            version: "1".into(),
+            handlers: vec![handler("understand", "stt/final", Some("stt.final"))],
+            event_types: vec![],
+            events: vec![
+                event("llm.request", "llm/request"),
+                response.clone(),
+                event("stt.final", "stt/final"),
+            ],
+            mqtt_version: None,
+            broker: None,
+            metrics_addr: None,
+            started_at: 0.0,
+        };
+        assert!(requester.awaits_as_reply(&response));
+        let topics: Vec<_> = requester.publishes().into_iter().map(|p| p.topic).collect();
+        assert_eq!(topics, ["llm/request"], "the reply is received, not sent");
+
+        // The answering service sends it.
+        let mut answer = handler("answer", "llm/request", Some("llm.request"));
+        answer.reply = Some(TopicEvent {
+            topic: "llm/response".into(),
+            event_type: "llm.response".into(),
+        });
+        let answerer = ServiceManifest {
+            handlers: vec![answer],
+            ..requester
+        };
+        assert!(!answerer.awaits_as_reply(&response));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct EventRegistration {
     pub qos: QoS,
     /// Whether it is retained.
     pub retain: bool,
+    /// The envelope type of the request it answers (`#[event(reply_to = Request)]`).
+    pub reply_to: Option<&'static str>,
     /// The JSON schema of its data, when known (feature `schemars`).
     pub schema: Option<fn() -> serde_json::Value>,
 }

@@ -21,7 +21,7 @@ struct LlmRequest {
 }
 
 #[derive(Event, Serialize, Deserialize, Debug)]
-#[event(topic = "kit/llm/response", qos = 1)]
+#[event(topic = "kit/llm/response", qos = 1, reply_to = LlmRequest)]
 struct LlmResponse {
     reply: String,
 }
@@ -70,4 +70,24 @@ async fn a_test_client_answers_the_request_a_handler_sends() {
     let answer = bus.next_event::<Answer>().await;
     assert_eq!(answer.data.text, "yes");
     assert_eq!(answer.data.answered_by, "test-client");
+}
+
+#[test]
+fn the_reply_a_service_awaits_is_described_as_received_not_sent() {
+    let info = tars::asyncapi::ServiceInfo {
+        name: "kit".into(),
+        version: "1".into(),
+        mqtt_version: tars::MqttVersion::V3_1_1,
+        broker: None,
+        failure_defaults: tars::FailurePolicy::default(),
+    };
+    let document = tars::asyncapi::document(&info);
+    let operations = document["operations"].as_object().unwrap();
+    let awaited = &operations["await_kit_llm_response"];
+    assert_eq!(awaited["action"], "receive");
+    assert!(
+        !operations.contains_key("send_kit_llm_response"),
+        "the reply is not something the service sends: {operations:?}"
+    );
+    assert_eq!(operations["send_kit_llm_request"]["action"], "send");
 }

@@ -2,11 +2,12 @@
 //! when the derive failed, a fallback with the same impls.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::LitStr;
 
 use super::parse::EventInput;
-use crate::tokens::{option, qos_path};
+use crate::tokens::{option, qos_path, respan};
 
 /// The constants of the generated impls.
 struct Constants {
@@ -71,6 +72,10 @@ pub(crate) fn expand(input: &EventInput) -> TokenStream {
         fallback: false,
     };
     let schema = option(cfg!(feature = "schemars").then(|| quote!(#private::schema_of::<#ident>)));
+    let reply_to = option(attrs.reply_to.as_ref().map(|request| {
+        let p = respan(&private, request.span());
+        quote_spanned!(request.span()=> <#request as #p::Event>::EVENT_TYPE)
+    }));
     // Generic events cannot be registered as one static; they still implement Event.
     let registration = input.generics.params.is_empty().then(|| {
         let Constants {
@@ -88,6 +93,7 @@ pub(crate) fn expand(input: &EventInput) -> TokenStream {
                     event_type: #event_type,
                     qos: #qos,
                     retain: #retain,
+                    reply_to: #reply_to,
                     schema: #schema,
                 }
             }

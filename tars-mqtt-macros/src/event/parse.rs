@@ -9,7 +9,15 @@ use crate::attr::{check_keys, lit_bool, lit_str, parse_key_values, qos, Errors, 
 use crate::duration::duration;
 use crate::tokens::Krate;
 
-const KEYS: &[&str] = &["topic", "event_type", "qos", "retain", "expiry", "crate"];
+const KEYS: &[&str] = &[
+    "topic",
+    "event_type",
+    "qos",
+    "retain",
+    "expiry",
+    "reply_to",
+    "crate",
+];
 
 /// The shape of the type the derive is on.
 pub(crate) enum Shape {
@@ -26,6 +34,8 @@ pub(crate) struct EventAttrs {
     pub(crate) retain: bool,
     /// MQTT 5 message expiry of every publish, in milliseconds.
     pub(crate) expiry_ms: Option<u64>,
+    /// `reply_to = LlmRequest`: the request event this one answers.
+    pub(crate) reply_to: Option<syn::Path>,
     pub(crate) krate: Krate,
 }
 
@@ -99,6 +109,11 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<Even
             "qos" => attrs.qos = errors.take(qos(pair)).unwrap_or_default(),
             "retain" => attrs.retain = errors.take(lit_bool(pair)).is_some_and(|b| b.value),
             "expiry" => attrs.expiry_ms = errors.take(duration(pair)),
+            "reply_to" => {
+                attrs.reply_to = errors
+                    .take(pair.path("the request's event type", "LlmRequest"))
+                    .cloned();
+            }
             "crate" => attrs.krate = errors.take(Krate::parse(pair)).unwrap_or_default(),
             // Not a key of KEYS: `check_keys` reported it already.
             _ => {}

@@ -77,7 +77,11 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
             "allow_empty" => {
                 spec.allow_empty = errors.take(lit_bool(pair)).is_some_and(|b| b.value);
             }
-            "state" => spec.state = errors.take(pair.path()).cloned(),
+            "state" => {
+                spec.state = errors
+                    .take(pair.path("a function", "Voices::default"))
+                    .cloned();
+            }
             "crate" => spec.krate = errors.take(Krate::parse(pair)).unwrap_or_default(),
             // Not a key of KEYS: `check_keys` reported it already.
             _ => {}
