@@ -183,6 +183,9 @@ pub use reply::HandlerOutput;
 pub use request::DynamicRequest;
 pub use rumqttc;
 pub use rumqttc::QoS;
+/// JSON values, for envelopes of any data (`Envelope<tars::serde_json::Value>`)
+/// without a dependency of its own.
+pub use serde_json;
 pub use service::{ServiceOutput, ServiceSpec};
 pub use settings::{FromSetting, Settings, SettingsRegistration};
 pub use state::{State, StateNeed};

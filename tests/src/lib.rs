@@ -473,13 +473,35 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The Rust examples of `docs/` compile, as doc tests of this crate (the docs live
-/// outside the published crates).
+/// The Rust examples of `docs/` and the README compile, as doc tests of this crate (the
+/// docs live outside the published crates). `docs/compile-errors.md` shows mistakes:
+/// its examples are `compile_fail`, and `tars-mqtt/tests/ui` checks each error exactly.
 #[cfg(doctest)]
 mod docs {
-    #[doc = include_str!("../../docs/mqtt5.md")]
-    struct Mqtt5;
-
+    #[doc = include_str!("../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../docs/compile-errors.md")]
+    struct CompileErrors;
+    #[doc = include_str!("../../docs/configuration.md")]
+    struct Configuration;
+    #[doc = include_str!("../../docs/extending.md")]
+    struct Extending;
     #[doc = include_str!("../../docs/failure-policies.md")]
     struct FailurePolicies;
+    #[doc = include_str!("../../docs/flow-control.md")]
+    struct FlowControl;
+    #[doc = include_str!("../../docs/guide.md")]
+    struct Guide;
+    #[doc = include_str!("../../docs/migration-from-python.md")]
+    struct MigrationFromPython;
+    #[doc = include_str!("../../docs/mqtt5.md")]
+    struct Mqtt5;
+    #[doc = include_str!("../../docs/observability.md")]
+    struct Observability;
+    #[doc = include_str!("../../docs/request-reply.md")]
+    struct RequestReply;
+    #[doc = include_str!("../../docs/shared-subscriptions.md")]
+    struct SharedSubscriptions;
+    #[doc = include_str!("../../docs/testing.md")]
+    struct Testing;
 }
