@@ -83,6 +83,7 @@ pub trait FromSetting: Sized {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl FromSetting for String {
     const RULE: &'static str = "any text";
     fn from_setting(raw: &str) -> Option<Self> {
@@ -90,6 +91,7 @@ impl FromSetting for String {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl FromSetting for Secret {
     const RULE: &'static str = "any text (a secret)";
     const SECRET: bool = true;
@@ -98,6 +100,7 @@ impl FromSetting for Secret {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl FromSetting for bool {
     const RULE: &'static str = "one of true/false/1/0/yes/no";
     fn from_setting(raw: &str) -> Option<Self> {
@@ -109,6 +112,7 @@ impl FromSetting for bool {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl FromSetting for Duration {
     const RULE: &'static str =
         "a duration such as 500ms, 2s, 1.5m or 1h (a bare number is seconds)";
@@ -119,6 +123,7 @@ impl FromSetting for Duration {
 
 macro_rules! numbers {
     ($($ty:ty => $rule:literal),* $(,)?) => {$(
+        #[diagnostic::do_not_recommend]
         impl FromSetting for $ty {
             const RULE: &'static str = $rule;
             fn from_setting(raw: &str) -> Option<Self> {
@@ -140,6 +145,7 @@ numbers! {
     f64 => "a number",
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: FromSetting> FromSetting for Option<T> {
     const RULE: &'static str = T::RULE;
     const SECRET: bool = T::SECRET;
@@ -151,6 +157,7 @@ impl<T: FromSetting> FromSetting for Option<T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: FromSetting> FromSetting for Vec<T> {
     const RULE: &'static str = "a comma-separated list";
     const SECRET: bool = T::SECRET;

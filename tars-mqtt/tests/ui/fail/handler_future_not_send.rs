@@ -4,7 +4,7 @@ use tars::prelude::*;
 
 #[tars::handler(topic = "stt/final")]
 async fn remember(msg: Message) {
-    let seen = Rc::new(msg.topic().to_owned());
+    let seen = Rc::new(msg.payload().len());
     tokio::task::yield_now().await;
     drop(seen);
 }
