@@ -46,14 +46,23 @@ pub fn decode_envelope<T: DeserializeOwned>(
 
 /// An envelope of another type than the handler takes is skipped like an undecodable
 /// one: a peer sent the wrong event on this topic.
+#[inline]
 fn check_type(actual: &str, expected: Option<&str>) -> Result<(), HandlerError> {
     match expected {
-        Some(expected) if expected != actual => Err(HandlerError::malformed(format!(
-            "the envelope's type is `{actual}`, not `{expected}`, the event this handler takes \
-             (`any_type = true` on the handler accepts any type)"
-        ))),
+        Some(expected) if expected.as_bytes() != actual.as_bytes() => {
+            Err(type_mismatch(actual, expected))
+        }
         _ => Ok(()),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn type_mismatch(actual: &str, expected: &str) -> HandlerError {
+    HandlerError::malformed(format!(
+        "the envelope's type is `{actual}`, not `{expected}`, the event this handler takes \
+         (`any_type = true` on the handler accepts any type)"
+    ))
 }
 
 /// The topic and envelope type of `T` when it is an event, `None` otherwise: the

@@ -27,6 +27,8 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message of no session, for tests and the benchmark.
+    #[cfg(any(test, feature = "bench"))]
     pub(crate) fn new(
         topic: impl Into<ByteString>,
         payload: Bytes,
@@ -50,21 +52,35 @@ impl Message {
         self
     }
 
+    /// Marks this copy as for handler `member` of an ordered group.
+    pub(crate) fn set_member(&mut self, member: u16) {
+        self.member = member;
+    }
+
     /// Which handler of an ordered group this copy is for.
     pub(crate) fn member(&self) -> u16 {
         self.member
     }
 
-    /// The message with the MQTT 5 properties it came with.
-    pub(crate) fn with_properties(mut self, properties: Option<Box<Properties>>) -> Self {
-        self.properties = properties;
-        self
-    }
-
-    /// Ties the message's acknowledgement to its handling (persistent sessions).
-    pub(crate) fn with_ack(mut self, guard: Arc<AckGuard>) -> Self {
-        self.ack = Some(guard);
-        self
+    /// A message as received, with the MQTT 5 properties it came with and, with a
+    /// persistent session, the guard that acknowledges it: built in place.
+    pub(crate) fn received(
+        topic: ByteString,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: Option<Box<Properties>>,
+        ack: Option<Arc<AckGuard>>,
+    ) -> Self {
+        Self {
+            topic,
+            payload,
+            qos,
+            retain,
+            member: 0,
+            ack,
+            properties,
+        }
     }
 
     /// The message was handled (or deliberately dropped): its acknowledgement may go

@@ -139,7 +139,7 @@ async fn a_paho_v5_requester_gets_its_answer_on_its_response_topic_with_its_corr
 
 /// The answering service's question and answer, as a requester declares them.
 #[derive(tars::Event, serde::Serialize, serde::Deserialize)]
-#[event(topic = "v5/question", qos = 1)]
+#[event(topic = "v5/question", event_type = "question", qos = 1)]
 struct Question {
     text: String,
 }

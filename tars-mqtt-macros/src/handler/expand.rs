@@ -230,9 +230,9 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
     let fn_ident = &function.sig.ident;
     let fn_name = fn_ident.to_string();
     let checks: Vec<TokenStream> = spec.args.iter().map(|arg| check(p, arg)).collect();
-    let (output, output_span) = match &function.sig.output {
-        ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
-        ReturnType::Default => (quote!(()), proc_macro2::Span::call_site()),
+    let output_span = match &function.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => proc_macro2::Span::call_site(),
     };
     // Errors about the return type land on it.
     let p_output = respan(p, output_span);
@@ -242,7 +242,6 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
     let topic_check = topic_matches_event(p, spec, function);
     let extracts: Vec<TokenStream> = spec.args.iter().map(|arg| extract(p, spec, arg)).collect();
     let names = spec.args.iter().map(|a| &a.name);
-    let arg_types = spec.args.iter().map(|a| &a.ty);
     let (topic, filter, segments) = topic(p, spec);
     let qos = qos_path(p, spec.qos);
     let share = option(spec.share.as_ref());
@@ -275,10 +274,25 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
         .iter()
         .filter(|a| a.typed_event().is_some())
         .map(|a| &a.name);
-    // The handler is the user's fn wrapped: its `Handler` impl requires a `Send` future,
-    // and the wrapping is spanned on the fn's name, so a future that is not `Send` (an
-    // `Rc` held across an `.await`) is reported there, once.
-    let handler = quote_spanned!(fn_ident.span()=> __TarsHandler(#fn_ident));
+    let handler = quote!(__TarsHandler);
+    // The `Send` the handler's future must be is required by a return type and a body
+    // spanned on the fn's name: a future that is not `Send` (an `Rc` held across an
+    // `.await`) is reported once, at the user's fn, with the `.await` in question.
+    let p_fn = respan(p, fn_ident.span());
+    let returns = quote_spanned! {fn_ident.span()=>
+        impl #p_fn::Future<Output = #p_fn::HandlerResult> + ::core::marker::Send + 'a
+    };
+    let body = quote_spanned! {fn_ident.span()=>
+        async move {
+            // Named before the arguments are bound: one may share its name.
+            let __tars_handler_fn = #fn_ident;
+            #[allow(unused_variables)]
+            let __tars_request_id: ::core::option::Option<::std::string::String> = ::core::option::Option::None;
+            #(#extracts)*
+            let __tars_output = __tars_handler_fn(#(#names),*).await;
+            #respond
+        }
+    };
     quote! {
         #function
 
@@ -297,25 +311,15 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
             }
             #topic_check
 
-            struct __TarsHandler<F>(F);
+            struct __TarsHandler;
 
-            impl<F, Fut> #p::Handler for __TarsHandler<F>
-            where
-                F: ::core::ops::Fn(#(#arg_types),*) -> Fut + ::core::marker::Send + ::core::marker::Sync + 'static,
-                Fut: #p::Future<Output = #output> + ::core::marker::Send,
-            {
+            impl #p::Handler for __TarsHandler {
                 fn call<'a>(
                     &'a self,
                     __tars_message: &'a #p::Message,
                     __tars_ctx: &'a #p::Context,
-                ) -> impl #p::Future<Output = #p::HandlerResult> + ::core::marker::Send + 'a {
-                    async move {
-                        #[allow(unused_variables)]
-                        let __tars_request_id: ::core::option::Option<::std::string::String> = ::core::option::Option::None;
-                        #(#extracts)*
-                        let __tars_output = (self.0)(#(#names),*).await;
-                        #respond
-                    }
+                ) -> #returns {
+                    #body
                 }
 
                 fn name(&self) -> ::core::option::Option<&'static str> {

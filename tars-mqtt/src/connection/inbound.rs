@@ -235,11 +235,14 @@ impl Inbound {
                 return;
             }
         }
-        let mut message = Message::new(publish.topic, publish.payload, publish.qos, publish.retain)
-            .with_properties(publish.properties);
-        if let Some(guard) = guard {
-            message = message.with_ack(guard);
-        }
+        let message = Message::received(
+            publish.topic,
+            publish.payload,
+            publish.qos,
+            publish.retain,
+            publish.properties,
+            guard,
+        );
         match self.dispatch(message) {
             Dispatched::Done => {
                 if let (Some(ack), false) = (ack, self.after_handlers) {
@@ -313,8 +316,10 @@ impl Inbound {
             } else {
                 message.clone()
             };
-            let Some(copy) = copy else { continue };
-            let copy = copy.for_member(route.member);
+            let Some(mut copy) = copy else { continue };
+            if route.member != 0 {
+                copy.set_member(route.member);
+            }
             // A handler with messages in the overflow gets later ones behind them.
             let outcome = if route.queue.is_overflowing() {
                 Offered::Full(copy)

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use tars::prelude::*;
 
-/// The question.
+/// The question, with the envelope type the Python requesters send.
 #[derive(Event, Serialize, Deserialize)]
-#[event(topic = "v5/question", qos = 1)]
+#[event(topic = "v5/question", event_type = "question", qos = 1)]
 struct Question {
     text: String,
 }
