@@ -13,6 +13,11 @@ use tracing::Span;
 /// A span carrying the message's topic; the envelope's type and id are recorded into
 /// it once known (see [`record_envelope`]).
 pub(crate) fn message_span(topic: &str) -> Span {
+    // No subscriber wants `debug` at all (the default `info`): no span, and no callsite
+    // lookup either (one load of the global level hint).
+    if !tracing::level_enabled!(tracing::Level::DEBUG) {
+        return Span::none();
+    }
     tracing::debug_span!(
         target: "tars::message",
         "message",
@@ -34,7 +39,9 @@ pub(crate) fn record_trace(span: &Span, trace: &crate::trace::TraceContext) {
 /// Records the envelope's id and type into the current message span.
 pub(crate) fn record_envelope(id: &str, event_type: &str) {
     // Message spans are off at the default level: then there is nothing to look up.
-    if !tracing::enabled!(target: "tars::message", tracing::Level::DEBUG) {
+    if !tracing::level_enabled!(tracing::Level::DEBUG)
+        || !tracing::enabled!(target: "tars::message", tracing::Level::DEBUG)
+    {
         return;
     }
     let span = Span::current();
