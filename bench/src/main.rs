@@ -43,7 +43,7 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
        tars-bench budgets [--update] [--file FILE]
        tars-bench cluster [--jobs N]
        tars-bench processes [--runs N] [--messages N] [--metrics] [--only TEXT]
-                            [--inflight N] [--json FILE]
+                            [--inflight N] [--publisher own|rumqttc|paho|all] [--json FILE]
 
   (no command)  throughput, round trip and memory, raw rumqttc vs tars, then the cost
                 per message (callgrind); prints one table
@@ -66,7 +66,10 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
                 cargo build --release -p tars-bench --bins --examples); --metrics: the service
                 serves its metrics endpoint (TARS_METRICS_ADDR) meanwhile; --only TEXT:
                 only the rows whose label contains TEXT (e.g. \"inbound qos 1\");
-                --inflight N: mosquitto's max_inflight_messages (default 20)";
+                --inflight N: mosquitto's max_inflight_messages (default 20);
+                --publisher P: who publishes the inbound bursts, comma-separated:
+                own (this process, the default), rumqttc (a rumqttc process of its
+                own), paho (paho-mqtt in Python, as py-tars publishes) or all";
 
 struct Options {
     sizes: Sizes,
@@ -119,6 +122,17 @@ fn processes_command(args: &[String]) -> Result<ExitCode, String> {
             "--messages" => options.messages = whole("--messages", value("--messages")?)?,
             "--inflight" => options.inflight = Some(whole("--inflight", value("--inflight")?)?),
             "--only" => options.only = Some(value("--only")?),
+            "--publisher" => {
+                let names = value("--publisher")?;
+                options.publishers = if names == "all" {
+                    processes::Publisher::ALL.to_vec()
+                } else {
+                    names
+                        .split(',')
+                        .map(processes::Publisher::parse)
+                        .collect::<Result<_, _>>()?
+                };
+            }
             "--json" => json = Some(PathBuf::from(value("--json")?)),
             other => return Err(format!("unknown option {other:?} for `processes`")),
         }

@@ -44,14 +44,55 @@ impl Side {
     }
 }
 
+/// Who publishes an inbound burst: a publisher's pattern decides how the broker's
+/// writes line up with the consumer's reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Publisher {
+    /// A rumqttc client inside this benchmark process (its request channel of 1,024).
+    Own,
+    /// A rumqttc client in a process of its own (`bench-publisher`): a request channel
+    /// of 10,000, publishing as fast as the client accepts.
+    Rumqttc,
+    /// paho-mqtt in a Python process (`bench/python/paho_publisher.py`), as the py-tars
+    /// services publish: `publish()` from the main thread, a network thread.
+    Paho,
+}
+
+impl Publisher {
+    pub const ALL: [Publisher; 3] = [Publisher::Own, Publisher::Rumqttc, Publisher::Paho];
+
+    /// `own`, `rumqttc` or `paho`.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "own" => Ok(Self::Own),
+            "rumqttc" => Ok(Self::Rumqttc),
+            "paho" => Ok(Self::Paho),
+            other => Err(format!(
+                "unknown publisher {other:?}: expected own, rumqttc, paho or all"
+            )),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Own => "own",
+            Self::Rumqttc => "rumqttc",
+            Self::Paho => "paho",
+        }
+    }
+}
+
 /// What one row measures: a direction and QoS, as fast as it goes or paced, under one
-/// MQTT version (both sides speak it; the burst's publisher and counter stay 3.1.1).
+/// MQTT version (both sides speak it; the burst's publisher and counter stay 3.1.1),
+/// an inbound burst from one publisher.
 #[derive(Debug, Clone, Copy)]
 struct Scenario {
     direction: Direction,
     qos: QoS,
     pace: Option<u64>,
     version: MqttVersion,
+    publisher: Publisher,
 }
 
 impl Scenario {
@@ -61,10 +102,12 @@ impl Scenario {
             qos,
             pace: None,
             version,
+            publisher: Publisher::Own,
         }
     }
 
-    /// "inbound qos 0", with "100k/s" when paced and "v5" under MQTT 5.
+    /// "inbound qos 0", with "100k/s" when paced, "v5" under MQTT 5 and the publisher
+    /// when it is not this process ("inbound qos 0 paho").
     fn label(&self) -> String {
         let mut label = format!("{:?} qos {}", self.direction, self.qos as u8).to_lowercase();
         if let Some(rate) = self.pace {
@@ -73,7 +116,30 @@ impl Scenario {
         if self.version == MqttVersion::V5 {
             label.push_str(" v5");
         }
+        if self.publisher != Publisher::Own {
+            label = format!("{label} {}", self.publisher.name());
+        }
         label
+    }
+
+    /// The scenarios to run with these publishers: every one with this process's own
+    /// publisher, and the unpaced 3.1.1 inbound bursts with each other one.
+    fn with_publishers(publishers: &[Publisher]) -> Vec<Scenario> {
+        let mut all = Vec::new();
+        for publisher in publishers {
+            for scenario in Self::ALL {
+                let burst = scenario.direction == Direction::Inbound
+                    && scenario.pace.is_none()
+                    && scenario.version == MqttVersion::V3_1_1;
+                if *publisher == Publisher::Own || burst {
+                    all.push(Scenario {
+                        publisher: *publisher,
+                        ..scenario
+                    });
+                }
+            }
+        }
+        all
     }
 
     const ALL: [Scenario; 7] = [
@@ -116,6 +182,8 @@ pub struct Row {
     pub paced_per_s: Option<u64>,
     /// The MQTT version both sides speak: `3.1.1` or `5`.
     pub mqtt_version: &'static str,
+    /// Who published the burst.
+    pub publisher: Publisher,
     pub messages: u64,
     pub runs: usize,
     pub raw_rate: f64,
@@ -172,6 +240,8 @@ pub struct Options {
     pub only: Option<String>,
     /// mosquitto's `max_inflight_messages` (its default, 20, when `None`).
     pub inflight: Option<u64>,
+    /// Who publishes the inbound bursts (each a row of its own).
+    pub publishers: Vec<Publisher>,
 }
 
 impl Default for Options {
@@ -182,6 +252,7 @@ impl Default for Options {
             metrics: false,
             only: None,
             inflight: None,
+            publishers: vec![Publisher::Own],
         }
     }
 }
@@ -207,12 +278,13 @@ pub fn run(options: &Options) -> Result<Table, String> {
         let broker = tars_tests::Mosquitto::start_with(&config);
         let mut rows = Vec::new();
         let payloads = payloads(messages);
-        for scenario in Scenario::ALL {
+        for scenario in Scenario::with_publishers(&options.publishers) {
             let Scenario {
                 direction,
                 qos,
                 pace,
                 version,
+                publisher,
             } = scenario;
             if let Some(only) = &options.only {
                 if !scenario.label().contains(only.as_str()) {
@@ -232,8 +304,9 @@ pub fn run(options: &Options) -> Result<Table, String> {
                         }
                     };
                     eprintln!(
-                        "  {direction:?} qos {} {pace:?} MQTT {version} run {} {side:?}: {:.0} msg/s, {:.3} CPU s per 100k",
+                        "  {direction:?} qos {} {pace:?} MQTT {version} from {} run {} {side:?}: {:.0} msg/s, {:.3} CPU s per 100k",
                         qos as u8,
+                        publisher.name(),
                         run + 1,
                         burst.rate,
                         burst.cpu_per_100k
@@ -294,6 +367,7 @@ fn row(scenario: Scenario, messages: u64, raw: &[Burst], tars: &[Burst]) -> Row 
         qos: scenario.qos as u8,
         paced_per_s: scenario.pace,
         mqtt_version: scenario.version.as_str(),
+        publisher: scenario.publisher,
         messages,
         runs: raw.len(),
         raw_rate,
@@ -313,7 +387,7 @@ fn print(table: &Table) {
         "separate processes on mosquitto: a #[tars::service] vs a hand-written rumqttc consumer"
     );
     println!(
-        "{:<16} {:>12} {:>12} {:>7} {:>15} {:>14} {:>14} {:>7} {:>15}",
+        "{:<24} {:>12} {:>12} {:>7} {:>15} {:>14} {:>14} {:>7} {:>15}",
         "",
         "raw msg/s",
         "tars msg/s",
@@ -326,7 +400,7 @@ fn print(table: &Table) {
     );
     for row in rows {
         println!(
-            "{:<16} {:>12.0} {:>12.0} {:>7.3} {:>15} {:>14.3} {:>14.3} {:>7.3} {:>15}",
+            "{:<24} {:>12.0} {:>12.0} {:>7.3} {:>15} {:>14.3} {:>14.3} {:>7.3} {:>15}",
             row.label,
             row.raw_rate,
             row.tars_rate,
@@ -343,7 +417,7 @@ fn print(table: &Table) {
     }
     let trips = &table.round_trips;
     println!(
-        "{:<16} p50 raw {:.1} µs, tars {:.1} µs ({:+.1} µs); p99 raw {:.1} µs, tars {:.1} µs",
+        "{:<24} p50 raw {:.1} µs, tars {:.1} µs ({:+.1} µs); p99 raw {:.1} µs, tars {:.1} µs",
         "round trip",
         trips.raw_p50_us,
         trips.tars_p50_us,
@@ -476,20 +550,95 @@ async fn inbound(
     scenario: Scenario,
     payloads: &[Bytes],
 ) -> Result<Burst, String> {
-    let Scenario { qos, pace, .. } = scenario;
+    let Scenario {
+        qos,
+        pace,
+        publisher,
+        ..
+    } = scenario;
     let messages = payloads.len() as u64;
     let expect = [("BENCH_EXPECT", messages.to_string())];
     let mut running = spawn(side, port, scenario.version, &expect).await?;
+    let mut external = match publisher {
+        Publisher::Own => None,
+        other => Some(PublisherProcess::start(other, port, qos, messages).await?),
+    };
     let cpu_before = cpu_ns(running.pid);
     let started = Instant::now();
-    let publisher = tokio::spawn(publish(port, qos, pace, payloads.to_vec()));
+    let own = match &mut external {
+        None => Some(tokio::spawn(publish(port, qos, pace, payloads.to_vec()))),
+        Some(process) => {
+            process.go().await?;
+            None
+        }
+    };
     let done = format!("done {messages}");
     wait_for(&mut running.lines, &done, BURST_TIMEOUT, running.name).await?;
     let elapsed = started.elapsed();
     let cpu = cpu_ns(running.pid).saturating_sub(cpu_before);
-    publisher.await.map_err(|e| e.to_string())?;
+    if let Some(own) = own {
+        own.await.map_err(|e| e.to_string())?;
+    }
+    if let Some(mut process) = external {
+        let published = format!("published {messages}");
+        wait_for(&mut process.lines, &published, READY_TIMEOUT, process.name).await?;
+        crate::memory::stop(&mut process.child).await;
+    }
     crate::memory::stop(&mut running.child).await;
     Ok(Burst::of(messages, elapsed, cpu))
+}
+
+/// A publisher in a process of its own, connected and waiting for `go`.
+struct PublisherProcess {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    name: &'static str,
+}
+
+impl PublisherProcess {
+    async fn start(publisher: Publisher, port: u16, qos: QoS, count: u64) -> Result<Self, String> {
+        let (mut command, name) = match publisher {
+            Publisher::Rumqttc => (Command::new(binary("bench-publisher")), "bench-publisher"),
+            _ => {
+                let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/paho_publisher.py");
+                let mut command = Command::new("python3");
+                command.arg(script);
+                (command, "the paho publisher")
+            }
+        };
+        let topic = match qos {
+            QoS::AtMostOnce => "bench/proc/q0",
+            _ => "bench/proc/q1",
+        };
+        let mut child = command
+            .env("BENCH_PORT", port.to_string())
+            .env("BENCH_COUNT", count.to_string())
+            .env("BENCH_QOS", (qos as u8).to_string())
+            .env("BENCH_TOPIC", topic)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                format!("could not start {name}: {e} (the paho publisher needs python3 with paho-mqtt: pip install -r tests/python/requirements.txt)")
+            })?;
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        wait_for(&mut lines, "ready", READY_TIMEOUT, name)
+            .await
+            .map_err(|e| format!("{e} (the paho publisher needs python3 with paho-mqtt: pip install -r tests/python/requirements.txt)"))?;
+        Ok(Self { child, lines, name })
+    }
+
+    /// Starts the burst.
+    async fn go(&mut self) -> Result<(), String> {
+        let stdin = self.child.stdin.as_mut().ok_or("no stdin")?;
+        stdin
+            .write_all(b"go\n")
+            .await
+            .map_err(|e| format!("could not start {}: {e}", self.name))?;
+        stdin.flush().await.map_err(|e| e.to_string())
+    }
 }
 
 /// One producer process publishing `messages` QoS 0 envelopes, counted here: its rate

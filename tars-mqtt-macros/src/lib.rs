@@ -14,6 +14,7 @@ mod fn_macro;
 mod handler;
 mod service;
 mod settings;
+mod size;
 mod tokens;
 mod topic;
 

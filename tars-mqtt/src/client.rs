@@ -192,6 +192,17 @@ fn check_options(options: &HandlerOptions) -> Result<()> {
             "a handler needs a concurrency and a queue capacity of at least 1".into(),
         ));
     }
+    if let Some(bytes) = options.intake_bytes {
+        if !(crate::config::MIN_INTAKE_BYTES..=crate::config::MAX_INTAKE_BYTES).contains(&bytes) {
+            return Err(Error::InvalidOptions(
+                format!(
+                    "intake_bytes = {bytes}: {}",
+                    crate::config::INTAKE_BYTES_RULE
+                )
+                .into(),
+            ));
+        }
+    }
     options
         .failure
         .check()

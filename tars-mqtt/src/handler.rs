@@ -45,6 +45,10 @@ pub struct HandlerOptions {
     pub queue_capacity: Option<usize>,
     /// What happens when the queue is full.
     pub overflow: Overflow,
+    /// Under `Block`, the bytes of received messages held for this handler while its
+    /// queue is full, before intake pauses; `None` for the configuration's
+    /// [`intake_bytes`](crate::Config::intake_bytes) (4 MiB).
+    pub intake_bytes: Option<usize>,
     /// Retries, backoff and dead letter; what it leaves out comes from the service-wide
     /// policy ([`Config::failure_policy`](crate::Config::failure_policy)).
     pub failure: FailurePolicy,
@@ -60,6 +64,7 @@ impl Default for HandlerOptions {
             concurrency: 1,
             queue_capacity: None,
             overflow: Overflow::Block,
+            intake_bytes: None,
             failure: FailurePolicy::default(),
             group: None,
         }

@@ -11,8 +11,12 @@ pub struct Stats {
     pub received: u64,
     /// Messages dropped because a handler's queue was full: by its overflow policy
     /// (`drop_oldest`, `drop_newest`), whatever their QoS, or, under `block`, QoS 0 ones
-    /// once the overflow held 1,024 messages.
+    /// past the handler's intake bound while the connection had to read on for an
+    /// acknowledgement or a reply (see `docs/flow-control.md`).
     pub dropped: u64,
+    /// Times reading from the broker paused because a handler's queue and intake bound
+    /// were full (TCP backpressure; the broker holds the rest).
+    pub intake_pauses: u64,
     /// Messages skipped by dedup.
     pub duplicates: u64,
     /// Messages no handler matched.
@@ -53,6 +57,11 @@ pub struct HandlerStats {
     pub retries: u64,
     /// Messages dropped because its queue was full (see [`Stats::dropped`]).
     pub dropped: u64,
+    /// Bytes of messages held for it while its queue is full (see
+    /// [`intake_bytes`](Self::intake_bytes)).
+    pub held_bytes: usize,
+    /// Its intake bound: the most bytes held for it before reading pauses.
+    pub intake_bytes: usize,
 }
 
 /// The client's counters now.
@@ -62,6 +71,7 @@ pub(crate) fn stats(shared: &Shared) -> Stats {
     Stats {
         received: load(&c.received),
         dropped: load(&c.dropped),
+        intake_pauses: shared.intake.pauses(),
         duplicates: load(&c.duplicates),
         unrouted: load(&c.unrouted),
         oversized: load(&c.oversized),
@@ -89,6 +99,8 @@ pub(crate) fn handler_stats(shared: &Shared) -> Vec<HandlerStats> {
                 dead_lettered: counters.dead_lettered.load(Ordering::Relaxed),
                 retries: counters.retries.load(Ordering::Relaxed),
                 dropped: counters.dropped.load(Ordering::Relaxed),
+                held_bytes: route.queue.overflow_bytes(),
+                intake_bytes: route.queue.intake_limit(),
             }
         })
         .collect()

@@ -10,8 +10,8 @@ use crate::{flood, rss_kib, Mosquitto, Probe};
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long the service is watched once the flood starts.
 pub const OBSERVE: Duration = Duration::from_secs(15);
-/// Growth of the service's resident set allowed under the flood: its queue and its
-/// overflow hold 1,024 messages each, a few hundred KiB.
+/// Growth of the service's resident set allowed under the flood: its queue holds 1,024
+/// messages and its overflow the intake bound (4 MiB by default).
 pub const RSS_GROWTH_BOUND_KIB: u64 = 32 * 1024;
 
 /// What was seen of a service under a flood.

@@ -183,6 +183,7 @@ fn failure_policy(p: &TokenStream, failure: &FailureSpec) -> TokenStream {
 fn options(p: &TokenStream, spec: &HandlerSpec) -> TokenStream {
     let concurrency = spec.concurrency;
     let queue = option(spec.queue);
+    let intake_bytes = option(spec.intake_bytes);
     let overflow = match spec.overflow {
         Overflow::Block => quote!(#p::Overflow::Block),
         Overflow::DropOldest => quote!(#p::Overflow::DropOldest),
@@ -199,6 +200,7 @@ fn options(p: &TokenStream, spec: &HandlerSpec) -> TokenStream {
             concurrency: #concurrency,
             queue_capacity: #queue,
             overflow: #overflow,
+            intake_bytes: #intake_bytes,
             failure: #failure,
             group: #group,
         }

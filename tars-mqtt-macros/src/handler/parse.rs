@@ -10,6 +10,7 @@ use crate::attr::{
     check_keys, lit_bool, lit_str, one_of, positive, qos, whole_number, Errors, KeyValue, Qos,
 };
 use crate::duration::duration;
+use crate::size::intake_bytes;
 use crate::tokens::Krate;
 use crate::topic::{parse_template, topic_error, Template};
 
@@ -20,6 +21,7 @@ const KEYS: &[&str] = &[
     "concurrency",
     "queue",
     "overflow",
+    "intake_bytes",
     "retries",
     "backoff",
     "max_backoff",
@@ -126,12 +128,16 @@ pub(crate) struct HandlerSpec {
     pub(crate) concurrency: usize,
     pub(crate) queue: Option<usize>,
     pub(crate) overflow: Overflow,
+    /// `intake_bytes`: the bytes held while the queue is full (`None`: the
+    /// configuration's).
+    pub(crate) intake_bytes: Option<usize>,
     pub(crate) failure: FailureSpec,
     /// `any_type = true`: envelopes of any `type` are taken, not only the event's.
     pub(crate) any_type: Option<LitBool>,
     /// `group = "voice"`: an ordered group sharing one queue and worker.
     pub(crate) group: Option<LitStr>,
-    /// The flow-control keys written (`concurrency`, `queue`, `overflow`), which a
+    /// The flow-control keys written (`concurrency`, `queue`, `overflow`,
+    /// `intake_bytes`), which a
     /// group member may not set.
     pub(crate) flow_keys: Vec<Ident>,
 }
@@ -230,6 +236,7 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
         concurrency: 1,
         queue: None,
         overflow: Overflow::default(),
+        intake_bytes: None,
         failure: FailureSpec::default(),
         any_type: None,
         group: None,
@@ -260,6 +267,10 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
                 spec.overflow = errors
                     .take(one_of(pair, OVERFLOW_POLICIES))
                     .unwrap_or_default();
+                spec.flow_keys.push(pair.key.clone());
+            }
+            "intake_bytes" => {
+                spec.intake_bytes = errors.take(intake_bytes(pair));
                 spec.flow_keys.push(pair.key.clone());
             }
             "group" => spec.group = errors.take(lit_str(pair)),

@@ -213,6 +213,11 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     if let Some(raw) = get(lookup, "TARS_METRICS_ADDR")? {
         builder = builder.metrics_addr(parse_metrics_addr(&raw)?);
     }
+    if let Some(raw) = get(lookup, "TARS_INTAKE_BYTES")? {
+        let bytes = parse_byte_size(&raw)
+            .ok_or_else(|| invalid("TARS_INTAKE_BYTES", &raw, super::INTAKE_BYTES_RULE))?;
+        builder = builder.intake_bytes(bytes);
+    }
     if let Some(capacity) = defaults.handler_queue_capacity {
         builder = builder.handler_queue_capacity(capacity);
     }
@@ -292,6 +297,22 @@ pub(crate) fn parse_duration(raw: &str) -> Option<Duration> {
     };
     let number: f64 = number.parse().ok()?;
     Duration::try_from_secs_f64(number * seconds_per_unit).ok()
+}
+
+/// A size in bytes: a whole number, alone or followed by `KiB`, `MiB` or `GiB`
+/// (`"262144"`, `"512KiB"`, `"4MiB"`).
+pub(crate) fn parse_byte_size(raw: &str) -> Option<usize> {
+    let raw = raw.trim();
+    let digits = raw.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = raw.split_at(digits);
+    let factor: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    number.parse::<usize>().ok()?.checked_mul(factor)
 }
 
 /// `TARS_METRICS_ADDR`: `host:port` with an IP address (a name would hide which
@@ -460,6 +481,24 @@ mod tests {
     }
 
     #[test]
+    fn the_intake_bound_reads_bytes_with_binary_units() {
+        let base = [("MQTT_URL", "mqtt://h"), ("MQTT_CLIENT_ID", "x")];
+        let c = load_from(&base, EnvDefaults::client()).unwrap();
+        assert_eq!(c.intake_bytes(), crate::config::DEFAULT_INTAKE_BYTES);
+        for (raw, bytes) in [
+            ("262144", 262_144),
+            ("512KiB", 524_288),
+            (" 8MiB ", 8 << 20),
+        ] {
+            let vars = [base[0], base[1], ("TARS_INTAKE_BYTES", raw)];
+            let c = load_from(&vars, EnvDefaults::client()).unwrap();
+            assert_eq!(c.intake_bytes(), bytes, "{raw}");
+        }
+        assert_eq!(parse_byte_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_byte_size("1.5MiB"), None);
+    }
+
+    #[test]
     fn missing_required_variables_are_named() {
         let err = load_from(&[("MQTT_CLIENT_ID", "x")], EnvDefaults::client()).unwrap_err();
         assert_eq!(err.variable(), "MQTT_URL");
@@ -487,6 +526,10 @@ mod tests {
             (&[("TARS_BACKOFF", "fast")], "TARS_BACKOFF"),
             (&[("TARS_BACKOFF", "0ms")], "TARS_BACKOFF"),
             (&[("TARS_BACKOFF", "5 parsecs")], "TARS_BACKOFF"),
+            (&[("TARS_INTAKE_BYTES", "lots")], "TARS_INTAKE_BYTES"),
+            (&[("TARS_INTAKE_BYTES", "4MB")], "TARS_INTAKE_BYTES"),
+            (&[("TARS_INTAKE_BYTES", "1KiB")], "TARS_INTAKE_BYTES"),
+            (&[("TARS_INTAKE_BYTES", "2GiB")], "TARS_INTAKE_BYTES"),
             (
                 &[("TARS_DEAD_LETTER_TOPIC", "dead/#")],
                 "TARS_DEAD_LETTER_TOPIC",

@@ -27,6 +27,16 @@ pub use variables::{effective_value, Variable, CONFIG_VARIABLES};
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
 /// Default capacity of each handler's queue of received messages.
 pub const DEFAULT_HANDLER_QUEUE_CAPACITY: usize = 1024;
+/// Default bound on the bytes of received messages that wait for a full handler queue
+/// (`TARS_INTAKE_BYTES`): past it, intake pauses (see `docs/flow-control.md`).
+pub const DEFAULT_INTAKE_BYTES: usize = 4 * 1024 * 1024;
+/// The smallest intake bound allowed: 64 KiB.
+pub const MIN_INTAKE_BYTES: usize = 64 * 1024;
+/// The largest intake bound allowed: 1 GiB.
+pub const MAX_INTAKE_BYTES: usize = 1024 * 1024 * 1024;
+/// The rule of an intake bound, as errors state it.
+pub(crate) const INTAKE_BYTES_RULE: &str =
+    "must be a size from 64KiB to 1GiB: a number of bytes, or a whole number with KiB, MiB or GiB (e.g. 4MiB)";
 /// Default bound on how long a request waits for its reply.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default bound on how long shutdown waits for in-flight handlers.
@@ -102,6 +112,7 @@ pub struct Config {
     max_packet_size: usize,
     tls: TlsFiles,
     handler_queue_capacity: usize,
+    intake_bytes: usize,
     drain_timeout: Duration,
     request_timeout: Duration,
     mqtt_version: MqttVersion,
@@ -292,6 +303,11 @@ impl Config {
     pub fn handler_queue_capacity(&self) -> usize {
         self.handler_queue_capacity
     }
+    /// The bound, in bytes, on received messages waiting for each handler whose queue is
+    /// full (`TARS_INTAKE_BYTES`, default 4 MiB); a handler's `intake_bytes` wins.
+    pub fn intake_bytes(&self) -> usize {
+        self.intake_bytes
+    }
     /// How long shutdown waits for in-flight handlers.
     pub fn drain_timeout(&self) -> Duration {
         self.drain_timeout
@@ -406,6 +422,7 @@ impl ConfigBuilder {
                 max_packet_size: DEFAULT_MAX_PACKET_SIZE,
                 tls: TlsFiles::default(),
                 handler_queue_capacity: DEFAULT_HANDLER_QUEUE_CAPACITY,
+                intake_bytes: DEFAULT_INTAKE_BYTES,
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 mqtt_version: MqttVersion::V3_1_1,
@@ -501,6 +518,13 @@ impl ConfigBuilder {
     /// The capacity of each handler's queue (default 1024).
     pub fn handler_queue_capacity(mut self, capacity: usize) -> Self {
         self.config.handler_queue_capacity = capacity;
+        self
+    }
+    /// The bound on received messages waiting for a handler whose queue is full, in
+    /// bytes (default 4 MiB, from 64 KiB to 1 GiB): past it, intake pauses and the
+    /// broker holds the rest (see `docs/flow-control.md`).
+    pub fn intake_bytes(mut self, bytes: usize) -> Self {
+        self.config.intake_bytes = bytes;
         self
     }
     /// How long shutdown waits for in-flight handlers (default 5 s).
@@ -704,6 +728,13 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         ));
     }
     check_failure_policy(&c.failure)?;
+    if !(MIN_INTAKE_BYTES..=MAX_INTAKE_BYTES).contains(&c.intake_bytes) {
+        return Err(invalid(
+            "TARS_INTAKE_BYTES",
+            c.intake_bytes,
+            INTAKE_BYTES_RULE,
+        ));
+    }
     if c.handler_queue_capacity == 0 {
         return Err(invalid("handler_queue_capacity", 0, "must be at least 1"));
     }

@@ -113,6 +113,11 @@ pub const CONFIG_VARIABLES: &[Variable] = &[
         "host:port of the /metrics, /healthz and /readyz endpoint",
     ),
     var(
+        "TARS_INTAKE_BYTES",
+        "4MiB",
+        "received messages held for a handler whose queue is full; past it, reading pauses (a handler's `intake_bytes` wins)",
+    ),
+    var(
         "TARS_DRAIN_TIMEOUT",
         "5s",
         "how long a graceful shutdown waits for busy handlers",
@@ -169,6 +174,7 @@ pub fn effective_value(config: &Config, name: &str) -> Option<String> {
         "TARS_METRICS_ADDR" => config
             .metrics_addr()
             .map_or_else(|| "unset".to_owned(), |a| a.to_string()),
+        "TARS_INTAKE_BYTES" => config.intake_bytes().to_string(),
         "TARS_DRAIN_TIMEOUT" => format!("{:?}", config.drain_timeout()),
         "TARS_REQUEST_TIMEOUT" => format!("{:?}", config.request_timeout()),
         "TARS_RETRIES" => config.failure_policy().retries.unwrap_or(0).to_string(),

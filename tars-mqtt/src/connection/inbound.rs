@@ -4,22 +4,27 @@
 //! has a bounded queue with an overflow policy ([`Overflow`](crate::Overflow)).
 //! - Under `Block` (the default), a message that finds its handler's queue full is
 //!   handed to the overflow task, which waits for room. Its acknowledgement waits too
-//!   (`acks.rs`), so for QoS 1/2 the broker stops sending once its in-flight window is
-//!   full. Later messages for that handler queue behind it (its order is kept); other
-//!   handlers get theirs at once.
-//! - Once the overflow holds [`OVERFLOW_LIMIT`] messages, a QoS 0 message that finds
-//!   its handler's queue full is dropped for that handler and counted (at most once);
-//!   QoS 1/2 messages still wait, bounded by the broker's in-flight window. So the
-//!   reader keeps reading, and the broker's acknowledgements of what handlers publish
-//!   keep arriving: a handler waiting for room to publish is never stuck behind a
-//!   paused reader. Only if a broker sends QoS 1/2 beyond its window, and the overflow
-//!   reaches [`OVERFLOW_HARD_LIMIT`], does the reader stop reading until it shrinks.
-//!   Only reading ever pauses: the writer goes on.
+//!   (`acks.rs`). Later messages for that handler queue behind it (its order is kept);
+//!   other handlers get theirs at once.
+//! - The overflow holds, for each handler, at most its intake bound in bytes
+//!   (`intake_bytes`, `TARS_INTAKE_BYTES`). A message that would go past it makes the
+//!   reader stop reading until there is room again: TCP backpressure reaches the
+//!   broker, which holds the rest. Nothing is dropped.
+//! - Except while the connection waits for an answer that only reading brings (the
+//!   acknowledgement of a QoS 1/2 publish, a SUBACK, a request's reply): a handler
+//!   waiting for it must not wait for ever behind a paused reader. Then reading goes
+//!   on, and past the bound a QoS 0 message is dropped for the handlers it does not fit
+//!   (counted and logged); QoS 1/2 messages are still held, bounded by the broker's
+//!   in-flight window, and only at [`HARD_LIMIT_FACTOR`] times the bound (a broker
+//!   that ignores its window) does reading pause anyway.
 //! - Under `DropOldest`/`DropNewest`, a full queue drops a message (the oldest queued,
 //!   or the arriving one), whatever its QoS, and counts it.
 //!
-//! Workers are woken once per read from the socket, not once per message.
+//! Workers are woken once per read from the socket, not once per message, and a read
+//! that leaves a queue half full lets its workers run before the next one: on a
+//! one-thread runtime the reader never runs far ahead of the handlers.
 
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,26 +32,29 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 
 use super::acks::{AckGuard, AckTracker, InboundAck};
-use super::queue::{HandlerQueue, Offered};
+use super::queue::{intake_size, HandlerQueue, Offered};
 use super::wire::ReceivedPublish;
 use super::{Counters, RouteTable, Shared};
 use crate::dedup::Deduplicator;
 use crate::{Message, QoS};
 
-/// The most messages the overflow holds before QoS 0 messages for full queues are
-/// dropped. For QoS 1/2 the broker's in-flight window (unacknowledged messages, e.g.
-/// mosquitto's `max_inflight_messages`, 20 by default) keeps their number small.
-pub(crate) const OVERFLOW_LIMIT: usize = 1_024;
-/// The most messages the overflow holds before the reader stops reading from the
-/// broker: reached only with a broker that ignores its in-flight window.
-pub(crate) const OVERFLOW_HARD_LIMIT: usize = 4 * OVERFLOW_LIMIT;
+/// How many times its intake bound the overflow may hold for a handler, in QoS 1/2
+/// messages, while the connection waits for an answer, before reading pauses anyway.
+pub(crate) const HARD_LIMIT_FACTOR: usize = 4;
 const WARNING_EVERY: Duration = Duration::from_secs(5);
+/// How often a paused reader looks again whether it must read (a request started).
+const PAUSE_RECHECK: Duration = Duration::from_millis(20);
 
-/// Whether reading is paused by backpressure, for the writer's keepalive check.
+/// Whether reading is paused by backpressure (for the writer's keepalive check), and
+/// whether the connection waits for an answer from the broker (for the reader).
 #[derive(Debug, Default)]
 pub(crate) struct Intake {
     paused: AtomicBool,
     pauses: AtomicU64,
+    /// Answers the writer waits for: acknowledgements of QoS 1/2 publishes, SUBACKs.
+    awaited: AtomicUsize,
+    /// Told when `awaited` leaves zero.
+    awaiting: Notify,
 }
 
 impl Intake {
@@ -68,23 +76,43 @@ impl Intake {
     pub(crate) fn pauses(&self) -> u64 {
         self.pauses.load(Ordering::Acquire)
     }
+
+    /// The writer's count of the answers it waits for; a paused reader reads on while
+    /// there are any.
+    pub(crate) fn set_awaited(&self, answers: usize) {
+        let before = self.awaited.load(Ordering::Relaxed);
+        if before == answers {
+            return;
+        }
+        self.awaited.store(answers, Ordering::Release);
+        if before == 0 {
+            self.awaiting.notify_waiters();
+        }
+    }
+
+    fn answers_awaited(&self) -> bool {
+        self.awaited.load(Ordering::Acquire) > 0
+    }
 }
 
 /// A message waiting for room in handler queues.
 #[derive(Debug)]
 struct Overflowed {
     message: Message,
+    /// What it weighs against the intake bounds ([`intake_size`]).
+    size: usize,
     /// The full queues, with the group member each copy is for.
     queues: Vec<(Arc<HandlerQueue>, u16)>,
     /// Clean session: settles the acknowledgement once the message is queued.
     ack: Option<Arc<AckGuard>>,
 }
 
-/// How many messages the overflow holds; shared with the overflow task.
-#[derive(Debug, Default)]
-struct Backlog {
-    len: AtomicUsize,
-    drained: Notify,
+/// What became of a message held for full queues.
+enum Held {
+    /// In the overflow, or dropped for the queues past their bound.
+    Done,
+    /// Past a bound while reading may pause: wait for room, then try again.
+    Wait(Overflowed),
 }
 
 /// The routes matching the last topic routed: a service's messages mostly come on the
@@ -128,13 +156,16 @@ pub(crate) struct Inbound {
     /// Persistent session: acknowledgements wait for the handlers.
     after_handlers: bool,
     overflow: mpsc::UnboundedSender<Overflowed>,
-    backlog: Arc<Backlog>,
+    /// Told by the overflow task each time a message leaves it.
+    drained: Arc<Notify>,
     matched: MatchCache,
     /// Queues that were empty when given a message since the last wake-up.
     to_wake: Vec<Arc<HandlerQueue>>,
+    /// A queue given a message since the last read is half full or more.
+    crowded: bool,
     drop_warning: Warning,
     shed_warning: Warning,
-    last_pause_warning: Option<Instant>,
+    pause_warning: Warning,
 }
 
 /// A warning about something that happens many times: said at most every
@@ -172,20 +203,21 @@ impl Inbound {
             .dedupe_enabled()
             .then(|| Deduplicator::new(config.dedupe_ttl(), config.dedupe_max_entries()));
         let (overflow, overflow_rx) = mpsc::unbounded_channel();
-        let backlog = Arc::new(Backlog::default());
-        let task = run_overflow(overflow_rx, backlog.clone());
+        let drained = Arc::new(Notify::new());
+        let task = run_overflow(overflow_rx, drained.clone());
         let inbound = Self {
             after_handlers: !config.clean_session(),
             shared,
             dedup,
             acks,
             overflow,
-            backlog,
+            drained,
             matched: MatchCache::default(),
             to_wake: Vec::new(),
+            crowded: false,
             drop_warning: Warning::default(),
             shed_warning: Warning::default(),
-            last_pause_warning: None,
+            pause_warning: Warning::default(),
         };
         (inbound, task)
     }
@@ -249,19 +281,13 @@ impl Inbound {
                     self.acks.settled(ack);
                 }
             }
-            Dispatched::Overflow(item)
-                if item.message.qos() == QoS::AtMostOnce
-                    && self.backlog.len.load(Ordering::Acquire) >= OVERFLOW_LIMIT =>
-            {
-                self.shed(&item);
-            }
             Dispatched::Overflow(mut item) => {
                 if let (Some(ack), false) = (ack, self.after_handlers) {
                     let guard = self.acks.register(ack);
                     guard.mark_handled();
                     item.ack = Some(guard);
                 }
-                self.push_overflow(item).await;
+                self.hold(item).await;
             }
         }
     }
@@ -275,14 +301,14 @@ impl Inbound {
         }
     }
 
-    /// Wakes the workers of every queue given messages since the last call.
-    pub(crate) fn end_of_read(&mut self) {
-        if self.to_wake.is_empty() {
-            return;
-        }
+    /// Wakes the workers of every queue given messages since the last call. True when
+    /// one of those queues is half full or more: its workers should run before the
+    /// reader reads again.
+    pub(crate) fn end_of_read(&mut self) -> bool {
         for queue in self.to_wake.drain(..) {
             queue.wake();
         }
+        std::mem::take(&mut self.crowded)
     }
 
     /// Offers the message to every matching handler queue.
@@ -292,6 +318,7 @@ impl Inbound {
             shared,
             matched,
             to_wake,
+            crowded: crowded_flag,
             ..
         } = self;
         let routes = shared.routes_read();
@@ -327,8 +354,12 @@ impl Inbound {
                 route.queue.offer(copy)
             };
             match outcome {
-                Offered::Queued { first: true } => to_wake.push(route.queue.clone()),
-                Offered::Queued { first: false } => {}
+                Offered::Queued { first, crowded } => {
+                    if first {
+                        to_wake.push(route.queue.clone());
+                    }
+                    *crowded_flag |= crowded;
+                }
                 Offered::Dropped(lost) => dropped.push((route.filter.clone(), lost)),
                 Offered::Full(back) => {
                     waiting.push((route.queue.clone(), route.member));
@@ -342,6 +373,7 @@ impl Inbound {
         }
         match held {
             Some(message) => Dispatched::Overflow(Overflowed {
+                size: intake_size(&message),
                 message,
                 queues: waiting,
                 ack: None,
@@ -363,70 +395,134 @@ impl Inbound {
         }
     }
 
-    /// Drops a QoS 0 message for the full queues it was waiting for, the overflow being
-    /// full: the reader goes on reading (see the module docs).
-    fn shed(&mut self, item: &Overflowed) {
-        for (queue, _) in &item.queues {
+    /// Holds a message for the full queues it waits for (see the module docs): in the
+    /// overflow within their intake bounds; past them, reading pauses until there is
+    /// room, unless the connection waits for an answer of the broker.
+    async fn hold(&mut self, mut item: Overflowed) {
+        let drained = self.drained.clone();
+        let shared = self.shared.clone();
+        let mut paused = false;
+        loop {
+            // Registered before looking, so that room made meanwhile is not missed.
+            let mut room = pin!(drained.notified());
+            let mut answer = pin!(shared.intake.awaiting.notified());
+            room.as_mut().enable();
+            answer.as_mut().enable();
+            item = match self.place(item, paused) {
+                Held::Done => break,
+                Held::Wait(item) => item,
+            };
+            // Workers must run to make room: wake them before waiting.
+            self.end_of_read();
+            if !paused {
+                self.warn_paused(&item);
+                shared.intake.pause();
+                paused = true;
+            }
+            tokio::select! {
+                () = room => {}
+                () = answer => {}
+                () = tokio::time::sleep(PAUSE_RECHECK) => {}
+            }
+        }
+        if paused {
+            shared.intake.resume();
+        }
+    }
+
+    /// Puts a held message in the overflow, drops it for the queues past their bound,
+    /// or says to wait.
+    fn place(&mut self, mut item: Overflowed, resuming: bool) -> Held {
+        let size = item.size;
+        if item
+            .queues
+            .iter()
+            .all(|(queue, _)| queue.intake_has_room(size, resuming))
+        {
+            self.push_overflow(item);
+            return Held::Done;
+        }
+        if !self.must_read() {
+            return Held::Wait(item);
+        }
+        if item.message.qos() == QoS::AtMostOnce {
+            let (fits, past): (Vec<_>, Vec<_>) = std::mem::take(&mut item.queues)
+                .into_iter()
+                .partition(|(queue, _)| queue.intake_has_room(size, false));
+            self.shed(&item.message, &past);
+            if !fits.is_empty() {
+                item.queues = fits;
+                self.push_overflow(item);
+            }
+            return Held::Done;
+        }
+        if item
+            .queues
+            .iter()
+            .any(|(queue, _)| queue.intake_beyond(HARD_LIMIT_FACTOR))
+        {
+            return Held::Wait(item);
+        }
+        self.push_overflow(item);
+        Held::Done
+    }
+
+    /// Whether the connection waits for something only reading brings: a handler
+    /// waiting for it must not wait behind a paused reader.
+    fn must_read(&self) -> bool {
+        self.shared.intake.answers_awaited() || self.shared.requests.len() > 0
+    }
+
+    /// Drops a QoS 0 message for the full queues past their intake bound, the
+    /// connection having to read on (see the module docs).
+    fn shed(&mut self, message: &Message, past: &[(Arc<HandlerQueue>, u16)]) {
+        for (queue, _) in past {
             queue.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
         Counters::bump(&self.shared.counters.dropped);
         if let Some(count) = self.shed_warning.count() {
             tracing::warn!(
-                topic = item.message.topic(),
+                topic = message.topic(),
                 dropped = count,
-                "overflow full: dropping QoS 0 messages for handlers whose queue is full (they are slower than the inbound rate)"
+                "intake bound reached while the connection waits for the broker (an acknowledgement or a reply, which only reading brings): dropping QoS 0 messages for handlers whose queue is full (they are slower than the inbound rate; see intake_bytes)"
             );
         }
     }
 
-    async fn push_overflow(&mut self, item: Overflowed) {
-        for (queue, _) in &item.queues {
-            queue.enter_overflow();
-        }
-        let len = self.backlog.len.fetch_add(1, Ordering::AcqRel) + 1;
-        let _ = self.overflow.send(item);
-        if len < OVERFLOW_HARD_LIMIT {
-            return;
-        }
-        // Workers must run to make room: wake them before waiting.
-        self.end_of_read();
-        let now = Instant::now();
-        if self
-            .last_pause_warning
-            .is_none_or(|at| now.duration_since(at) >= WARNING_EVERY)
-        {
+    fn warn_paused(&mut self, item: &Overflowed) {
+        if let Some(count) = self.pause_warning.count() {
+            let (queue, _) = &item.queues[0];
             tracing::warn!(
-                len,
-                "overflow at its hard limit (the broker sends QoS 1/2 beyond its in-flight window): pausing reads from the broker until handlers catch up (writes go on)"
+                topic = item.message.topic(),
+                held_bytes = queue.overflow_bytes(),
+                intake_bytes = queue.intake_limit(),
+                pauses = count,
+                "a handler is slower than its input: reading from the broker paused until its queue has room (the broker holds the rest; writes go on)"
             );
-            self.last_pause_warning = Some(now);
         }
-        self.shared.intake.pause();
-        loop {
-            let drained = self.backlog.drained.notified();
-            if self.backlog.len.load(Ordering::Acquire) < OVERFLOW_HARD_LIMIT {
-                break;
-            }
-            drained.await;
+    }
+
+    fn push_overflow(&mut self, item: Overflowed) {
+        for (queue, _) in &item.queues {
+            queue.enter_overflow(item.size);
         }
-        self.shared.intake.resume();
+        let _ = self.overflow.send(item);
     }
 }
 
 /// Delivers overflowed messages as queues make room; dropping each item afterwards
 /// settles its acknowledgement (clean session).
-async fn run_overflow(mut items: mpsc::UnboundedReceiver<Overflowed>, backlog: Arc<Backlog>) {
+async fn run_overflow(mut items: mpsc::UnboundedReceiver<Overflowed>, drained: Arc<Notify>) {
     while let Some(item) = items.recv().await {
         for (queue, member) in &item.queues {
             // A closed queue (shutdown) takes nothing and does not wait.
             queue
                 .push_waiting(item.message.clone().for_member(*member))
                 .await;
-            queue.leave_overflow();
+            queue.leave_overflow(item.size);
+            drained.notify_waiters();
         }
         drop(item);
-        backlog.len.fetch_sub(1, Ordering::AcqRel);
-        backlog.drained.notify_waiters();
     }
 }
 
@@ -441,7 +537,7 @@ mod tests {
             handler: filter.to_owned(),
             filter: filter.to_owned(),
             qos: QoS::AtMostOnce,
-            queue: Arc::new(HandlerQueue::new(8, Overflow::Block, 1)),
+            queue: Arc::new(HandlerQueue::new(8, Overflow::Block, 1, 1 << 20)),
             member: 0,
         }
     }

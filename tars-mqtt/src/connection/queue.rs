@@ -22,8 +22,10 @@ use crate::{Message, Overflow};
 /// What happened to a message offered to a queue.
 #[derive(Debug)]
 pub(crate) enum Offered {
-    /// Queued; `first` when the queue was empty, so a worker may be waiting for it.
-    Queued { first: bool },
+    /// Queued; `first` when the queue was empty, so a worker may be waiting for it;
+    /// `crowded` when it is now at least half full, so its workers should run before
+    /// the reader reads more.
+    Queued { first: bool, crowded: bool },
     /// The queue was full and the policy dropped this message (the newest, or the
     /// oldest queued one to make room for the new).
     Dropped(Message),
@@ -139,11 +141,28 @@ pub(crate) struct HandlerQueue {
     writable: Notify,
     /// Messages for this queue waiting in the overflow task.
     in_overflow: AtomicUsize,
+    /// Their size, as [`intake_size`] counts it.
+    overflow_bytes: AtomicUsize,
+    /// The most bytes that wait in the overflow before intake pauses (`intake_bytes`).
+    intake_limit: usize,
     pub(crate) counters: QueueCounters,
 }
 
+/// What a received message weighs against an intake bound: its topic and payload, and
+/// what holding it costs besides (the message, its place in the overflow).
+pub(crate) fn intake_size(message: &Message) -> usize {
+    /// The message struct, its shared parts and the overflow's entry, rounded up.
+    const HELD: usize = 256;
+    message.topic().len() + message.payload().len() + HELD
+}
+
 impl HandlerQueue {
-    pub(crate) fn new(capacity: usize, policy: Overflow, workers: usize) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        policy: Overflow,
+        workers: usize,
+        intake_limit: usize,
+    ) -> Self {
         Self {
             state: Mutex::new(State::default()),
             capacity: capacity.max(1),
@@ -152,6 +171,8 @@ impl HandlerQueue {
             readable: Notify::new(),
             writable: Notify::new(),
             in_overflow: AtomicUsize::new(0),
+            overflow_bytes: AtomicUsize::new(0),
+            intake_limit,
             counters: QueueCounters {
                 durations: (0..workers.max(1)).map(|_| Default::default()).collect(),
                 ..Default::default()
@@ -173,12 +194,19 @@ impl HandlerQueue {
         let mut state = self.lock();
         if state.closed {
             // Shutting down: nobody will handle it.
-            return Offered::Queued { first: false };
+            return Offered::Queued {
+                first: false,
+                crowded: false,
+            };
         }
-        if state.held() < self.capacity {
+        let held = state.held();
+        if held < self.capacity {
             let first = state.items.is_empty();
             state.items.push_back(message);
-            return Offered::Queued { first };
+            return Offered::Queued {
+                first,
+                crowded: 2 * (held + 1) >= self.capacity,
+            };
         }
         let outcome = match self.policy {
             Overflow::Block => return Offered::Full(message),
@@ -337,12 +365,46 @@ impl HandlerQueue {
         self.in_overflow.load(Ordering::Acquire) > 0
     }
 
-    pub(crate) fn enter_overflow(&self) {
+    /// A message of `size` bytes goes to the overflow for this queue.
+    pub(crate) fn enter_overflow(&self, size: usize) {
+        self.overflow_bytes.fetch_add(size, Ordering::AcqRel);
         self.in_overflow.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub(crate) fn leave_overflow(&self) {
+    /// A message of `size` bytes left the overflow (queued, or the queue closed).
+    pub(crate) fn leave_overflow(&self, size: usize) {
         self.in_overflow.fetch_sub(1, Ordering::AcqRel);
+        self.overflow_bytes.fetch_sub(size, Ordering::AcqRel);
+    }
+
+    /// Whether a message of `size` bytes fits within the intake bound; once reading
+    /// has paused (`resuming`), within three quarters of it, so that reading resumes
+    /// for a batch rather than for each message the handler takes. With nothing in the
+    /// overflow anything fits, so that a message larger than the bound still goes.
+    pub(crate) fn intake_has_room(&self, size: usize, resuming: bool) -> bool {
+        let held = self.overflow_bytes.load(Ordering::Acquire);
+        let limit = if resuming {
+            self.intake_limit - self.intake_limit / 4
+        } else {
+            self.intake_limit
+        };
+        held == 0 || held + size <= limit
+    }
+
+    /// Whether the overflow holds more than `factor` times the intake bound (only a
+    /// broker sending QoS 1/2 beyond its in-flight window gets there).
+    pub(crate) fn intake_beyond(&self, factor: usize) -> bool {
+        self.overflow_bytes.load(Ordering::Acquire) > factor.saturating_mul(self.intake_limit)
+    }
+
+    /// Bytes of messages waiting in the overflow for this queue.
+    pub(crate) fn overflow_bytes(&self) -> usize {
+        self.overflow_bytes.load(Ordering::Acquire)
+    }
+
+    /// The intake bound, in bytes.
+    pub(crate) fn intake_limit(&self) -> usize {
+        self.intake_limit
     }
 
     /// The queue's capacity.
@@ -395,14 +457,17 @@ mod tests {
 
     #[test]
     fn block_hands_back_what_does_not_fit_and_drops_nothing() {
-        let queue = HandlerQueue::new(2, Overflow::Block, 1);
+        let queue = HandlerQueue::new(2, Overflow::Block, 1, 1 << 20);
         assert!(matches!(
             queue.offer(message(1)),
-            Offered::Queued { first: true }
+            Offered::Queued { first: true, .. }
         ));
         assert!(matches!(
             queue.offer(message(2)),
-            Offered::Queued { first: false }
+            Offered::Queued {
+                first: false,
+                crowded: true
+            }
         ));
         assert!(matches!(queue.offer(message(3)), Offered::Full(m) if m.topic() == "t/3"));
         assert_eq!(topics(&queue), ["t/1", "t/2"]);
@@ -411,7 +476,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_keeps_the_latest_messages() {
-        let queue = HandlerQueue::new(2, Overflow::DropOldest, 1);
+        let queue = HandlerQueue::new(2, Overflow::DropOldest, 1, 1 << 20);
         for n in 1..=4 {
             queue.offer(message(n));
         }
@@ -421,7 +486,7 @@ mod tests {
 
     #[test]
     fn drop_newest_keeps_the_earliest_messages() {
-        let queue = HandlerQueue::new(2, Overflow::DropNewest, 1);
+        let queue = HandlerQueue::new(2, Overflow::DropNewest, 1, 1 << 20);
         for n in 1..=4 {
             queue.offer(message(n));
         }
@@ -431,9 +496,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_push_goes_in_once_a_worker_takes_one() {
-        let queue = std::sync::Arc::new(HandlerQueue::new(1, Overflow::Block, 1));
+        let queue = std::sync::Arc::new(HandlerQueue::new(1, Overflow::Block, 1, 1 << 20));
         queue.offer(message(1));
-        queue.enter_overflow(); // as the dispatcher does before handing it over
+        queue.enter_overflow(64); // as the dispatcher does before handing it over
         let pusher = tokio::spawn({
             let queue = queue.clone();
             async move { queue.push_waiting(message(2)).await }
@@ -446,7 +511,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_lets_workers_drain_then_stop() {
-        let queue = HandlerQueue::new(4, Overflow::Block, 1);
+        let queue = HandlerQueue::new(4, Overflow::Block, 1, 1 << 20);
         queue.offer(message(1));
         queue.close();
         assert_eq!(fresh(queue.pop().await), "t/1");
@@ -455,7 +520,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_parked_message_comes_back_when_due_and_others_pass_it_meanwhile() {
-        let queue = HandlerQueue::new(4, Overflow::Block, 1);
+        let queue = HandlerQueue::new(4, Overflow::Block, 1, 1 << 20);
         let due = Instant::now() + std::time::Duration::from_millis(500);
         queue.park(message(1), failures(), due).unwrap();
         queue.offer(message(2));
@@ -469,20 +534,20 @@ mod tests {
 
     #[test]
     fn parked_messages_hold_their_place_in_the_capacity() {
-        let queue = HandlerQueue::new(2, Overflow::Block, 1);
+        let queue = HandlerQueue::new(2, Overflow::Block, 1, 1 << 20);
         let later = Instant::now() + std::time::Duration::from_secs(60);
         queue.park(message(1), failures(), later).unwrap();
         queue.offer(message(2));
         assert!(matches!(queue.offer(message(3)), Offered::Full(_)));
         assert_eq!(queue.len(), 2);
-        let dropping = HandlerQueue::new(1, Overflow::DropOldest, 1);
+        let dropping = HandlerQueue::new(1, Overflow::DropOldest, 1, 1 << 20);
         dropping.park(message(1), failures(), later).unwrap();
         assert!(matches!(dropping.offer(message(2)), Offered::Dropped(m) if m.topic() == "t/2"));
     }
 
     #[tokio::test]
     async fn closing_hands_parked_messages_back_as_abandoned() {
-        let queue = HandlerQueue::new(4, Overflow::Block, 1);
+        let queue = HandlerQueue::new(4, Overflow::Block, 1, 1 << 20);
         let later = Instant::now() + std::time::Duration::from_secs(60);
         queue.park(message(1), failures(), later).unwrap();
         queue.close();

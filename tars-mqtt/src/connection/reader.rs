@@ -1,7 +1,7 @@
 //! The reading half of a connection: decodes packets as they arrive, hands messages to
 //! the dispatcher a whole read at a time, and passes acknowledgements and answers to the
-//! writer. It is the only part that pauses under backpressure (when the dispatcher's
-//! overflow is full); the writer goes on meanwhile.
+//! writer. It is the only part that pauses under backpressure (when a handler's queue
+//! and its intake bound are full); the writer goes on meanwhile.
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -58,7 +58,11 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
             }
         }
         // Handlers get this read's messages now: one wake-up per read, not per message.
-        inbound.end_of_read();
+        // A queue left half full or more lets its workers run before the next read (on
+        // a one-thread runtime they run only when this task yields).
+        if inbound.end_of_read() {
+            tokio::task::yield_now().await;
+        }
         if buffer.capacity() - buffer.len() < READ_ROOM / 4 {
             buffer.reserve(READ_ROOM);
         }

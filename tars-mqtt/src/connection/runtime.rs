@@ -214,10 +214,12 @@ pub(crate) fn add_route<H: Handler>(
     let capacity = options
         .queue_capacity
         .unwrap_or(shared.config.handler_queue_capacity());
+    let intake = options.intake_bytes.unwrap_or(shared.config.intake_bytes());
     let queue = Arc::new(HandlerQueue::new(
         capacity,
         options.overflow,
         options.concurrency,
+        intake,
     ));
     spawn_workers(
         client,
@@ -246,6 +248,7 @@ fn join_group(client: &Client, name: &str) -> Arc<Group> {
         shared.config.handler_queue_capacity(),
         Overflow::Block,
         1,
+        shared.config.intake_bytes(),
     ));
     let group = Arc::new(Group::new(queue.clone()));
     let handler = Arc::new(GroupHandler(group.clone()));

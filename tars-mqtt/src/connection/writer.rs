@@ -120,6 +120,10 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
                 .counters
                 .outbox
                 .store(self.lanes.outbox.len() as u64, Ordering::Relaxed);
+            // A reader paused by a full handler reads on while answers are awaited.
+            self.shared
+                .intake
+                .set_awaited(self.lanes.outbox.in_flight() + self.subscribes.len());
             if self.stop_is_flushed() {
                 return self.disconnect().await;
             }

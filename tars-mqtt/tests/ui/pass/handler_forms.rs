@@ -76,7 +76,7 @@ async fn fallible_reply(ev: SttFinal) -> tars::Result<LlmResponse> {
 async fn wildcard_for_event(_ev: SttFinal) {}
 
 // Flow control: four at once, a small queue that keeps the latest messages.
-#[tars::handler(topic = "stt/partial", concurrency = 4, queue = 16, overflow = "drop_oldest")]
+#[tars::handler(topic = "stt/partial", concurrency = 4, queue = 16, overflow = "drop_oldest", intake_bytes = "512KiB")]
 async fn partials(_msg: Message) {}
 
 #[tars::handler(topic = "#")]
@@ -97,6 +97,9 @@ async fn with_failure_policy(_msg: Message) -> Result<(), String> {
 async fn dead_letter_only(_msg: Message) -> Result<(), String> {
     Ok(())
 }
+
+#[tars::handler(topic = "camera/frame", intake_bytes = 16777216)]
+async fn large_intake(_msg: Message) {}
 
 #[tars::handler(topic = "voice/set", group = "voice")]
 async fn grouped(_msg: Message) {}
@@ -121,10 +124,13 @@ fn main() {
             concurrency: 4,
             queue_capacity: Some(16),
             overflow: tars::Overflow::DropOldest,
+            intake_bytes: Some(512 * 1024),
             failure: tars::FailurePolicy::default(),
             group: None,
         }
     );
+    let large = handlers.iter().find(|h| h.name == "large_intake").unwrap();
+    assert_eq!(large.options.intake_bytes, Some(16 << 20));
     let policy = &handlers.iter().find(|h| h.name == "with_failure_policy").unwrap().options.failure;
     assert_eq!(
         *policy,
