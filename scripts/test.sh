@@ -62,7 +62,8 @@ if [ $# -eq 0 ]; then
     --test reconnect --test publishing --test at_least_once --test request_reply \
     --test health --test faults --test acks_and_acl \
     --test flow_control --test liveness --test websockets --test services \
-    --test shared_subscriptions --test metrics --test broker_list --test failure_recovery --test failure_policies
+    --test shared_subscriptions --test metrics --test broker_list --test failure_recovery --test failure_policies \
+    --test bursts --test intake_bound
 fi
 
 if [ $# -eq 0 ]; then

@@ -43,7 +43,8 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
        tars-bench budgets [--update] [--file FILE]
        tars-bench cluster [--jobs N]
        tars-bench processes [--runs N] [--messages N] [--metrics] [--only TEXT]
-                            [--inflight N] [--publisher own|rumqttc|paho|all] [--json FILE]
+                            [--inflight N] [--publisher own|rumqttc|paho|all] [--perf DIR]
+                            [--json FILE]
 
   (no command)  throughput, round trip and memory, raw rumqttc vs tars, then the cost
                 per message (callgrind); prints one table
@@ -65,11 +66,14 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
                 100,000/s (default: 5 runs of 200,000; build the binaries first:
                 cargo build --release -p tars-bench --bins --examples); --metrics: the service
                 serves its metrics endpoint (TARS_METRICS_ADDR) meanwhile; --only TEXT:
-                only the rows whose label contains TEXT (e.g. \"inbound qos 1\");
+                the row labelled TEXT, or else the rows whose label contains it
+                (e.g. \"inbound qos 1\");
                 --inflight N: mosquitto's max_inflight_messages (default 20);
                 --publisher P: who publishes the inbound bursts, comma-separated:
                 own (this process, the default), rumqttc (a rumqttc process of its
-                own), paho (paho-mqtt in Python, as py-tars publishes) or all";
+                own), paho (paho-mqtt in Python, as py-tars publishes) or all;
+                --perf DIR: record each inbound consumer with perf record -g and
+                perf stat into DIR (scripts/profile-bursts.sh draws flame graphs)";
 
 struct Options {
     sizes: Sizes,
@@ -122,6 +126,7 @@ fn processes_command(args: &[String]) -> Result<ExitCode, String> {
             "--messages" => options.messages = whole("--messages", value("--messages")?)?,
             "--inflight" => options.inflight = Some(whole("--inflight", value("--inflight")?)?),
             "--only" => options.only = Some(value("--only")?),
+            "--perf" => options.perf = Some(PathBuf::from(value("--perf")?)),
             "--publisher" => {
                 let names = value("--publisher")?;
                 options.publishers = if names == "all" {

@@ -242,6 +242,9 @@ pub struct Options {
     pub inflight: Option<u64>,
     /// Who publishes the inbound bursts (each a row of its own).
     pub publishers: Vec<Publisher>,
+    /// Records each inbound consumer's burst with `perf record -g` and `perf stat`
+    /// (system calls, context switches) into this folder.
+    pub perf: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -253,6 +256,7 @@ impl Default for Options {
             only: None,
             inflight: None,
             publishers: vec![Publisher::Own],
+            perf: None,
         }
     }
 }
@@ -278,7 +282,13 @@ pub fn run(options: &Options) -> Result<Table, String> {
         let broker = tars_tests::Mosquitto::start_with(&config);
         let mut rows = Vec::new();
         let payloads = payloads(messages);
-        for scenario in Scenario::with_publishers(&options.publishers) {
+        let scenarios = Scenario::with_publishers(&options.publishers);
+        // `--only` names a row exactly, or else any row whose label contains it.
+        let exact = options
+            .only
+            .as_ref()
+            .is_some_and(|only| scenarios.iter().any(|s| s.label() == *only));
+        for scenario in scenarios {
             let Scenario {
                 direction,
                 qos,
@@ -287,7 +297,8 @@ pub fn run(options: &Options) -> Result<Table, String> {
                 publisher,
             } = scenario;
             if let Some(only) = &options.only {
-                if !scenario.label().contains(only.as_str()) {
+                let label = scenario.label();
+                if (exact && label != *only) || !label.contains(only.as_str()) {
                     continue;
                 }
             }
@@ -297,7 +308,8 @@ pub fn run(options: &Options) -> Result<Table, String> {
                 for side in Side::order(run) {
                     let burst = match direction {
                         Direction::Inbound => {
-                            inbound(side, broker.port(), scenario, &payloads).await?
+                            let perf = options.perf.as_deref();
+                            inbound(side, broker.port(), scenario, &payloads, perf, run).await?
                         }
                         Direction::Outbound => {
                             outbound(side, broker.port(), version, messages).await?
@@ -549,6 +561,8 @@ async fn inbound(
     port: u16,
     scenario: Scenario,
     payloads: &[Bytes],
+    perf: Option<&std::path::Path>,
+    run: usize,
 ) -> Result<Burst, String> {
     let Scenario {
         qos,
@@ -563,6 +577,10 @@ async fn inbound(
         Publisher::Own => None,
         other => Some(PublisherProcess::start(other, port, qos, messages).await?),
     };
+    let profile = match perf {
+        Some(folder) => Some(Profile::start(folder, running.pid, &scenario, side, run).await?),
+        None => None,
+    };
     let cpu_before = cpu_ns(running.pid);
     let started = Instant::now();
     let own = match &mut external {
@@ -576,6 +594,9 @@ async fn inbound(
     wait_for(&mut running.lines, &done, BURST_TIMEOUT, running.name).await?;
     let elapsed = started.elapsed();
     let cpu = cpu_ns(running.pid).saturating_sub(cpu_before);
+    if let Some(profile) = profile {
+        profile.stop().await;
+    }
     if let Some(own) = own {
         own.await.map_err(|e| e.to_string())?;
     }
@@ -586,6 +607,69 @@ async fn inbound(
     }
     crate::memory::stop(&mut running.child).await;
     Ok(Burst::of(messages, elapsed, cpu))
+}
+
+/// `perf record -g` and `perf stat` attached to a consumer for one burst.
+struct Profile {
+    recorders: Vec<Child>,
+}
+
+impl Profile {
+    /// The events `perf stat` counts: what a consumer costs per wake-up.
+    const EVENTS: &'static str = "task-clock,context-switches,syscalls:sys_enter_recvfrom,\
+syscalls:sys_enter_read,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,\
+syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_sched_yield";
+
+    async fn start(
+        folder: &std::path::Path,
+        pid: u32,
+        scenario: &Scenario,
+        side: Side,
+        run: usize,
+    ) -> Result<Self, String> {
+        std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        let name = format!(
+            "{}-{}-{}",
+            scenario.label().replace([' ', '/'], "-"),
+            format!("{side:?}").to_lowercase(),
+            run + 1
+        );
+        let pid = pid.to_string();
+        let record = folder.join(format!("{name}.data"));
+        let stat = folder.join(format!("{name}.stat"));
+        let mut recorders = Vec::new();
+        for args in [
+            vec!["record", "-F", "1999", "-g", "-p", &pid, "-o"],
+            vec!["stat", "-e", Self::EVENTS, "-p", &pid, "-o"],
+        ] {
+            let output = if args[0] == "record" { &record } else { &stat };
+            let child = Command::new("perf")
+                .args(&args)
+                .arg(output)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("could not start perf ({e}): apt-get install linux-perf"))?;
+            recorders.push(child);
+        }
+        // perf attaches to the process's threads before the burst starts.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(Self { recorders })
+    }
+
+    /// Stops recording (SIGINT, as perf expects) and waits for the files.
+    async fn stop(mut self) {
+        for recorder in &mut self.recorders {
+            if let Some(pid) = recorder.id() {
+                let _ = Command::new("kill")
+                    .args(["-INT", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(30), recorder.wait()).await;
+        }
+    }
 }
 
 /// A publisher in a process of its own, connected and waiting for `go`.

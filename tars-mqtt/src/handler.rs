@@ -8,12 +8,13 @@ use crate::{Context, FailurePolicy, Message};
 /// What a handler's queue does when a message arrives and the queue is full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Overflow {
-    /// Messages wait for room: a QoS 1/2 message's acknowledgement is held back, so the
-    /// broker stops sending once its in-flight window is full, and nothing is lost.
-    /// QoS 0 messages wait too, until 1,024 messages wait across the handlers; beyond
-    /// that a QoS 0 message that finds its handler's queue full is dropped and counted
-    /// (at most once), so that the connection keeps reading the broker's
-    /// acknowledgements.
+    /// Messages wait for room, held up to the handler's intake bound
+    /// ([`HandlerOptions::intake_bytes`]); past it, reading from the broker pauses until
+    /// the handler makes room, and the broker holds the rest. A QoS 1/2 message's
+    /// acknowledgement is held back until it is queued. While the connection waits for
+    /// an answer of the broker (an acknowledgement of a publish, a request's reply),
+    /// reading goes on instead, and a QoS 0 message past the bound is dropped and
+    /// counted. See `docs/flow-control.md`.
     #[default]
     Block,
     /// The oldest queued message is dropped to make room (latest data wins: partial

@@ -287,7 +287,8 @@ impl Inbound {
                     guard.mark_handled();
                     item.ack = Some(guard);
                 }
-                self.hold(item).await;
+                // The cold path, boxed: its state does not weigh on every message's future.
+                Box::pin(self.hold(item)).await;
             }
         }
     }
@@ -305,6 +306,9 @@ impl Inbound {
     /// one of those queues is half full or more: its workers should run before the
     /// reader reads again.
     pub(crate) fn end_of_read(&mut self) -> bool {
+        if self.to_wake.is_empty() {
+            return std::mem::take(&mut self.crowded);
+        }
         for queue in self.to_wake.drain(..) {
             queue.wake();
         }
