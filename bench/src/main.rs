@@ -73,7 +73,8 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
                 own (this process, the default), rumqttc (a rumqttc process of its
                 own), paho (paho-mqtt in Python, as py-tars publishes) or all;
                 --perf DIR: record each inbound consumer with perf record -g and
-                perf stat into DIR (scripts/profile-bursts.sh draws flame graphs)";
+                perf stat, and mosquitto with perf stat, into DIR per burst
+                (scripts/profile-bursts.sh draws flame graphs)";
 
 struct Options {
     sizes: Sizes,

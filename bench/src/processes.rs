@@ -281,7 +281,7 @@ pub fn run(options: &Options) -> Result<Table, String> {
         }
         let broker = tars_tests::Mosquitto::start_with(&config);
         let mut rows = Vec::new();
-        let payloads = payloads(messages);
+        let payloads = tars_bench::burst_payloads(messages);
         let scenarios = Scenario::with_publishers(&options.publishers);
         // `--only` names a row exactly, or else any row whose label contains it.
         let exact = options
@@ -308,7 +308,7 @@ pub fn run(options: &Options) -> Result<Table, String> {
                 for side in Side::order(run) {
                     let burst = match direction {
                         Direction::Inbound => {
-                            let perf = options.perf.as_deref();
+                            let perf = options.perf.as_deref().map(|dir| (dir, broker.pid()));
                             inbound(side, broker.port(), scenario, &payloads, perf, run).await?
                         }
                         Direction::Outbound => {
@@ -479,17 +479,6 @@ fn range(values: &[f64]) -> (f64, f64) {
     (min, max)
 }
 
-/// Envelopes of about 150 bytes, numbered, serialized before any clock starts.
-fn payloads(count: u64) -> Vec<Bytes> {
-    (0..count)
-        .map(|seq| {
-            let data = serde_json::json!({"seq": seq, "text": "the quick brown fox jumps over the lazy dog"});
-            let envelope = tars::Envelope::new("bench.proc", "bench-publisher", data);
-            Bytes::from(serde_json::to_vec(&envelope).expect("serializes"))
-        })
-        .collect()
-}
-
 /// A binary of this package, built beside the benchmark (which is an example, one
 /// folder down: `target/release/examples/`).
 fn binary(name: &str) -> PathBuf {
@@ -561,7 +550,7 @@ async fn inbound(
     port: u16,
     scenario: Scenario,
     payloads: &[Bytes],
-    perf: Option<&std::path::Path>,
+    perf: Option<(&std::path::Path, Option<u32>)>,
     run: usize,
 ) -> Result<Burst, String> {
     let Scenario {
@@ -578,7 +567,9 @@ async fn inbound(
         other => Some(PublisherProcess::start(other, port, qos, messages).await?),
     };
     let profile = match perf {
-        Some(folder) => Some(Profile::start(folder, running.pid, &scenario, side, run).await?),
+        Some((folder, broker)) => {
+            Some(Profile::start(folder, running.pid, broker, &scenario, side, run).await?)
+        }
         None => None,
     };
     let cpu_before = cpu_ns(running.pid);
@@ -609,7 +600,8 @@ async fn inbound(
     Ok(Burst::of(messages, elapsed, cpu))
 }
 
-/// `perf record -g` and `perf stat` attached to a consumer for one burst.
+/// `perf record -g` and `perf stat` attached to a consumer for one burst, and
+/// `perf stat` to the broker (what the consumer's pattern costs mosquitto).
 struct Profile {
     recorders: Vec<Child>,
 }
@@ -623,6 +615,7 @@ syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_sched_yie
     async fn start(
         folder: &std::path::Path,
         pid: u32,
+        broker: Option<u32>,
         scenario: &Scenario,
         side: Side,
         run: usize,
@@ -635,14 +628,25 @@ syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_sched_yie
             run + 1
         );
         let pid = pid.to_string();
+        let broker = broker.map(|pid| pid.to_string());
         let record = folder.join(format!("{name}.data"));
         let stat = folder.join(format!("{name}.stat"));
+        let broker_stat = folder.join(format!("{name}.mosquitto.stat"));
+        let mut runs = vec![
+            (
+                vec!["record", "-F", "1999", "-g", "-p", &pid, "-o"],
+                &record,
+            ),
+            (vec!["stat", "-e", Self::EVENTS, "-p", &pid, "-o"], &stat),
+        ];
+        if let Some(broker) = &broker {
+            runs.push((
+                vec!["stat", "-e", Self::EVENTS, "-p", broker, "-o"],
+                &broker_stat,
+            ));
+        }
         let mut recorders = Vec::new();
-        for args in [
-            vec!["record", "-F", "1999", "-g", "-p", &pid, "-o"],
-            vec!["stat", "-e", Self::EVENTS, "-p", &pid, "-o"],
-        ] {
-            let output = if args[0] == "record" { &record } else { &stat };
+        for (args, output) in runs {
             let child = Command::new("perf")
                 .args(&args)
                 .arg(output)

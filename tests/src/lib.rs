@@ -119,6 +119,11 @@ impl Mosquitto {
         self.dir.path().join("mosquitto.conf")
     }
 
+    /// The broker process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The folder holding the broker's files (for password files and the like).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -9,7 +9,6 @@
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
-use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, PublishOptions, QoS};
 
 fn env_number(name: &str) -> u64 {
@@ -34,7 +33,7 @@ async fn main() {
         _ => QoS::AtLeastOnce,
     };
     let topic = std::env::var("BENCH_TOPIC").expect("BENCH_TOPIC must be set");
-    let payloads = tars_bench_payloads(count);
+    let payloads = tars_bench::burst_payloads(count);
 
     let id = format!("bench-rumqttc-publisher-{}", std::process::id());
     let mut options = MqttOptions::new(id, ("127.0.0.1", port));
@@ -89,15 +88,4 @@ async fn main() {
         while event_loop.poll().await.is_ok() {}
     })
     .await;
-}
-
-/// The same envelopes as the in-process publisher: numbered, about 150 bytes.
-fn tars_bench_payloads(count: u64) -> Vec<Bytes> {
-    (0..count)
-        .map(|seq| {
-            let data = serde_json::json!({"seq": seq, "text": "the quick brown fox jumps over the lazy dog"});
-            let envelope = tars::Envelope::new("bench.proc", "bench-publisher", data);
-            Bytes::from(serde_json::to_vec(&envelope).expect("serializes"))
-        })
-        .collect()
 }
