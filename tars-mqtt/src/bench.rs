@@ -8,10 +8,10 @@ use std::sync::Mutex;
 use rumqttc::Publish;
 use tokio::sync::mpsc;
 
-use crate::connection::inbound::Inbound;
-use crate::connection::runtime::Assembled;
 use crate::connection::wire::{self, PublishPacket};
-use crate::connection::Command;
+use crate::connection::{Command, Dispatcher};
+use crate::dispatch::inbound::Inbound;
+use crate::runtime::Assembled;
 use crate::Client;
 
 /// The connection number the detached client pretends to be on.
@@ -36,19 +36,16 @@ impl std::fmt::Debug for Detached {
 }
 
 impl Detached {
-    pub(crate) fn start(parts: Assembled) -> crate::Result<Self> {
+    pub(crate) fn start(client: Client, parts: Assembled) -> crate::Result<Self> {
         let Assembled {
-            client,
             mut inbound,
-            overflow,
-            commands,
-            data,
-            session: _,
+            receivers,
+            ..
         } = parts;
-        client.shared().tasks().overflow = Some(tokio::spawn(overflow));
+        let (commands, data) = (receivers.commands, receivers.data);
         // The caller plays the connection: it is up.
         inbound.on_connected(EPOCH);
-        client.shared().status.send_modify(|s| {
+        client.connection().status.send_modify(|s| {
             s.connected = true;
             s.epoch = EPOCH;
         });

@@ -7,12 +7,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::connection::runtime::{self, Installer};
-use crate::connection::{SessionInput, Shared};
-use crate::handler::{EnvelopeFn, Handler, HandlerOptions, IntoHandlerResult, MessageFn};
+use crate::connection::publish::{self, PublishOptions, ResponseTo};
+use crate::connection::SubscribeRequest;
+use crate::handler::{Bound, EnvelopeFn, Handler, IntoHandlerResult, MessageFn};
+use crate::handler_options::HandlerOptions;
 use crate::manifest::ServiceManifest;
-use crate::publish::{self, PublishOptions};
 use crate::raw::MqttHandle;
+use crate::runtime::{self, Assembled, Shared};
 use crate::state::{StateNeed, States};
 use crate::stats::{self, HandlerStats, Stats};
 use crate::topic::validate_filter;
@@ -43,6 +44,9 @@ use crate::{Config, Context, Envelope, Error, Event, Message, QoS, Result};
 pub struct Client {
     shared: Arc<Shared>,
 }
+
+/// Adds a subscription's route to a client being put together.
+type Installer = Box<dyn FnOnce(&Client) + Send>;
 
 /// Registers subscriptions before connecting, so that they are in place (and health
 /// says `ready`) by the time [`ClientBuilder::connect`] returns.
@@ -165,12 +169,20 @@ impl ClientBuilder {
             return Err(error);
         }
         self.check_states()?;
-        crate::bench::Detached::start(runtime::assemble(
-            self.config,
-            self.installers,
-            self.manifest,
-            self.states,
-        )?)
+        let (client, assembled) = self.assemble()?;
+        crate::bench::Detached::start(client, assembled)
+    }
+
+    /// The client's state put together, with every registered route added.
+    fn assemble(self) -> Result<(Client, Assembled)> {
+        let assembled = runtime::assemble(self.config, self.manifest, self.states)?;
+        let client = Client {
+            shared: assembled.shared.clone(),
+        };
+        for install in self.installers {
+            install(&client);
+        }
+        Ok((client, assembled))
     }
 
     /// Connects (retrying with backoff while the broker is unreachable), subscribes
@@ -182,7 +194,18 @@ impl ClientBuilder {
             return Err(error);
         }
         self.check_states()?;
-        runtime::start(self.config, self.installers, self.manifest, self.states).await
+        #[cfg(feature = "metrics")]
+        let metrics = match self.config.metrics_addr() {
+            Some(addr) => Some(crate::metrics::server::bind(addr).await?),
+            None => None,
+        };
+        let (client, assembled) = self.assemble()?;
+        #[cfg(feature = "metrics")]
+        if let Some(listener) = metrics {
+            crate::metrics::server::spawn(listener, &client.shared);
+        }
+        runtime::start(assembled).await?;
+        Ok(client)
     }
 }
 
@@ -234,14 +257,8 @@ impl Client {
         }
     }
 
-    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
-        Self { shared }
-    }
-
-    pub(crate) fn shared_arc(&self) -> Arc<Shared> {
-        self.shared.clone()
-    }
-
+    /// Routes `filter` to `handler`, bound to a context of this client (not yet
+    /// subscribed); returns the route's id.
     fn add_route<H: Handler>(
         &self,
         filter: String,
@@ -249,7 +266,12 @@ impl Client {
         options: HandlerOptions,
         handler: H,
     ) -> usize {
-        runtime::add_route(self, filter, qos, options, handler)
+        let name = handler.name().map_or_else(|| filter.clone(), str::to_owned);
+        let bound = Bound {
+            handler,
+            ctx: Context::new(self.clone()),
+        };
+        runtime::add_route(&self.shared, filter, qos, options, name, bound)
     }
 
     /// Subscribes `filter` and runs `handler` for each matching message (one at a time,
@@ -308,22 +330,22 @@ impl Client {
     ) -> Result<()> {
         check_filter(filter)?;
         check_options(&options)?;
-        if self.shared.is_closing() {
+        if self.connection().is_closing() {
             return Err(Error::Closed);
         }
         let route = self.add_route(filter.to_owned(), qos, options, handler);
         let (reply, answer) = oneshot::channel();
-        let request = SessionInput::Subscribe {
+        let request = SubscribeRequest {
             filter: filter.to_owned(),
             qos,
             reply,
         };
-        let result = match self.shared.session.send(request) {
+        let result = match self.connection().subscribe.send(request) {
             Ok(()) => answer.await.unwrap_or(Err(Error::Closed)),
             Err(_) => Err(Error::Closed),
         };
         if result.is_err() {
-            self.shared.routes_write().remove(route);
+            runtime::remove_route(&self.shared, route);
         }
         result
     }
@@ -337,13 +359,13 @@ impl Client {
         data: &D,
         options: PublishOptions,
     ) -> Result<String> {
-        publish::publish_envelope(&self.shared, topic, event_type, data, options).await
+        publish::publish_envelope(self.connection(), topic, event_type, data, options).await
     }
 
     /// Publishes a typed event on its topic, with its QoS and retain flag (use
     /// [`Client::publish_event`] to choose the id or learn it).
     pub async fn publish<E: Event + Serialize>(&self, event: &E) -> Result<()> {
-        publish::publish_event(&self.shared, event, None).await
+        publish::publish_event(self.connection(), event, None).await
     }
 
     /// Publishes a typed event whose envelope id is `correlation_id` (a reply).
@@ -352,7 +374,7 @@ impl Client {
         event: &E,
         correlation_id: &str,
     ) -> Result<()> {
-        publish::publish_event(&self.shared, event, Some(correlation_id)).await
+        publish::publish_event(self.connection(), event, Some(correlation_id)).await
     }
 
     /// Publishes a typed event as the answer to an MQTT 5 request: on its response
@@ -361,9 +383,9 @@ impl Client {
         &self,
         event: &E,
         request_id: &str,
-        to: publish::ResponseTo<'_>,
+        to: ResponseTo<'_>,
     ) -> Result<()> {
-        publish::publish_response(&self.shared, event, request_id, to).await
+        publish::publish_response(self.connection(), event, request_id, to).await
     }
 
     /// Publishes a raw payload (no envelope), e.g. plain JSON for non-tars consumers.
@@ -374,7 +396,7 @@ impl Client {
         retain: bool,
         payload: impl Into<Vec<u8>>,
     ) -> Result<()> {
-        publish::publish_bytes(&self.shared, topic, qos, retain, payload.into()).await
+        publish::publish_bytes(self.connection(), topic, qos, retain, payload.into()).await
     }
 
     /// Publishes a retained health status on `system/health/{client_id}`; does nothing
@@ -385,27 +407,32 @@ impl Client {
         event: Option<&str>,
         error: Option<&str>,
     ) -> Result<()> {
-        publish::publish_health(&self.shared, ok, event, error).await
+        publish::publish_health(self.connection(), ok, event, error).await
     }
 
     /// Whether the connection is up.
     pub fn is_connected(&self) -> bool {
-        self.shared.status().connected
+        self.connection().status().connected
     }
 
     /// The connection underneath, for what tars does not wrap: publishes built with
     /// the MQTT library's own packet type ([`rumqttc::Publish`]).
     pub fn mqtt(&self) -> MqttHandle {
-        MqttHandle::new(self.shared.clone())
+        MqttHandle::new(self.shared.connection.clone())
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &Config {
-        &self.shared.config
+        &self.shared.connection.config
     }
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// The session this client publishes through.
+    pub(crate) fn connection(&self) -> &crate::connection::Connection {
+        &self.shared.connection
     }
 
     /// Traffic counters.
@@ -428,7 +455,7 @@ impl Client {
 
     /// Resolves once the client has stopped (after `shutdown` or `disconnect`).
     pub async fn closed(&self) {
-        let mut status = self.shared.status.subscribe();
+        let mut status = self.connection().status.subscribe();
         let _ = status.wait_for(|s| s.stopped).await;
     }
 
@@ -447,7 +474,7 @@ impl Client {
     }
 
     async fn stop(&self, graceful: bool) -> Result<()> {
-        if self.shared.closing.swap(true, Ordering::AcqRel) {
+        if self.connection().closing.swap(true, Ordering::AcqRel) {
             self.closed().await;
             return Ok(());
         }

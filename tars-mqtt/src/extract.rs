@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::envelope;
-use crate::handler::HandlerError;
+use crate::failure::HandlerError;
 use crate::span::record_envelope;
 use crate::{Envelope, Message};
 

@@ -1,5 +1,7 @@
-//! Failure policies: how often a failed handler is tried again, how long it waits in
-//! between, and where a message goes when every attempt failed (its dead letter).
+//! A handler's failures: the error it reports ([`HandlerError`], of a [`FailureKind`]),
+//! the policy that says how often it is tried again and how long it waits in between
+//! ([`FailurePolicy`]), and where a message goes when every attempt failed (its
+//! [`DeadLetter`]).
 //!
 //! A handler declares its policy (`#[tars::handler(retries = 2, backoff = "50ms",
 //! dead_letter = "dead/tts")]`); what it leaves out comes from the service-wide defaults
@@ -7,6 +9,7 @@
 //! (no retries, 100 ms, at most 30 s, no dead letter). See `docs/failure-policies.md`.
 
 use std::borrow::Cow;
+use std::fmt::{self, Display};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -207,6 +210,55 @@ pub(crate) fn epoch_seconds(at: SystemTime) -> f64 {
     at.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
+
+/// Why a message was not handled. The worker logs it with the message's topic and
+/// envelope id; the service goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError {
+    kind: FailureKind,
+    reason: String,
+}
+
+/// The kinds of [`HandlerError`], logged differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The payload did not decode into what the handler takes (logged at warn).
+    Malformed,
+    /// The handler returned an error (logged at error).
+    Failed,
+}
+
+impl HandlerError {
+    /// A handler's own error.
+    pub fn failed(reason: impl Display) -> Self {
+        Self {
+            kind: FailureKind::Failed,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A payload the handler cannot take.
+    pub fn malformed(reason: impl Display) -> Self {
+        Self {
+            kind: FailureKind::Malformed,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Which kind of failure it is.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+}
+
+impl Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// The outcome of handling one message.
+pub type HandlerResult = Result<(), HandlerError>;
 
 #[cfg(test)]
 mod tests {

@@ -1,125 +1,10 @@
 //! What a subscription calls for each message, and how its outcome is reported.
 
-use std::fmt::{self, Display};
+use std::fmt::Display;
 use std::future::Future;
 
-use crate::{Context, FailurePolicy, Message};
-
-/// What a handler's queue does when a message arrives and the queue is full.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Overflow {
-    /// Messages wait for room, held up to the handler's intake bound
-    /// ([`HandlerOptions::intake_bytes`]); past it, reading from the broker pauses until
-    /// the handler makes room, and the broker holds the rest. A QoS 1/2 message's
-    /// acknowledgement is held back until it is queued. While the connection waits for
-    /// an answer of the broker (an acknowledgement of a publish, a request's reply),
-    /// reading goes on instead, and a QoS 0 message past the bound is dropped and
-    /// counted. See `docs/flow-control.md`.
-    #[default]
-    Block,
-    /// The oldest queued message is dropped to make room (latest data wins: partial
-    /// transcripts, sensor streams).
-    DropOldest,
-    /// The arriving message is dropped.
-    DropNewest,
-}
-
-impl Overflow {
-    /// The policy's name as written in `#[tars::handler(overflow = "...")]`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Block => "block",
-            Self::DropOldest => "drop_oldest",
-            Self::DropNewest => "drop_newest",
-        }
-    }
-}
-
-/// Flow control and failure policy of one subscription: how many messages its handler
-/// runs at once, how many wait in its queue under which overflow policy, and what
-/// happens when it fails.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerOptions {
-    /// Messages handled at once (default 1: one at a time, in arrival order).
-    pub concurrency: usize,
-    /// Queue capacity; `None` for the configuration's `handler_queue_capacity` (1024).
-    pub queue_capacity: Option<usize>,
-    /// What happens when the queue is full.
-    pub overflow: Overflow,
-    /// Under `Block`, the bytes of received messages held for this handler while its
-    /// queue is full, before intake pauses; `None` for the configuration's
-    /// [`intake_bytes`](crate::Config::intake_bytes) (4 MiB).
-    pub intake_bytes: Option<usize>,
-    /// Retries, backoff and dead letter; what it leaves out comes from the service-wide
-    /// policy ([`Config::failure_policy`](crate::Config::failure_policy)).
-    pub failure: FailurePolicy,
-    /// An ordered group: the handlers of one group share one queue and one worker, so
-    /// messages across their topics are handled one at a time in arrival order (their
-    /// own `concurrency`, `queue_capacity` and `overflow` then do not apply).
-    pub group: Option<std::borrow::Cow<'static, str>>,
-}
-
-impl Default for HandlerOptions {
-    fn default() -> Self {
-        Self {
-            concurrency: 1,
-            queue_capacity: None,
-            overflow: Overflow::Block,
-            intake_bytes: None,
-            failure: FailurePolicy::default(),
-            group: None,
-        }
-    }
-}
-
-/// Why a message was not handled. The worker logs it with the message's topic and
-/// envelope id; the service goes on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerError {
-    kind: FailureKind,
-    reason: String,
-}
-
-/// The kinds of [`HandlerError`], logged differently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The payload did not decode into what the handler takes (logged at warn).
-    Malformed,
-    /// The handler returned an error (logged at error).
-    Failed,
-}
-
-impl HandlerError {
-    /// A handler's own error.
-    pub fn failed(reason: impl Display) -> Self {
-        Self {
-            kind: FailureKind::Failed,
-            reason: reason.to_string(),
-        }
-    }
-
-    /// A payload the handler cannot take.
-    pub fn malformed(reason: impl Display) -> Self {
-        Self {
-            kind: FailureKind::Malformed,
-            reason: reason.to_string(),
-        }
-    }
-
-    /// Which kind of failure it is.
-    pub fn kind(&self) -> FailureKind {
-        self.kind
-    }
-}
-
-impl Display for HandlerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
-
-/// The outcome of handling one message.
-pub type HandlerResult = Result<(), HandlerError>;
+use crate::dispatch::bound::BoundHandler;
+use crate::{Context, HandlerError, HandlerResult, Message};
 
 /// What a handler may return: `()` or `Result<(), E>` with a displayable `E`.
 #[diagnostic::on_unimplemented(
@@ -255,5 +140,17 @@ where
                 Err(e) => Err(HandlerError::malformed(e)),
             }
         }
+    }
+}
+
+/// A handler bound to the context it is called with: what the dispatcher's workers run.
+pub(crate) struct Bound<H> {
+    pub(crate) handler: H,
+    pub(crate) ctx: Context,
+}
+
+impl<H: Handler> BoundHandler for Bound<H> {
+    fn call<'a>(&'a self, message: &'a Message) -> impl Future<Output = HandlerResult> + Send + 'a {
+        self.handler.call(message, &self.ctx)
     }
 }

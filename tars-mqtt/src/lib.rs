@@ -128,27 +128,29 @@ pub mod config;
 mod connection;
 mod context;
 mod dedup;
+mod dispatch;
 mod envelope;
 mod error;
 mod event;
 mod extract;
 mod failure;
 mod handler;
+mod handler_options;
 pub mod health;
 mod histogram;
 pub mod manifest;
-mod message;
 mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;
+mod pending_requests;
 mod properties;
 #[cfg(test)]
 mod proptests;
-mod publish;
 mod raw;
 pub mod registry;
 mod reply;
 mod request;
+mod runtime;
 mod service;
 mod settings;
 mod span;
@@ -163,21 +165,19 @@ pub use client::{Client, ClientBuilder};
 pub use config::{
     BrokerUrl, Config, ConfigBuilder, ConfigError, EnvDefaults, MqttVersion, Secret, Transport,
 };
+pub use connection::publish::PublishOptions;
 pub use context::Context;
+pub use dispatch::message::Message;
 pub use envelope::{new_id, now_ts, DecodeError, Envelope};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use failure::{
-    DeadLetter, EffectivePolicy, FailurePolicy, DEAD_LETTER_TYPE, DEFAULT_BACKOFF,
-    DEFAULT_MAX_BACKOFF,
+    DeadLetter, EffectivePolicy, FailureKind, FailurePolicy, HandlerError, HandlerResult,
+    DEAD_LETTER_TYPE, DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF,
 };
-pub use handler::{
-    handler_fn, FailureKind, Handler, HandlerError, HandlerFn, HandlerOptions, HandlerResult,
-    IntoHandlerResult, Overflow,
-};
-pub use message::Message;
+pub use handler::{handler_fn, Handler, HandlerFn, IntoHandlerResult};
+pub use handler_options::{HandlerOptions, Overflow};
 pub use properties::{Properties, ENVELOPE_CONTENT_TYPE};
-pub use publish::PublishOptions;
 pub use raw::MqttHandle;
 pub use reply::HandlerOutput;
 pub use request::DynamicRequest;

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::connection::wire;
-use crate::connection::Shared;
+use crate::connection::{publish, wire, Connection};
 use crate::Result;
 
 /// The connection underneath a client, for packets tars does not build itself.
@@ -24,18 +23,18 @@ use crate::Result;
 /// ```
 #[derive(Debug, Clone)]
 pub struct MqttHandle {
-    shared: Arc<Shared>,
+    connection: Arc<Connection>,
 }
 
 impl MqttHandle {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub(crate) fn new(connection: Arc<Connection>) -> Self {
+        Self { connection }
     }
 
     /// Sends a PUBLISH as built: topic, payload, QoS, retain and dup flag; tars assigns
     /// the packet id. The topic and size are checked as for every publish, and QoS 1/2
     /// publishes are kept across reconnects like the others.
     pub async fn publish(&self, publish: rumqttc::Publish) -> Result<()> {
-        crate::publish::send(&self.shared, wire::from_library(publish)).await
+        publish::send(&self.connection, wire::from_library(publish)).await
     }
 }

@@ -8,10 +8,9 @@ use std::future::Future;
 
 use serde::Serialize;
 
+use crate::connection::publish::ResponseTo;
 use crate::extract::envelope_id;
-use crate::handler::{HandlerError, HandlerResult};
-use crate::publish::ResponseTo;
-use crate::{Context, Event, Message};
+use crate::{Context, Event, HandlerError, HandlerResult, Message};
 
 /// A handler's return value: `()`, `Result<(), E>`, an event, `Option<event>` or
 /// `Result<event, E>` (with `E: Display`).

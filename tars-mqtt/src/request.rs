@@ -8,8 +8,6 @@
 //! services) on the reply's own topic as before; either answer resolves the request.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,17 +16,11 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::envelope::{self, new_id};
-use crate::handler::HandlerResult;
+use crate::pending_requests::{Pending, PendingGuard};
 use crate::{
-    Client, Context, Envelope, Error, Event, Handler, Message, MqttVersion, PublishOptions, QoS,
-    Result,
+    Client, Context, Envelope, Error, Event, Handler, HandlerResult, Message, MqttVersion,
+    PublishOptions, QoS, Result,
 };
-
-struct Pending {
-    /// The reply's envelope type; `None`: any envelope with the request's id.
-    event_type: Option<Cow<'static, str>>,
-    reply: oneshot::Sender<Message>,
-}
 
 /// A request whose event types are known only at run time (tools such as the `tars`
 /// command); see [`Client::request_dynamic`].
@@ -58,79 +50,6 @@ struct Outgoing<'a, D: ?Sized> {
     reply_topic: &'a str,
     reply_type: Option<Cow<'static, str>>,
     timeout: Duration,
-}
-
-/// The requests of one client waiting for their reply.
-#[derive(Default)]
-pub(crate) struct Requests {
-    pending: Mutex<HashMap<String, Pending>>,
-    /// Reply topics already subscribed (the async lock makes concurrent first requests
-    /// on a topic subscribe it once).
-    subscribed: tokio::sync::Mutex<HashSet<String>>,
-}
-
-impl std::fmt::Debug for Requests {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Requests")
-            .field("pending", &self.len())
-            .finish()
-    }
-}
-
-impl Requests {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Requests waiting for a reply.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Hands a reply to its request, if one waits for it: matched on the MQTT 5
-    /// correlation data when the reply has it, on the envelope id otherwise.
-    fn resolve(&self, message: &Message) {
-        let Some(header) = message.header() else {
-            return;
-        };
-        let id = message
-            .correlation_data()
-            .and_then(|data| std::str::from_utf8(data).ok())
-            .unwrap_or(header.id.as_ref());
-        let mut pending = self.lock();
-        match pending.get(id) {
-            Some(waiting)
-                if waiting
-                    .event_type
-                    .as_deref()
-                    .is_none_or(|t| t == header.event_type) =>
-            {
-                let waiting = pending.remove(id).expect("present");
-                drop(pending);
-                let _ = waiting.reply.send(message.clone());
-            }
-            Some(_) => {} // same id, another event type: not the reply
-            None => tracing::debug!(
-                topic = message.topic(),
-                envelope_id = id,
-                "dropping a reply no request waits for (late, or for another client)"
-            ),
-        }
-    }
-}
-
-/// Removes a request from the pending ones when its future ends or is dropped.
-struct PendingGuard<'a> {
-    requests: &'a Requests,
-    id: String,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.requests.lock().remove(&self.id);
-    }
 }
 
 /// The handler of a reply topic: routes each reply to its request.
@@ -194,8 +113,8 @@ impl Client {
             })
             .await?;
         if self.config().metrics_on() {
-            let shared = self.shared();
-            shared
+            self.shared()
+                .connection
                 .events
                 .request_answered(Req::EVENT_TYPE, started.elapsed());
         }
@@ -258,8 +177,11 @@ impl Client {
                 reply,
             },
         );
+        let intake = &self.shared().connection.intake;
+        intake.request_started();
         let _guard = PendingGuard {
             requests,
+            intake,
             id: id.clone(),
         };
         let mut options = PublishOptions::new()

@@ -9,7 +9,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::handler::HandlerError;
+use crate::failure::HandlerError;
 use crate::Context;
 
 /// A handler argument: the service instance's state of type `T`, shared by all its

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::connection::Shared;
+use crate::runtime::Shared;
 
 /// Counters of a client's traffic, for monitoring and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,18 +66,19 @@ pub struct HandlerStats {
 
 /// The client's counters now.
 pub(crate) fn stats(shared: &Shared) -> Stats {
-    let c = &shared.counters;
+    let session = &shared.connection.counters;
+    let dispatch = &shared.dispatch.counters;
     let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
     Stats {
-        received: load(&c.received),
-        dropped: load(&c.dropped),
-        intake_pauses: shared.intake.pauses(),
-        duplicates: load(&c.duplicates),
-        unrouted: load(&c.unrouted),
-        oversized: load(&c.oversized),
-        dropped_offline: load(&c.dropped_offline),
-        publishes_written: load(&c.publishes_written),
-        connections: load(&c.connections),
+        received: load(&dispatch.received),
+        dropped: load(&dispatch.dropped),
+        intake_pauses: shared.connection.intake.pauses(),
+        duplicates: load(&dispatch.duplicates),
+        unrouted: load(&dispatch.unrouted),
+        oversized: load(&dispatch.oversized),
+        dropped_offline: load(&session.dropped_offline),
+        publishes_written: load(&session.publishes_written),
+        connections: load(&session.connections),
         pending_requests: shared.requests.len(),
     }
 }
@@ -85,6 +86,7 @@ pub(crate) fn stats(shared: &Shared) -> Stats {
 /// Each subscription's counters now.
 pub(crate) fn handler_stats(shared: &Shared) -> Vec<HandlerStats> {
     shared
+        .dispatch
         .routes_read()
         .iter()
         .map(|route| {

@@ -9,17 +9,17 @@ use std::sync::Arc;
 
 use tokio::time::{interval, MissedTickBehavior};
 
-use super::Shared;
+use super::Connection;
 
 const FAILURES_BEFORE_RECONNECT: u32 = 3;
 
-pub(crate) async fn run(shared: Arc<Shared>) {
+pub(crate) async fn run(connection: Arc<Connection>) {
     // The first heartbeat goes out as soon as the first connection is up.
-    let mut status = shared.status.subscribe();
+    let mut status = connection.status.subscribe();
     if status.wait_for(|s| s.connected || s.stopped).await.is_err() {
         return;
     }
-    let period = shared.config.heartbeat_interval();
+    let period = connection.config.heartbeat_interval();
     let mut ticker = interval(period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failures = 0;
@@ -27,15 +27,18 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut written_before_last: Option<u64> = None;
     loop {
         ticker.tick().await;
-        if shared.is_closing() {
+        if connection.is_closing() {
             return;
         }
-        if !shared.status().connected {
+        if !connection.status().connected {
             failures = 0;
             written_before_last = None;
             continue;
         }
-        let written = shared.counters.publishes_written.load(Ordering::Relaxed);
+        let written = connection
+            .counters
+            .publishes_written
+            .load(Ordering::Relaxed);
         if let Some(before) = written_before_last.take() {
             if written == before {
                 failures += 1;
@@ -49,18 +52,18 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         if failures >= FAILURES_BEFORE_RECONNECT {
             tracing::warn!("{failures} heartbeats in a row were not sent; forcing a reconnect");
-            shared.force_reconnect.notify_waiters();
+            connection.force_reconnect.notify_waiters();
             failures = 0;
             continue;
         }
-        let heartbeat = match shared.presence.heartbeat() {
+        let heartbeat = match connection.presence.heartbeat() {
             Ok(heartbeat) => heartbeat,
             Err(error) => {
                 tracing::error!(%error, "could not encode the heartbeat");
                 continue;
             }
         };
-        if shared.send_urgent(heartbeat) {
+        if connection.send_urgent(heartbeat) {
             written_before_last = Some(written);
         }
     }

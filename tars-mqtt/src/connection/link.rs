@@ -14,13 +14,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, timeout};
 
 use super::failover::Failover;
-use super::inbound::Inbound;
+
 use super::outbox::Outbox;
 use super::wire::{
     self, ConnectCode, ConnectPacket, Incoming, OpenError, PublishPacket, ServerLimits, Stream,
 };
 use super::writer::{Finished, Lanes, Writer};
-use super::{reader, Command, Counters, Shared};
+use super::{reader, Command, Connection, Counters, Dispatcher};
 use crate::backoff::Backoff;
 use crate::config::BrokerUrl;
 use crate::MqttVersion;
@@ -58,11 +58,11 @@ enum Ended {
 }
 
 /// The link task's state; it outlives each connection.
-pub(crate) struct Link {
-    shared: Arc<Shared>,
+pub(crate) struct Link<D> {
+    connection: Arc<Connection>,
     commands: mpsc::UnboundedReceiver<Command>,
     data: mpsc::Receiver<PublishPacket>,
-    inbound: Inbound,
+    dispatcher: D,
     outbox: Outbox,
     backoff: Backoff,
     failover: Failover,
@@ -70,22 +70,22 @@ pub(crate) struct Link {
     epoch: u64,
 }
 
-impl Link {
+impl<D: Dispatcher> Link<D> {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        connection: Arc<Connection>,
         commands: mpsc::UnboundedReceiver<Command>,
         data: mpsc::Receiver<PublishPacket>,
-        inbound: Inbound,
+        dispatcher: D,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Self {
-        let config = &shared.config;
+        let config = &connection.config;
         let backoff = Backoff::new(config.reconnect_min_delay(), config.reconnect_max_delay());
         let failover = Failover::new(config.brokers().len());
         Self {
-            shared,
+            connection,
             commands,
             data,
-            inbound,
+            dispatcher,
             outbox: Outbox::new(IN_FLIGHT_WINDOW),
             backoff,
             failover,
@@ -97,11 +97,11 @@ impl Link {
     /// Runs until stopped.
     pub(crate) async fn run(mut self) {
         let done = loop {
-            let shared = self.shared.clone();
+            let connection = self.connection.clone();
             let broker = self.failover.current();
             let attempt = tokio::select! {
-                done = offline(&mut self.commands, &mut self.outbox, &shared) => Err(Ok(done)),
-                connected = connect(&shared, broker, self.tls.as_ref()) => connected.map_err(Err),
+                done = offline(&mut self.commands, &mut self.outbox, &connection) => Err(Ok(done)),
+                connected = connect(&connection, broker, self.tls.as_ref()) => connected.map_err(Err),
             };
             match attempt {
                 Err(Ok(done)) => break Some(done),
@@ -129,7 +129,7 @@ impl Link {
                 break Some(done);
             }
         };
-        self.shared.status.send_modify(|s| {
+        self.connection.status.send_modify(|s| {
             s.connected = false;
             s.stopped = true;
         });
@@ -140,14 +140,14 @@ impl Link {
 
     /// Runs one connection's reader and writer until it fails or stops.
     async fn serve(&mut self, stream: Stream, buffer: BytesMut) -> Ended {
-        let shared = self.shared.clone();
+        let connection = self.connection.clone();
         let (read_half, write_half) = tokio::io::split(stream);
         let (events, reader_events) = mpsc::unbounded_channel();
-        let version = shared.config.mqtt_version();
+        let version = connection.config.mqtt_version();
         let reader = reader::run(
             read_half,
             buffer,
-            &mut self.inbound,
+            &mut self.dispatcher,
             events,
             self.epoch,
             version,
@@ -157,14 +157,14 @@ impl Link {
             data: &mut self.data,
             outbox: &mut self.outbox,
         };
-        let writer = Writer::new(write_half, lanes, reader_events, &shared, self.epoch).run();
+        let writer = Writer::new(write_half, lanes, reader_events, &connection, self.epoch).run();
         tokio::select! {
             reason = reader => Ended::Lost(reason),
             finished = writer => match finished {
                 Ok(Finished::Stopped(done)) => Ended::Stopped(done),
                 Err(reason) => Ended::Lost(reason),
             },
-            _ = shared.force_reconnect.notified() => {
+            _ = connection.force_reconnect.notified() => {
                 Ended::Lost("the heartbeat watchdog forced a reconnect (writes are not reaching the broker)".into())
             }
         }
@@ -172,7 +172,7 @@ impl Link {
 
     /// The broker tried now, password masked, for logs.
     fn broker(&self) -> String {
-        self.shared.config.brokers()[self.failover.current()].to_string()
+        self.connection.config.brokers()[self.failover.current()].to_string()
     }
 
     fn on_connected(&mut self, session_present: bool, limits: ServerLimits) {
@@ -181,17 +181,17 @@ impl Link {
         self.backoff.reset();
         self.failover.on_connected();
         let broker = self.failover.current();
-        Counters::bump(&self.shared.counters.connections);
+        Counters::bump(&self.connection.counters.connections);
         let epoch = self.epoch;
-        self.inbound.on_connected(epoch);
+        self.dispatcher.on_connected(epoch);
         self.outbox
             .set_window(in_flight_window(limits.receive_maximum));
         *self
-            .shared
+            .connection
             .connect_failure
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = None;
-        self.shared.status.send_modify(|s| {
+        self.connection.status.send_modify(|s| {
             s.connected = true;
             s.epoch = epoch;
             s.broker_max_packet = limits.max_packet_size;
@@ -206,9 +206,9 @@ impl Link {
     }
 
     fn on_lost(&mut self, reason: &str) {
-        self.shared.status.send_modify(|s| s.connected = false);
+        self.connection.status.send_modify(|s| s.connected = false);
         let kept = self.outbox.on_connection_lost();
-        self.shared
+        self.connection
             .counters
             .outbox
             .store(self.outbox.len() as u64, Ordering::Relaxed);
@@ -222,7 +222,7 @@ impl Link {
 
     fn log_failure(&self, reason: &str) {
         *self
-            .shared
+            .connection
             .connect_failure
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
@@ -240,7 +240,7 @@ impl Link {
         tracing::info!("retrying in {delay:.1?}");
         tokio::select! {
             _ = sleep(delay) => None,
-            done = offline(&mut self.commands, &mut self.outbox, &self.shared) => Some(done),
+            done = offline(&mut self.commands, &mut self.outbox, &self.connection) => Some(done),
         }
     }
 }
@@ -250,19 +250,19 @@ impl Link {
 async fn offline(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     outbox: &mut Outbox,
-    shared: &Shared,
+    connection: &Connection,
 ) -> oneshot::Sender<()> {
     loop {
         match commands.recv().await {
             Some(Command::Stop { done, .. }) => return done,
             Some(Command::Publish(publish)) if publish.qos != QoS::AtMostOnce => {
                 outbox.keep(publish);
-                shared
+                connection
                     .counters
                     .outbox
                     .store(outbox.len() as u64, Ordering::Relaxed);
             }
-            Some(Command::Publish(_)) => Counters::bump(&shared.counters.dropped_offline),
+            Some(Command::Publish(_)) => Counters::bump(&connection.counters.dropped_offline),
             // Acks of a gone connection are void; a subscribe's requester sees the
             // connection lost (the session restores it on the next one).
             Some(Command::Ack(_) | Command::Subscribe { .. }) => {}
@@ -274,16 +274,16 @@ async fn offline(
 /// Opens the socket and does the CONNECT/CONNACK exchange; returns the stream, what was
 /// read past the CONNACK, and whether the broker kept a session.
 async fn connect(
-    shared: &Shared,
+    connection: &Connection,
     broker: usize,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<(Stream, BytesMut, bool, ServerLimits), String> {
-    let url = &shared.config.brokers()[broker];
+    let url = &connection.config.brokers()[broker];
     let exchange = async {
         let mut stream = wire::open(url, tls).await.map_err(|e| describe_open(&e))?;
         let mut buffer = BytesMut::with_capacity(4096);
-        let version = shared.config.mqtt_version();
-        wire::encode_connect(version, &connect_packet(shared, url)?, &mut buffer)
+        let version = connection.config.mqtt_version();
+        wire::encode_connect(version, &connect_packet(connection, url)?, &mut buffer)
             .map_err(|e| e.to_string())?;
         stream
             .write_all(&buffer)
@@ -325,9 +325,9 @@ async fn connect(
         })
 }
 
-fn connect_packet(shared: &Shared, url: &BrokerUrl) -> Result<ConnectPacket, String> {
-    let config = &shared.config;
-    let will = shared
+fn connect_packet(connection: &Connection, url: &BrokerUrl) -> Result<ConnectPacket, String> {
+    let config = &connection.config;
+    let will = connection
         .presence
         .will()
         .map_err(|e| format!("could not build the last will: {e}"))?;

@@ -1,51 +1,46 @@
-//! The runtime behind a [`Client`](crate::Client): the tasks, the state they share and
-//! the queues between them. See `docs/architecture.md` for the whole picture.
+//! The MQTT session: one connection to the broker at a time, kept up, and everything
+//! said on it. See `docs/architecture.md` for the whole picture.
 //!
 //! - `link` keeps the connection: it connects, runs one reader and one writer per
-//!   connection, and reconnects with backoff;
+//!   connection, and reconnects with backoff (`failover` picks the broker, `tls` the
+//!   transport);
 //! - `reader` and `writer` are the two halves of the socket, which never wait on each
 //!   other; `wire` is the one adapter over the MQTT library (codec and transport);
-//! - `inbound` routes messages to the handler queues (`queue`), `worker` runs handlers,
-//!   `retry` applies a handler's failure policy (retries, dead letters), `acks`
-//!   decides when a received message is acknowledged, `outbox` owns what we publish
-//!   until it is acknowledged;
-//! - `session` subscribes and restores subscriptions after each connection, `presence`
-//!   builds health, last will, manifest and heartbeat, `heartbeat` sends the heartbeat
-//!   and watches that writes get out;
-//! - `runtime` wires it all together and stops it.
+//! - `intake` is the reader's flow control (paused by the dispatcher's backpressure),
+//!   `inbound_qos2` remembers received QoS 2 messages until their PUBREL;
+//! - `publish` is the outbound half: it checks and hands publishes to the writer's lanes,
+//!   `outbox` owns what we publish until it is acknowledged;
+//! - `subscriptions` subscribes and restores subscriptions after each connection,
+//!   `presence` builds health, last will, manifest and heartbeat, `heartbeat` sends the
+//!   heartbeat and watches that writes get out.
+//!
+//! The session knows nothing of handlers: the reader hands messages to a [`Dispatcher`]
+//! and the subscriptions task asks a [`SubscriptionSource`] what to subscribe.
 
-pub(crate) mod acks;
-pub(crate) mod call_clock;
+pub(crate) mod event_counts;
 pub(crate) mod failover;
-pub(crate) mod group;
 pub(crate) mod heartbeat;
-pub(crate) mod inbound;
+pub(crate) mod intake;
 pub(crate) mod link;
 pub(crate) mod outbox;
 pub(crate) mod presence;
-pub(crate) mod queue;
+pub(crate) mod publish;
 pub(crate) mod reader;
-pub(crate) mod retry;
-pub(crate) mod runtime;
-pub(crate) mod session;
+pub(crate) mod subscriptions;
 pub(crate) mod tls;
 pub(crate) mod wire;
-pub(crate) mod worker;
 pub(crate) mod writer;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot, watch, Notify};
-use tokio::task::JoinHandle;
 
-use crate::topic::{routing_filter, TopicTrie};
 use crate::{Config, Error, QoS, Result};
-use acks::InboundAck;
+use event_counts::EventMetrics;
+use intake::Intake;
 use presence::Presence;
-use queue::HandlerQueue;
-use wire::{PublishPacket, SubscribeOutcome};
+use wire::{PublishPacket, ReceivedPublish, SubscribeOutcome};
 
 /// Connection state, published by the link and the session task.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,111 +83,18 @@ pub(crate) enum Command {
     },
 }
 
-/// Inputs of the session task.
+/// A client asks for a subscription to be sent (its route is already in place); the
+/// reply gets the broker's answer.
 #[derive(Debug)]
-pub(crate) enum SessionInput {
-    /// A client asks for a subscription to be sent (the route is already in place).
-    Subscribe {
-        filter: String,
-        qos: QoS,
-        reply: oneshot::Sender<Result<()>>,
-    },
-}
-
-/// One subscription: its filter as sent to the broker and its handler's queue.
-#[derive(Debug)]
-pub(crate) struct Route {
-    /// The handler's name for metrics: its function's, or else the filter.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) handler: String,
+pub(crate) struct SubscribeRequest {
     pub(crate) filter: String,
     pub(crate) qos: QoS,
-    pub(crate) queue: Arc<HandlerQueue>,
-    /// Its handler's place in an ordered group sharing `queue` (0 outside groups).
-    pub(crate) member: u16,
+    pub(crate) reply: oneshot::Sender<Result<()>>,
 }
 
-/// Every subscription, and the trie that finds those matching a topic.
-#[derive(Debug, Default)]
-pub(crate) struct RouteTable {
-    trie: TopicTrie<usize>,
-    routes: Vec<Option<Route>>,
-    /// Bumped by every change, so that a cached match can tell it is stale.
-    generation: u64,
-}
-
-impl RouteTable {
-    pub(crate) fn insert(&mut self, route: Route) -> usize {
-        let id = self.routes.len();
-        self.trie.insert(routing_filter(&route.filter), id);
-        self.routes.push(Some(route));
-        self.generation += 1;
-        id
-    }
-
-    pub(crate) fn remove(&mut self, id: usize) {
-        if let Some(route) = self.routes.get_mut(id).and_then(Option::take) {
-            self.trie.remove(routing_filter(&route.filter), id);
-            route.queue.close();
-        }
-        self.generation += 1;
-    }
-
-    /// Changes with every insert, remove and clear.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    /// Appends the ids of the routes whose filter matches `topic`.
-    pub(crate) fn matches(&self, topic: &str, out: &mut Vec<usize>) {
-        self.trie.matches(topic, out);
-    }
-
-    pub(crate) fn route(&self, id: usize) -> Option<&Route> {
-        self.routes.get(id).and_then(Option::as_ref)
-    }
-
-    /// Each distinct filter once, with the highest QoS asked for it.
-    pub(crate) fn subscriptions(&self) -> Vec<(String, QoS)> {
-        let mut filters: BTreeMap<&str, QoS> = BTreeMap::new();
-        for route in self.routes.iter().flatten() {
-            let qos = filters.entry(&route.filter).or_insert(route.qos);
-            if (route.qos as u8) > (*qos as u8) {
-                *qos = route.qos;
-            }
-        }
-        filters
-            .into_iter()
-            .map(|(f, q)| (f.to_owned(), q))
-            .collect()
-    }
-
-    /// Every live route.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Route> {
-        self.routes.iter().flatten()
-    }
-
-    /// Drops every route, closing the handler queues: workers finish what is queued.
-    pub(crate) fn clear(&mut self) {
-        for route in self.iter() {
-            route.queue.close();
-        }
-        let generation = self.generation + 1;
-        *self = Self {
-            generation,
-            ..Self::default()
-        };
-    }
-}
-
-/// Counters of what the connection did, readable at any time.
+/// Counters of what the session did, readable at any time.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) received: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) duplicates: AtomicU64,
-    pub(crate) unrouted: AtomicU64,
-    pub(crate) oversized: AtomicU64,
     pub(crate) dropped_offline: AtomicU64,
     pub(crate) publishes_written: AtomicU64,
     pub(crate) connections: AtomicU64,
@@ -207,43 +109,44 @@ impl Counters {
     }
 }
 
-/// Background tasks, kept to stop them on shutdown.
-#[derive(Debug, Default)]
-pub(crate) struct Tasks {
-    pub(crate) link: Option<JoinHandle<()>>,
-    pub(crate) session: Option<JoinHandle<()>>,
-    pub(crate) heartbeat: Option<JoinHandle<()>>,
-    pub(crate) overflow: Option<JoinHandle<()>>,
-    pub(crate) workers: Vec<JoinHandle<()>>,
-    /// The metrics endpoint (`TARS_METRICS_ADDR`).
-    pub(crate) metrics: Option<JoinHandle<()>>,
+/// The acknowledgement owed for a received QoS 1/2 message (the dispatcher decides
+/// when, the writer writes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InboundAck {
+    pub(crate) pkid: u16,
+    pub(crate) qos: QoS,
+    /// The connection the message came on.
+    pub(crate) epoch: u64,
 }
 
-impl Tasks {
-    /// Aborts every task (used when `connect` is abandoned).
-    pub(crate) fn abort_all(&mut self) {
-        let singles = [
-            &self.link,
-            &self.session,
-            &self.heartbeat,
-            &self.overflow,
-            &self.metrics,
-        ];
-        for task in singles.into_iter().flatten() {
-            task.abort();
-        }
-        for worker in &self.workers {
-            worker.abort();
-        }
-    }
+/// Where the reader hands what it receives: the dispatcher, seen from the session.
+pub(crate) trait Dispatcher: Send {
+    /// A new connection: acknowledgements owed on the previous one are void.
+    fn on_connected(&mut self, epoch: u64);
+
+    /// One received message. Awaits only under backpressure (the reader then pauses).
+    fn on_publish(
+        &mut self,
+        publish: ReceivedPublish,
+        epoch: u64,
+    ) -> impl std::future::Future<Output = ()> + Send;
+
+    /// The end of one read from the socket. True when the handlers should run before
+    /// the next read.
+    fn end_of_read(&mut self) -> bool;
 }
 
-/// State shared by the client handles and the tasks.
+/// What the session subscribes to after each connection: the dispatcher's routes.
+pub(crate) trait SubscriptionSource: Send + Sync {
+    /// Each distinct filter once, with the highest QoS asked for it.
+    fn subscriptions(&self) -> Vec<(String, QoS)>;
+}
+
+/// The session's state, shared by its tasks and by the handles that publish through it.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Connection {
     pub(crate) config: Config,
     pub(crate) presence: Presence,
-    pub(crate) routes: RwLock<RouteTable>,
     pub(crate) status: watch::Sender<Status>,
     /// The command lane to the writer.
     pub(crate) commands: mpsc::UnboundedSender<Command>,
@@ -251,12 +154,12 @@ pub(crate) struct Shared {
     pub(crate) data: mpsc::Sender<PublishPacket>,
     /// Tells the link to drop the connection and reconnect (the watchdog's remedy).
     pub(crate) force_reconnect: Notify,
-    pub(crate) session: mpsc::UnboundedSender<SessionInput>,
-    pub(crate) intake: inbound::Intake,
+    /// Asks the subscriptions task for a subscription.
+    pub(crate) subscribe: mpsc::UnboundedSender<SubscribeRequest>,
+    pub(crate) intake: Intake,
     pub(crate) counters: Counters,
-    pub(crate) requests: crate::request::Requests,
     /// Publishes and request round trips per event type, for metrics.
-    pub(crate) events: crate::metrics::EventMetrics,
+    pub(crate) events: EventMetrics,
     /// Set once shutdown starts: no new messages are dispatched.
     pub(crate) closing: AtomicBool,
     /// Why starting failed for good (a refused subscription).
@@ -264,14 +167,44 @@ pub(crate) struct Shared {
     /// Why the last attempt to reach the broker failed, until a connection succeeds
     /// (for `/healthz`: a host that does not resolve, a refused port, TLS).
     pub(crate) connect_failure: Mutex<Option<String>>,
-    /// Ordered groups of handlers sharing one queue and worker, by name.
-    pub(crate) groups: Mutex<BTreeMap<String, Arc<group::Group>>>,
-    /// The handlers' shared state, by type (`State<T>`).
-    pub(crate) states: crate::state::States,
-    pub(crate) tasks: Mutex<Tasks>,
 }
 
-impl Shared {
+/// The receiving ends of a [`Connection`]'s lanes, for its tasks.
+pub(crate) struct Receivers {
+    pub(crate) commands: mpsc::UnboundedReceiver<Command>,
+    pub(crate) data: mpsc::Receiver<PublishPacket>,
+    pub(crate) subscribe: mpsc::UnboundedReceiver<SubscribeRequest>,
+}
+
+impl Connection {
+    /// A session not connected yet, and the receiving ends of its lanes.
+    pub(crate) fn new(config: Config, presence: Presence, data_lane: usize) -> (Self, Receivers) {
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (data, data_rx) = mpsc::channel(data_lane);
+        let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
+        let connection = Self {
+            config,
+            presence,
+            status: watch::Sender::new(Status::default()),
+            commands,
+            data,
+            force_reconnect: Notify::default(),
+            subscribe,
+            intake: Intake::default(),
+            counters: Counters::default(),
+            events: EventMetrics::default(),
+            closing: AtomicBool::default(),
+            startup_failure: Mutex::default(),
+            connect_failure: Mutex::default(),
+        };
+        let receivers = Receivers {
+            commands: commands_rx,
+            data: data_rx,
+            subscribe: subscribe_rx,
+        };
+        (connection, receivers)
+    }
+
     pub(crate) fn status(&self) -> Status {
         *self.status.borrow()
     }
@@ -287,24 +220,6 @@ impl Shared {
 
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn routes_read(&self) -> std::sync::RwLockReadGuard<'_, RouteTable> {
-        self.routes
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub(crate) fn routes_write(&self) -> std::sync::RwLockWriteGuard<'_, RouteTable> {
-        self.routes
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub(crate) fn tasks(&self) -> std::sync::MutexGuard<'_, Tasks> {
-        self.tasks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records why starting failed and tells whoever waits for `ready`.

@@ -7,18 +7,18 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
-use super::inbound::Inbound;
 use super::wire::{self, Incoming};
+use super::Dispatcher;
 use crate::MqttVersion;
 
 /// Free room kept in the read buffer before each read.
 const READ_ROOM: usize = 64 * 1024;
 
 /// Reads until the connection fails; returns why.
-pub(crate) async fn run<R: AsyncRead + Unpin>(
+pub(crate) async fn run<R: AsyncRead + Unpin, D: Dispatcher>(
     mut socket: R,
     mut buffer: BytesMut,
-    inbound: &mut Inbound,
+    dispatcher: &mut D,
     events: mpsc::UnboundedSender<Incoming>,
     epoch: u64,
     version: MqttVersion,
@@ -32,7 +32,7 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
             };
             match packet {
                 Incoming::Publish(publish) => {
-                    inbound.on_publish(publish, epoch).await;
+                    dispatcher.on_publish(publish, epoch).await;
                     continue;
                 }
                 Incoming::UnsubAck(_) => continue,
@@ -60,7 +60,7 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
         // Handlers get this read's messages now: one wake-up per read, not per message.
         // A queue left half full or more lets its workers run before the next read (on
         // a one-thread runtime they run only when this task yields).
-        if inbound.end_of_read() {
+        if dispatcher.end_of_read() {
             tokio::task::yield_now().await;
         }
         if buffer.capacity() - buffer.len() < READ_ROOM / 4 {

@@ -21,7 +21,7 @@ use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 
 use super::outbox::Outbox;
 use super::wire::{self, Incoming, Outgoing, PublishPacket, SubscribeOutcome};
-use super::{Command, Shared};
+use super::{Command, Connection};
 use crate::QoS;
 
 /// Bytes gathered before a write, so that one write carries a batch.
@@ -55,7 +55,7 @@ pub(crate) struct Writer<'a, W> {
     lanes: Lanes<'a>,
     /// What the reader passes on: acknowledgements of our publishes and answers.
     events: mpsc::UnboundedReceiver<Incoming>,
-    shared: &'a Shared,
+    connection: &'a Connection,
     epoch: u64,
     buffer: BytesMut,
     publishes_in_buffer: u64,
@@ -71,14 +71,14 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         socket: W,
         lanes: Lanes<'a>,
         events: mpsc::UnboundedReceiver<Incoming>,
-        shared: &'a Shared,
+        connection: &'a Connection,
         epoch: u64,
     ) -> Self {
         Self {
             socket,
             lanes,
             events,
-            shared,
+            connection,
             epoch,
             buffer: BytesMut::with_capacity(BATCH_BYTES),
             publishes_in_buffer: 0,
@@ -91,7 +91,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
 
     /// Writes until the connection fails (the reason) or the stop sequence ends.
     pub(crate) async fn run(mut self) -> Result<Finished, String> {
-        let keepalive = self.shared.config.keepalive();
+        let keepalive = self.connection.config.keepalive();
         let mut keepalive_tick = interval_at(Instant::now() + keepalive, keepalive);
         keepalive_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Publishes kept from the previous connection go out first.
@@ -116,12 +116,12 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             }
             self.take_ready()?;
             self.write_buffer().await?;
-            self.shared
+            self.connection
                 .counters
                 .outbox
                 .store(self.lanes.outbox.len() as u64, Ordering::Relaxed);
             // A reader paused by a full handler reads on while answers are awaited.
-            self.shared
+            self.connection
                 .intake
                 .set_awaited(self.lanes.outbox.in_flight() + self.subscribes.len());
             if self.stop_is_flushed() {
@@ -242,9 +242,9 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
     /// half-open, unless the reader was paused meanwhile (the PINGRESP may be waiting,
     /// unread, behind the messages the handlers have no room for).
     fn on_keepalive(&mut self) -> Result<(), String> {
-        let pauses = self.shared.intake.pauses();
+        let pauses = self.connection.intake.pauses();
         if let Some(pauses_at_send) = self.ping_outstanding {
-            if pauses == pauses_at_send && !self.shared.intake.is_paused() {
+            if pauses == pauses_at_send && !self.connection.intake.is_paused() {
                 return Err("no answer to the keepalive ping (the connection is half-open)".into());
             }
         }
@@ -260,7 +260,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
     }
 
     fn encode(&mut self, packet: &Outgoing) -> Result<(), String> {
-        let version = self.shared.config.mqtt_version();
+        let version = self.connection.config.mqtt_version();
         wire::encode(
             version,
             packet,
@@ -282,7 +282,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             .map_err(|e| format!("writing to the broker failed: {e}"))?;
         self.buffer.clear();
         if self.publishes_in_buffer > 0 {
-            self.shared
+            self.connection
                 .counters
                 .publishes_written
                 .fetch_add(self.publishes_in_buffer, Ordering::Relaxed);
@@ -320,16 +320,17 @@ mod tests {
     use tokio::io::{AsyncReadExt, DuplexStream};
 
     use super::*;
-    use crate::connection::runtime::{assemble, Assembled};
+    use crate::connection::presence::Presence;
+    use crate::connection::Receivers;
     use crate::Config;
 
     const PINGREQ: [u8; 2] = [0xC0, 0x00];
 
-    /// A writer's lanes and shared state, kept by the test.
+    /// A writer's lanes and connection state, kept by the test.
     struct Fixture {
-        parts: Assembled,
+        receivers: Receivers,
         outbox: Outbox,
-        shared: std::sync::Arc<Shared>,
+        connection: std::sync::Arc<Connection>,
     }
 
     impl Fixture {
@@ -338,12 +339,12 @@ mod tests {
                 .keepalive(Duration::from_secs(5))
                 .build()
                 .unwrap();
-            let parts = assemble(config, Vec::new(), None, Default::default()).unwrap();
-            let shared = parts.client.shared_arc();
+            let presence = Presence::new(&config, None).unwrap();
+            let (connection, receivers) = Connection::new(config, presence, 16);
             Self {
-                parts,
+                receivers,
+                connection: std::sync::Arc::new(connection),
                 outbox: Outbox::new(10),
-                shared,
             }
         }
 
@@ -357,11 +358,11 @@ mod tests {
             let (socket, broker) = tokio::io::duplex(4096);
             let (_events, reader_events) = mpsc::unbounded_channel();
             let lanes = Lanes {
-                commands: &mut self.parts.commands,
-                data: &mut self.parts.data,
+                commands: &mut self.receivers.commands,
+                data: &mut self.receivers.data,
                 outbox: &mut self.outbox,
             };
-            let writer = Writer::new(socket, lanes, reader_events, &self.shared, 1).run();
+            let writer = Writer::new(socket, lanes, reader_events, &self.connection, 1).run();
             (writer, broker)
         }
     }
@@ -397,11 +398,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_ping_unanswered_while_reads_are_paused_is_not_a_dead_connection() {
         let mut fixture = Fixture::new();
-        let shared = fixture.shared.clone();
+        let connection = fixture.connection.clone();
         let (writer, mut broker) = fixture.writer();
         tokio::pin!(writer);
         // The handlers are swamped: the reader pauses, so no PINGRESP can be read.
-        shared.intake.pause();
+        connection.intake.pause();
         for _ in 0..4 {
             tokio::select! {
                 _ = &mut writer => panic!("the writer gave up while reads were paused"),
@@ -411,13 +412,13 @@ mod tests {
             }
         }
         // Control traffic still goes out while reads are paused.
-        shared.send_urgent(shared.presence.heartbeat().unwrap());
+        connection.send_urgent(connection.presence.heartbeat().unwrap());
         tokio::select! {
             _ = &mut writer => panic!("the writer ended"),
             bytes = written(&mut broker, Duration::from_secs(1)) => {
                 assert_eq!(bytes.first(), Some(&0x30), "a PUBLISH (the heartbeat) was written");
             }
         }
-        shared.intake.resume();
+        connection.intake.resume();
     }
 }

@@ -10,9 +10,9 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncod
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::connection::queue::HandlerQueue;
-use crate::connection::Shared;
+use crate::dispatch::queue::HandlerQueue;
 use crate::histogram::{DurationHistogram, HistogramSnapshot};
+use crate::runtime::Shared;
 
 /// The `Content-Type` of [`render`]'s output.
 pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -56,7 +56,7 @@ const OUTCOMES: [&str; 6] = [
 impl ClientCollector {
     fn handlers(&self) -> BTreeMap<String, HandlerFigures> {
         let mut figures: BTreeMap<String, HandlerFigures> = BTreeMap::new();
-        let routes = self.0.routes_read();
+        let routes = self.0.dispatch.routes_read();
         // The handlers of an ordered group share one queue, counted once, under the
         // group's name.
         let mut counted: Vec<*const HandlerQueue> = Vec::new();
@@ -117,14 +117,15 @@ fn histogram(
 impl Collector for ClientCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let shared = &self.0;
-        let config = &shared.config;
-        let status = shared.status();
-        let counters = &shared.counters;
+        let connection = &shared.connection;
+        let config = &connection.config;
+        let status = connection.status();
+        let counters = &connection.counters;
         let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
 
         let info = [
             ("service", config.source_name()),
-            ("version", shared.presence.version.as_str()),
+            ("version", connection.presence.version.as_str()),
             ("client_id", config.client_id()),
             ("mqtt_version", config.mqtt_version().as_str()),
         ];
@@ -188,7 +189,7 @@ impl Collector for ClientCollector {
             None,
             MetricType::Counter,
         )?;
-        for (event_type, n) in shared.events.published_counts() {
+        for (event_type, n) in connection.events.published_counts() {
             let labels = [("event_type", event_type.as_str())];
             counter_of(&mut metric, &labels, n)?;
         }
@@ -198,7 +199,7 @@ impl Collector for ClientCollector {
             None,
             MetricType::Histogram,
         )?;
-        for (event_type, durations) in shared.events.request_durations() {
+        for (event_type, durations) in connection.events.request_durations() {
             let labels = [("event_type", event_type.as_str())];
             let durations: &DurationHistogram = &durations;
             histogram(&mut metric.encode_family(&labels)?, &durations.snapshot())?;
@@ -218,7 +219,7 @@ impl Collector for ClientCollector {
             "Connections to the broker after the first",
             reconnects,
         )?;
-        let lane = shared.data.max_capacity() - shared.data.capacity();
+        let lane = connection.data.max_capacity() - connection.data.capacity();
         let outbox = load(&counters.outbox) + lane as u64;
         gauge(
             &mut encoder,
@@ -230,7 +231,7 @@ impl Collector for ClientCollector {
             &mut encoder,
             "tars_dedup_skipped",
             "Messages skipped as duplicates (MQTT_DEDUPE_TTL)",
-            load(&counters.duplicates),
+            load(&shared.dispatch.counters.duplicates),
         )?;
         Ok(())
     }

@@ -23,7 +23,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::connection::Shared;
+use crate::connection::Connection;
+use crate::runtime::Shared;
 use crate::{Error, Result};
 
 /// Scrapes served at once; more connections are closed at once.
@@ -42,8 +43,16 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener> {
         })
 }
 
+/// Serves the endpoint on `listener` from a task of the client's, stopped at shutdown.
+pub(crate) fn spawn(listener: TcpListener, shared: &Arc<Shared>) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("metrics on http://{addr}/metrics (health: /healthz, readiness: /readyz)");
+    }
+    shared.tasks().metrics = Some(tokio::spawn(serve(listener, shared.clone())));
+}
+
 /// Serves the endpoint until the task is aborted (at shutdown).
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -100,8 +109,9 @@ fn answer(request: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<By
             response
         }
         "/healthz" => {
-            let mut answer = probe_body(health(shared), Some(shared.broker_display()));
-            if let Some(failure) = shared
+            let connection = &shared.connection;
+            let mut answer = probe_body(health(connection), Some(connection.broker_display()));
+            if let Some(failure) = connection
                 .connect_failure
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -111,7 +121,7 @@ fn answer(request: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<By
             }
             respond(answer)
         }
-        "/readyz" => respond(probe_body(readiness(shared), None)),
+        "/readyz" => respond(probe_body(readiness(&shared.connection), None)),
         _ => plain(
             StatusCode::NOT_FOUND,
             "not found: this endpoint serves /metrics, /healthz and /readyz\n",
@@ -127,9 +137,9 @@ pub(crate) struct Verdict {
 }
 
 /// Connected and subscribed (on the current connection), and not shutting down.
-pub(crate) fn health(shared: &Shared) -> Verdict {
-    let status = shared.status();
-    let state = if shared.is_closing() || status.stopped {
+pub(crate) fn health(connection: &Connection) -> Verdict {
+    let status = connection.status();
+    let state = if connection.is_closing() || status.stopped {
         "stopping"
     } else if !status.connected {
         "disconnected"
@@ -145,9 +155,9 @@ pub(crate) fn health(shared: &Shared) -> Verdict {
 }
 
 /// Started (connected and subscribed once), and not shutting down.
-pub(crate) fn readiness(shared: &Shared) -> Verdict {
-    let status = shared.status();
-    let state = if shared.is_closing() || status.stopped {
+pub(crate) fn readiness(connection: &Connection) -> Verdict {
+    let status = connection.status();
+    let state = if connection.is_closing() || status.stopped {
         "stopping"
     } else if status.subscribed_epoch == 0 {
         "starting"

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use serde::de::DeserializeOwned;
 
-use crate::connection::acks::AckGuard;
+use super::acks::AckGuard;
 use crate::envelope::{self, DecodeError, EnvelopeHeader};
 use crate::{Envelope, Properties, QoS};
 

@@ -9,31 +9,33 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tracing::{Instrument, Span};
 
+use super::bound::BoundHandler;
 use super::call_clock::CallClock;
+use super::failures::Failure;
 use super::group::Policies;
 use super::queue::{HandlerQueue, Work};
-use super::retry::{self, Failure};
-use crate::handler::{Handler, HandlerError};
+use super::retry;
+use crate::connection::Connection;
 use crate::span::{message_span, record_trace};
 use crate::trace::TraceContext;
-use crate::{Context, Message, MqttVersion};
+use crate::{HandlerError, HandlerResult, Message, MqttVersion};
 
 /// Handles queued messages one at a time until the queue is closed and empty (a
 /// handler with `concurrency = N` has N of these on one queue). A failed attempt goes
 /// to the handler's failure policy (`retry.rs`): parked for another attempt, or
 /// settled with a dead letter or a log line; the worker goes on with the next message.
-pub(crate) async fn run<H: Handler>(
-    handler: Arc<H>,
+pub(crate) async fn run<B: BoundHandler>(
+    handler: Arc<B>,
     queue: Arc<HandlerQueue>,
-    ctx: Context,
+    connection: Arc<Connection>,
     worker: usize,
     policies: Policies,
 ) {
     let counters = &queue.counters;
     // This worker's own histogram (see `DurationHistogram::observe_exclusive`).
     let durations = &counters.durations[worker % counters.durations.len()];
-    let traced = ctx.client().config().mqtt_version() == MqttVersion::V5;
-    let mut clock = CallClock::new(ctx.client().config().metrics_on());
+    let traced = connection.config.mqtt_version() == MqttVersion::V5;
+    let mut clock = CallClock::new(connection.config.metrics_on());
     while let Some(work) = queue.pop_or_wait(|| clock.idle()).await {
         let (message, earlier) = match work {
             Work::Fresh(message) => (message, None),
@@ -43,7 +45,7 @@ pub(crate) async fn run<H: Handler>(
             }
             Work::Abandoned(message, earlier) => {
                 if let Some(failures) = policies.for_message(&message) {
-                    retry::abandon(&failures, &queue, &ctx, message, earlier).await;
+                    retry::abandon(&failures, &queue, &connection, message, earlier).await;
                 }
                 clock.idle();
                 continue;
@@ -59,7 +61,7 @@ pub(crate) async fn run<H: Handler>(
             record_trace(&span, &trace);
             trace
         });
-        let call = || AssertUnwindSafe(handler.call(&message, &ctx)).catch_unwind();
+        let call = || AssertUnwindSafe(handler.call(&message)).catch_unwind();
         let call = if span.is_disabled() {
             call()
         } else {
@@ -88,7 +90,7 @@ pub(crate) async fn run<H: Handler>(
         let Some(failures) = policies.for_message(&message) else {
             continue;
         };
-        let settled = retry::on_failure(&failures, &queue, &ctx, message, earlier, failure);
+        let settled = retry::on_failure(&failures, &queue, &connection, message, earlier, failure);
         in_span(&span, settled).await;
         clock.idle(); // the failure's handling is nobody's time
     }

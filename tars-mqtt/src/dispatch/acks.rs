@@ -20,17 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use super::Command;
-use crate::QoS;
-
-/// The acknowledgement owed for a received QoS 1/2 message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct InboundAck {
-    pub(crate) pkid: u16,
-    pub(crate) qos: QoS,
-    /// The connection the message came on.
-    pub(crate) epoch: u64,
-}
+use crate::connection::{Command, InboundAck};
 
 /// The acknowledgements owed, oldest first.
 #[derive(Debug)]
@@ -166,6 +156,7 @@ impl Drop for AckGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::QoS;
 
     fn ack(pkid: u16) -> InboundAck {
         InboundAck {

@@ -25,16 +25,18 @@
 //! one-thread runtime the reader never runs far ahead of the handlers.
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify};
 
-use super::acks::{AckGuard, AckTracker, InboundAck};
+use super::acks::{AckGuard, AckTracker};
 use super::queue::{intake_size, HandlerQueue, Offered};
-use super::wire::ReceivedPublish;
-use super::{Counters, RouteTable, Shared};
+use super::routes::RouteTable;
+use super::{Counters, Dispatch};
+use crate::connection::wire::ReceivedPublish;
+use crate::connection::{Connection, Dispatcher, InboundAck};
 use crate::dedup::Deduplicator;
 use crate::{Message, QoS};
 
@@ -42,58 +44,6 @@ use crate::{Message, QoS};
 /// messages, while the connection waits for an answer, before reading pauses anyway.
 pub(crate) const HARD_LIMIT_FACTOR: usize = 4;
 const WARNING_EVERY: Duration = Duration::from_secs(5);
-/// How often a paused reader looks again whether it must read (a request started).
-const PAUSE_RECHECK: Duration = Duration::from_millis(20);
-
-/// Whether reading is paused by backpressure (for the writer's keepalive check), and
-/// whether the connection waits for an answer from the broker (for the reader).
-#[derive(Debug, Default)]
-pub(crate) struct Intake {
-    paused: AtomicBool,
-    pauses: AtomicU64,
-    /// Answers the writer waits for: acknowledgements of QoS 1/2 publishes, SUBACKs.
-    awaited: AtomicUsize,
-    /// Told when `awaited` leaves zero.
-    awaiting: Notify,
-}
-
-impl Intake {
-    pub(crate) fn pause(&self) {
-        self.pauses.fetch_add(1, Ordering::AcqRel);
-        self.paused.store(true, Ordering::Release);
-    }
-
-    pub(crate) fn resume(&self) {
-        self.paused.store(false, Ordering::Release);
-    }
-
-    /// Whether the reader is waiting for the handlers now.
-    pub(crate) fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::Acquire)
-    }
-
-    /// How many times the reader has paused.
-    pub(crate) fn pauses(&self) -> u64 {
-        self.pauses.load(Ordering::Acquire)
-    }
-
-    /// The writer's count of the answers it waits for; a paused reader reads on while
-    /// there are any.
-    pub(crate) fn set_awaited(&self, answers: usize) {
-        let before = self.awaited.load(Ordering::Relaxed);
-        if before == answers {
-            return;
-        }
-        self.awaited.store(answers, Ordering::Release);
-        if before == 0 {
-            self.awaiting.notify_waiters();
-        }
-    }
-
-    fn answers_awaited(&self) -> bool {
-        self.awaited.load(Ordering::Acquire) > 0
-    }
-}
 
 /// A message waiting for room in handler queues.
 #[derive(Debug)]
@@ -150,7 +100,8 @@ enum Dispatched {
 
 /// The reader's side of dispatch.
 pub(crate) struct Inbound {
-    shared: Arc<Shared>,
+    connection: Arc<Connection>,
+    dispatch: Arc<Dispatch>,
     dedup: Option<Deduplicator>,
     acks: Arc<AckTracker>,
     /// Persistent session: acknowledgements wait for the handlers.
@@ -195,10 +146,11 @@ impl Warning {
 impl Inbound {
     /// The dispatcher, and the overflow task to spawn next to it.
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        connection: Arc<Connection>,
+        dispatch: Arc<Dispatch>,
         acks: Arc<AckTracker>,
     ) -> (Self, impl std::future::Future<Output = ()>) {
-        let config = &shared.config;
+        let config = &connection.config;
         let dedup = config
             .dedupe_enabled()
             .then(|| Deduplicator::new(config.dedupe_ttl(), config.dedupe_max_entries()));
@@ -207,7 +159,8 @@ impl Inbound {
         let task = run_overflow(overflow_rx, drained.clone());
         let inbound = Self {
             after_handlers: !config.clean_session(),
-            shared,
+            connection,
+            dispatch,
             dedup,
             acks,
             overflow,
@@ -222,16 +175,11 @@ impl Inbound {
         (inbound, task)
     }
 
-    /// A new connection: acknowledgements owed on the previous one are void.
-    pub(crate) fn on_connected(&mut self, epoch: u64) {
-        self.acks.on_connected(epoch);
-    }
-
     /// Routes one received message. Awaits only when the overflow is at its limit.
-    pub(crate) async fn on_publish(&mut self, publish: ReceivedPublish, epoch: u64) {
-        let counters = &self.shared.counters;
+    pub(crate) async fn route(&mut self, publish: ReceivedPublish, epoch: u64) {
+        let counters = &self.dispatch.counters;
         Counters::bump(&counters.received);
-        if self.shared.is_closing() {
+        if self.connection.is_closing() {
             // Neither handled nor acknowledged: a persistent session gets it again.
             return;
         }
@@ -246,7 +194,7 @@ impl Inbound {
             _ => None,
         };
         let size = publish.topic.len() + publish.payload.len();
-        let max = self.shared.config.max_packet_size();
+        let max = self.connection.config.max_packet_size();
         if size > max {
             // Acknowledged and skipped: delivering it again would not make it fit.
             Counters::bump(&counters.oversized);
@@ -305,7 +253,7 @@ impl Inbound {
     /// Wakes the workers of every queue given messages since the last call. True when
     /// one of those queues is half full or more: its workers should run before the
     /// reader reads again.
-    pub(crate) fn end_of_read(&mut self) -> bool {
+    fn wake_workers(&mut self) -> bool {
         if self.to_wake.is_empty() {
             return std::mem::take(&mut self.crowded);
         }
@@ -319,17 +267,17 @@ impl Inbound {
     fn dispatch(&mut self, message: Message) -> Dispatched {
         // Borrow the fields apart: the route table stays read-locked while `matched` fills.
         let Self {
-            shared,
+            dispatch,
             matched,
             to_wake,
             crowded: crowded_flag,
             ..
         } = self;
-        let routes = shared.routes_read();
+        let routes = dispatch.routes_read();
         let matched = matched.routes_for(&routes, message.topic());
         if matched.is_empty() {
             message.mark_handled();
-            Counters::bump(&shared.counters.unrouted);
+            Counters::bump(&dispatch.counters.unrouted);
             tracing::debug!(topic = message.topic(), "no handler for message");
             return Dispatched::Done;
         }
@@ -388,7 +336,7 @@ impl Inbound {
 
     fn count_drop(&mut self, filter: &str, dropped: &Message) {
         dropped.mark_handled(); // dropped by the handler's own policy: settled
-        Counters::bump(&self.shared.counters.dropped);
+        Counters::bump(&self.dispatch.counters.dropped);
         if let Some(count) = self.drop_warning.count() {
             tracing::warn!(
                 topic = dropped.topic(),
@@ -404,12 +352,12 @@ impl Inbound {
     /// room, unless the connection waits for an answer of the broker.
     async fn hold(&mut self, mut item: Overflowed) {
         let drained = self.drained.clone();
-        let shared = self.shared.clone();
+        let connection = self.connection.clone();
         let mut paused = false;
         loop {
             // Registered before looking, so that room made meanwhile is not missed.
             let mut room = pin!(drained.notified());
-            let mut answer = pin!(shared.intake.awaiting.notified());
+            let mut answer = pin!(connection.intake.awaiting.notified());
             room.as_mut().enable();
             answer.as_mut().enable();
             item = match self.place(item, paused) {
@@ -417,20 +365,19 @@ impl Inbound {
                 Held::Wait(item) => item,
             };
             // Workers must run to make room: wake them before waiting.
-            self.end_of_read();
+            self.wake_workers();
             if !paused {
                 self.warn_paused(&item);
-                shared.intake.pause();
+                connection.intake.pause();
                 paused = true;
             }
             tokio::select! {
                 () = room => {}
                 () = answer => {}
-                () = tokio::time::sleep(PAUSE_RECHECK) => {}
             }
         }
         if paused {
-            shared.intake.resume();
+            connection.intake.resume();
         }
     }
 
@@ -474,7 +421,7 @@ impl Inbound {
     /// Whether the connection waits for something only reading brings: a handler
     /// waiting for it must not wait behind a paused reader.
     fn must_read(&self) -> bool {
-        self.shared.intake.answers_awaited() || self.shared.requests.len() > 0
+        self.connection.intake.must_read()
     }
 
     /// Drops a QoS 0 message for the full queues past their intake bound, the
@@ -483,7 +430,7 @@ impl Inbound {
         for (queue, _) in past {
             queue.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        Counters::bump(&self.shared.counters.dropped);
+        Counters::bump(&self.dispatch.counters.dropped);
         if let Some(count) = self.shed_warning.count() {
             tracing::warn!(
                 topic = message.topic(),
@@ -514,6 +461,24 @@ impl Inbound {
     }
 }
 
+impl Dispatcher for Inbound {
+    fn on_connected(&mut self, epoch: u64) {
+        self.acks.on_connected(epoch);
+    }
+
+    fn on_publish(
+        &mut self,
+        publish: ReceivedPublish,
+        epoch: u64,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.route(publish, epoch)
+    }
+
+    fn end_of_read(&mut self) -> bool {
+        self.wake_workers()
+    }
+}
+
 /// Delivers overflowed messages as queues make room; dropping each item afterwards
 /// settles its acknowledgement (clean session).
 async fn run_overflow(mut items: mpsc::UnboundedReceiver<Overflowed>, drained: Arc<Notify>) {
@@ -533,7 +498,7 @@ async fn run_overflow(mut items: mpsc::UnboundedReceiver<Overflowed>, drained: A
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connection::Route;
+    use crate::dispatch::routes::Route;
     use crate::Overflow;
 
     fn route(filter: &str) -> Route {

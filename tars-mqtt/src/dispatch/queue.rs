@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::retry::Failures;
+use super::failures::Failures;
 use crate::histogram::DurationHistogram;
 use crate::{Message, Overflow};
 

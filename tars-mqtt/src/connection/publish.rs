@@ -1,4 +1,6 @@
-//! Publishing, shared by [`Client`](crate::Client) and [`Context`](crate::Context).
+//! The outbound half of the session: checks a publish (topic, size, state of the
+//! connection) and hands it to the writer, on the data lane or, for health, ahead of it.
+//! [`Client`](crate::Client) and [`Context`](crate::Context) publish through it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,8 +9,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::connection::wire::{PublishPacket, Receipt};
-use crate::connection::{Counters, Shared};
+use super::wire::{PublishPacket, Receipt};
+use super::{Connection, Counters};
 use crate::envelope::{self, new_id, new_id_in};
 use crate::topic::validate_topic_name;
 use crate::trace::{self, TraceContext};
@@ -128,26 +130,26 @@ fn publish_len(topic_len: usize, payload_len: usize, qos: QoS) -> usize {
 }
 
 pub(crate) async fn publish_bytes(
-    shared: &Shared,
+    connection: &Connection,
     topic: &str,
     qos: QoS,
     retain: bool,
     payload: Vec<u8>,
 ) -> Result<()> {
-    publish_payload(shared, topic, qos, retain, Bytes::from(payload)).await
+    publish_payload(connection, topic, qos, retain, Bytes::from(payload)).await
 }
 
 /// Checks the topic, then hands the PUBLISH to the writer's data lane.
 async fn publish_payload(
-    shared: &Shared,
+    connection: &Connection,
     topic: &str,
     qos: QoS,
     retain: bool,
     payload: Bytes,
 ) -> Result<()> {
-    send(shared, checked_packet(topic, qos, retain, payload)?).await?;
-    if shared.config.metrics_on() {
-        shared.events.published("");
+    send(connection, checked_packet(topic, qos, retain, payload)?).await?;
+    if connection.config.metrics_on() {
+        connection.events.published("");
     }
     Ok(())
 }
@@ -163,8 +165,8 @@ fn checked_packet(topic: &str, qos: QoS, retain: bool, payload: Bytes) -> Result
 
 /// Hands a PUBLISH to the data lane: waits while the lane is full, drops a QoS 0 one
 /// while disconnected (QoS 1/2 wait for the connection).
-pub(crate) async fn send(shared: &Shared, mut publish: PublishPacket) -> Result<()> {
-    if v5(shared) {
+pub(crate) async fn send(connection: &Connection, mut publish: PublishPacket) -> Result<()> {
+    if v5(connection) {
         publish.trace = trace_for(publish.properties.as_deref());
     }
     let properties_len = publish
@@ -174,12 +176,12 @@ pub(crate) async fn send(shared: &Shared, mut publish: PublishPacket) -> Result<
         + publish.trace.as_deref().map_or(0, TraceContext::wire_len);
     let size =
         publish_len(publish.topic.len(), publish.payload.len(), publish.qos) + properties_len;
-    let status = shared.status();
+    let status = connection.status();
     let broker_max = status
         .broker_max_packet
         .map_or(usize::MAX, |max| max as usize);
     // The broker counts the fixed header too (at most 5 bytes).
-    let max = shared
+    let max = connection
         .config
         .max_packet_size()
         .min(broker_max.saturating_sub(5));
@@ -191,7 +193,7 @@ pub(crate) async fn send(shared: &Shared, mut publish: PublishPacket) -> Result<
     }
     if publish.qos == QoS::AtMostOnce && !status.connected {
         // At most once: nothing waits for a connection (QoS 1/2 do, in the outbox).
-        Counters::bump(&shared.counters.dropped_offline);
+        Counters::bump(&connection.counters.dropped_offline);
         tracing::debug!(
             topic = publish.topic(),
             "not connected: QoS 0 publish dropped"
@@ -199,11 +201,13 @@ pub(crate) async fn send(shared: &Shared, mut publish: PublishPacket) -> Result<
         return Ok(());
     }
     // Room in the lane is the common case: no waiting machinery then.
-    match shared.data.try_send(publish) {
+    match connection.data.try_send(publish) {
         Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Full(publish)) => {
-            shared.data.send(publish).await.map_err(|_| Error::Closed)
-        }
+        Err(mpsc::error::TrySendError::Full(publish)) => connection
+            .data
+            .send(publish)
+            .await
+            .map_err(|_| Error::Closed),
         Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
     }
 }
@@ -229,7 +233,7 @@ impl TopicName<'_> {
 /// Publishes `data` in an envelope; returns the envelope id (fresh, or the correlation
 /// id of `options`).
 pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
-    shared: &Shared,
+    connection: &Connection,
     topic: &str,
     event_type: &str,
     data: &D,
@@ -237,7 +241,7 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
 ) -> Result<String> {
     let (qos, retain) = (options.qos, options.retain);
     let id = options.correlation_id.take().unwrap_or_else(new_id);
-    let properties = v5(shared).then(|| options.envelope_properties());
+    let properties = v5(connection).then(|| options.envelope_properties());
     let target = Target {
         topic: TopicName::Given(topic),
         qos,
@@ -245,14 +249,14 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
         properties,
         receipt: None,
     };
-    send_envelope(shared, target, event_type, data, &id).await?;
+    send_envelope(connection, target, event_type, data, &id).await?;
     Ok(id)
 }
 
 /// Publishes `data` in a fresh envelope at QoS 1; returns its id and the receipt the
 /// broker's acknowledgement delivers (across reconnects).
 pub(crate) async fn publish_envelope_tracked<D: Serialize + ?Sized>(
-    shared: &Shared,
+    connection: &Connection,
     topic: &str,
     event_type: &str,
     data: &D,
@@ -263,16 +267,16 @@ pub(crate) async fn publish_envelope_tracked<D: Serialize + ?Sized>(
         topic: TopicName::Given(topic),
         qos: QoS::AtLeastOnce,
         retain: false,
-        properties: v5(shared).then(Properties::envelope),
+        properties: v5(connection).then(Properties::envelope),
         receipt: Some(receipt.clone()),
     };
-    send_envelope(shared, target, event_type, data, &id).await?;
+    send_envelope(connection, target, event_type, data, &id).await?;
     Ok((id, receipt))
 }
 
 /// Publishes a typed event with a fresh id, or with `correlation_id` (a reply).
 pub(crate) async fn publish_event<E: Event + Serialize>(
-    shared: &Shared,
+    connection: &Connection,
     event: &E,
     correlation_id: Option<&str>,
 ) -> Result<()> {
@@ -285,16 +289,16 @@ pub(crate) async fn publish_event<E: Event + Serialize>(
         topic: TopicName::Event(E::TOPIC),
         qos: E::QOS,
         retain: E::RETAIN,
-        properties: v5(shared).then(event_properties::<E>),
+        properties: v5(connection).then(event_properties::<E>),
         receipt: None,
     };
-    send_envelope(shared, target, E::EVENT_TYPE, event, id).await
+    send_envelope(connection, target, E::EVENT_TYPE, event, id).await
 }
 
 /// Publishes a typed event as the answer to an MQTT 5 request: on the request's
 /// response topic, with its correlation data, the envelope id being the request's.
 pub(crate) async fn publish_response<E: Event + Serialize>(
-    shared: &Shared,
+    connection: &Connection,
     event: &E,
     request_id: &str,
     to: ResponseTo<'_>,
@@ -311,7 +315,7 @@ pub(crate) async fn publish_response<E: Event + Serialize>(
         properties: Some(Arc::new(properties)),
         receipt: None,
     };
-    send_envelope(shared, target, E::EVENT_TYPE, event, request_id).await
+    send_envelope(connection, target, E::EVENT_TYPE, event, request_id).await
 }
 
 /// The trace an MQTT 5 publish carries: the running handler's, or a new one; none when
@@ -334,8 +338,8 @@ fn event_properties<E: Event>() -> Arc<Properties> {
 }
 
 /// Whether the connection speaks MQTT 5 (and publishes carry properties).
-fn v5(shared: &Shared) -> bool {
-    shared.config.mqtt_version() == MqttVersion::V5
+fn v5(connection: &Connection) -> bool {
+    connection.config.mqtt_version() == MqttVersion::V5
 }
 
 /// Where and how an envelope is published.
@@ -349,13 +353,13 @@ struct Target<'a> {
 }
 
 async fn send_envelope<D: Serialize + ?Sized>(
-    shared: &Shared,
+    connection: &Connection,
     target: Target<'_>,
     event_type: &str,
     data: &D,
     id: &str,
 ) -> Result<()> {
-    let payload = envelope::encode_bytes(id, event_type, shared.config.source_name(), data)?;
+    let payload = envelope::encode_bytes(id, event_type, connection.config.source_name(), data)?;
     let Target {
         topic,
         qos,
@@ -371,9 +375,9 @@ async fn send_envelope<D: Serialize + ?Sized>(
         packet = packet.with_properties(properties);
     }
     packet.receipt = receipt;
-    send(shared, packet).await?;
-    if shared.config.metrics_on() {
-        shared.events.published(event_type);
+    send(connection, packet).await?;
+    if connection.config.metrics_on() {
+        connection.events.published(event_type);
     }
     tracing::debug!(
         topic = topic.as_str(),
@@ -387,12 +391,12 @@ async fn send_envelope<D: Serialize + ?Sized>(
 /// Publishes a retained QoS 1 health status, ahead of data; does nothing when health is
 /// off.
 pub(crate) async fn publish_health(
-    shared: &Shared,
+    connection: &Connection,
     ok: bool,
     event: Option<&str>,
     err: Option<&str>,
 ) -> Result<()> {
-    if !shared.presence.health_on() {
+    if !connection.presence.health_on() {
         tracing::debug!(
             ok,
             event,
@@ -400,11 +404,11 @@ pub(crate) async fn publish_health(
         );
         return Ok(());
     }
-    if shared.status().stopped {
+    if connection.status().stopped {
         return Err(Error::Closed);
     }
-    let status = shared.presence.status(ok, event, err)?;
-    if !shared.send_urgent(status) {
+    let status = connection.presence.status(ok, event, err)?;
+    if !connection.send_urgent(status) {
         return Err(Error::Closed);
     }
     tracing::info!(ok, event, err, "published health");

@@ -7,29 +7,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
+use super::bound::BoundHandler;
 use super::queue::HandlerQueue;
 use super::retry::FailureHandling;
-use crate::handler::{Handler, HandlerError, HandlerResult};
-use crate::{Context, Message};
+use crate::{HandlerError, HandlerResult, Message};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A handler behind a pointer: the members of a group have different types.
 trait DynHandler: Send + Sync {
-    fn call_boxed<'a>(
-        &'a self,
-        message: &'a Message,
-        ctx: &'a Context,
-    ) -> BoxFuture<'a, HandlerResult>;
+    fn call_boxed<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, HandlerResult>;
 }
 
-impl<H: Handler> DynHandler for H {
-    fn call_boxed<'a>(
-        &'a self,
-        message: &'a Message,
-        ctx: &'a Context,
-    ) -> BoxFuture<'a, HandlerResult> {
-        Box::pin(self.call(message, ctx))
+impl<B: BoundHandler> DynHandler for B {
+    fn call_boxed<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, HandlerResult> {
+        Box::pin(self.call(message))
     }
 }
 
@@ -65,7 +57,7 @@ impl Group {
     }
 
     /// Adds a member; returns its place, which its route stamps on every message.
-    pub(crate) fn add<H: Handler>(&self, handler: H, failures: Arc<FailureHandling>) -> u16 {
+    pub(crate) fn add<B: BoundHandler>(&self, handler: B, failures: Arc<FailureHandling>) -> u16 {
         let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
         members.push(Member {
             handler: Arc::new(handler),
@@ -85,12 +77,8 @@ impl Group {
 /// What the group's worker runs: the member each message is for.
 pub(crate) struct GroupHandler(pub(crate) Arc<Group>);
 
-impl Handler for GroupHandler {
-    fn call<'a>(
-        &'a self,
-        message: &'a Message,
-        ctx: &'a Context,
-    ) -> impl Future<Output = HandlerResult> + Send + 'a {
+impl BoundHandler for GroupHandler {
+    fn call<'a>(&'a self, message: &'a Message) -> impl Future<Output = HandlerResult> + Send + 'a {
         let member = self
             .0
             .read()
@@ -98,7 +86,7 @@ impl Handler for GroupHandler {
             .map(|m| m.handler.clone());
         async move {
             match member {
-                Some(handler) => handler.call_boxed(message, ctx).await,
+                Some(handler) => handler.call_boxed(message).await,
                 None => Err(HandlerError::failed(
                     "no handler of the group takes this message",
                 )),

@@ -1,93 +1,122 @@
-//! Putting a client together, starting its tasks, and stopping them.
+//! The runtime: the session (`connection/`) and the dispatcher (`dispatch/`) put
+//! together behind one [`Shared`], their tasks started, routes added, and everything
+//! stopped. The API ([`Client`](crate::Client)) only calls these.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::acks::AckTracker;
-use super::group::{Group, GroupHandler, Policies};
-use super::inbound::Inbound;
-use super::link::Link;
-use super::presence::Presence;
-use super::queue::HandlerQueue;
-use super::retry::FailureHandling;
-use super::session::SessionTask;
-use super::wire::PublishPacket;
-use super::{heartbeat, tls, worker, Command, Route, SessionInput, Shared, Status, Tasks};
 use crate::config::Transport;
-use crate::handler::{Handler, HandlerOptions};
+use crate::connection::link::Link;
+use crate::connection::presence::Presence;
+use crate::connection::subscriptions::SubscriptionsTask;
+use crate::connection::{heartbeat, tls, Command, Connection, Receivers};
+use crate::dispatch::acks::AckTracker;
+use crate::dispatch::bound::BoundHandler;
+use crate::dispatch::group::{Group, GroupHandler, Policies};
+use crate::dispatch::inbound::Inbound;
+use crate::dispatch::queue::HandlerQueue;
+use crate::dispatch::retry::FailureHandling;
+use crate::dispatch::routes::Route;
+use crate::dispatch::worker;
+use crate::dispatch::Dispatch;
+use crate::handler_options::HandlerOptions;
 use crate::manifest::ServiceManifest;
+use crate::pending_requests::Requests;
 use crate::state::States;
-use crate::{Client, Config, Context, Error, Overflow, QoS, Result};
+use crate::{Config, Error, Overflow, QoS, Result};
 
 /// Publishes the data lane holds before `publish` waits for the writer.
 pub(crate) const DATA_LANE_CAPACITY: usize = 1024;
 /// How long `shutdown` waits for the link to say goodbye to the broker.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Registers a subscription on a client being assembled.
-pub(crate) type Installer = Box<dyn FnOnce(&Client) + Send>;
-
-/// A client put together, its workers running, its network tasks not started yet.
-pub(crate) struct Assembled {
-    pub(crate) client: Client,
-    pub(crate) inbound: Inbound,
-    pub(crate) overflow: Pin<Box<dyn Future<Output = ()> + Send>>,
-    pub(crate) commands: mpsc::UnboundedReceiver<Command>,
-    pub(crate) data: mpsc::Receiver<PublishPacket>,
-    pub(crate) session: mpsc::UnboundedReceiver<SessionInput>,
+/// What the handles of one client share: the session, the dispatcher, the requests
+/// waiting for replies, the handlers' state, and the tasks to stop.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) connection: Arc<Connection>,
+    pub(crate) dispatch: Arc<Dispatch>,
+    pub(crate) requests: Requests,
+    /// The handlers' shared state, by type (`State<T>`).
+    pub(crate) states: States,
+    pub(crate) tasks: Mutex<Tasks>,
 }
 
-/// Builds the shared state, installs the subscriptions and starts their workers.
+impl Shared {
+    pub(crate) fn tasks(&self) -> std::sync::MutexGuard<'_, Tasks> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Background tasks, kept to stop them on shutdown.
+#[derive(Debug, Default)]
+pub(crate) struct Tasks {
+    pub(crate) link: Option<JoinHandle<()>>,
+    pub(crate) session: Option<JoinHandle<()>>,
+    pub(crate) heartbeat: Option<JoinHandle<()>>,
+    pub(crate) overflow: Option<JoinHandle<()>>,
+    pub(crate) workers: Vec<JoinHandle<()>>,
+    /// The metrics endpoint (`TARS_METRICS_ADDR`).
+    pub(crate) metrics: Option<JoinHandle<()>>,
+}
+
+impl Tasks {
+    /// Aborts every task (used when `connect` is abandoned).
+    pub(crate) fn abort_all(&mut self) {
+        let singles = [
+            &self.link,
+            &self.session,
+            &self.heartbeat,
+            &self.overflow,
+            &self.metrics,
+        ];
+        for task in singles.into_iter().flatten() {
+            task.abort();
+        }
+        for worker in &self.workers {
+            worker.abort();
+        }
+    }
+}
+
+/// A client's state put together, its network tasks not started yet.
+pub(crate) struct Assembled {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) inbound: Inbound,
+    pub(crate) receivers: Receivers,
+}
+
+/// Builds the shared state. Routes may be added before [`start`].
 pub(crate) fn assemble(
     config: Config,
-    installers: Vec<Installer>,
     manifest: Option<ServiceManifest>,
     states: States,
 ) -> Result<Assembled> {
     let presence = Presence::new(&config, manifest.as_ref())?;
-    let (commands, commands_rx) = mpsc::unbounded_channel();
-    let (data, data_rx) = mpsc::channel(DATA_LANE_CAPACITY);
-    let (session, session_rx) = mpsc::unbounded_channel();
-    let acks = AckTracker::new(commands.clone());
+    let (connection, receivers) = Connection::new(config, presence, DATA_LANE_CAPACITY);
+    let connection = Arc::new(connection);
+    let dispatch = Arc::new(Dispatch::default());
+    let acks = AckTracker::new(connection.commands.clone());
+    let (inbound, overflow) = Inbound::new(connection.clone(), dispatch.clone(), acks);
     let shared = Arc::new(Shared {
-        config,
-        presence,
-        routes: Default::default(),
-        status: watch::Sender::new(Status::default()),
-        commands,
-        data,
-        force_reconnect: Default::default(),
-        session,
-        intake: Default::default(),
-        counters: Default::default(),
-        requests: Default::default(),
-        events: Default::default(),
-        closing: Default::default(),
-        startup_failure: Default::default(),
-        connect_failure: Default::default(),
-        groups: Default::default(),
+        connection,
+        dispatch,
+        requests: Requests::default(),
         states,
         tasks: Mutex::new(Tasks::default()),
     });
-    let client = Client::from_shared(shared.clone());
-    for install in installers {
-        install(&client);
-    }
-    let (inbound, overflow) = Inbound::new(shared, acks);
+    shared.tasks().overflow = Some(tokio::spawn(overflow));
     Ok(Assembled {
-        client,
+        shared,
         inbound,
-        overflow: Box::pin(overflow),
-        commands: commands_rx,
-        data: data_rx,
-        session: session_rx,
+        receivers,
     })
 }
 
@@ -97,9 +126,9 @@ struct AbortUnlessStarted(Option<Arc<Shared>>);
 impl Drop for AbortUnlessStarted {
     fn drop(&mut self) {
         if let Some(shared) = self.0.take() {
-            shared.closing.store(true, Ordering::Release);
+            shared.connection.closing.store(true, Ordering::Release);
             shared.tasks().abort_all();
-            shared.status.send_modify(|s| s.stopped = true);
+            shared.connection.status.send_modify(|s| s.stopped = true);
         }
     }
 }
@@ -107,103 +136,85 @@ impl Drop for AbortUnlessStarted {
 /// Starts the network tasks and returns once connected and subscribed (retrying with
 /// backoff while the broker is unreachable). A subscription the broker refuses at start
 /// is an error.
-pub(crate) async fn start(
-    config: Config,
-    installers: Vec<Installer>,
-    manifest: Option<ServiceManifest>,
-    states: States,
-) -> Result<Client> {
-    let needs_tls = config
+pub(crate) async fn start(assembled: Assembled) -> Result<()> {
+    let Assembled {
+        shared,
+        inbound,
+        receivers,
+    } = assembled;
+    let connection = &shared.connection;
+    let mut guard = AbortUnlessStarted(Some(shared.clone()));
+    let needs_tls = connection
+        .config
         .brokers()
         .iter()
         .any(|broker| matches!(broker.transport, Transport::Tls | Transport::Wss));
     let tls = match needs_tls {
-        true => Some(tls::client_config(&config)?),
+        true => Some(tls::client_config(&connection.config)?),
         false => None,
     };
-    #[cfg(feature = "metrics")]
-    let metrics = match config.metrics_addr() {
-        Some(addr) => Some(crate::metrics::server::bind(addr).await?),
-        None => None,
-    };
-    tracing::info!(%config, "connecting");
-    let parts = assemble(config, installers, manifest, states)?;
-    let shared = parts.client.shared_arc();
-    let mut guard = AbortUnlessStarted(Some(shared.clone()));
+    tracing::info!(config = %connection.config, "connecting");
     {
         let mut tasks = shared.tasks();
-        #[cfg(feature = "metrics")]
-        if let Some(listener) = metrics {
-            if let Ok(addr) = listener.local_addr() {
-                tracing::info!(
-                    "metrics on http://{addr}/metrics (health: /healthz, readiness: /readyz)"
-                );
-            }
-            tasks.metrics = Some(tokio::spawn(crate::metrics::server::serve(
-                listener,
-                shared.clone(),
-            )));
-        }
-        tasks.overflow = Some(tokio::spawn(parts.overflow));
         let link = Link::new(
-            shared.clone(),
-            parts.commands,
-            parts.data,
-            parts.inbound,
+            connection.clone(),
+            receivers.commands,
+            receivers.data,
+            inbound,
             tls,
         );
         tasks.link = Some(tokio::spawn(link.run()));
-        tasks.session = Some(tokio::spawn(
-            SessionTask::new(shared.clone(), parts.session).run(),
-        ));
-        if shared.config.enable_heartbeat() {
-            tasks.heartbeat = Some(tokio::spawn(heartbeat::run(shared.clone())));
+        let subscriptions = SubscriptionsTask::new(
+            connection.clone(),
+            shared.dispatch.clone(),
+            receivers.subscribe,
+        );
+        tasks.session = Some(tokio::spawn(subscriptions.run()));
+        if connection.config.enable_heartbeat() {
+            tasks.heartbeat = Some(tokio::spawn(heartbeat::run(connection.clone())));
         }
     }
-    let mut status = shared.status.subscribe();
+    let mut status = connection.status.subscribe();
     let ready = status
         .wait_for(|s| s.subscribed_epoch > 0 || s.stopped || s.failed)
         .await
         .map(|s| *s);
     match ready {
         Ok(status) if status.failed => {
-            let error = shared.take_startup_failure().unwrap_or(Error::Closed);
+            let error = connection.take_startup_failure().unwrap_or(Error::Closed);
             guard.0 = None;
             stop(&shared, false).await;
             Err(error)
         }
         Ok(status) if !status.stopped => {
             guard.0 = None;
-            Ok(parts.client)
+            Ok(())
         }
         _ => Err(Error::Closed),
     }
 }
 
 /// Starts `options.concurrency` workers for `handler` and routes `filter` to them (not
-/// yet subscribed); returns the route's id. A handler of an ordered group joins the
-/// group's queue and worker instead.
-pub(crate) fn add_route<H: Handler>(
-    client: &Client,
+/// yet subscribed); returns the route's id. `name` labels the handler in metrics. A
+/// handler of an ordered group joins the group's queue and worker instead.
+pub(crate) fn add_route<B: BoundHandler>(
+    shared: &Shared,
     filter: String,
     qos: QoS,
     options: HandlerOptions,
-    handler: H,
+    name: String,
+    handler: B,
 ) -> usize {
-    let shared = client.shared();
-    let name = handler.name().map_or_else(|| filter.clone(), str::to_owned);
+    let config = &shared.connection.config;
     let failures = Arc::new(FailureHandling {
         handler: name.clone(),
-        policy: options
-            .failure
-            .or(shared.config.failure_policy())
-            .effective(),
+        policy: options.failure.or(config.failure_policy()).effective(),
     });
     if let Some(group) = &options.group {
         let group_name = group.to_string();
-        let group = join_group(client, &group_name);
+        let group = join_group(shared, &group_name);
         let member = group.add(handler, failures);
-        return shared.routes_write().insert(Route {
+        return shared.dispatch.routes_write().insert(Route {
             handler: group_name,
             filter,
             qos,
@@ -213,8 +224,8 @@ pub(crate) fn add_route<H: Handler>(
     }
     let capacity = options
         .queue_capacity
-        .unwrap_or(shared.config.handler_queue_capacity());
-    let intake = options.intake_bytes.unwrap_or(shared.config.intake_bytes());
+        .unwrap_or(config.handler_queue_capacity());
+    let intake = options.intake_bytes.unwrap_or(config.intake_bytes());
     let queue = Arc::new(HandlerQueue::new(
         capacity,
         options.overflow,
@@ -222,13 +233,13 @@ pub(crate) fn add_route<H: Handler>(
         intake,
     ));
     spawn_workers(
-        client,
+        shared,
         Arc::new(handler),
         &queue,
         options.concurrency,
         Policies::One(failures),
     );
-    shared.routes_write().insert(Route {
+    shared.dispatch.routes_write().insert(Route {
         handler: name,
         filter,
         qos,
@@ -237,40 +248,44 @@ pub(crate) fn add_route<H: Handler>(
     })
 }
 
+/// Removes a route (its subscription was refused); its workers end.
+pub(crate) fn remove_route(shared: &Shared, route: usize) {
+    shared.dispatch.routes_write().remove(route);
+}
+
 /// The ordered group `name`: its queue and single worker, started by its first member.
-fn join_group(client: &Client, name: &str) -> Arc<Group> {
-    let shared = client.shared();
-    let mut groups = shared.groups.lock().unwrap_or_else(|p| p.into_inner());
+fn join_group(shared: &Shared, name: &str) -> Arc<Group> {
+    let mut groups = shared.dispatch.groups();
     if let Some(group) = groups.get(name) {
         return group.clone();
     }
+    let config = &shared.connection.config;
     let queue = Arc::new(HandlerQueue::new(
-        shared.config.handler_queue_capacity(),
+        config.handler_queue_capacity(),
         Overflow::Block,
         1,
-        shared.config.intake_bytes(),
+        config.intake_bytes(),
     ));
     let group = Arc::new(Group::new(queue.clone()));
     let handler = Arc::new(GroupHandler(group.clone()));
-    spawn_workers(client, handler, &queue, 1, Policies::Group(group.clone()));
+    spawn_workers(shared, handler, &queue, 1, Policies::Group(group.clone()));
     groups.insert(name.to_owned(), group.clone());
     group
 }
 
-fn spawn_workers<H: Handler>(
-    client: &Client,
-    handler: Arc<H>,
+fn spawn_workers<B: BoundHandler>(
+    shared: &Shared,
+    handler: Arc<B>,
     queue: &Arc<HandlerQueue>,
     count: usize,
     policies: Policies,
 ) {
-    let mut tasks = client.shared().tasks();
+    let mut tasks = shared.tasks();
     for index in 0..count {
-        let ctx = Context::new(client.clone());
         tasks.workers.push(tokio::spawn(worker::run(
             handler.clone(),
             queue.clone(),
-            ctx,
+            shared.connection.clone(),
             index,
             policies.clone(),
         )));
@@ -284,15 +299,16 @@ fn spawn_workers<H: Handler>(
 /// Otherwise: handlers are stopped where they are and DISCONNECT goes at once.
 pub(crate) async fn stop(shared: &Shared, graceful: bool) {
     tracing::info!(graceful, "shutting down");
-    shared.closing.store(true, Ordering::Release);
+    let connection = &shared.connection;
+    connection.closing.store(true, Ordering::Release);
     let mut tasks = std::mem::take(&mut *shared.tasks());
     abort(tasks.heartbeat.take());
     // Dropping the routes closes the handler queues: workers end once theirs is empty.
-    shared.routes_write().clear();
+    shared.dispatch.routes_write().clear();
     if graceful {
         drain_workers(
             std::mem::take(&mut tasks.workers),
-            shared.config.drain_timeout(),
+            connection.config.drain_timeout(),
         )
         .await;
     } else {
@@ -303,7 +319,7 @@ pub(crate) async fn stop(shared: &Shared, graceful: bool) {
     // Acknowledgements of what the handlers finished are on the command lane already:
     // the writer sends them before these last words and the DISCONNECT.
     let last_words = if graceful {
-        shared.presence.withdraw().unwrap_or_else(|error| {
+        connection.presence.withdraw().unwrap_or_else(|error| {
             tracing::warn!(%error, "could not build the shutdown health status");
             Vec::new()
         })
@@ -311,7 +327,7 @@ pub(crate) async fn stop(shared: &Shared, graceful: bool) {
         Vec::new()
     };
     let (done, stopped) = oneshot::channel();
-    if shared
+    if connection
         .commands
         .send(Command::Stop { last_words, done })
         .is_ok()
@@ -323,7 +339,7 @@ pub(crate) async fn stop(shared: &Shared, graceful: bool) {
         link.abort();
         let _ = link.await;
     }
-    shared.status.send_modify(|s| {
+    connection.status.send_modify(|s| {
         s.connected = false;
         s.stopped = true;
     });

@@ -13,64 +13,19 @@
 //!   dead-lettered now with an error that says "shutdown" (or logged as lost).
 
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use base64::Engine as _;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
+use super::failures::{Failure, Failures};
 use super::queue::HandlerQueue;
-use super::wire::Receipt;
-use super::Shared;
+use crate::connection::publish::publish_envelope_tracked;
+use crate::connection::wire::Receipt;
+use crate::connection::Connection;
 use crate::failure::{epoch_seconds, DeadLetter, EffectivePolicy, DEAD_LETTER_TYPE};
-use crate::handler::{FailureKind, HandlerError};
-use crate::publish::publish_envelope_tracked;
 use crate::span::record_envelope;
-use crate::{Context, Error, Message};
-
-/// The failures of one message so far.
-#[derive(Debug)]
-pub(crate) struct Failures {
-    /// Attempts made, all failed.
-    attempts: u32,
-    first_failed_at: SystemTime,
-    last_failed_at: SystemTime,
-    last: Failure,
-}
-
-/// One failed attempt.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub(crate) error: HandlerError,
-    pub(crate) panicked: bool,
-}
-
-impl Failures {
-    fn first(failure: Failure) -> Box<Self> {
-        let now = SystemTime::now();
-        Box::new(Self {
-            attempts: 1,
-            first_failed_at: now,
-            last_failed_at: now,
-            last: failure,
-        })
-    }
-
-    /// One failed attempt, for queue tests.
-    #[cfg(test)]
-    pub(crate) fn for_test() -> Box<Self> {
-        Self::first(Failure {
-            error: HandlerError::failed("test"),
-            panicked: false,
-        })
-    }
-
-    fn again(&mut self, failure: Failure) {
-        self.attempts += 1;
-        self.last_failed_at = SystemTime::now();
-        self.last = failure;
-    }
-}
+use crate::{Error, FailureKind, Message};
 
 /// One handler's failure policy, as its workers apply it.
 #[derive(Debug)]
@@ -92,7 +47,7 @@ enum Ending {
 pub(crate) async fn on_failure(
     handling: &FailureHandling,
     queue: &HandlerQueue,
-    ctx: &Context,
+    connection: &Connection,
     message: Message,
     earlier: Option<Box<Failures>>,
     failure: Failure,
@@ -107,7 +62,15 @@ pub(crate) async fn on_failure(
     };
     let policy = &handling.policy;
     if !retryable || failures.attempts > policy.retries {
-        return settle(handling, queue, ctx, message, failures, Ending::Failed).await;
+        return settle(
+            handling,
+            queue,
+            connection,
+            message,
+            failures,
+            Ending::Failed,
+        )
+        .await;
     }
     let delay = policy.delay(failures.attempts);
     let (envelope_id, _) = identify(&message);
@@ -122,7 +85,7 @@ pub(crate) async fn on_failure(
         "handler failed, will retry"
     );
     if let Err((message, failures)) = queue.park(message, failures, Instant::now() + delay) {
-        abandon(handling, queue, ctx, message, failures).await;
+        abandon(handling, queue, connection, message, failures).await;
     }
 }
 
@@ -130,7 +93,7 @@ pub(crate) async fn on_failure(
 pub(crate) async fn abandon(
     handling: &FailureHandling,
     queue: &HandlerQueue,
-    ctx: &Context,
+    connection: &Connection,
     message: Message,
     failures: Box<Failures>,
 ) {
@@ -145,7 +108,15 @@ pub(crate) async fn abandon(
         );
         return; // dropped unhandled: not acknowledged
     }
-    settle(handling, queue, ctx, message, failures, Ending::Shutdown).await;
+    settle(
+        handling,
+        queue,
+        connection,
+        message,
+        failures,
+        Ending::Shutdown,
+    )
+    .await;
 }
 
 /// The final outcome of a failed message: a dead letter, or a log line. Then it is
@@ -154,7 +125,7 @@ pub(crate) async fn abandon(
 async fn settle(
     handling: &FailureHandling,
     queue: &HandlerQueue,
-    ctx: &Context,
+    connection: &Connection,
     message: Message,
     failures: Box<Failures>,
     ending: Ending,
@@ -175,8 +146,7 @@ async fn settle(
     };
     if let Some(topic) = &handling.policy.dead_letter {
         let letter = dead_letter(&handling.handler, &message, &failures, error.clone());
-        let shared = ctx.client().shared();
-        match publish_envelope_tracked(shared, topic, DEAD_LETTER_TYPE, &letter).await {
+        match publish_envelope_tracked(connection, topic, DEAD_LETTER_TYPE, &letter).await {
             Ok((dead_letter_id, receipt)) => {
                 tracing::error!(
                     topic = message.topic(),
@@ -190,7 +160,7 @@ async fn settle(
                 );
                 counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 counters.handled.fetch_add(1, Ordering::Relaxed);
-                acknowledge_once_delivered(shared, message, receipt);
+                acknowledge_once_delivered(connection, message, receipt);
                 return;
             }
             Err(Error::Closed) => {
@@ -254,12 +224,12 @@ async fn settle(
 /// in the worker could stall on a reader paused by backpressure, behind which the
 /// broker's PUBACK sits. If the client stops first, the message is not acknowledged
 /// and the broker delivers it again.
-fn acknowledge_once_delivered(shared: &Shared, message: Message, receipt: Receipt) {
+fn acknowledge_once_delivered(connection: &Connection, message: Message, receipt: Receipt) {
     if !message.awaits_handling() {
         message.mark_handled();
         return;
     }
-    let mut status = shared.status.subscribe();
+    let mut status = connection.status.subscribe();
     tokio::spawn(async move {
         tokio::select! {
             () = receipt.delivered() => message.mark_handled(),
@@ -302,7 +272,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::QoS;
+    use crate::{HandlerError, QoS};
 
     fn failures(attempts: u32) -> Failures {
         let mut all = Failures::first(Failure {

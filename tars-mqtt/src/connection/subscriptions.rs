@@ -15,23 +15,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
 
 use super::wire::SubscribeOutcome;
-use super::{Command, SessionInput, Shared, Status};
+use super::{Command, Connection, Status, SubscribeRequest, SubscriptionSource};
 use crate::{Error, QoS, Result};
 
 /// How long the broker has to answer a SUBSCRIBE.
 const SUBACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Filters per SUBSCRIBE packet when restoring many subscriptions.
 const FILTERS_PER_PACKET: usize = 64;
-/// The broker's answer to a refused MQTT 3.1.1 subscription.
 /// The broker's answer to a refused subscription, as logged and reported.
 fn refusal(reason: &str) -> String {
     format!("SUBACK: {reason}")
-}
-
-struct Request {
-    filter: String,
-    qos: QoS,
-    reply: oneshot::Sender<Result<()>>,
 }
 
 /// Why waiting for a SUBACK ended without one.
@@ -41,22 +34,30 @@ enum Interrupted {
     Closed,
 }
 
-pub(crate) struct SessionTask {
-    shared: Arc<Shared>,
-    inputs: mpsc::UnboundedReceiver<SessionInput>,
+/// The subscriptions task of one client.
+pub(crate) struct SubscriptionsTask<S> {
+    connection: Arc<Connection>,
+    /// The filters to restore on each connection.
+    source: Arc<S>,
+    inputs: mpsc::UnboundedReceiver<SubscribeRequest>,
     status: watch::Receiver<Status>,
     /// Subscribe requests received while (re)subscribing or disconnected.
-    waiting: VecDeque<Request>,
+    waiting: VecDeque<SubscribeRequest>,
     restored_epoch: u64,
     /// Whether `ready` was announced (after that, connections announce `reconnected`).
     announced_ready: bool,
 }
 
-impl SessionTask {
-    pub(crate) fn new(shared: Arc<Shared>, inputs: mpsc::UnboundedReceiver<SessionInput>) -> Self {
-        let status = shared.status.subscribe();
+impl<S: SubscriptionSource> SubscriptionsTask<S> {
+    pub(crate) fn new(
+        connection: Arc<Connection>,
+        source: Arc<S>,
+        inputs: mpsc::UnboundedReceiver<SubscribeRequest>,
+    ) -> Self {
+        let status = connection.status.subscribe();
         Self {
-            shared,
+            connection,
+            source,
             inputs,
             status,
             waiting: VecDeque::new(),
@@ -83,14 +84,14 @@ impl SessionTask {
                         .join(", ");
                     let answer = refused[0].1.clone();
                     tracing::error!(filter, answer, "the broker refused a subscription at start (check the broker's ACL for this client)");
-                    self.shared
+                    self.connection
                         .fail_startup(Error::SubscriptionRefused { filter, answer });
                     return;
                 }
                 self.restored_epoch = status.epoch;
                 let refused: Vec<String> = refused.into_iter().map(|(filter, _)| filter).collect();
                 self.announce(&refused);
-                self.shared
+                self.connection
                     .status
                     .send_modify(|s| s.subscribed_epoch = status.epoch);
                 continue;
@@ -105,9 +106,7 @@ impl SessionTask {
                 changed = self.status.changed() => if changed.is_err() { return },
                 input = self.inputs.recv() => match input {
                     None => return,
-                    Some(SessionInput::Subscribe { filter, qos, reply }) => {
-                        self.waiting.push_back(Request { filter, qos, reply });
-                    }
+                    Some(request) => self.waiting.push_back(request),
                 },
             }
         }
@@ -116,7 +115,7 @@ impl SessionTask {
     /// Sends every subscription again on a new connection; returns the refused filters
     /// with the broker's answers.
     async fn restore(&mut self, epoch: u64) -> Result<Vec<(String, String)>, ()> {
-        let subscriptions = self.shared.routes_read().subscriptions();
+        let subscriptions = self.source.subscriptions();
         let mut refused = Vec::new();
         for chunk in subscriptions.chunks(FILTERS_PER_PACKET) {
             match self.subscribe_and_wait(chunk.to_vec()).await {
@@ -151,13 +150,13 @@ impl SessionTask {
     fn announce(&mut self, refused: &[String]) {
         let first = !self.announced_ready;
         self.announced_ready = true;
-        let broker = self.shared.broker_display();
-        match self.shared.presence.announce(first, refused, &broker) {
+        let broker = self.connection.broker_display();
+        match self.connection.presence.announce(first, refused, &broker) {
             Ok(packets) => {
                 for packet in packets {
-                    self.shared.send_urgent(packet);
+                    self.connection.send_urgent(packet);
                 }
-                if self.shared.presence.health_on() {
+                if self.connection.presence.health_on() {
                     tracing::info!(
                         ok = refused.is_empty(),
                         event = if first { "ready" } else { "reconnected" },
@@ -169,7 +168,7 @@ impl SessionTask {
         }
     }
 
-    async fn subscribe_one(&mut self, request: Request) {
+    async fn subscribe_one(&mut self, request: SubscribeRequest) {
         let filters = vec![(request.filter.clone(), request.qos)];
         let result = match self.subscribe_and_wait(filters).await {
             Ok(outcomes) => match outcomes.into_iter().next() {
@@ -205,7 +204,7 @@ impl SessionTask {
         let epoch = self.status.borrow().epoch;
         let (reply, answer) = oneshot::channel();
         if self
-            .shared
+            .connection
             .commands
             .send(Command::Subscribe { filters, reply })
             .is_err()
@@ -230,9 +229,7 @@ impl SessionTask {
                     }
                     input = self.inputs.recv() => match input {
                         None => return Err(Interrupted::Closed),
-                        Some(SessionInput::Subscribe { filter, qos, reply }) => {
-                            self.waiting.push_back(Request { filter, qos, reply });
-                        }
+                        Some(request) => self.waiting.push_back(request),
                     },
                 }
             }

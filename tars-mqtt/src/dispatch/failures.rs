@@ -1,0 +1,50 @@
+//! What a message's failed attempts left: how many, when, and the last error. It
+//! travels with the message while it waits out its backoff in the queue.
+
+use std::time::SystemTime;
+
+use crate::failure::HandlerError;
+
+/// The failures of one message so far.
+#[derive(Debug)]
+pub(crate) struct Failures {
+    /// Attempts made, all failed.
+    pub(crate) attempts: u32,
+    pub(crate) first_failed_at: SystemTime,
+    pub(crate) last_failed_at: SystemTime,
+    pub(crate) last: Failure,
+}
+
+/// One failed attempt.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: HandlerError,
+    pub(crate) panicked: bool,
+}
+
+impl Failures {
+    pub(crate) fn first(failure: Failure) -> Box<Self> {
+        let now = SystemTime::now();
+        Box::new(Self {
+            attempts: 1,
+            first_failed_at: now,
+            last_failed_at: now,
+            last: failure,
+        })
+    }
+
+    /// One failed attempt, for queue tests.
+    #[cfg(test)]
+    pub(crate) fn for_test() -> Box<Self> {
+        Self::first(Failure {
+            error: HandlerError::failed("test"),
+            panicked: false,
+        })
+    }
+
+    pub(crate) fn again(&mut self, failure: Failure) {
+        self.attempts += 1;
+        self.last_failed_at = SystemTime::now();
+        self.last = failure;
+    }
+}

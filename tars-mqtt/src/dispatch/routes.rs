@@ -1,0 +1,95 @@
+//! The route table: every subscription's filter and handler queue, and the trie that
+//! finds those matching a topic.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::queue::HandlerQueue;
+use crate::topic::{routing_filter, TopicTrie};
+use crate::QoS;
+
+/// One subscription: its filter as sent to the broker and its handler's queue.
+#[derive(Debug)]
+pub(crate) struct Route {
+    /// The handler's name for metrics: its function's, or else the filter.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) handler: String,
+    pub(crate) filter: String,
+    pub(crate) qos: QoS,
+    pub(crate) queue: Arc<HandlerQueue>,
+    /// Its handler's place in an ordered group sharing `queue` (0 outside groups).
+    pub(crate) member: u16,
+}
+
+/// Every subscription, and the trie that finds those matching a topic.
+#[derive(Debug, Default)]
+pub(crate) struct RouteTable {
+    trie: TopicTrie<usize>,
+    routes: Vec<Option<Route>>,
+    /// Bumped by every change, so that a cached match can tell it is stale.
+    generation: u64,
+}
+
+impl RouteTable {
+    pub(crate) fn insert(&mut self, route: Route) -> usize {
+        let id = self.routes.len();
+        self.trie.insert(routing_filter(&route.filter), id);
+        self.routes.push(Some(route));
+        self.generation += 1;
+        id
+    }
+
+    pub(crate) fn remove(&mut self, id: usize) {
+        if let Some(route) = self.routes.get_mut(id).and_then(Option::take) {
+            self.trie.remove(routing_filter(&route.filter), id);
+            route.queue.close();
+        }
+        self.generation += 1;
+    }
+
+    /// Changes with every insert, remove and clear.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Appends the ids of the routes whose filter matches `topic`.
+    pub(crate) fn matches(&self, topic: &str, out: &mut Vec<usize>) {
+        self.trie.matches(topic, out);
+    }
+
+    pub(crate) fn route(&self, id: usize) -> Option<&Route> {
+        self.routes.get(id).and_then(Option::as_ref)
+    }
+
+    /// Each distinct filter once, with the highest QoS asked for it.
+    pub(crate) fn subscriptions(&self) -> Vec<(String, QoS)> {
+        let mut filters: BTreeMap<&str, QoS> = BTreeMap::new();
+        for route in self.routes.iter().flatten() {
+            let qos = filters.entry(&route.filter).or_insert(route.qos);
+            if (route.qos as u8) > (*qos as u8) {
+                *qos = route.qos;
+            }
+        }
+        filters
+            .into_iter()
+            .map(|(f, q)| (f.to_owned(), q))
+            .collect()
+    }
+
+    /// Every live route.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().flatten()
+    }
+
+    /// Drops every route, closing the handler queues: workers finish what is queued.
+    pub(crate) fn clear(&mut self) {
+        for route in self.iter() {
+            route.queue.close();
+        }
+        let generation = self.generation + 1;
+        *self = Self {
+            generation,
+            ..Self::default()
+        };
+    }
+}

@@ -1,0 +1,71 @@
+//! How a subscription's handler is run: its concurrency, its queue and what a full
+//! queue does, its intake bound, its failure policy and its ordered group.
+
+use crate::FailurePolicy;
+
+/// What a handler's queue does when a message arrives and the queue is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Overflow {
+    /// Messages wait for room, held up to the handler's intake bound
+    /// ([`HandlerOptions::intake_bytes`]); past it, reading from the broker pauses until
+    /// the handler makes room, and the broker holds the rest. A QoS 1/2 message's
+    /// acknowledgement is held back until it is queued. While the connection waits for
+    /// an answer of the broker (an acknowledgement of a publish, a request's reply),
+    /// reading goes on instead, and a QoS 0 message past the bound is dropped and
+    /// counted. See `docs/flow-control.md`.
+    #[default]
+    Block,
+    /// The oldest queued message is dropped to make room (latest data wins: partial
+    /// transcripts, sensor streams).
+    DropOldest,
+    /// The arriving message is dropped.
+    DropNewest,
+}
+
+impl Overflow {
+    /// The policy's name as written in `#[tars::handler(overflow = "...")]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::DropOldest => "drop_oldest",
+            Self::DropNewest => "drop_newest",
+        }
+    }
+}
+
+/// Flow control and failure policy of one subscription: how many messages its handler
+/// runs at once, how many wait in its queue under which overflow policy, and what
+/// happens when it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerOptions {
+    /// Messages handled at once (default 1: one at a time, in arrival order).
+    pub concurrency: usize,
+    /// Queue capacity; `None` for the configuration's `handler_queue_capacity` (1024).
+    pub queue_capacity: Option<usize>,
+    /// What happens when the queue is full.
+    pub overflow: Overflow,
+    /// Under `Block`, the bytes of received messages held for this handler while its
+    /// queue is full, before intake pauses; `None` for the configuration's
+    /// [`intake_bytes`](crate::Config::intake_bytes) (4 MiB).
+    pub intake_bytes: Option<usize>,
+    /// Retries, backoff and dead letter; what it leaves out comes from the service-wide
+    /// policy ([`Config::failure_policy`](crate::Config::failure_policy)).
+    pub failure: FailurePolicy,
+    /// An ordered group: the handlers of one group share one queue and one worker, so
+    /// messages across their topics are handled one at a time in arrival order (their
+    /// own `concurrency`, `queue_capacity` and `overflow` then do not apply).
+    pub group: Option<std::borrow::Cow<'static, str>>,
+}
+
+impl Default for HandlerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 1,
+            queue_capacity: None,
+            overflow: Overflow::Block,
+            intake_bytes: None,
+            failure: FailurePolicy::default(),
+            group: None,
+        }
+    }
+}
