@@ -1,11 +1,18 @@
 //! What a handler gets to act on the bus.
 
-use serde::Serialize;
+use std::ops::Deref;
 
-use crate::{Client, Event, PublishOptions, QoS, Result};
+use crate::Client;
 
-/// A handler's access to the connection: publishing events, health and raw payloads.
+/// A handler's access to the bus: everything a [`Client`] does (publishing events,
+/// health and raw payloads, requests), through `Deref`, plus the service's state.
 /// Cheap to clone and `Send + 'static`, so a handler may move it into a spawned task.
+///
+/// ```no_run
+/// # async fn demo(ctx: tars::Context) -> tars::Result<()> {
+/// ctx.publish_bytes("echo/out", tars::QoS::AtMostOnce, false, b"hi".to_vec()).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Context {
     client: Client,
@@ -16,45 +23,6 @@ impl Context {
         Self { client }
     }
 
-    /// Publishes a typed event on its topic, with its QoS and retain flag.
-    pub async fn publish<E: Event + Serialize>(&self, event: &E) -> Result<()> {
-        self.client.publish(event).await
-    }
-
-    /// Publishes `data` in an envelope; see [`Client::publish_event`].
-    pub async fn publish_event<D: Serialize + ?Sized>(
-        &self,
-        topic: &str,
-        event_type: &str,
-        data: &D,
-        options: PublishOptions,
-    ) -> Result<String> {
-        self.client
-            .publish_event(topic, event_type, data, options)
-            .await
-    }
-
-    /// Publishes a raw payload; see [`Client::publish_bytes`].
-    pub async fn publish_bytes(
-        &self,
-        topic: &str,
-        qos: QoS,
-        retain: bool,
-        payload: impl Into<Vec<u8>>,
-    ) -> Result<()> {
-        self.client.publish_bytes(topic, qos, retain, payload).await
-    }
-
-    /// Publishes a health status; see [`Client::publish_health`].
-    pub async fn publish_health(
-        &self,
-        ok: bool,
-        event: Option<&str>,
-        error: Option<&str>,
-    ) -> Result<()> {
-        self.client.publish_health(ok, event, error).await
-    }
-
     /// The service instance's state of type `T`, if it was provided (handlers of
     /// `#[tars::handler]` take it as a `State<T>` argument instead).
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<crate::State<T>> {
@@ -63,6 +31,15 @@ impl Context {
 
     /// The underlying client.
     pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// A context publishes and requests as its client does: one surface, not two.
+impl Deref for Context {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
         &self.client
     }
 }

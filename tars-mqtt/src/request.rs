@@ -219,28 +219,3 @@ impl Client {
             .then(|| format!("tars/replies/{}", self.config().client_id()))
     }
 }
-
-impl Context {
-    /// Publishes a request and waits for its reply; see [`Client::request`].
-    pub async fn request<Req, Resp>(&self, request: &Req) -> Result<Resp>
-    where
-        Req: Event + Serialize,
-        Resp: Event + DeserializeOwned,
-    {
-        self.client().request(request).await
-    }
-
-    /// A request with a timeout of your choice, returning the whole reply envelope; see
-    /// [`Client::request_envelope`].
-    pub async fn request_envelope<Req, Resp>(
-        &self,
-        request: &Req,
-        timeout: Duration,
-    ) -> Result<Envelope<Resp>>
-    where
-        Req: Event + Serialize,
-        Resp: Event + DeserializeOwned,
-    {
-        self.client().request_envelope(request, timeout).await
-    }
-}

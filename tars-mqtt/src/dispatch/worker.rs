@@ -18,7 +18,7 @@ use super::retry;
 use crate::connection::Connection;
 use crate::span::{message_span, record_trace};
 use crate::trace::TraceContext;
-use crate::{HandlerError, HandlerResult, Message, MqttVersion};
+use crate::{HandlerError, Message, MqttVersion};
 
 /// Handles queued messages one at a time until the queue is closed and empty (a
 /// handler with `concurrency = N` has N of these on one queue). A failed attempt goes
