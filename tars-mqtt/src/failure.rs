@@ -7,6 +7,14 @@
 //! dead_letter = "dead/tts")]`); what it leaves out comes from the service-wide defaults
 //! (`TARS_RETRIES`, `TARS_BACKOFF`, `TARS_DEAD_LETTER_TOPIC`), then from tars' own
 //! (no retries, 100 ms, at most 30 s, no dead letter). See `docs/failure-policies.md`.
+//!
+//! The words for failure, in the order a failure meets them:
+//! - a handler reports a [`HandlerError`], of a [`FailureKind`];
+//! - its [`FailurePolicy`] as declared, settled with the defaults into an
+//!   [`EffectivePolicy`], is applied by the dispatcher per handler (`HandlerPolicy`,
+//!   with the handler's name; `WorkerPolicy` when a group's worker serves several);
+//! - a message's `FailedAttempts` travel with it while it waits for another attempt;
+//! - after the last one, its [`DeadLetter`].
 
 use std::borrow::Cow;
 use std::fmt::{self, Display};

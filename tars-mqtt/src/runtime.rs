@@ -17,10 +17,10 @@ use crate::connection::subscriptions::SubscriptionsTask;
 use crate::connection::{heartbeat, tls, Command, Connection, Receivers};
 use crate::dispatch::acks::AckTracker;
 use crate::dispatch::bound::BoundHandler;
-use crate::dispatch::group::{Group, GroupHandler, Policies};
+use crate::dispatch::group::{Group, GroupHandler, WorkerPolicy};
 use crate::dispatch::inbound::Inbound;
 use crate::dispatch::queue::HandlerQueue;
-use crate::dispatch::retry::FailureHandling;
+use crate::dispatch::retry::HandlerPolicy;
 use crate::dispatch::routes::Route;
 use crate::dispatch::worker;
 use crate::dispatch::Dispatch;
@@ -206,7 +206,7 @@ pub(crate) fn add_route<B: BoundHandler>(
     handler: B,
 ) -> usize {
     let config = &shared.connection.config;
-    let failures = Arc::new(FailureHandling {
+    let failures = Arc::new(HandlerPolicy {
         handler: name.clone(),
         policy: options.failure.or(config.failure_policy()).effective(),
     });
@@ -237,7 +237,7 @@ pub(crate) fn add_route<B: BoundHandler>(
         Arc::new(handler),
         &queue,
         options.concurrency,
-        Policies::One(failures),
+        WorkerPolicy::One(failures),
     );
     shared.dispatch.routes_write().insert(Route {
         handler: name,
@@ -268,7 +268,7 @@ fn join_group(shared: &Shared, name: &str) -> Arc<Group> {
     ));
     let group = Arc::new(Group::new(queue.clone()));
     let handler = Arc::new(GroupHandler(group.clone()));
-    spawn_workers(shared, handler, &queue, 1, Policies::Group(group.clone()));
+    spawn_workers(shared, handler, &queue, 1, WorkerPolicy::Group(group.clone()));
     groups.insert(name.to_owned(), group.clone());
     group
 }
@@ -278,7 +278,7 @@ fn spawn_workers<B: BoundHandler>(
     handler: Arc<B>,
     queue: &Arc<HandlerQueue>,
     count: usize,
-    policies: Policies,
+    policies: WorkerPolicy,
 ) {
     let mut tasks = shared.tasks();
     for index in 0..count {

@@ -7,23 +7,23 @@ use crate::failure::HandlerError;
 
 /// The failures of one message so far.
 #[derive(Debug)]
-pub(crate) struct Failures {
+pub(crate) struct FailedAttempts {
     /// Attempts made, all failed.
     pub(crate) attempts: u32,
     pub(crate) first_failed_at: SystemTime,
     pub(crate) last_failed_at: SystemTime,
-    pub(crate) last: Failure,
+    pub(crate) last: FailedAttempt,
 }
 
 /// One failed attempt.
 #[derive(Debug)]
-pub(crate) struct Failure {
+pub(crate) struct FailedAttempt {
     pub(crate) error: HandlerError,
     pub(crate) panicked: bool,
 }
 
-impl Failures {
-    pub(crate) fn first(failure: Failure) -> Box<Self> {
+impl FailedAttempts {
+    pub(crate) fn first(failure: FailedAttempt) -> Box<Self> {
         let now = SystemTime::now();
         Box::new(Self {
             attempts: 1,
@@ -36,13 +36,13 @@ impl Failures {
     /// One failed attempt, for queue tests.
     #[cfg(test)]
     pub(crate) fn for_test() -> Box<Self> {
-        Self::first(Failure {
+        Self::first(FailedAttempt {
             error: HandlerError::failed("test"),
             panicked: false,
         })
     }
 
-    pub(crate) fn again(&mut self, failure: Failure) {
+    pub(crate) fn again(&mut self, failure: FailedAttempt) {
         self.attempts += 1;
         self.last_failed_at = SystemTime::now();
         self.last = failure;

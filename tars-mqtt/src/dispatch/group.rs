@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use super::bound::BoundHandler;
 use super::queue::HandlerQueue;
-use super::retry::FailureHandling;
+use super::retry::HandlerPolicy;
 use crate::{HandlerError, HandlerResult, Message};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -27,7 +27,7 @@ impl<B: BoundHandler> DynHandler for B {
 
 struct Member {
     handler: Arc<dyn DynHandler>,
-    failures: Arc<FailureHandling>,
+    failures: Arc<HandlerPolicy>,
 }
 
 /// One ordered group: its queue, and its members in the order they registered.
@@ -57,7 +57,7 @@ impl Group {
     }
 
     /// Adds a member; returns its place, which its route stamps on every message.
-    pub(crate) fn add<B: BoundHandler>(&self, handler: B, failures: Arc<FailureHandling>) -> u16 {
+    pub(crate) fn add<B: BoundHandler>(&self, handler: B, failures: Arc<HandlerPolicy>) -> u16 {
         let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
         members.push(Member {
             handler: Arc::new(handler),
@@ -67,7 +67,7 @@ impl Group {
     }
 
     /// The failure policy of the member a message is for.
-    pub(crate) fn failures(&self, message: &Message) -> Option<Arc<FailureHandling>> {
+    pub(crate) fn failures(&self, message: &Message) -> Option<Arc<HandlerPolicy>> {
         self.read()
             .get(usize::from(message.member()))
             .map(|m| m.failures.clone())
@@ -97,14 +97,14 @@ impl BoundHandler for GroupHandler {
 
 /// The failure policy a worker applies: its handler's, or each group member's own.
 #[derive(Clone)]
-pub(crate) enum Policies {
-    One(Arc<FailureHandling>),
+pub(crate) enum WorkerPolicy {
+    One(Arc<HandlerPolicy>),
     Group(Arc<Group>),
 }
 
-impl Policies {
+impl WorkerPolicy {
     /// The policy for a failed message.
-    pub(crate) fn for_message(&self, message: &Message) -> Option<Arc<FailureHandling>> {
+    pub(crate) fn for_message(&self, message: &Message) -> Option<Arc<HandlerPolicy>> {
         match self {
             Self::One(failures) => Some(failures.clone()),
             Self::Group(group) => group.failures(message),

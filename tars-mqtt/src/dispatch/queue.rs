@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::failures::Failures;
+use super::failures::FailedAttempts;
 use crate::histogram::DurationHistogram;
 use crate::{Message, Overflow};
 
@@ -39,9 +39,9 @@ pub(crate) enum Work {
     /// A message not tried yet.
     Fresh(Message),
     /// A message whose backoff is over, for another attempt.
-    Retry(Message, Box<Failures>),
+    Retry(Message, Box<FailedAttempts>),
     /// A message that was waiting out its backoff when the queue closed (shutdown).
-    Abandoned(Message, Box<Failures>),
+    Abandoned(Message, Box<FailedAttempts>),
 }
 
 /// A message waiting out its backoff.
@@ -51,7 +51,7 @@ struct Parked {
     /// Arrival order among messages due at the same instant.
     seq: u64,
     message: Message,
-    failures: Box<Failures>,
+    failures: Box<FailedAttempts>,
 }
 
 impl PartialEq for Parked {
@@ -332,9 +332,9 @@ impl HandlerQueue {
     pub(crate) fn park(
         &self,
         message: Message,
-        failures: Box<Failures>,
+        failures: Box<FailedAttempts>,
         due: Instant,
-    ) -> Result<(), (Message, Box<Failures>)> {
+    ) -> Result<(), (Message, Box<FailedAttempts>)> {
         let mut state = self.lock();
         if state.closed {
             return Err((message, failures));
@@ -442,8 +442,8 @@ mod tests {
         }
     }
 
-    fn failures() -> Box<Failures> {
-        Failures::for_test()
+    fn failures() -> Box<FailedAttempts> {
+        FailedAttempts::for_test()
     }
 
     fn topics(queue: &HandlerQueue) -> Vec<String> {

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
-use super::failures::{Failure, Failures};
+use super::failures::{FailedAttempt, FailedAttempts};
 use super::queue::HandlerQueue;
 use crate::connection::publish::publish_envelope_tracked;
 use crate::connection::wire::Receipt;
@@ -29,7 +29,7 @@ use crate::{Error, FailureKind, Message};
 
 /// One handler's failure policy, as its workers apply it.
 #[derive(Debug)]
-pub(crate) struct FailureHandling {
+pub(crate) struct HandlerPolicy {
     /// The handler's name (its metrics label).
     pub(crate) handler: String,
     pub(crate) policy: EffectivePolicy,
@@ -45,12 +45,12 @@ enum Ending {
 
 /// Handles a failed attempt: parks the message for another, or settles it.
 pub(crate) async fn on_failure(
-    handling: &FailureHandling,
+    handling: &HandlerPolicy,
     queue: &HandlerQueue,
     connection: &Connection,
     message: Message,
-    earlier: Option<Box<Failures>>,
-    failure: Failure,
+    earlier: Option<Box<FailedAttempts>>,
+    failure: FailedAttempt,
 ) {
     let retryable = failure.error.kind() != FailureKind::Malformed;
     let failures = match earlier {
@@ -58,7 +58,7 @@ pub(crate) async fn on_failure(
             failures.again(failure);
             failures
         }
-        None => Failures::first(failure),
+        None => FailedAttempts::first(failure),
     };
     let policy = &handling.policy;
     if !retryable || failures.attempts > policy.retries {
@@ -91,11 +91,11 @@ pub(crate) async fn on_failure(
 
 /// A message that was waiting out its backoff when shutdown came.
 pub(crate) async fn abandon(
-    handling: &FailureHandling,
+    handling: &HandlerPolicy,
     queue: &HandlerQueue,
     connection: &Connection,
     message: Message,
-    failures: Box<Failures>,
+    failures: Box<FailedAttempts>,
 ) {
     if message.awaits_handling() {
         let (envelope_id, _) = identify(&message);
@@ -123,11 +123,11 @@ pub(crate) async fn abandon(
 /// acknowledged, unless the dead letter could not be published because the client
 /// stopped (a persistent session then gets it again).
 async fn settle(
-    handling: &FailureHandling,
+    handling: &HandlerPolicy,
     queue: &HandlerQueue,
     connection: &Connection,
     message: Message,
-    failures: Box<Failures>,
+    failures: Box<FailedAttempts>,
     ending: Ending,
 ) {
     let counters = &queue.counters;
@@ -250,7 +250,7 @@ fn identify(message: &Message) -> (Option<String>, Option<String>) {
 }
 
 /// The dead letter of a message: the original as JSON when it is JSON, else base64.
-fn dead_letter(handler: &str, message: &Message, failures: &Failures, error: String) -> DeadLetter {
+fn dead_letter(handler: &str, message: &Message, failures: &FailedAttempts, error: String) -> DeadLetter {
     let envelope = serde_json::from_slice::<Box<RawValue>>(message.payload()).ok();
     let payload_base64 = envelope
         .is_none()
@@ -274,13 +274,13 @@ mod tests {
     use super::*;
     use crate::{HandlerError, QoS};
 
-    fn failures(attempts: u32) -> Failures {
-        let mut all = Failures::first(Failure {
+    fn failures(attempts: u32) -> FailedAttempts {
+        let mut all = FailedAttempts::first(FailedAttempt {
             error: HandlerError::failed("first"),
             panicked: false,
         });
         for n in 1..attempts {
-            all.again(Failure {
+            all.again(FailedAttempt {
                 error: HandlerError::failed(format!("attempt {}", n + 1)),
                 panicked: false,
             });

@@ -11,8 +11,8 @@ use tracing::{Instrument, Span};
 
 use super::bound::BoundHandler;
 use super::call_clock::CallClock;
-use super::failures::Failure;
-use super::group::Policies;
+use super::failures::FailedAttempt;
+use super::group::WorkerPolicy;
 use super::queue::{HandlerQueue, Work};
 use super::retry;
 use crate::connection::Connection;
@@ -29,7 +29,7 @@ pub(crate) async fn run<B: BoundHandler>(
     queue: Arc<HandlerQueue>,
     connection: Arc<Connection>,
     worker: usize,
-    policies: Policies,
+    policies: WorkerPolicy,
 ) {
     let counters = &queue.counters;
     // This worker's own histogram (see `DurationHistogram::observe_exclusive`).
@@ -78,11 +78,11 @@ pub(crate) async fn run<B: BoundHandler>(
                 message.mark_handled();
                 continue;
             }
-            Ok(Err(error)) => Failure {
+            Ok(Err(error)) => FailedAttempt {
                 error,
                 panicked: false,
             },
-            Err(panic) => Failure {
+            Err(panic) => FailedAttempt {
                 error: HandlerError::failed(format!("handler panicked: {}", panic_reason(&*panic))),
                 panicked: true,
             },
