@@ -29,7 +29,7 @@ impl<E: Display> IntoHandlerResult for Result<(), E> {
 }
 
 /// Handles the messages of one subscription: by default one at a time, in arrival
-/// order; with `concurrency = N` (see [`HandlerOptions`]), N at once. A failed message
+/// order; with `concurrency = N` (see [`HandlerOptions`](crate::HandlerOptions)), N at once. A failed message
 /// may be tried again later by the failure policy.
 ///
 /// Closures `Fn(Message) -> impl Future` implement it through [`handler_fn`];
