@@ -100,14 +100,14 @@ pub fn encode_envelope<D: serde::Serialize + ?Sized>(
     source: &str,
     data: &D,
 ) -> crate::Result<Vec<u8>> {
-    crate::envelope::encode(id, event_type, source, data)
+    crate::contract::envelope::encode(id, event_type, source, data)
 }
 
 /// Decodes an envelope as a typed handler does (the event only).
 pub fn decode_event<T: serde::de::DeserializeOwned>(
     message: &crate::Message,
 ) -> Result<T, crate::HandlerError> {
-    crate::extract::decode_event::<T>(message, None).map(|envelope| envelope.data)
+    crate::api::extract::decode_event::<T>(message, None).map(|envelope| envelope.data)
 }
 
 /// A received message, as the dispatcher builds it.
@@ -137,12 +137,12 @@ impl Routes {
 
 /// The duplicate detector of the dispatcher.
 #[derive(Debug)]
-pub struct Dedup(crate::dedup::Deduplicator);
+pub struct Dedup(crate::dispatch::dedup::Deduplicator);
 
 impl Dedup {
     /// A detector remembering `max_entries` keys for `ttl`.
     pub fn new(ttl: std::time::Duration, max_entries: usize) -> Self {
-        Self(crate::dedup::Deduplicator::new(ttl, max_entries))
+        Self(crate::dispatch::dedup::Deduplicator::new(ttl, max_entries))
     }
 
     /// Whether this payload was seen within the TTL (and remembers it).

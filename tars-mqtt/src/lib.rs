@@ -116,80 +116,62 @@
 
 #![warn(missing_docs)]
 
-pub mod asyncapi;
-mod backoff;
+mod api;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;
 #[cfg(feature = "broker")]
 pub mod broker;
-mod client;
 pub mod config;
 mod connection;
-mod context;
-mod dedup;
+mod contract;
 mod dispatch;
-mod envelope;
-mod error;
-mod event;
-mod extract;
-mod failure;
-mod handler;
-mod handler_options;
-pub mod health;
-mod histogram;
-pub mod manifest;
 mod metrics;
-#[cfg(feature = "otel")]
-pub mod otel;
-mod pending_requests;
-mod properties;
+mod model;
 #[cfg(test)]
 mod proptests;
-mod raw;
-pub mod registry;
-mod reply;
-mod request;
 mod runtime;
 mod service;
-mod settings;
-mod span;
-mod state;
-mod stats;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod topic;
-pub mod trace;
 
-pub use client::{Client, ClientBuilder};
+pub use api::registry;
+pub use contract::{asyncapi, health, manifest};
+#[cfg(feature = "otel")]
+pub use telemetry::otel;
+pub use telemetry::trace;
+
+pub use api::client::{Client, ClientBuilder};
+pub use api::context::Context;
+pub use api::handler::{handler_fn, Handler, HandlerFn, IntoHandlerResult};
+pub use api::raw::MqttHandle;
+pub use api::reply::HandlerOutput;
+pub use api::request::DynamicRequest;
+pub use api::settings::{FromSetting, Settings, SettingsRegistration};
 pub use config::{
     BrokerUrl, Config, ConfigBuilder, ConfigError, EnvDefaults, MqttVersion, Secret, Transport,
 };
 pub use connection::publish::PublishOptions;
-pub use context::Context;
+pub use contract::envelope::{new_id, now_ts, Envelope};
+pub use contract::properties::{Properties, ENVELOPE_CONTENT_TYPE};
 pub use dispatch::message::Message;
-pub use envelope::{new_id, now_ts, DecodeError, Envelope};
-pub use error::{Error, Result};
-pub use event::Event;
-pub use failure::{
+pub use metrics::stats::{HandlerStats, Stats};
+pub use model::error::{DecodeError, Error, Result};
+pub use model::event::Event;
+pub use model::failure::{
     DeadLetter, EffectivePolicy, FailureKind, FailurePolicy, HandlerError, HandlerResult,
     DEAD_LETTER_TYPE, DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF,
 };
-pub use handler::{handler_fn, Handler, HandlerFn, IntoHandlerResult};
-pub use handler_options::{HandlerOptions, Overflow};
-pub use properties::{Properties, ENVELOPE_CONTENT_TYPE};
-pub use raw::MqttHandle;
-pub use reply::HandlerOutput;
-pub use request::DynamicRequest;
+pub use model::handler_options::{HandlerOptions, Overflow};
+pub use model::state::{State, StateNeed};
 pub use rumqttc;
 pub use rumqttc::QoS;
 /// JSON values, for envelopes of any data (`Envelope<tars::serde_json::Value>`)
 /// without a dependency of its own.
 pub use serde_json;
 pub use service::{ServiceOutput, ServiceSpec};
-pub use settings::{FromSetting, Settings, SettingsRegistration};
-pub use state::{State, StateNeed};
-pub use stats::{HandlerStats, Stats};
 pub use tars_mqtt_macros::{handler, service, Event, Settings};
 /// The async runtime tars runs on, for a service's own tasks and timers
 /// (`tars::tokio::time::sleep`) without a dependency of its own.
@@ -219,17 +201,18 @@ pub mod __private {
     pub use serde_json;
     pub use tokio;
 
-    pub use crate::config::{ConfigError, Variable};
-    pub use crate::extract::{
+    pub use crate::api::context::state;
+    pub use crate::api::extract::{
         decode_envelope, decode_event, segment, EventEnvelope, EventOf, NotAnEvent, Payload,
     };
-    pub use crate::registry::{EventRegistration, HandlerRegistration};
-    pub use crate::reply::HandlerOutput;
-    pub use crate::service::{run_service, ServiceOutput, ServiceSpec};
-    pub use crate::settings::{
+    pub use crate::api::registry::{EventRegistration, HandlerRegistration};
+    pub use crate::api::reply::HandlerOutput;
+    pub use crate::api::settings::{
         out_of_range, provide as provide_settings, setting, Settings, SettingsRegistration,
     };
-    pub use crate::state::{state, StateNeed};
+    pub use crate::config::{ConfigError, Variable};
+    pub use crate::model::state::StateNeed;
+    pub use crate::service::{run_service, ServiceOutput, ServiceSpec};
     pub use crate::topic::matches_const;
 
     /// The JSON schema of `T`, draft 7 with subschemas inlined (feature `schemars`).

@@ -110,10 +110,10 @@ proptest! {
             crate::QoS::AtMostOnce,
             false,
         );
-        let _ = crate::envelope::decode::<serde_json::Value>(&payload);
-        let _ = crate::extract::decode_event::<serde_json::Value>(&message, None);
+        let _ = crate::contract::envelope::decode::<serde_json::Value>(&payload);
+        let _ = crate::api::extract::decode_event::<serde_json::Value>(&message, None);
         let _ = message.header();
-        let _ = crate::dedup::key_of(&payload);
+        let _ = crate::dispatch::dedup::key_of(&payload);
     }
 
     #[test]
@@ -127,8 +127,8 @@ proptest! {
             crate::QoS::AtMostOnce,
             false,
         );
-        let _ = crate::extract::decode_event::<serde_json::Value>(&message, None);
-        let _ = crate::dedup::key_of(payload.as_bytes());
+        let _ = crate::api::extract::decode_event::<serde_json::Value>(&message, None);
+        let _ = crate::dispatch::dedup::key_of(payload.as_bytes());
     }
 
     #[test]

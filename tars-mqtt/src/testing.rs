@@ -50,7 +50,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::broker::EmbeddedBroker;
-use crate::health::{health_topic, HealthStatus};
+use crate::contract::health::{health_topic, HealthStatus};
 #[cfg(feature = "metrics")]
 pub use crate::metrics::MetricsSnapshot;
 use crate::topic::matches;
@@ -144,7 +144,9 @@ impl TestService {
     pub async fn with_handlers(broker: &TestBroker, names: &[&str]) -> Self {
         for name in names {
             assert!(
-                crate::registry::handlers().iter().any(|h| h.name == *name),
+                crate::api::registry::handlers()
+                    .iter()
+                    .any(|h| h.name == *name),
                 "no #[tars::handler] named `{name}` in this binary"
             );
         }
@@ -181,14 +183,14 @@ impl TestService {
     /// Runs the handlers `keep` accepts with a configuration of your own.
     pub async fn start_with(
         config: ConfigBuilder,
-        keep: impl Fn(&crate::registry::HandlerRegistration) -> bool,
+        keep: impl Fn(&crate::api::registry::HandlerRegistration) -> bool,
     ) -> Self {
         Self::start_built(config, keep, |builder| builder).await
     }
 
     async fn start_built(
         config: ConfigBuilder,
-        keep: impl Fn(&crate::registry::HandlerRegistration) -> bool,
+        keep: impl Fn(&crate::api::registry::HandlerRegistration) -> bool,
         add: impl FnOnce(crate::ClientBuilder) -> crate::ClientBuilder,
     ) -> Self {
         let config = config.build().expect("a valid test configuration");

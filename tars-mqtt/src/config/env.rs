@@ -254,7 +254,7 @@ pub(crate) fn failure_policy_from_process() -> Result<crate::FailurePolicy, Conf
 fn failure_policy(lookup: &Lookup<'_>) -> Result<crate::FailurePolicy, ConfigError> {
     let retries_rule = format!(
         "must be a whole number from 0 to {}",
-        crate::failure::MAX_RETRIES
+        crate::model::failure::MAX_RETRIES
     );
     let retries = get(lookup, "TARS_RETRIES")?
         .map(|raw| {

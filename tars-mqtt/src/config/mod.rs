@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::failure::{FailurePolicy, MAX_RETRIES};
+use crate::model::failure::{FailurePolicy, MAX_RETRIES};
 
 pub(crate) use broker_url::redact as redact_url;
 pub use broker_url::{BrokerUrl, Transport};

@@ -183,7 +183,7 @@ pub fn effective_value(config: &Config, name: &str) -> Option<String> {
             config
                 .failure_policy()
                 .backoff
-                .unwrap_or(crate::failure::DEFAULT_BACKOFF)
+                .unwrap_or(crate::model::failure::DEFAULT_BACKOFF)
         ),
         "TARS_DEAD_LETTER_TOPIC" => config
             .failure_policy()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
-use crate::histogram::DurationHistogram;
+use crate::telemetry::histogram::DurationHistogram;
 
 /// The most event types counted apart; the label values of a metric are bounded by the
 /// code, and this keeps them bounded when event types come from input.

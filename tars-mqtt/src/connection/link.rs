@@ -21,8 +21,8 @@ use super::wire::{
 };
 use super::writer::{Finished, Lanes, Writer};
 use super::{reader, Command, Connection, Counters, Dispatcher};
-use crate::backoff::Backoff;
 use crate::config::BrokerUrl;
+use crate::connection::backoff::Backoff;
 use crate::MqttVersion;
 use crate::QoS;
 

@@ -17,6 +17,7 @@
 //! The session knows nothing of handlers: the reader hands messages to a [`Dispatcher`]
 //! and the subscriptions task asks a [`SubscriptionSource`] what to subscribe.
 
+pub(crate) mod backoff;
 pub(crate) mod event_counts;
 pub(crate) mod failover;
 pub(crate) mod heartbeat;

@@ -6,10 +6,10 @@
 use bytes::Bytes;
 
 use super::wire::PublishPacket;
-use crate::envelope::{self, new_id};
-use crate::health::HEALTH_EVENT_TYPE;
-use crate::health::{events, health_topic, keepalive_topic, HealthStatus, Heartbeat};
-use crate::manifest::{manifest_topic, MANIFEST_EVENT_TYPE};
+use crate::contract::envelope::{self, new_id};
+use crate::contract::health::HEALTH_EVENT_TYPE;
+use crate::contract::health::{events, health_topic, keepalive_topic, HealthStatus, Heartbeat};
+use crate::contract::manifest::{manifest_topic, MANIFEST_EVENT_TYPE};
 use crate::{Config, QoS, Result};
 
 /// A client's presence: what it announces, and where.
@@ -21,7 +21,7 @@ pub(crate) struct Presence {
     pub(crate) keepalive_topic: String,
     manifest_topic: String,
     /// The manifest, announced after each connection (naming the broker), if any.
-    manifest: Option<crate::manifest::ServiceManifest>,
+    manifest: Option<crate::contract::manifest::ServiceManifest>,
     /// The service's version, from its manifest (empty without one), for metrics.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) version: String,
@@ -30,7 +30,7 @@ pub(crate) struct Presence {
 impl Presence {
     pub(crate) fn new(
         config: &Config,
-        manifest: Option<&crate::manifest::ServiceManifest>,
+        manifest: Option<&crate::contract::manifest::ServiceManifest>,
     ) -> Result<Self> {
         let version = manifest.map(|m| m.version.clone()).unwrap_or_default();
         Ok(Self {
@@ -167,7 +167,7 @@ impl Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::ServiceManifest;
+    use crate::contract::manifest::ServiceManifest;
 
     fn presence(health: bool, manifest: bool) -> Presence {
         let config = Config::builder("mqtt://localhost", "svc")

@@ -1,6 +1,6 @@
 //! The outbound half of the session: checks a publish (topic, size, state of the
 //! connection) and hands it to the writer, on the data lane or, for health, ahead of it.
-//! [`Client`](crate::Client) and [`Context`](crate::Context) publish through it.
+//! The API (`Client`, `Context`) publishes through it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 
 use super::wire::{PublishPacket, Receipt};
 use super::{Connection, Counters};
-use crate::envelope::{self, new_id, new_id_in};
+use crate::contract::envelope::{self, new_id, new_id_in};
+use crate::telemetry::trace::{self, TraceContext};
 use crate::topic::validate_topic_name;
-use crate::trace::{self, TraceContext};
 use crate::{Error, Event, MqttVersion, Properties, QoS, Result};
 
 /// How an envelope is published: correlation, QoS, retain, and under MQTT 5 user

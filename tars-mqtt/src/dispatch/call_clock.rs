@@ -7,7 +7,7 @@
 //! per process against the system clock. `quanta` falls back to the system clock where
 //! the counter is not invariant.
 
-use crate::histogram::DurationHistogram;
+use crate::telemetry::histogram::DurationHistogram;
 
 /// A handler worker's clock.
 pub(crate) struct CallClock {

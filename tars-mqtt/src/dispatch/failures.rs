@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use crate::failure::HandlerError;
+use crate::model::failure::HandlerError;
 
 /// The failures of one message so far.
 #[derive(Debug)]

@@ -37,7 +37,7 @@ use super::routes::RouteTable;
 use super::{Counters, Dispatch};
 use crate::connection::wire::ReceivedPublish;
 use crate::connection::{Connection, Dispatcher, InboundAck};
-use crate::dedup::Deduplicator;
+use crate::dispatch::dedup::Deduplicator;
 use crate::{Message, QoS};
 
 /// How many times its intake bound the overflow may hold for a handler, in QoS 1/2

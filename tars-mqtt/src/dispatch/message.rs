@@ -7,7 +7,8 @@ use bytestring::ByteString;
 use serde::de::DeserializeOwned;
 
 use super::acks::AckGuard;
-use crate::envelope::{self, DecodeError, EnvelopeHeader};
+use crate::contract::envelope::{self, EnvelopeHeader};
+use crate::model::error::DecodeError;
 use crate::{Envelope, Properties, QoS};
 
 /// A message as received from the broker. Cheap to clone (the payload is shared).

@@ -17,6 +17,7 @@
 pub(crate) mod acks;
 pub(crate) mod bound;
 pub(crate) mod call_clock;
+pub(crate) mod dedup;
 pub(crate) mod failures;
 pub(crate) mod group;
 pub(crate) mod inbound;

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::failures::FailedAttempts;
-use crate::histogram::DurationHistogram;
+use crate::telemetry::histogram::DurationHistogram;
 use crate::{Message, Overflow};
 
 /// What happened to a message offered to a queue.

@@ -23,8 +23,8 @@ use super::queue::HandlerQueue;
 use crate::connection::publish::publish_envelope_tracked;
 use crate::connection::wire::Receipt;
 use crate::connection::Connection;
-use crate::failure::{epoch_seconds, DeadLetter, EffectivePolicy, DEAD_LETTER_TYPE};
-use crate::span::record_envelope;
+use crate::model::failure::{epoch_seconds, DeadLetter, EffectivePolicy, DEAD_LETTER_TYPE};
+use crate::telemetry::span::record_envelope;
 use crate::{Error, FailureKind, Message};
 
 /// One handler's failure policy, as its workers apply it.
@@ -250,7 +250,12 @@ fn identify(message: &Message) -> (Option<String>, Option<String>) {
 }
 
 /// The dead letter of a message: the original as JSON when it is JSON, else base64.
-fn dead_letter(handler: &str, message: &Message, failures: &FailedAttempts, error: String) -> DeadLetter {
+fn dead_letter(
+    handler: &str,
+    message: &Message,
+    failures: &FailedAttempts,
+    error: String,
+) -> DeadLetter {
     let envelope = serde_json::from_slice::<Box<RawValue>>(message.payload()).ok();
     let payload_base64 = envelope
         .is_none()

@@ -16,8 +16,8 @@ use super::group::WorkerPolicy;
 use super::queue::{HandlerQueue, Work};
 use super::retry;
 use crate::connection::Connection;
-use crate::span::{message_span, record_trace};
-use crate::trace::TraceContext;
+use crate::telemetry::span::{message_span, record_trace};
+use crate::telemetry::trace::{TraceContext, TRACEPARENT, TRACESTATE};
 use crate::{HandlerError, Message, MqttVersion};
 
 /// Handles queued messages one at a time until the queue is closed and empty (a
@@ -56,8 +56,12 @@ pub(crate) async fn run<B: BoundHandler>(
         // MQTT 5: the handler runs in the message's trace (see `crate::trace`), settled
         // before the span is first entered (an exported span's parent is fixed then).
         let trace = traced.then(|| {
-            let trace = exported_trace(&span, &message)
-                .unwrap_or_else(|| TraceContext::for_message(&message));
+            let trace = exported_trace(&span, &message).unwrap_or_else(|| {
+                TraceContext::for_message(
+                    message.user_property(TRACEPARENT),
+                    message.user_property(TRACESTATE),
+                )
+            });
             record_trace(&span, &trace);
             trace
         });
@@ -99,7 +103,11 @@ pub(crate) async fn run<B: BoundHandler>(
 /// The trace of an exported message span (feature `otel`), parented on the message.
 fn exported_trace(span: &Span, message: &Message) -> Option<TraceContext> {
     #[cfg(feature = "otel")]
-    return crate::otel::adopt(span, message);
+    return crate::telemetry::otel::adopt(
+        span,
+        message.user_property(TRACEPARENT),
+        message.user_property(TRACESTATE),
+    );
     #[cfg(not(feature = "otel"))]
     {
         let _ = (span, message);

@@ -1,4 +1,5 @@
-//! Metrics: the Prometheus rendering of what the session, the dispatcher and the
+//! What a client reports of itself: its counters ([`Stats`](crate::Stats)), and with
+//! the `metrics` feature the Prometheus rendering of what the session, the dispatcher and the
 //! handlers count, and the HTTP endpoint that serves it with the health probes.
 //!
 //! Counters that already exist (`Stats`, the handler queues') are read when scraped, so
@@ -11,6 +12,7 @@ mod render;
 pub(crate) mod server;
 #[cfg(all(feature = "metrics", feature = "testing"))]
 mod snapshot;
+pub(crate) mod stats;
 
 #[cfg(feature = "metrics")]
 pub(crate) use render::render;

@@ -11,8 +11,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::dispatch::queue::HandlerQueue;
-use crate::histogram::{DurationHistogram, HistogramSnapshot};
 use crate::runtime::Shared;
+use crate::telemetry::histogram::{DurationHistogram, HistogramSnapshot};
 
 /// The `Content-Type` of [`render`]'s output.
 pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;

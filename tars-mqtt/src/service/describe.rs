@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::ServiceSpec;
 use crate::config::{effective_value, Variable, CONFIG_VARIABLES};
-use crate::manifest::ServiceManifest;
+use crate::contract::manifest::ServiceManifest;
 use crate::Config;
 
 /// The service's name: its `#[tars::service(name)]`, else the program's file name.
@@ -104,7 +104,7 @@ pub(super) fn service_variables(spec: &ServiceSpec) -> Vec<ServiceVariable> {
     #[cfg(feature = "otel")]
     more.extend([
         own(
-            crate::otel::ENDPOINT_VARIABLE,
+            crate::telemetry::otel::ENDPOINT_VARIABLE,
             "unset (off)",
             "OTLP/HTTP collector to export message spans to",
         ),
@@ -176,7 +176,7 @@ pub(super) fn help(spec: &ServiceSpec) -> String {
             variable.name, variable.meaning, variable.default
         );
     }
-    for settings in crate::settings::registered() {
+    for settings in crate::api::settings::registered() {
         let _ = writeln!(
             out,
             "\nSettings of {} (default in brackets):",
@@ -198,7 +198,7 @@ pub(super) fn help(spec: &ServiceSpec) -> String {
 pub(super) fn check_settings() -> Result<String, crate::ConfigError> {
     let lookup = |name: &str| std::env::var(name).ok();
     let mut out = String::new();
-    for settings in crate::settings::registered() {
+    for settings in crate::api::settings::registered() {
         let _ = writeln!(out, "Settings of {}:", settings.type_name);
         for (name, value) in (settings.check)(&lookup)? {
             let _ = writeln!(out, "  {name:<26} {value}");

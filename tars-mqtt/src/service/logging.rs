@@ -20,7 +20,7 @@ pub(super) fn json_logs() -> Result<bool, String> {
 #[derive(Debug, Default)]
 pub(super) struct Telemetry {
     #[cfg(feature = "otel")]
-    export: Option<crate::otel::Export>,
+    export: Option<crate::telemetry::otel::Export>,
 }
 
 impl Telemetry {
@@ -40,7 +40,7 @@ pub(super) fn init_logging(config: &Config) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = json_logs()?;
     #[cfg(feature = "otel")]
-    if let Some(export) = crate::otel::Export::from_env(config.source_name())? {
+    if let Some(export) = crate::telemetry::otel::Export::from_env(config.source_name())? {
         install_with_export(filter, json, &export);
         return Ok(Telemetry {
             export: Some(export),
@@ -73,7 +73,7 @@ fn colours() -> bool {
 fn install_with_export(
     filter: tracing_subscriber::EnvFilter,
     json: bool,
-    export: &crate::otel::Export,
+    export: &crate::telemetry::otel::Export,
 ) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::manifest::ServiceManifest;
+use crate::contract::manifest::ServiceManifest;
 
 mod describe;
 mod flags;
@@ -211,7 +211,7 @@ fn print_asyncapi(spec: ServiceSpec) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let info = crate::asyncapi::ServiceInfo {
+    let info = crate::contract::asyncapi::ServiceInfo {
         failure_defaults,
         name: describe::service_name(&spec),
         version: spec.version.to_owned(),
@@ -221,7 +221,7 @@ fn print_asyncapi(spec: ServiceSpec) -> ExitCode {
             .ok()
             .and_then(|url| url.split(',').next()?.parse().ok()),
     };
-    let document = crate::asyncapi::document(&info);
+    let document = crate::contract::asyncapi::document(&info);
     println!(
         "{}",
         serde_json::to_string_pretty(&document).unwrap_or_default()
@@ -284,7 +284,7 @@ where
         builder = add_state(builder);
     }
     // The service's own settings, each built once and handed to handlers as state.
-    for settings in crate::settings::registered() {
+    for settings in crate::api::settings::registered() {
         builder = match (settings.provide)(builder) {
             Ok(builder) => builder,
             Err(error) => {

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use rumqttc_core::AsyncReadWrite;
 
-use crate::trace::TraceContext;
+use crate::telemetry::trace::TraceContext;
 use crate::{MqttVersion, Properties, QoS};
 
 pub(crate) use transport::{open, OpenError};

@@ -12,7 +12,7 @@ use super::{
     topic_text, ConnectCode, ConnectPacket, Incoming, Outgoing, ProtocolError, PublishPacket,
     ReceivedPublish, ServerLimits, SubscribeOutcome, MQTT_MAX_PACKET_SIZE,
 };
-use crate::trace::{TraceContext, TRACEPARENT, TRACESTATE};
+use crate::telemetry::trace::{TraceContext, TRACEPARENT, TRACESTATE};
 use crate::Properties;
 
 pub(super) fn encode(

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{new_id, now_ts};
+use crate::contract::envelope::{new_id, now_ts};
 
 /// The envelope `type` of health messages.
 pub const HEALTH_EVENT_TYPE: &str = "health.status";

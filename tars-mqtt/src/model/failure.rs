@@ -35,7 +35,7 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub const MAX_RETRIES: u32 = 1_000;
 
 /// A handler's failure policy. Each field left `None` takes the service-wide default
-/// (see [`ConfigBuilder::failure_policy`](crate::ConfigBuilder::failure_policy)).
+/// (see `ConfigBuilder::failure_policy`).
 ///
 /// ```
 /// use std::time::Duration;

@@ -9,9 +9,6 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::failure::HandlerError;
-use crate::Context;
-
 /// A handler argument: the service instance's state of type `T`, shared by all its
 /// handlers (wrap what changes in a `Mutex` or atomics).
 ///
@@ -93,17 +90,6 @@ pub struct StateNeed {
     pub type_id: fn() -> TypeId,
     /// The type's name, for the error when it is not provided.
     pub type_name: &'static str,
-}
-
-/// The state a `#[tars::handler]` argument takes (generated code).
-#[doc(hidden)]
-pub fn state<T: Send + Sync + 'static>(ctx: &Context) -> Result<State<T>, HandlerError> {
-    ctx.state::<T>().ok_or_else(|| {
-        HandlerError::failed(format!(
-            "no state of type `{}`: provide it with #[tars::service(state = ...)] or ClientBuilder::state",
-            std::any::type_name::<T>()
-        ))
-    })
 }
 
 #[cfg(test)]

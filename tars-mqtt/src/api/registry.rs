@@ -1,7 +1,8 @@
 //! What `#[tars::handler]` and `#[derive(Event)]` register through `inventory`: const
 //! records of `&'static str`s and a fn pointer, collected at link time.
 
-use crate::{ClientBuilder, QoS};
+use crate::manifest::{EventInfo, HandlerInfo, ServiceManifest, TopicEvent};
+use crate::{ClientBuilder, EffectivePolicy, FailurePolicy, QoS};
 
 /// A handler declared with `#[tars::handler]`.
 #[derive(Debug)]
@@ -28,7 +29,7 @@ pub struct HandlerRegistration {
     /// The topic and event type of its reply, when it returns an event.
     pub reply: Option<(&'static str, &'static str)>,
     /// The state types it takes (`State<T>` arguments).
-    pub states: &'static [crate::state::StateNeed],
+    pub states: &'static [crate::model::state::StateNeed],
     /// Adds the handler to a client being built.
     pub install: fn(ClientBuilder, &'static HandlerRegistration) -> ClientBuilder,
 }
@@ -78,4 +79,58 @@ pub fn events() -> Vec<&'static EventRegistration> {
     let mut all: Vec<_> = inventory::iter::<EventRegistration>.into_iter().collect();
     all.sort_by_key(|e| (e.event_type, e.type_name));
     all
+}
+
+/// A manifest built from what the macros registered (see [`handlers`] and [`events`]).
+impl ServiceManifest {
+    /// The manifest of the handlers and events linked into this binary, with their own
+    /// failure policies.
+    pub fn from_registry(name: &str, version: &str) -> Self {
+        Self::from_registry_with(name, version, &FailurePolicy::default())
+    }
+
+    /// The same, with `failure_defaults` filling what each handler's failure policy
+    /// leaves out (the service's `TARS_RETRIES`, `TARS_BACKOFF`, `TARS_DEAD_LETTER_TOPIC`).
+    pub fn from_registry_with(name: &str, version: &str, failure_defaults: &FailurePolicy) -> Self {
+        let events: Vec<EventInfo> = events()
+            .into_iter()
+            .map(|e| EventInfo {
+                type_name: e.type_name.to_owned(),
+                topic: e.topic.to_owned(),
+                event_type: e.event_type.to_owned(),
+                qos: e.qos as u8,
+                retain: e.retain,
+                reply_to: e.reply_to.map(str::to_owned),
+                schema: e.schema.map(|schema| schema()),
+            })
+            .collect();
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            handlers: handlers()
+                .into_iter()
+                .map(|h| HandlerInfo {
+                    name: h.name.to_owned(),
+                    filter: h.filter.to_owned(),
+                    qos: h.qos as u8,
+                    share: h.share.map(str::to_owned),
+                    segments: h.segments.iter().map(|s| (*s).to_owned()).collect(),
+                    event_type: h.event_type.map(str::to_owned),
+                    reply: h.reply.map(|(topic, event_type)| TopicEvent {
+                        topic: topic.to_owned(),
+                        event_type: event_type.to_owned(),
+                    }),
+                    failure: Some(h.options.failure.or(failure_defaults).effective())
+                        .filter(EffectivePolicy::is_active),
+                    group: h.options.group.as_deref().map(str::to_owned),
+                })
+                .collect(),
+            event_types: events.iter().map(|e| e.event_type.clone()).collect(),
+            events,
+            mqtt_version: None,
+            broker: None,
+            metrics_addr: None,
+            started_at: crate::now_ts(),
+        }
+    }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::model::error::DecodeError;
 use crate::{Error, Result};
 
 /// An event with its metadata. `T` is the `data`: a struct with named fields, or
@@ -59,37 +60,6 @@ pub(crate) struct EnvelopeHeader<'a> {
     pub(crate) id: std::borrow::Cow<'a, str>,
     #[serde(rename = "type", borrow)]
     pub(crate) event_type: std::borrow::Cow<'a, str>,
-}
-
-/// A received payload that is not what the handler expects.
-#[derive(Debug, thiserror::Error)]
-#[error("payload is not a valid envelope{expected}: {source}")]
-pub struct DecodeError {
-    expected: String,
-    #[source]
-    source: serde_json::Error,
-}
-
-impl DecodeError {
-    pub(crate) fn new<T>(source: serde_json::Error) -> Self {
-        let name = std::any::type_name::<T>();
-        let expected = if name.starts_with("serde_json::") {
-            String::new()
-        } else {
-            format!(" with `{}` data", short_type_name(name))
-        };
-        Self { expected, source }
-    }
-}
-
-fn short_type_name(name: &str) -> &str {
-    match name.find('<') {
-        Some(generic) => &name[..generic],
-        None => name,
-    }
-    .rsplit("::")
-    .next()
-    .unwrap_or(name)
 }
 
 /// Decodes an envelope with `T` data from a payload.

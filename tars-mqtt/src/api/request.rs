@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::envelope::{self, new_id};
-use crate::pending_requests::{Pending, PendingGuard};
+use crate::contract::envelope::{self, new_id};
+use crate::runtime::requests::{Pending, PendingGuard};
 use crate::{
     Client, Context, Envelope, Error, Event, Handler, HandlerResult, Message, MqttVersion,
     PublishOptions, QoS, Result,

@@ -2,6 +2,8 @@
 //! together behind one [`Shared`], their tasks started, routes added, and everything
 //! stopped. The API ([`Client`](crate::Client)) only calls these.
 
+pub(crate) mod requests;
+
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +17,7 @@ use crate::connection::link::Link;
 use crate::connection::presence::Presence;
 use crate::connection::subscriptions::SubscriptionsTask;
 use crate::connection::{heartbeat, tls, Command, Connection, Receivers};
+use crate::contract::manifest::ServiceManifest;
 use crate::dispatch::acks::AckTracker;
 use crate::dispatch::bound::BoundHandler;
 use crate::dispatch::group::{Group, GroupHandler, WorkerPolicy};
@@ -24,10 +27,9 @@ use crate::dispatch::retry::HandlerPolicy;
 use crate::dispatch::routes::Route;
 use crate::dispatch::worker;
 use crate::dispatch::Dispatch;
-use crate::handler_options::HandlerOptions;
-use crate::manifest::ServiceManifest;
-use crate::pending_requests::Requests;
-use crate::state::States;
+use crate::model::handler_options::HandlerOptions;
+use crate::model::state::States;
+use crate::runtime::requests::Requests;
 use crate::{Config, Error, Overflow, QoS, Result};
 
 /// Publishes the data lane holds before `publish` waits for the writer.
@@ -268,7 +270,13 @@ fn join_group(shared: &Shared, name: &str) -> Arc<Group> {
     ));
     let group = Arc::new(Group::new(queue.clone()));
     let handler = Arc::new(GroupHandler(group.clone()));
-    spawn_workers(shared, handler, &queue, 1, WorkerPolicy::Group(group.clone()));
+    spawn_workers(
+        shared,
+        handler,
+        &queue,
+        1,
+        WorkerPolicy::Group(group.clone()),
+    );
     groups.insert(name.to_owned(), group.clone());
     group
 }

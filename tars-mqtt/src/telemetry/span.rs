@@ -30,7 +30,7 @@ pub(crate) fn message_span(topic: &str) -> Span {
 }
 
 /// Records the trace (MQTT 5) the handler runs in into its message span.
-pub(crate) fn record_trace(span: &Span, trace: &crate::trace::TraceContext) {
+pub(crate) fn record_trace(span: &Span, trace: &crate::telemetry::trace::TraceContext) {
     if !span.is_disabled() {
         span.record("trace_id", trace.trace_id());
     }

@@ -7,15 +7,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use crate::api::handler::{Bound, EnvelopeFn, Handler, IntoHandlerResult, MessageFn};
+use crate::api::raw::MqttHandle;
 use crate::connection::publish::{self, PublishOptions, ResponseTo};
 use crate::connection::SubscribeRequest;
-use crate::handler::{Bound, EnvelopeFn, Handler, IntoHandlerResult, MessageFn};
-use crate::handler_options::HandlerOptions;
-use crate::manifest::ServiceManifest;
-use crate::raw::MqttHandle;
+use crate::contract::manifest::ServiceManifest;
+use crate::metrics::stats::{self, HandlerStats, Stats};
+use crate::model::handler_options::HandlerOptions;
+use crate::model::state::{StateNeed, States};
 use crate::runtime::{self, Assembled, Shared};
-use crate::state::{StateNeed, States};
-use crate::stats::{self, HandlerStats, Stats};
 use crate::topic::validate_filter;
 use crate::{Config, Context, Envelope, Error, Event, Message, QoS, Result};
 
@@ -111,12 +111,15 @@ impl ClientBuilder {
     }
 
     /// Adds the handlers declared with `#[tars::handler]` that `keep` accepts (for
-    /// example by [`HandlerRegistration::name`](crate::registry::HandlerRegistration)).
+    /// example by [`HandlerRegistration::name`](crate::api::registry::HandlerRegistration)).
     pub fn with_handlers(
         mut self,
-        keep: impl Fn(&crate::registry::HandlerRegistration) -> bool,
+        keep: impl Fn(&crate::api::registry::HandlerRegistration) -> bool,
     ) -> Self {
-        for handler in crate::registry::handlers().into_iter().filter(|h| keep(h)) {
+        for handler in crate::api::registry::handlers()
+            .into_iter()
+            .filter(|h| keep(h))
+        {
             tracing::info!(
                 handler = handler.name,
                 filter = handler.subscription(),

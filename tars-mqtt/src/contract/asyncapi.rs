@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::{EventInfo, HandlerInfo, ServiceManifest};
+use crate::contract::manifest::{EventInfo, HandlerInfo, ServiceManifest};
 use crate::topic::level_spans;
 
 /// What the document says about the service itself.

@@ -90,8 +90,39 @@ pub enum Error {
     },
     /// A received payload could not be decoded.
     #[error(transparent)]
-    Decode(#[from] crate::DecodeError),
+    Decode(#[from] DecodeError),
 }
 
 /// `Result` with [`Error`] as its default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A received payload that is not what the handler expects.
+#[derive(Debug, thiserror::Error)]
+#[error("payload is not a valid envelope{expected}: {source}")]
+pub struct DecodeError {
+    expected: String,
+    #[source]
+    source: serde_json::Error,
+}
+
+impl DecodeError {
+    pub(crate) fn new<T>(source: serde_json::Error) -> Self {
+        let name = std::any::type_name::<T>();
+        let expected = if name.starts_with("serde_json::") {
+            String::new()
+        } else {
+            format!(" with `{}` data", short_type_name(name))
+        };
+        Self { expected, source }
+    }
+}
+
+fn short_type_name(name: &str) -> &str {
+    match name.find('<') {
+        Some(generic) => &name[..generic],
+        None => name,
+    }
+    .rsplit("::")
+    .next()
+    .unwrap_or(name)
+}

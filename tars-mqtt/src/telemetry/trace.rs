@@ -13,8 +13,6 @@
 
 use std::fmt;
 
-use crate::Message;
-
 /// The user property of the W3C `traceparent` header.
 pub const TRACEPARENT: &str = "traceparent";
 /// The user property of the W3C `tracestate` header.
@@ -103,12 +101,11 @@ impl TraceContext {
         }
     }
 
-    /// The trace of a handler handling `message`: a child of its `traceparent`, or a
-    /// new trace.
-    pub(crate) fn for_message(message: &Message) -> Self {
-        message
-            .user_property(TRACEPARENT)
-            .and_then(|parent| Self::parse(parent, message.user_property(TRACESTATE)))
+    /// The trace of a handler handling a message that carries `traceparent` and
+    /// `tracestate` (MQTT 5 user properties): a child of its parent, or a new trace.
+    pub(crate) fn for_message(traceparent: Option<&str>, tracestate: Option<&str>) -> Self {
+        traceparent
+            .and_then(|parent| Self::parse(parent, tracestate))
             .map(|parent| parent.child())
             .unwrap_or_else(Self::root)
     }

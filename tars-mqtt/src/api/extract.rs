@@ -7,9 +7,9 @@ use std::str::FromStr;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::envelope;
-use crate::failure::HandlerError;
-use crate::span::record_envelope;
+use crate::contract::envelope;
+use crate::model::failure::HandlerError;
+use crate::telemetry::span::record_envelope;
 use crate::{Envelope, Message};
 
 /// A type a handler can take as its payload argument: implemented by
@@ -122,7 +122,7 @@ pub fn decode_event<'m, T: DeserializeOwned>(
     expected_type: Option<&str>,
 ) -> Result<EventEnvelope<'m, T>, HandlerError> {
     let decoded: EventEnvelope<'_, T> = serde_json::from_slice(message.payload())
-        .map_err(|e| HandlerError::malformed(envelope::DecodeError::new::<T>(e)))?;
+        .map_err(|e| HandlerError::malformed(crate::DecodeError::new::<T>(e)))?;
     record_envelope(&decoded.id, &decoded.event_type);
     check_type(&decoded.event_type, expected_type)?;
     Ok(decoded)

@@ -8,8 +8,8 @@ use std::future::Future;
 
 use serde::Serialize;
 
+use crate::api::extract::envelope_id;
 use crate::connection::publish::ResponseTo;
-use crate::extract::envelope_id;
 use crate::{Context, Event, HandlerError, HandlerResult, Message};
 
 /// A handler's return value: `()`, `Result<(), E>`, an event, `Option<event>` or

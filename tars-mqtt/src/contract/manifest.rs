@@ -9,8 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::registry;
-use crate::{EffectivePolicy, FailurePolicy};
+use crate::EffectivePolicy;
 
 /// The envelope `type` of manifests.
 pub const MANIFEST_EVENT_TYPE: &str = "service.manifest";
@@ -127,57 +126,6 @@ pub struct ServiceManifest {
 }
 
 impl ServiceManifest {
-    /// The manifest of the handlers and events linked into this binary, with their own
-    /// failure policies.
-    pub fn from_registry(name: &str, version: &str) -> Self {
-        Self::from_registry_with(name, version, &FailurePolicy::default())
-    }
-
-    /// The same, with `failure_defaults` filling what each handler's failure policy
-    /// leaves out (the service's `TARS_RETRIES`, `TARS_BACKOFF`, `TARS_DEAD_LETTER_TOPIC`).
-    pub fn from_registry_with(name: &str, version: &str, failure_defaults: &FailurePolicy) -> Self {
-        let events: Vec<EventInfo> = registry::events()
-            .into_iter()
-            .map(|e| EventInfo {
-                type_name: e.type_name.to_owned(),
-                topic: e.topic.to_owned(),
-                event_type: e.event_type.to_owned(),
-                qos: e.qos as u8,
-                retain: e.retain,
-                reply_to: e.reply_to.map(str::to_owned),
-                schema: e.schema.map(|schema| schema()),
-            })
-            .collect();
-        Self {
-            name: name.to_owned(),
-            version: version.to_owned(),
-            handlers: registry::handlers()
-                .into_iter()
-                .map(|h| HandlerInfo {
-                    name: h.name.to_owned(),
-                    filter: h.filter.to_owned(),
-                    qos: h.qos as u8,
-                    share: h.share.map(str::to_owned),
-                    segments: h.segments.iter().map(|s| (*s).to_owned()).collect(),
-                    event_type: h.event_type.map(str::to_owned),
-                    reply: h.reply.map(|(topic, event_type)| TopicEvent {
-                        topic: topic.to_owned(),
-                        event_type: event_type.to_owned(),
-                    }),
-                    failure: Some(h.options.failure.or(failure_defaults).effective())
-                        .filter(EffectivePolicy::is_active),
-                    group: h.options.group.as_deref().map(str::to_owned),
-                })
-                .collect(),
-            event_types: events.iter().map(|e| e.event_type.clone()).collect(),
-            events,
-            mqtt_version: None,
-            broker: None,
-            metrics_addr: None,
-            started_at: crate::now_ts(),
-        }
-    }
-
     /// The same, saying which MQTT version the service speaks.
     pub fn with_mqtt_version(mut self, version: crate::MqttVersion) -> Self {
         self.mqtt_version = Some(version.as_str().to_owned());

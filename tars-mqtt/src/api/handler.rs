@@ -131,7 +131,7 @@ where
     ) -> impl Future<Output = HandlerResult> + Send + 'a {
         let decoded = message.envelope::<T>();
         if let Ok(envelope) = &decoded {
-            crate::span::record_envelope(&envelope.id, &envelope.event_type);
+            crate::telemetry::span::record_envelope(&envelope.id, &envelope.event_type);
         }
         let future = decoded.map(|envelope| (self.f)(envelope, ctx.clone()));
         async move {

@@ -25,8 +25,7 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
 
-use crate::trace::{TraceContext, TRACEPARENT, TRACESTATE};
-use crate::Message;
+use crate::telemetry::trace::TraceContext;
 
 /// The variable that turns the export on.
 pub const ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -95,15 +94,16 @@ impl Export {
 /// The trace a handler runs in when its message span is exported: the span's parent is
 /// the message's `traceparent` (if any), and the trace context is the span's own ids.
 /// `None` when the span is not exported.
-pub(crate) fn adopt(span: &Span, message: &Message) -> Option<TraceContext> {
+pub(crate) fn adopt(
+    span: &Span,
+    traceparent: Option<&str>,
+    tracestate: Option<&str>,
+) -> Option<TraceContext> {
     if span.is_disabled() {
         return None;
     }
-    let state = message.user_property(TRACESTATE).map(str::to_owned);
-    if let Some(parent) = message
-        .user_property(TRACEPARENT)
-        .and_then(|p| TraceContext::parse(p, state.as_deref()))
-    {
+    let state = tracestate.map(str::to_owned);
+    if let Some(parent) = traceparent.and_then(|p| TraceContext::parse(p, state.as_deref())) {
         let (trace_id, span_id, flags) = parent.ids();
         let remote = SpanContext::new(
             TraceId::from(trace_id),

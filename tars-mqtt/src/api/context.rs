@@ -2,7 +2,7 @@
 
 use std::ops::Deref;
 
-use crate::Client;
+use crate::{Client, HandlerError, State};
 
 /// A handler's access to the bus: everything a [`Client`] does (publishing events,
 /// health and raw payloads, requests), through `Deref`, plus the service's state.
@@ -42,4 +42,15 @@ impl Deref for Context {
     fn deref(&self) -> &Client {
         &self.client
     }
+}
+
+/// The state a `#[tars::handler]` argument takes (generated code).
+#[doc(hidden)]
+pub fn state<T: Send + Sync + 'static>(ctx: &Context) -> Result<State<T>, HandlerError> {
+    ctx.state::<T>().ok_or_else(|| {
+        HandlerError::failed(format!(
+            "no state of type `{}`: provide it with #[tars::service(state = ...)] or ClientBuilder::state",
+            std::any::type_name::<T>()
+        ))
+    })
 }
