@@ -158,7 +158,7 @@ pub use contract::envelope::{new_id, now_ts, Envelope};
 pub use contract::properties::{Properties, ENVELOPE_CONTENT_TYPE};
 pub use dispatch::message::Message;
 pub use metrics::stats::{HandlerStats, Stats};
-pub use model::error::{DecodeError, Error, Result};
+pub use model::error::{DecodeError, Error, Result, TlsError};
 pub use model::event::Event;
 pub use model::failure::{
     DeadLetter, EffectivePolicy, FailureKind, FailurePolicy, HandlerError, HandlerResult,

@@ -13,17 +13,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, timeout};
 
+use super::error::ConnectionError;
 use super::failover::Failover;
 
+use super::backoff::Backoff;
 use super::outbox::Outbox;
 use super::wire::{
-    self, ConnectCode, ConnectPacket, Incoming, OpenError, PublishPacket, ServerLimits, Stream,
+    self, ConnectCode, ConnectPacket, Incoming, PublishPacket, ServerLimits, Stream,
 };
 use super::writer::{Finished, Lanes, Writer};
 use super::{reader, Command, Connection, Counters, Dispatcher};
 use crate::config::BrokerUrl;
-use crate::connection::backoff::Backoff;
-use crate::MqttVersion;
+
 use crate::QoS;
 
 /// How long opening the socket and the CONNECT/CONNACK exchange may take.
@@ -53,7 +54,7 @@ fn in_flight_window(receive_maximum: Option<u16>) -> usize {
 
 /// How one connection ended.
 enum Ended {
-    Lost(String),
+    Lost(ConnectionError),
     Stopped(oneshot::Sender<()>),
 }
 
@@ -165,7 +166,7 @@ impl<D: Dispatcher> Link<D> {
                 Err(reason) => Ended::Lost(reason),
             },
             _ = connection.force_reconnect.notified() => {
-                Ended::Lost("the heartbeat watchdog forced a reconnect (writes are not reaching the broker)".into())
+                Ended::Lost(ConnectionError::Watchdog)
             }
         }
     }
@@ -205,7 +206,7 @@ impl<D: Dispatcher> Link<D> {
         );
     }
 
-    fn on_lost(&mut self, reason: &str) {
+    fn on_lost(&mut self, reason: &ConnectionError) {
         self.connection.status.send_modify(|s| s.connected = false);
         let kept = self.outbox.on_connection_lost();
         self.connection
@@ -214,21 +215,21 @@ impl<D: Dispatcher> Link<D> {
             .store(self.outbox.len() as u64, Ordering::Relaxed);
         tracing::warn!(
             broker = %self.broker(),
-            reason,
+            %reason,
             kept,
             "connection lost; reconnecting"
         );
     }
 
-    fn log_failure(&self, reason: &str) {
+    fn log_failure(&self, reason: &ConnectionError) {
         *self
             .connection
             .connect_failure
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
+            .unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
         tracing::warn!(
             broker = %self.broker(),
-            reason,
+            %reason,
             attempt = self.backoff.attempts() + 1,
             "cannot connect"
         );
@@ -277,22 +278,22 @@ async fn connect(
     connection: &Connection,
     broker: usize,
     tls: Option<&Arc<rustls::ClientConfig>>,
-) -> Result<(Stream, BytesMut, bool, ServerLimits), String> {
+) -> Result<(Stream, BytesMut, bool, ServerLimits), ConnectionError> {
     let url = &connection.config.brokers()[broker];
     let exchange = async {
-        let mut stream = wire::open(url, tls).await.map_err(|e| describe_open(&e))?;
+        let mut stream = wire::open(url, tls).await.map_err(ConnectionError::Open)?;
         let mut buffer = BytesMut::with_capacity(4096);
         let version = connection.config.mqtt_version();
         wire::encode_connect(version, &connect_packet(connection, url)?, &mut buffer)
-            .map_err(|e| e.to_string())?;
+            .map_err(ConnectionError::SendConnect)?;
         stream
             .write_all(&buffer)
             .await
-            .map_err(|e| format!("could not send CONNECT: {e}"))?;
-        stream.flush().await.map_err(|e| e.to_string())?;
+            .map_err(ConnectionError::SendConnect)?;
+        stream.flush().await.map_err(ConnectionError::SendConnect)?;
         buffer.clear();
         loop {
-            match wire::decode(version, &mut buffer).map_err(|e| e.to_string())? {
+            match wire::decode(version, &mut buffer)? {
                 Some(Incoming::ConnAck {
                     session_present,
                     code: ConnectCode::Accepted,
@@ -304,33 +305,36 @@ async fn connect(
                     return Ok((stream, buffer, session_present, limits));
                 }
                 Some(Incoming::ConnAck { code, .. }) => {
-                    return Err(describe_refusal(code, version));
+                    return Err(ConnectionError::Refused { code, version });
                 }
-                Some(_) => return Err("the broker sent something else than CONNACK".into()),
+                Some(_) => return Err(ConnectionError::NotConnAck),
                 None => {}
             }
             match stream.read_buf(&mut buffer).await {
-                Ok(0) => return Err("the broker closed the connection before CONNACK".into()),
+                Ok(0) => {
+                    return Err(ConnectionError::Closed {
+                        before_connack: true,
+                    })
+                }
                 Ok(_) => {}
-                Err(e) => return Err(format!("reading CONNACK failed: {e}")),
+                Err(e) => return Err(ConnectionError::Read(e)),
             }
         }
     };
     timeout(CONNECT_TIMEOUT, exchange)
         .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "timed out after {CONNECT_TIMEOUT:?} while connecting"
-            ))
-        })
+        .unwrap_or(Err(ConnectionError::ConnectTimeout(CONNECT_TIMEOUT)))
 }
 
-fn connect_packet(connection: &Connection, url: &BrokerUrl) -> Result<ConnectPacket, String> {
+fn connect_packet(
+    connection: &Connection,
+    url: &BrokerUrl,
+) -> Result<ConnectPacket, ConnectionError> {
     let config = &connection.config;
     let will = connection
         .presence
         .will()
-        .map_err(|e| format!("could not build the last will: {e}"))?;
+        .map_err(|e| ConnectionError::Will(Box::new(e)))?;
     Ok(ConnectPacket {
         client_id: config.client_id().to_owned(),
         keepalive: config.keepalive(),
@@ -345,79 +349,9 @@ fn connect_packet(connection: &Connection, url: &BrokerUrl) -> Result<ConnectPac
     })
 }
 
-/// A refused CONNECT in words that say what to check.
-fn describe_refusal(code: ConnectCode, version: MqttVersion) -> String {
-    let text = match code {
-        ConnectCode::BadUserNamePassword => {
-            "the broker refused the user name or password (check the credentials in MQTT_URL)"
-        }
-        ConnectCode::NotAuthorized => {
-            "the broker refused the connection: not authorized (check the credentials in MQTT_URL and the broker's ACL)"
-        }
-        ConnectCode::BadClientId => "the broker refused the client id (check MQTT_CLIENT_ID)",
-        ConnectCode::ServiceUnavailable => "the broker is unavailable",
-        ConnectCode::RefusedProtocolVersion => {
-            return format!("the broker does not speak MQTT {version} (check MQTT_VERSION)");
-        }
-        ConnectCode::Refused(reason) => return format!("the broker refused the connection: {reason}"),
-        ConnectCode::Accepted => "connection refused",
-    };
-    text.into()
-}
-
-/// A failure to open the socket in words that say what to check.
-fn describe_open(error: &OpenError) -> String {
-    match error {
-        OpenError::Tls(detail) => format!(
-            "TLS handshake failed ({detail}): check that MQTT_TLS_CA_FILE (or the platform's \
-             roots) holds the authority that signed the broker's certificate, that the host in \
-             MQTT_URL is one the certificate names, and the client certificate \
-             (MQTT_TLS_CERT_FILE) if the broker requires one"
-        ),
-        OpenError::Io(error) => describe_io(error),
-        other => other.to_string(),
-    }
-}
-
-/// A socket error, with what it usually means.
-fn describe_io(error: &std::io::Error) -> String {
-    use std::io::ErrorKind;
-    let text = error.to_string();
-    let unresolved = [
-        "lookup address",
-        "Name or service not known",
-        "No address associated",
-        "nodename nor servname",
-    ];
-    match error.kind() {
-        ErrorKind::ConnectionRefused => format!(
-            "connection refused ({text}): nothing accepts connections there; is the broker running, and is the port in MQTT_URL right?"
-        ),
-        ErrorKind::TimedOut => format!(
-            "timed out ({text}): the host does not answer; check the address in MQTT_URL and any firewall"
-        ),
-        _ if unresolved.iter().any(|s| text.contains(s)) => format!(
-            "the host name does not resolve ({text}): check the host in MQTT_URL"
-        ),
-        _ => text,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn socket_errors_say_what_to_check() {
-        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(describe_io(&refused).starts_with("connection refused"));
-        let dns = std::io::Error::other(
-            "failed to lookup address information: Name or service not known",
-        );
-        assert!(describe_io(&dns).starts_with("the host name does not resolve"));
-        let tls = describe_open(&OpenError::Tls("bad certificate".into()));
-        assert!(tls.contains("MQTT_TLS_CA_FILE"), "{tls}");
-    }
 
     #[test]
     fn the_window_fits_the_brokers_receive_maximum_with_room_for_control_publishes() {

@@ -18,6 +18,7 @@
 //! and the subscriptions task asks a [`SubscriptionSource`] what to subscribe.
 
 pub(crate) mod backoff;
+pub(crate) mod error;
 pub(crate) mod event_counts;
 pub(crate) mod failover;
 pub(crate) mod heartbeat;

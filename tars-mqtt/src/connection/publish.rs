@@ -16,6 +16,10 @@ use crate::telemetry::trace::{self, TraceContext};
 use crate::topic::validate_topic_name;
 use crate::{Error, Event, MqttVersion, Properties, QoS, Result};
 
+/// The log target of publishing (`RUST_LOG=info,tars::publish=debug` logs every
+/// publish), kept whatever module the code lives in.
+const LOG_TARGET: &str = "tars::publish";
+
 /// How an envelope is published: correlation, QoS, retain, and under MQTT 5 user
 /// properties and message expiry.
 ///
@@ -195,6 +199,7 @@ pub(crate) async fn send(connection: &Connection, mut publish: PublishPacket) ->
         // At most once: nothing waits for a connection (QoS 1/2 do, in the outbox).
         Counters::bump(&connection.counters.dropped_offline);
         tracing::debug!(
+            target: LOG_TARGET,
             topic = publish.topic(),
             "not connected: QoS 0 publish dropped"
         );
@@ -380,6 +385,7 @@ async fn send_envelope<D: Serialize + ?Sized>(
         connection.events.published(event_type);
     }
     tracing::debug!(
+        target: LOG_TARGET,
         topic = topic.as_str(),
         event_type,
         envelope_id = id,
@@ -398,6 +404,7 @@ pub(crate) async fn publish_health(
 ) -> Result<()> {
     if !connection.presence.health_on() {
         tracing::debug!(
+            target: LOG_TARGET,
             ok,
             event,
             "health is off (MQTT_ENABLE_HEALTH); not publishing"
@@ -411,6 +418,6 @@ pub(crate) async fn publish_health(
     if !connection.send_urgent(status) {
         return Err(Error::Closed);
     }
-    tracing::info!(ok, event, err, "published health");
+    tracing::info!(target: LOG_TARGET, ok, event, err, "published health");
     Ok(())
 }

@@ -7,6 +7,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use super::error::ConnectionError;
 use super::wire::{self, Incoming};
 use super::Dispatcher;
 use crate::MqttVersion;
@@ -22,13 +23,13 @@ pub(crate) async fn run<R: AsyncRead + Unpin, D: Dispatcher>(
     events: mpsc::UnboundedSender<Incoming>,
     epoch: u64,
     version: MqttVersion,
-) -> String {
+) -> ConnectionError {
     loop {
         loop {
             let packet = match wire::decode(version, &mut buffer) {
                 Ok(Some(packet)) => packet,
                 Ok(None) => break,
-                Err(error) => return error.to_string(),
+                Err(error) => return error.into(),
             };
             match packet {
                 Incoming::Publish(publish) => {
@@ -36,15 +37,8 @@ pub(crate) async fn run<R: AsyncRead + Unpin, D: Dispatcher>(
                     continue;
                 }
                 Incoming::UnsubAck(_) => continue,
-                Incoming::Disconnect(None) => {
-                    return "the broker closed the connection (DISCONNECT)".into();
-                }
-                Incoming::Disconnect(Some(reason)) => {
-                    return format!("the broker closed the connection (DISCONNECT: {reason})");
-                }
-                Incoming::ConnAck { .. } => {
-                    return "unexpected packet from the broker: a second CONNACK".into();
-                }
+                Incoming::Disconnect(reason) => return ConnectionError::Disconnected(reason),
+                Incoming::ConnAck { .. } => return ConnectionError::SecondConnAck,
                 // Acknowledgements and answers: the writer's business.
                 Incoming::PubAck(..)
                 | Incoming::PubRec(..)
@@ -54,7 +48,7 @@ pub(crate) async fn run<R: AsyncRead + Unpin, D: Dispatcher>(
                 | Incoming::PingResp => {}
             }
             if events.send(packet).is_err() {
-                return "the connection's writer stopped".into();
+                return ConnectionError::WriterStopped;
             }
         }
         // Handlers get this read's messages now: one wake-up per read, not per message.
@@ -67,9 +61,13 @@ pub(crate) async fn run<R: AsyncRead + Unpin, D: Dispatcher>(
             buffer.reserve(READ_ROOM);
         }
         match socket.read_buf(&mut buffer).await {
-            Ok(0) => return "the broker closed the connection".into(),
+            Ok(0) => {
+                return ConnectionError::Closed {
+                    before_connack: false,
+                }
+            }
             Ok(_) => {}
-            Err(error) => return format!("reading from the broker failed: {error}"),
+            Err(error) => return ConnectionError::Read(error),
         }
     }
 }

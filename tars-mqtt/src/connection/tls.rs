@@ -8,7 +8,8 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::{Config, Error, Result};
+use crate::model::error::TlsError;
+use crate::{Config, Result};
 
 /// TLS on the `ring` provider: the CA file's authorities when `MQTT_TLS_CA_FILE` is
 /// set, else the platform's roots; a client certificate when one is configured.
@@ -21,20 +22,18 @@ pub(crate) fn client_config(config: &Config) -> Result<Arc<rustls::ClientConfig>
     };
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
+        .map_err(|e| TlsError::Provider(e.to_string()))?
         .with_root_certificates(roots);
     let tls = match (&files.cert_file, &files.key_file) {
         (Some(cert), Some(key)) => {
             let chain = read_certificates("MQTT_TLS_CERT_FILE", cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                Error::Tls(format!(
-                    "MQTT_TLS_KEY_FILE={}: no usable private key ({e})",
-                    key.display()
-                ))
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::BadKey {
+                path: key.clone(),
+                reason: e.to_string(),
             })?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                Error::Tls(format!("the client certificate and key do not fit: {e}"))
-            })?
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| TlsError::KeyMismatch(e.to_string()))?
         }
         _ => builder.with_no_client_auth(),
     };
@@ -55,26 +54,29 @@ fn platform_roots() -> rustls::RootCertStore {
 fn ca_roots(path: &Path) -> Result<rustls::RootCertStore> {
     let mut roots = rustls::RootCertStore::empty();
     for certificate in read_certificates("MQTT_TLS_CA_FILE", path)? {
-        roots.add(certificate).map_err(|e| {
-            Error::Tls(format!(
-                "MQTT_TLS_CA_FILE={}: not a usable CA certificate ({e})",
-                path.display()
-            ))
+        roots.add(certificate).map_err(|e| TlsError::BadAuthority {
+            path: path.to_owned(),
+            reason: e.to_string(),
         })?;
     }
     Ok(roots)
 }
 
 /// Every certificate of a PEM file; an error names the variable and the file.
-fn read_certificates(variable: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+fn read_certificates(variable: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let certificates = CertificateDer::pem_file_iter(path)
         .and_then(|items| items.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|e| Error::Tls(format!("{variable}={}: {e}", path.display())))?;
+        .map_err(|e| TlsError::Unreadable {
+            variable,
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
     if certificates.is_empty() {
-        return Err(Error::Tls(format!(
-            "{variable}={}: no PEM certificate in the file",
-            path.display()
-        )));
+        return Err(TlsError::NoCertificate {
+            variable,
+            path: path.to_owned(),
+        }
+        .into());
     }
     Ok(certificates)
 }

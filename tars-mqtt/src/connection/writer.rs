@@ -19,6 +19,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 
+use super::error::ConnectionError;
 use super::outbox::Outbox;
 use super::wire::{self, Incoming, Outgoing, PublishPacket, SubscribeOutcome};
 use super::{Command, Connection};
@@ -90,7 +91,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
     }
 
     /// Writes until the connection fails (the reason) or the stop sequence ends.
-    pub(crate) async fn run(mut self) -> Result<Finished, String> {
+    pub(crate) async fn run(mut self) -> Result<Finished, ConnectionError> {
         let keepalive = self.connection.config.keepalive();
         let mut keepalive_tick = interval_at(Instant::now() + keepalive, keepalive);
         keepalive_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -131,7 +132,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
     }
 
     /// Takes, without waiting, everything else that is ready, up to a batch.
-    fn take_ready(&mut self) -> Result<(), String> {
+    fn take_ready(&mut self) -> Result<(), ConnectionError> {
         while self.buffer.len() < BATCH_BYTES {
             if let Ok(event) = self.events.try_recv() {
                 self.on_reader_event(event)?;
@@ -163,7 +164,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         }
     }
 
-    fn on_reader_event(&mut self, packet: Incoming) -> Result<(), String> {
+    fn on_reader_event(&mut self, packet: Incoming) -> Result<(), ConnectionError> {
         match packet {
             Incoming::PubAck(pkid, refusal) => {
                 if let Some(reason) = refusal {
@@ -199,7 +200,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         Ok(())
     }
 
-    fn on_command(&mut self, command: Command) -> Result<(), String> {
+    fn on_command(&mut self, command: Command) -> Result<(), ConnectionError> {
         match command {
             Command::Publish(publish) => self.push_publish(publish)?,
             Command::Ack(ack) if ack.epoch == self.epoch => {
@@ -241,11 +242,11 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
     /// A PINGREQ every keepalive interval. An unanswered one means the connection is
     /// half-open, unless the reader was paused meanwhile (the PINGRESP may be waiting,
     /// unread, behind the messages the handlers have no room for).
-    fn on_keepalive(&mut self) -> Result<(), String> {
+    fn on_keepalive(&mut self) -> Result<(), ConnectionError> {
         let pauses = self.connection.intake.pauses();
         if let Some(pauses_at_send) = self.ping_outstanding {
             if pauses == pauses_at_send && !self.connection.intake.is_paused() {
-                return Err("no answer to the keepalive ping (the connection is half-open)".into());
+                return Err(ConnectionError::HalfOpen);
             }
         }
         self.encode(&Outgoing::PingReq)?;
@@ -253,13 +254,13 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         Ok(())
     }
 
-    fn push_publish(&mut self, mut publish: PublishPacket) -> Result<(), String> {
+    fn push_publish(&mut self, mut publish: PublishPacket) -> Result<(), ConnectionError> {
         self.lanes.outbox.track(&mut publish);
         self.publishes_in_buffer += 1;
         self.encode(&Outgoing::Publish(publish))
     }
 
-    fn encode(&mut self, packet: &Outgoing) -> Result<(), String> {
+    fn encode(&mut self, packet: &Outgoing) -> Result<(), ConnectionError> {
         let version = self.connection.config.mqtt_version();
         wire::encode(
             version,
@@ -267,9 +268,10 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             &mut self.buffer,
             super::wire::MQTT_MAX_PACKET_SIZE,
         )
+        .map_err(ConnectionError::from)
     }
 
-    async fn write_buffer(&mut self) -> Result<(), String> {
+    async fn write_buffer(&mut self) -> Result<(), ConnectionError> {
         if self.buffer.is_empty() {
             return Ok(());
         }
@@ -277,9 +279,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             self.socket.write_all(&self.buffer).await?;
             self.socket.flush().await
         };
-        written
-            .await
-            .map_err(|e| format!("writing to the broker failed: {e}"))?;
+        written.await.map_err(ConnectionError::Write)?;
         self.buffer.clear();
         if self.publishes_in_buffer > 0 {
             self.connection
@@ -301,7 +301,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             && self.events.is_empty()
     }
 
-    async fn disconnect(mut self) -> Result<Finished, String> {
+    async fn disconnect(mut self) -> Result<Finished, ConnectionError> {
         self.encode(&Outgoing::Disconnect)?;
         self.write_buffer().await?;
         let _ = self.socket.shutdown().await;
@@ -352,7 +352,7 @@ mod tests {
         fn writer(
             &mut self,
         ) -> (
-            impl std::future::Future<Output = Result<Finished, String>> + '_,
+            impl std::future::Future<Output = Result<Finished, ConnectionError>> + '_,
             DuplexStream,
         ) {
             let (socket, broker) = tokio::io::duplex(4096);
@@ -387,7 +387,7 @@ mod tests {
         }
         let ended = tokio::time::timeout(Duration::from_secs(6), &mut writer).await;
         match ended {
-            Ok(Err(reason)) => assert!(reason.contains("half-open"), "{reason}"),
+            Ok(Err(reason)) => assert!(matches!(reason, ConnectionError::HalfOpen), "{reason}"),
             other => panic!(
                 "expected the half-open error, got {:?}",
                 other.map(|r| r.is_ok())

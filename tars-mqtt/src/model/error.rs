@@ -68,7 +68,7 @@ pub enum Error {
     InvalidOptions(std::borrow::Cow<'static, str>),
     /// TLS could not be set up.
     #[error("could not set up TLS: {0}")]
-    Tls(String),
+    Tls(#[from] TlsError),
     /// The metrics endpoint could not listen on its address.
     #[error("the metrics endpoint cannot listen on {addr} (TARS_METRICS_ADDR): {reason}; choose a free port or unset TARS_METRICS_ADDR")]
     MetricsEndpoint {
@@ -125,4 +125,50 @@ fn short_type_name(name: &str) -> &str {
     .rsplit("::")
     .next()
     .unwrap_or(name)
+}
+
+/// Why TLS could not be set up. Each names the variable and the file to check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A PEM file could not be read.
+    #[error("{variable}={}: {reason}", path.display())]
+    Unreadable {
+        /// The variable that names the file.
+        variable: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A PEM file holds no certificate.
+    #[error("{variable}={}: no PEM certificate in the file", path.display())]
+    NoCertificate {
+        /// The variable that names the file.
+        variable: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// A certificate of `MQTT_TLS_CA_FILE` cannot be an authority.
+    #[error("MQTT_TLS_CA_FILE={}: not a usable CA certificate ({reason})", path.display())]
+    BadAuthority {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What rustls said.
+        reason: String,
+    },
+    /// `MQTT_TLS_KEY_FILE` holds no usable private key.
+    #[error("MQTT_TLS_KEY_FILE={}: no usable private key ({reason})", path.display())]
+    BadKey {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The client certificate and its key do not belong together.
+    #[error("the client certificate and key do not fit: {0}")]
+    KeyMismatch(String),
+    /// The crypto provider refused the protocol versions.
+    #[error("{0}")]
+    Provider(String),
 }

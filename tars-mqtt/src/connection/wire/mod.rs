@@ -223,13 +223,18 @@ pub(crate) enum ProtocolError {
     Unexpected(&'static str),
 }
 
+/// Why a packet could not be encoded (it exceeds the largest packet size).
+#[derive(Debug, thiserror::Error)]
+#[error("could not encode a packet: {0}")]
+pub(crate) struct EncodeError(pub(crate) String);
+
 /// Encodes `packet` at the end of `buffer`; an error if it exceeds `max_size`.
 pub(crate) fn encode(
     version: MqttVersion,
     packet: &Outgoing,
     buffer: &mut BytesMut,
     max_size: usize,
-) -> Result<(), String> {
+) -> Result<(), EncodeError> {
     match version {
         MqttVersion::V3_1_1 => v4::encode(packet, buffer, max_size),
         MqttVersion::V5 => v5::encode(packet, buffer, max_size),

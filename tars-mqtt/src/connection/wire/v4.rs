@@ -6,15 +6,15 @@ use rumqttc::mqttbytes::v4 as codec;
 use rumqttc::mqttbytes::Error as CodecError;
 
 use super::{
-    topic_text, ConnectCode, ConnectPacket, Incoming, Outgoing, ProtocolError, PublishPacket,
-    ReceivedPublish, ServerLimits, SubscribeOutcome, MQTT_MAX_PACKET_SIZE,
+    topic_text, ConnectCode, ConnectPacket, EncodeError, Incoming, Outgoing, ProtocolError,
+    PublishPacket, ReceivedPublish, ServerLimits, SubscribeOutcome, MQTT_MAX_PACKET_SIZE,
 };
 
 pub(super) fn encode(
     packet: &Outgoing,
     buffer: &mut BytesMut,
     max_size: usize,
-) -> Result<(), String> {
+) -> Result<(), EncodeError> {
     let packet = match packet {
         Outgoing::Publish(p) => codec::Packet::Publish(publish(p)),
         Outgoing::PubAck(pkid) => codec::Packet::PubAck(codec::PubAck::new(*pkid)),
@@ -36,7 +36,7 @@ pub(super) fn encode(
     packet
         .write(buffer, max_size)
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(|e| EncodeError(e.to_string()))
 }
 
 pub(super) fn encode_connect(

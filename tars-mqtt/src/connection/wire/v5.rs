@@ -9,8 +9,8 @@ use rumqttc_v5::mqttbytes::v5 as codec;
 use rumqttc_v5::mqttbytes::Error as CodecError;
 
 use super::{
-    topic_text, ConnectCode, ConnectPacket, Incoming, Outgoing, ProtocolError, PublishPacket,
-    ReceivedPublish, ServerLimits, SubscribeOutcome, MQTT_MAX_PACKET_SIZE,
+    topic_text, ConnectCode, ConnectPacket, EncodeError, Incoming, Outgoing, ProtocolError,
+    PublishPacket, ReceivedPublish, ServerLimits, SubscribeOutcome, MQTT_MAX_PACKET_SIZE,
 };
 use crate::telemetry::trace::{TraceContext, TRACEPARENT, TRACESTATE};
 use crate::Properties;
@@ -19,7 +19,7 @@ pub(super) fn encode(
     packet: &Outgoing,
     buffer: &mut BytesMut,
     max_size: usize,
-) -> Result<(), String> {
+) -> Result<(), EncodeError> {
     let packet = match packet {
         Outgoing::Publish(p) => codec::Packet::Publish(publish(p)),
         Outgoing::PubAck(pkid) => codec::Packet::PubAck(codec::PubAck::new(*pkid, None)),
@@ -44,7 +44,7 @@ pub(super) fn encode(
     packet
         .write(buffer, Some(limit(max_size)))
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(|e| EncodeError(e.to_string()))
 }
 
 pub(super) fn encode_connect(
