@@ -4,8 +4,10 @@
 # with chromium-driver for the dashboard's browser test (Debian packages), cargo-audit (crates.io) and the Python
 # interop peer's packages (paho-mqtt, pydantic, jsonschema). Without arguments it first
 # audits the dependencies against the RustSec snapshot in ../shared/advisory-db and
-# checks that every crate packages (scripts/package-check.sh, with the MSRV), and after
-# the tests checks the benchmark (scripts/bench-check.sh: smoke run and cost budgets);
+# checks that every crate packages (scripts/package-check.sh, with the MSRV), lints the
+# workspace with the newest compatible dependencies beside the tests
+# (scripts/update-lint.sh), and after the tests checks the benchmark
+# (scripts/bench-check.sh: smoke run and cost budgets);
 # arguments go to `cargo test` and skip the audit and those checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +53,13 @@ if [ $# -eq 0 ]; then
   bash scripts/audit.sh
   # Before the tests, which may leave files behind (cargo package wants a clean tree).
   bash scripts/package-check.sh
+  # The tests are built first; then the newest compatible dependencies are linted
+  # beside them (the tests wait on brokers and timers more than on the CPU), and the
+  # lint's verdict is read at the end.
+  cargo test --workspace --no-run --quiet
+  mkdir -p target
+  nice -n 10 bash scripts/update-lint.sh > target/update-lint.log 2>&1 &
+  update_lint=$!
 fi
 
 cargo test --workspace "$@"
@@ -68,4 +77,10 @@ fi
 
 if [ $# -eq 0 ]; then
   bash scripts/bench-check.sh
+  if ! wait "$update_lint"; then
+    cat target/update-lint.log
+    echo "the workspace does not lint clean with the newest compatible dependencies (scripts/update-lint.sh)" >&2
+    exit 1
+  fi
+  tail -n 1 target/update-lint.log
 fi

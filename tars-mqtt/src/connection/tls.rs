@@ -1,6 +1,7 @@
-//! The TLS client configuration for `mqtts://` and `wss://`: the `ring` provider, the
-//! CA file of `MQTT_TLS_CA_FILE` or the platform's roots, and a client certificate when
-//! one is configured. Errors name the variable and the file.
+//! The TLS client configuration for `mqtts://` and `wss://`: the crypto provider (ring,
+//! or aws-lc-rs with the feature `tls-aws-lc`; why, in `docs/reliability.md`), the CA
+//! file of `MQTT_TLS_CA_FILE` or the platform's roots, and a client certificate when one
+//! is configured. Errors name the variable and the file.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,11 +12,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::model::error::TlsError;
 use crate::{Config, Result};
 
-/// TLS on the `ring` provider: the CA file's authorities when `MQTT_TLS_CA_FILE` is
+/// TLS on the chosen provider: the CA file's authorities when `MQTT_TLS_CA_FILE` is
 /// set, else the platform's roots; a client certificate when one is configured.
 pub(crate) fn client_config(config: &Config) -> Result<Arc<rustls::ClientConfig>> {
     let files = config.tls_files();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crypto_provider());
     let roots = match &files.ca_file {
         Some(path) => ca_roots(path)?,
         None => platform_roots(),
@@ -38,6 +39,22 @@ pub(crate) fn client_config(config: &Config) -> Result<Arc<rustls::ClientConfig>
         _ => builder.with_no_client_auth(),
     };
     Ok(Arc::new(tls))
+}
+
+/// aws-lc-rs, with the post-quantum hybrid key exchange first (feature `tls-aws-lc`).
+#[cfg(feature = "tls-aws-lc")]
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+/// ring: it builds for every target a robot runs on with a plain C compiler, quickly and
+/// small. rustls 0.23.48 deprecates it for lacking post-quantum key exchange; we keep
+/// it as the default on purpose, and `tls-aws-lc` gives that exchange to whoever needs
+/// it (`docs/reliability.md`, "The TLS crypto provider").
+#[cfg(not(feature = "tls-aws-lc"))]
+#[allow(deprecated)]
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 fn platform_roots() -> rustls::RootCertStore {
