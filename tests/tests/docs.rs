@@ -30,3 +30,34 @@ fn the_docs_index_lists_every_chapter_once() {
         );
     }
 }
+
+#[test]
+fn the_configuration_chapter_lists_every_variable_once_with_its_default() {
+    let chapter = std::fs::read_to_string(workspace_root().join("docs/configuration.md"))
+        .expect("docs/configuration.md");
+    for variable in tars::config::config_variables() {
+        let row_start = format!("| `{}` |", variable.name);
+        let rows: Vec<&str> = chapter
+            .lines()
+            .filter(|line| line.starts_with(&row_start))
+            .collect();
+        assert_eq!(
+            rows.len(),
+            1,
+            "docs/configuration.md has {} rows for {}",
+            rows.len(),
+            variable.name
+        );
+        let default_cell = rows[0][row_start.len()..]
+            .split('|')
+            .next()
+            .unwrap_or_default()
+            .replace('`', "");
+        assert!(
+            default_cell.contains(variable.default),
+            "docs/configuration.md gives {} the default {default_cell:?}; the variable table says {:?}",
+            variable.name,
+            variable.default
+        );
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::variables::TABLE;
 use super::{Config, ConfigError};
 
 /// Defaults applied where a variable is unset. A plain [`Client`](crate::Client) uses
@@ -56,11 +57,7 @@ pub(super) fn process_lookup(name: &str) -> Result<Option<String>, ConfigError> 
 
 /// Maps a looked-up name back to its `'static` spelling.
 fn leak_name(name: &str) -> &'static str {
-    super::CONFIG_VARIABLES
-        .iter()
-        .map(|v| v.name)
-        .find(|v| *v == name)
-        .unwrap_or("MQTT_*")
+    super::variables::entry(name).map_or("MQTT_*", |entry| entry.name)
 }
 
 /// A set, non-blank variable.
@@ -70,32 +67,22 @@ fn get(lookup: &Lookup<'_>, name: &'static str) -> Result<Option<String>, Config
         .filter(|v| !v.is_empty()))
 }
 
-fn parse_bool(name: &'static str, raw: &str) -> Result<bool, ConfigError> {
-    match raw.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(invalid(name, raw, "must be one of true/false/1/0/yes/no")),
+/// Reads every set variable of the table into `config` except the broker and the client
+/// id (which start the builder); a value that does not parse is an error naming it.
+fn read_set(lookup: &Lookup<'_>, config: &mut Config, only: &[&str]) -> Result<(), ConfigError> {
+    for entry in TABLE {
+        let wanted = match only {
+            [] => !matches!(entry.name, "MQTT_URL" | "MQTT_CLIENT_ID"),
+            names => names.contains(&entry.name),
+        };
+        if !wanted {
+            continue;
+        }
+        if let Some(raw) = get(lookup, entry.name)? {
+            (entry.read)(&raw, config).ok_or_else(|| entry.invalid(raw))?;
+        }
     }
-}
-
-fn parse_seconds(name: &'static str, raw: &str, rule: &str) -> Result<Duration, ConfigError> {
-    raw.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| invalid(name, raw, rule))
-}
-
-fn parse_count(name: &'static str, raw: &str, rule: &str) -> Result<usize, ConfigError> {
-    raw.parse::<usize>().map_err(|_| invalid(name, raw, rule))
-}
-
-fn invalid(variable: &'static str, value: &str, rule: &str) -> ConfigError {
-    ConfigError::Invalid {
-        variable,
-        value: value.to_owned(),
-        rule: rule.to_owned(),
-    }
+    Ok(())
 }
 
 pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config, ConfigError> {
@@ -111,220 +98,39 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
             variable: "MQTT_CLIENT_ID",
             hint: "set it to a name unique on the broker, e.g. MQTT_CLIENT_ID=tars-stt",
         })?;
+    // The defaults first (a plain client's or a service's), then what is set.
     let mut builder = Config::builder(url, client_id)
         .enable_health(defaults.enable_health)
         .enable_heartbeat(defaults.enable_heartbeat);
-
-    if let Some(source) = get(lookup, "MQTT_SOURCE_NAME")? {
-        builder = builder.source_name(source);
+    if let Some(drain) = defaults.drain_timeout {
+        builder = builder.drain_timeout(drain);
     }
-    if let Some(raw) = get(lookup, "MQTT_KEEPALIVE")? {
-        let rule = "must be a whole number of seconds from 1 to 65535";
-        let secs = raw
-            .parse::<u64>()
-            .map_err(|_| invalid("MQTT_KEEPALIVE", &raw, rule))?;
-        builder = builder.keepalive(Duration::from_secs(secs));
-    }
-    if let Some(raw) = get(lookup, "MQTT_ENABLE_HEALTH")? {
-        builder = builder.enable_health(parse_bool("MQTT_ENABLE_HEALTH", &raw)?);
-    }
-    if let Some(raw) = get(lookup, "MQTT_ENABLE_HEARTBEAT")? {
-        builder = builder.enable_heartbeat(parse_bool("MQTT_ENABLE_HEARTBEAT", &raw)?);
-    }
-    if let Some(raw) = get(lookup, "MQTT_CLEAN_SESSION")? {
-        builder = builder.clean_session(parse_bool("MQTT_CLEAN_SESSION", &raw)?);
-    }
-    if let Some(raw) = get(lookup, "MQTT_VERSION")? {
-        let version = raw
-            .parse::<super::MqttVersion>()
-            .map_err(|rule| invalid("MQTT_VERSION", &raw, rule))?;
-        builder = builder.mqtt_version(version);
-    }
-    if let Some(raw) = get(lookup, "MQTT_SESSION_EXPIRY")? {
-        let rule = "must be a whole number of seconds from 0 to 4294967295";
-        let secs = raw
-            .parse::<u32>()
-            .map_err(|_| invalid("MQTT_SESSION_EXPIRY", &raw, rule))?;
-        builder = builder.session_expiry(Duration::from_secs(secs.into()));
-    }
-    if let Some(raw) = get(lookup, "MQTT_HEARTBEAT_INTERVAL")? {
-        let rule = "must be a number of seconds ≥ 1.0";
-        builder = builder.heartbeat_interval(parse_seconds("MQTT_HEARTBEAT_INTERVAL", &raw, rule)?);
-    }
-    let ttl = match get(lookup, "MQTT_DEDUPE_TTL")? {
-        Some(raw) => parse_seconds("MQTT_DEDUPE_TTL", &raw, "must be a number of seconds ≥ 0")?,
-        None => Duration::ZERO,
-    };
-    let entries = match get(lookup, "MQTT_DEDUPE_MAX_ENTRIES")? {
-        Some(raw) => parse_count(
-            "MQTT_DEDUPE_MAX_ENTRIES",
-            &raw,
-            "must be a whole number ≥ 0",
-        )?,
-        None => 0,
-    };
-    builder = builder.dedupe(ttl, entries);
-    let min = match get(lookup, "MQTT_RECONNECT_MIN_DELAY")? {
-        Some(raw) => parse_seconds(
-            "MQTT_RECONNECT_MIN_DELAY",
-            &raw,
-            "must be a number of seconds ≥ 0.1",
-        )?,
-        None => Duration::from_secs(1),
-    };
-    let max = match get(lookup, "MQTT_RECONNECT_MAX_DELAY")? {
-        Some(raw) => parse_seconds(
-            "MQTT_RECONNECT_MAX_DELAY",
-            &raw,
-            "must be a number of seconds ≥ 0.5",
-        )?,
-        None => Duration::from_secs(5),
-    };
-    builder = builder.reconnect_delays(min, max);
-    if let Some(raw) = get(lookup, "MQTT_MAX_PACKET_SIZE")? {
-        let rule = "must be a number of bytes from 1024 to 268435455";
-        builder = builder.max_packet_size(parse_count("MQTT_MAX_PACKET_SIZE", &raw, rule)?);
-    }
-    if let Some(path) = get(lookup, "MQTT_TLS_CA_FILE")? {
-        builder = builder.tls_ca_file(path);
-    }
-    let cert = get(lookup, "MQTT_TLS_CERT_FILE")?;
-    let key = get(lookup, "MQTT_TLS_KEY_FILE")?;
-    match (cert, key) {
-        (Some(cert), Some(key)) => builder = builder.tls_client_auth(cert, key),
-        (Some(cert), None) => {
-            return Err(invalid(
-                "MQTT_TLS_KEY_FILE",
-                "",
-                &format!(
-                "must be set with MQTT_TLS_CERT_FILE={cert} (the client certificate's private key)"
-            ),
-            ))
-        }
-        (None, Some(key)) => {
-            return Err(invalid(
-                "MQTT_TLS_CERT_FILE",
-                "",
-                &format!("must be set with MQTT_TLS_KEY_FILE={key} (the client certificate)"),
-            ))
-        }
-        (None, None) => {}
-    }
-    if let Some(raw) = get(lookup, "TARS_METRICS_ADDR")? {
-        builder = builder.metrics_addr(parse_metrics_addr(&raw)?);
-    }
-    if let Some(raw) = get(lookup, "TARS_INTAKE_BYTES")? {
-        let bytes = parse_byte_size(&raw)
-            .ok_or_else(|| invalid("TARS_INTAKE_BYTES", &raw, super::INTAKE_BYTES_RULE))?;
-        builder = builder.intake_bytes(bytes);
+    if let Some(request) = defaults.request_timeout {
+        builder = builder.request_timeout(request);
     }
     if let Some(capacity) = defaults.handler_queue_capacity {
         builder = builder.handler_queue_capacity(capacity);
     }
-    let timeout_rule =
-        "must be a duration of at least 1ms, such as 500ms, 30s or 2m (a bare number is seconds)";
-    let timeout = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
-        get(lookup, name)?
-            .map(|raw| {
-                parse_duration(&raw)
-                    .filter(|d| *d >= Duration::from_millis(1))
-                    .ok_or_else(|| invalid(name, &raw, timeout_rule))
-            })
-            .transpose()
-    };
-    if let Some(drain) = timeout("TARS_DRAIN_TIMEOUT")?.or(defaults.drain_timeout) {
-        builder = builder.drain_timeout(drain);
+    read_set(lookup, builder.config_mut(), &[])?;
+    builder.build()
+}
+
+/// Only the variables `names` of the process environment, read and checked by their
+/// table entries into a configuration that holds the defaults for the rest; with the
+/// names that were set. For documents printed without a connection (`--asyncapi`).
+pub(crate) fn some_from_process(
+    names: &[&str],
+) -> Result<(Config, Vec<&'static str>), ConfigError> {
+    let mut config = Config::builder("mqtt://localhost", "-").into_unchecked();
+    read_set(&process_lookup, &mut config, names)?;
+    let mut set = Vec::new();
+    for entry in TABLE.iter().filter(|entry| names.contains(&entry.name)) {
+        entry.validate(&config)?;
+        if get(&process_lookup, entry.name)?.is_some() {
+            set.push(entry.name);
+        }
     }
-    if let Some(request) = timeout("TARS_REQUEST_TIMEOUT")?.or(defaults.request_timeout) {
-        builder = builder.request_timeout(request);
-    }
-    builder.failure_policy(failure_policy(lookup)?).build()
-}
-
-/// The service-wide failure policy from the process environment alone (for documents
-/// printed without a connection, such as `--asyncapi`).
-pub(crate) fn failure_policy_from_process() -> Result<crate::FailurePolicy, ConfigError> {
-    let policy = failure_policy(&process_lookup)?;
-    super::check_failure_policy(&policy)?;
-    Ok(policy)
-}
-
-/// `TARS_RETRIES`, `TARS_BACKOFF` and `TARS_DEAD_LETTER_TOPIC`: the service-wide
-/// failure policy.
-fn failure_policy(lookup: &Lookup<'_>) -> Result<crate::FailurePolicy, ConfigError> {
-    let retries_rule = format!(
-        "must be a whole number from 0 to {}",
-        crate::model::failure::MAX_RETRIES
-    );
-    let retries = get(lookup, "TARS_RETRIES")?
-        .map(|raw| {
-            raw.parse::<u32>()
-                .map_err(|_| invalid("TARS_RETRIES", &raw, &retries_rule))
-        })
-        .transpose()?;
-    let backoff = get(lookup, "TARS_BACKOFF")?
-        .map(|raw| {
-            parse_duration(&raw).ok_or_else(|| {
-                invalid(
-                    "TARS_BACKOFF",
-                    &raw,
-                    "must be a duration such as 100ms, 2s or 1m (a bare number is seconds)",
-                )
-            })
-        })
-        .transpose()?;
-    Ok(crate::FailurePolicy {
-        retries,
-        backoff,
-        max_backoff: None,
-        dead_letter: get(lookup, "TARS_DEAD_LETTER_TOPIC")?.map(Into::into),
-    })
-}
-
-/// A duration written as a number and a unit (`100ms`, `1.5s`, `2m`, `1h`), or a bare
-/// number of seconds.
-pub(crate) fn parse_duration(raw: &str) -> Option<Duration> {
-    let split = raw
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
-    let seconds_per_unit = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3_600.0,
-        _ => return None,
-    };
-    let number: f64 = number.parse().ok()?;
-    Duration::try_from_secs_f64(number * seconds_per_unit).ok()
-}
-
-/// A size in bytes: a whole number, alone or followed by `KiB`, `MiB` or `GiB`
-/// (`"262144"`, `"512KiB"`, `"4MiB"`).
-pub(crate) fn parse_byte_size(raw: &str) -> Option<usize> {
-    let raw = raw.trim();
-    let digits = raw.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = raw.split_at(digits);
-    let factor: usize = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    number.parse::<usize>().ok()?.checked_mul(factor)
-}
-
-/// `TARS_METRICS_ADDR`: `host:port` with an IP address (a name would hide which
-/// interface the endpoint is exposed on).
-fn parse_metrics_addr(raw: &str) -> Result<std::net::SocketAddr, ConfigError> {
-    raw.parse().map_err(|_| {
-        invalid(
-            "TARS_METRICS_ADDR",
-            raw,
-            "must be an IP address and port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464",
-        )
-    })
+    Ok((config, set))
 }
 
 #[cfg(test)]
@@ -332,6 +138,25 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::config::parse::parse_byte_size;
+
+    #[test]
+    fn the_intake_bound_reads_bytes_with_binary_units() {
+        let base = [("MQTT_URL", "mqtt://h"), ("MQTT_CLIENT_ID", "x")];
+        let c = load_from(&base, EnvDefaults::client()).unwrap();
+        assert_eq!(c.intake_bytes(), crate::config::DEFAULT_INTAKE_BYTES);
+        for (raw, bytes) in [
+            ("262144", 262_144),
+            ("512KiB", 524_288),
+            (" 8MiB ", 8 << 20),
+        ] {
+            let vars = [base[0], base[1], ("TARS_INTAKE_BYTES", raw)];
+            let c = load_from(&vars, EnvDefaults::client()).unwrap();
+            assert_eq!(c.intake_bytes(), bytes, "{raw}");
+        }
+        assert_eq!(parse_byte_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_byte_size("1.5MiB"), None);
+    }
 
     fn load_from(vars: &[(&str, &str)], defaults: EnvDefaults) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
@@ -478,24 +303,6 @@ mod tests {
         let c = with_base(&[("MQTT_SOURCE_NAME", "  "), ("MQTT_KEEPALIVE", "")]).unwrap();
         assert_eq!(c.source_name(), "svc");
         assert_eq!(c.keepalive(), Duration::from_secs(60));
-    }
-
-    #[test]
-    fn the_intake_bound_reads_bytes_with_binary_units() {
-        let base = [("MQTT_URL", "mqtt://h"), ("MQTT_CLIENT_ID", "x")];
-        let c = load_from(&base, EnvDefaults::client()).unwrap();
-        assert_eq!(c.intake_bytes(), crate::config::DEFAULT_INTAKE_BYTES);
-        for (raw, bytes) in [
-            ("262144", 262_144),
-            ("512KiB", 524_288),
-            (" 8MiB ", 8 << 20),
-        ] {
-            let vars = [base[0], base[1], ("TARS_INTAKE_BYTES", raw)];
-            let c = load_from(&vars, EnvDefaults::client()).unwrap();
-            assert_eq!(c.intake_bytes(), bytes, "{raw}");
-        }
-        assert_eq!(parse_byte_size("1GiB"), Some(1 << 30));
-        assert_eq!(parse_byte_size("1.5MiB"), None);
     }
 
     #[test]

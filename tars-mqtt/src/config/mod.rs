@@ -4,6 +4,7 @@
 
 mod broker_url;
 mod env;
+mod parse;
 mod secret;
 mod variables;
 
@@ -12,15 +13,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::model::failure::{FailurePolicy, MAX_RETRIES};
+use crate::model::failure::FailurePolicy;
 
 pub(crate) use broker_url::redact as redact_url;
 pub use broker_url::{BrokerUrl, Transport};
 
+pub(crate) use env::some_from_process;
 pub use env::EnvDefaults;
-pub(crate) use env::{failure_policy_from_process, parse_duration};
+pub(crate) use parse::parse_duration;
 pub use secret::Secret;
-pub use variables::{effective_value, Variable, CONFIG_VARIABLES};
+pub(crate) use variables::INTAKE_BYTES_RULE;
+pub use variables::{config_variables, effective_value, Variable};
 
 /// Default largest MQTT packet accepted or sent: 1 MiB (rumqttc alone allows 10 KiB and
 /// drops the connection on anything larger).
@@ -34,17 +37,10 @@ pub const DEFAULT_INTAKE_BYTES: usize = 4 * 1024 * 1024;
 pub const MIN_INTAKE_BYTES: usize = 64 * 1024;
 /// The largest intake bound allowed: 1 GiB.
 pub const MAX_INTAKE_BYTES: usize = 1024 * 1024 * 1024;
-/// The rule of an intake bound, as errors state it.
-pub(crate) const INTAKE_BYTES_RULE: &str =
-    "must be a size from 64KiB to 1GiB: a number of bytes, or a whole number with KiB, MiB or GiB (e.g. 4MiB)";
 /// Default bound on how long a request waits for its reply.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default bound on how long shutdown waits for in-flight handlers.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The largest packet MQTT can carry (the remaining-length limit).
-const MQTT_MAX_PACKET_SIZE: usize = 268_435_455;
-const MIN_MAX_PACKET_SIZE: usize = 1024;
 
 /// A configuration value that breaks its rule. `Display` is one line that names the
 /// variable and says what is expected; passwords are never part of it.
@@ -68,13 +64,25 @@ pub enum ConfigError {
         /// What a valid value looks like.
         rule: String,
     },
+    /// A setting made in code, which no environment variable sets, breaks its rule.
+    #[error("ConfigBuilder::{setting}({value}) is invalid: {rule}")]
+    InvalidSetting {
+        /// The builder method.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What a valid value looks like.
+        rule: &'static str,
+    },
 }
 
 impl ConfigError {
-    /// The environment variable the error is about.
+    /// What the error is about: the environment variable, or for a setting made in code
+    /// that no variable sets, the [`ConfigBuilder`] method.
     pub fn variable(&self) -> &'static str {
         match self {
             Self::Missing { variable, .. } | Self::Invalid { variable, .. } => variable,
+            Self::InvalidSetting { setting, .. } => setting,
         }
     }
 }
@@ -562,6 +570,16 @@ impl ConfigBuilder {
         self
     }
 
+    /// The configuration being built, for the environment's reader.
+    fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// The configuration as it stands, unchecked: a fresh builder's holds the defaults.
+    fn into_unchecked(self) -> Config {
+        self.config
+    }
+
     /// Checks every rule and returns the configuration, or the first broken rule.
     pub fn build(self) -> Result<Config, ConfigError> {
         let mut config = self.config;
@@ -583,46 +601,8 @@ impl ConfigBuilder {
     }
 }
 
-fn invalid(variable: &'static str, value: impl fmt::Display, rule: &str) -> ConfigError {
-    ConfigError::Invalid {
-        variable,
-        value: value.to_string(),
-        rule: rule.to_owned(),
-    }
-}
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-/// The service-wide failure policy, its errors naming the `TARS_*` variables.
-fn check_failure_policy(policy: &FailurePolicy) -> Result<(), ConfigError> {
-    if let Some(retries) = policy.retries.filter(|n| *n > MAX_RETRIES) {
-        return Err(invalid(
-            "TARS_RETRIES",
-            retries,
-            &format!("must be a whole number from 0 to {MAX_RETRIES}"),
-        ));
-    }
-    if let Some(backoff) = policy.backoff.filter(|d| *d < Duration::from_millis(1)) {
-        return Err(invalid(
-            "TARS_BACKOFF",
-            format!("{backoff:?}"),
-            "must be a duration of at least 1ms, e.g. 100ms or 2s",
-        ));
-    }
-    if let Some(topic) = &policy.dead_letter {
-        if let Err(e) = crate::topic::validate_topic_name(topic) {
-            return Err(invalid(
-                "TARS_DEAD_LETTER_TOPIC",
-                topic,
-                &format!("must be a topic to publish on: {}", e.reason),
-            ));
-        }
-    }
-    Ok(())
-}
-
+/// Every rule of the configuration: each variable's (from its table), then the
+/// settings made in code.
 fn validate(c: &Config) -> Result<(), ConfigError> {
     if c.client_id.trim().is_empty() {
         return Err(ConfigError::Missing {
@@ -630,113 +610,15 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             hint: "set it to a name unique on the broker, e.g. MQTT_CLIENT_ID=tars-stt",
         });
     }
-    if c.client_id.contains(['+', '#', '\0']) {
-        return Err(invalid(
-            "MQTT_CLIENT_ID",
-            &c.client_id,
-            "must not contain `+`, `#` or NUL (it names the topics system/health/{client_id} and system/keepalive/{client_id})",
-        ));
-    }
-    if let (Some(addr), false) = (c.metrics_addr, cfg!(feature = "metrics")) {
-        return Err(invalid(
-            "TARS_METRICS_ADDR",
-            addr,
-            "needs tars-mqtt's `metrics` feature, which this build leaves out",
-        ));
-    }
-    let keepalive = c.keepalive.as_secs();
-    if c.keepalive.subsec_nanos() != 0 || !(1..=65535).contains(&keepalive) {
-        return Err(invalid(
-            "MQTT_KEEPALIVE",
-            secs(c.keepalive),
-            "must be a whole number of seconds from 1 to 65535",
-        ));
-    }
-    if c.session_expiry.subsec_nanos() != 0 || c.session_expiry.as_secs() > u64::from(u32::MAX) {
-        return Err(invalid(
-            "MQTT_SESSION_EXPIRY",
-            secs(c.session_expiry),
-            "must be a whole number of seconds from 0 to 4294967295",
-        ));
-    }
-    match (&c.tls.cert_file, &c.tls.key_file) {
-        (Some(cert), None) => {
-            return Err(invalid(
-                "MQTT_TLS_KEY_FILE",
-                "",
-                &format!(
-                    "must be set with MQTT_TLS_CERT_FILE={} (the client certificate's private key)",
-                    cert.display()
-                ),
-            ))
-        }
-        (None, Some(key)) => {
-            return Err(invalid(
-                "MQTT_TLS_CERT_FILE",
-                "",
-                &format!(
-                    "must be set with MQTT_TLS_KEY_FILE={} (the client certificate)",
-                    key.display()
-                ),
-            ))
-        }
-        _ => {}
-    }
-    if c.heartbeat_interval < Duration::from_secs(1) {
-        return Err(invalid(
-            "MQTT_HEARTBEAT_INTERVAL",
-            secs(c.heartbeat_interval),
-            "must be a number of seconds ≥ 1.0",
-        ));
-    }
-    if !c.dedupe_ttl.is_zero() && c.dedupe_max_entries == 0 {
-        return Err(invalid(
-            "MQTT_DEDUPE_MAX_ENTRIES",
-            c.dedupe_max_entries,
-            "must be > 0 when MQTT_DEDUPE_TTL > 0 (dedup needs a size bound)",
-        ));
-    }
-    if c.reconnect_min_delay < Duration::from_millis(100) {
-        return Err(invalid(
-            "MQTT_RECONNECT_MIN_DELAY",
-            secs(c.reconnect_min_delay),
-            "must be a number of seconds ≥ 0.1",
-        ));
-    }
-    if c.reconnect_max_delay < Duration::from_millis(500) {
-        return Err(invalid(
-            "MQTT_RECONNECT_MAX_DELAY",
-            secs(c.reconnect_max_delay),
-            "must be a number of seconds ≥ 0.5",
-        ));
-    }
-    if c.reconnect_max_delay < c.reconnect_min_delay {
-        return Err(invalid(
-            "MQTT_RECONNECT_MAX_DELAY",
-            secs(c.reconnect_max_delay),
-            &format!(
-                "must be ≥ MQTT_RECONNECT_MIN_DELAY ({})",
-                secs(c.reconnect_min_delay)
-            ),
-        ));
-    }
-    if !(MIN_MAX_PACKET_SIZE..=MQTT_MAX_PACKET_SIZE).contains(&c.max_packet_size) {
-        return Err(invalid(
-            "MQTT_MAX_PACKET_SIZE",
-            c.max_packet_size,
-            "must be a number of bytes from 1024 to 268435455",
-        ));
-    }
-    check_failure_policy(&c.failure)?;
-    if !(MIN_INTAKE_BYTES..=MAX_INTAKE_BYTES).contains(&c.intake_bytes) {
-        return Err(invalid(
-            "TARS_INTAKE_BYTES",
-            c.intake_bytes,
-            INTAKE_BYTES_RULE,
-        ));
+    for entry in variables::TABLE {
+        entry.validate(c)?;
     }
     if c.handler_queue_capacity == 0 {
-        return Err(invalid("handler_queue_capacity", 0, "must be at least 1"));
+        return Err(ConfigError::InvalidSetting {
+            setting: "handler_queue_capacity",
+            value: "0".into(),
+            rule: "must be at least 1",
+        });
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 use super::ServiceSpec;
-use crate::config::{effective_value, Variable, CONFIG_VARIABLES};
+use crate::config::{config_variables, effective_value, Variable};
 use crate::contract::manifest::ServiceManifest;
 use crate::Config;
 
@@ -53,7 +53,7 @@ const fn own(name: &'static str, default: &'static str, meaning: &'static str) -
 
 /// The variables a service reads, with the service's own defaults.
 pub(super) fn service_variables(spec: &ServiceSpec) -> Vec<ServiceVariable> {
-    let mut variables: Vec<ServiceVariable> = CONFIG_VARIABLES
+    let mut variables: Vec<ServiceVariable> = config_variables()
         .iter()
         .map(|v| {
             let mut variable = ServiceVariable::from(*v);

@@ -194,32 +194,27 @@ fn check(spec: ServiceSpec) -> ExitCode {
 
 /// `--asyncapi`: the service's AsyncAPI document on stdout.
 fn print_asyncapi(spec: ServiceSpec) -> ExitCode {
-    let mqtt_version = match std::env::var("MQTT_VERSION") {
-        Ok(raw) if !raw.trim().is_empty() => match raw.trim().parse() {
-            Ok(version) => version,
-            Err(rule) => {
-                eprintln!("error: MQTT_VERSION={raw:?} is invalid: {rule}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        },
-        _ => crate::MqttVersion::default(),
-    };
-    let failure_defaults = match crate::config::failure_policy_from_process() {
-        Ok(policy) => policy,
+    let wanted = [
+        "MQTT_URL",
+        "MQTT_VERSION",
+        "TARS_RETRIES",
+        "TARS_BACKOFF",
+        "TARS_DEAD_LETTER_TOPIC",
+    ];
+    let (config, set) = match crate::config::some_from_process(&wanted) {
+        Ok(read) => read,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
     let info = crate::contract::asyncapi::ServiceInfo {
-        failure_defaults,
+        failure_defaults: config.failure_policy().clone(),
         name: describe::service_name(&spec),
         version: spec.version.to_owned(),
-        mqtt_version,
+        mqtt_version: config.mqtt_version(),
         // The first broker of a list.
-        broker: std::env::var("MQTT_URL")
-            .ok()
-            .and_then(|url| url.split(',').next()?.parse().ok()),
+        broker: set.contains(&"MQTT_URL").then(|| config.broker().clone()),
     };
     let document = crate::contract::asyncapi::document(&info);
     println!(
