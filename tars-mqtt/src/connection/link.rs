@@ -177,6 +177,7 @@ impl<D: Dispatcher> Link<D> {
     }
 
     fn on_connected(&mut self, session_present: bool, limits: ServerLimits) {
+        self.connection.qos2.on_connected(session_present);
         let reconnect = self.epoch > 0;
         self.epoch += 1;
         self.backoff.reset();

@@ -22,6 +22,7 @@ pub(crate) mod error;
 pub(crate) mod event_counts;
 pub(crate) mod failover;
 pub(crate) mod heartbeat;
+pub(crate) mod inbound_qos2;
 pub(crate) mod intake;
 pub(crate) mod link;
 pub(crate) mod outbox;
@@ -40,6 +41,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::{Config, Error, QoS, Result};
 use event_counts::EventMetrics;
+use inbound_qos2::InboundQos2;
 use intake::Intake;
 use presence::Presence;
 use wire::{PublishPacket, ReceivedPublish, SubscribeOutcome};
@@ -159,6 +161,8 @@ pub(crate) struct Connection {
     /// Asks the subscriptions task for a subscription.
     pub(crate) subscribe: mpsc::UnboundedSender<SubscribeRequest>,
     pub(crate) intake: Intake,
+    /// Received QoS 2 messages awaiting the broker's PUBREL.
+    pub(crate) qos2: InboundQos2,
     pub(crate) counters: Counters,
     /// Publishes and request round trips per event type, for metrics.
     pub(crate) events: EventMetrics,
@@ -193,6 +197,7 @@ impl Connection {
             force_reconnect: Notify::default(),
             subscribe,
             intake: Intake::default(),
+            qos2: InboundQos2::default(),
             counters: Counters::default(),
             events: EventMetrics::default(),
             closing: AtomicBool::default(),

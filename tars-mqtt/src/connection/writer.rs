@@ -184,7 +184,12 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             Incoming::PubComp(pkid) => {
                 self.lanes.outbox.on_pubcomp(pkid);
             }
-            Incoming::PubRel(pkid) => self.encode(&Outgoing::PubComp(pkid))?,
+            Incoming::PubRel(pkid) => {
+                if !self.connection.qos2.released(pkid) {
+                    tracing::debug!(pkid, "PUBREL of no held QoS 2 message (its PUBCOMP was lost); completing it again");
+                }
+                self.encode(&Outgoing::PubComp(pkid))?;
+            }
             Incoming::SubAck { pkid, outcomes } => {
                 if let Some(reply) = self.subscribes.remove(&pkid) {
                     let _ = reply.send(outcomes);

@@ -188,6 +188,19 @@ impl Inbound {
             qos: publish.qos,
             epoch,
         });
+        if publish.qos == QoS::ExactlyOnce && !self.connection.qos2.received(publish.pkid) {
+            // Handed over before and not yet released: answered again, not handled twice.
+            Counters::bump(&counters.duplicates);
+            tracing::debug!(
+                topic = &*publish.topic,
+                pkid = publish.pkid,
+                "QoS 2 message sent again before its PUBREL: not handled twice"
+            );
+            if let Some(ack) = ack {
+                self.acks.settled(ack);
+            }
+            return;
+        }
         // Persistent session: the guard, shared by the message's copies, settles it.
         let guard = match ack {
             Some(ack) if self.after_handlers => Some(self.acks.register(ack)),
