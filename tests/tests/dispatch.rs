@@ -361,3 +361,52 @@ async fn a_slow_handler_gets_every_qos1_message_in_order() {
     assert_eq!(client.stats().dropped, 0);
     client.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos2_messages_go_through_in_order_far_beyond_the_brokers_window() {
+    init_tracing();
+    let broker = Mosquitto::start_with(
+        "allow_anonymous true\nlog_dest file /tmp/mosq-qos2.log\nlog_type all",
+    );
+    let client = Client::connect(config(broker.port(), "exactly-once").build().unwrap())
+        .await
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    client
+        .subscribe("orders", QoS::ExactlyOnce, move |m: Message| {
+            let log = log.clone();
+            async move {
+                let n: usize = std::str::from_utf8(m.payload()).unwrap().parse().unwrap();
+                log.lock().unwrap().push(n);
+            }
+        })
+        .await
+        .unwrap();
+    let publisher = Client::connect(config(broker.port(), "orders-out").build().unwrap())
+        .await
+        .unwrap();
+    // Far beyond mosquitto's window of 20 QoS 2 messages in flight, both ways: the
+    // publisher must not send more than the broker takes (mosquitto refuses the rest
+    // with a PUBREC that MQTT 3.1.1 cannot mark as a refusal), and the subscriber must
+    // complete each PUBREL for the next messages to come.
+    const COUNT: usize = 300;
+    for n in 0..COUNT {
+        publisher
+            .publish_bytes("orders", QoS::ExactlyOnce, false, n.to_string())
+            .await
+            .unwrap();
+    }
+    eventually(WAIT, "every QoS 2 message", || {
+        seen.lock().unwrap().len() >= COUNT
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*seen.lock().unwrap(), (0..COUNT).collect::<Vec<_>>());
+    assert_eq!(
+        client.stats().duplicates,
+        0,
+        "no message taken for a resend"
+    );
+    client.shutdown().await.unwrap();
+}

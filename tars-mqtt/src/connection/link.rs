@@ -36,6 +36,22 @@ pub(crate) const IN_FLIGHT_WINDOW: usize = 100;
 /// go outside the window (health, manifest).
 const CONTROL_IN_FLIGHT: usize = 4;
 
+/// QoS 2 publishes in flight at once when the broker sets no receive maximum (MQTT
+/// 3.1.1). A QoS 2 publish stays in the broker until its PUBREL, and mosquitto takes at
+/// most `max_inflight_messages` (20 by default) of them: past that it refuses the rest
+/// with a PUBREC that 3.1.1 cannot say is a refusal, and the messages are lost. 20 is
+/// also paho's default.
+const QOS2_WINDOW_WITHOUT_RECEIVE_MAXIMUM: usize = 20;
+
+/// The window for QoS 2 publishes: the whole window when the broker said how many it
+/// takes (MQTT 5), else [`QOS2_WINDOW_WITHOUT_RECEIVE_MAXIMUM`].
+fn qos2_window(receive_maximum: Option<u16>, window: usize) -> usize {
+    match receive_maximum {
+        Some(_) => window,
+        None => window.min(QOS2_WINDOW_WITHOUT_RECEIVE_MAXIMUM),
+    }
+}
+
 /// The data window within the broker's receive maximum, when it set one.
 fn in_flight_window(receive_maximum: Option<u16>) -> usize {
     match receive_maximum {
@@ -87,7 +103,7 @@ impl<D: Dispatcher> Link<D> {
             commands,
             data,
             dispatcher,
-            outbox: Outbox::new(IN_FLIGHT_WINDOW),
+            outbox: Outbox::new(IN_FLIGHT_WINDOW, QOS2_WINDOW_WITHOUT_RECEIVE_MAXIMUM),
             backoff,
             failover,
             tls,
@@ -186,8 +202,9 @@ impl<D: Dispatcher> Link<D> {
         Counters::bump(&self.connection.counters.connections);
         let epoch = self.epoch;
         self.dispatcher.on_connected(epoch);
+        let window = in_flight_window(limits.receive_maximum);
         self.outbox
-            .set_window(in_flight_window(limits.receive_maximum));
+            .set_window(window, qos2_window(limits.receive_maximum, window));
         *self
             .connection
             .connect_failure
@@ -361,5 +378,11 @@ mod tests {
         assert_eq!(in_flight_window(Some(20)), 16);
         assert_eq!(in_flight_window(Some(8)), 4);
         assert_eq!(in_flight_window(Some(1)), 1);
+        assert_eq!(qos2_window(None, IN_FLIGHT_WINDOW), 20);
+        assert_eq!(
+            qos2_window(Some(65_535), IN_FLIGHT_WINDOW),
+            IN_FLIGHT_WINDOW
+        );
+        assert_eq!(qos2_window(None, 4), 4);
     }
 }

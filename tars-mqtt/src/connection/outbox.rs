@@ -34,6 +34,10 @@ struct InFlight {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     window: usize,
+    /// The most QoS 2 publishes in flight at once (within `window`).
+    qos2_window: usize,
+    /// QoS 2 publishes in flight.
+    qos2_in_flight: usize,
     last_pkid: u16,
     order: u64,
     in_flight: BTreeMap<u16, InFlight>,
@@ -42,10 +46,13 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox that keeps at most `window` data publishes in flight.
-    pub(crate) fn new(window: usize) -> Self {
+    /// An outbox that keeps at most `window` data publishes in flight, of which at
+    /// most `qos2_window` at QoS 2.
+    pub(crate) fn new(window: usize, qos2_window: usize) -> Self {
         Self {
             window: window.max(1),
+            qos2_window: qos2_window.max(1),
+            qos2_in_flight: 0,
             last_pkid: 0,
             order: 0,
             in_flight: BTreeMap::new(),
@@ -53,9 +60,15 @@ impl Outbox {
         }
     }
 
-    /// Narrows or widens the window (to what the broker grants on a new connection).
-    pub(crate) fn set_window(&mut self, window: usize) {
+    /// Narrows or widens the windows (to what the broker grants on a new connection).
+    pub(crate) fn set_window(&mut self, window: usize, qos2_window: usize) {
         self.window = window.max(1);
+        self.qos2_window = qos2_window.max(1);
+    }
+
+    /// Whether `publish` must wait: a QoS 2 one while the QoS 2 window is full.
+    pub(crate) fn must_wait(&self, publish: &PublishPacket) -> bool {
+        publish.qos == QoS::ExactlyOnce && self.qos2_in_flight >= self.qos2_window
     }
 
     /// Whether another data publish may be sent now.
@@ -65,14 +78,14 @@ impl Outbox {
 
     /// The next kept publish, if the window has room for it.
     pub(crate) fn next_kept(&mut self) -> Option<PublishPacket> {
-        if self.has_room() {
-            self.kept.pop_front()
-        } else {
-            None
+        match self.kept.front() {
+            Some(next) if self.has_room() && !self.must_wait(next) => self.kept.pop_front(),
+            _ => None,
         }
     }
 
-    /// Keeps a publish made while there is no connection, for the next one.
+    /// Keeps a publish that cannot go now (no connection, or a full QoS 2 window) for
+    /// when it can; the data lane waits behind it, so the order holds.
     pub(crate) fn keep(&mut self, mut publish: PublishPacket) {
         publish.pkid = 0;
         self.kept.push_back(publish);
@@ -106,6 +119,9 @@ impl Outbox {
         }
         publish.pkid = self.free_pkid();
         self.order += 1;
+        if publish.qos == QoS::ExactlyOnce {
+            self.qos2_in_flight += 1;
+        }
         self.in_flight.insert(
             publish.pkid,
             InFlight {
@@ -136,6 +152,9 @@ impl Outbox {
         let Some(entry) = self.in_flight.remove(&pkid) else {
             return false;
         };
+        if entry.publish.qos == QoS::ExactlyOnce {
+            self.qos2_in_flight -= 1;
+        }
         if let Some(receipt) = &entry.publish.receipt {
             receipt.deliver();
         }
@@ -164,6 +183,7 @@ impl Outbox {
     /// the order they were first sent, ahead of any kept earlier and not sent since.
     /// Returns how many are kept.
     pub(crate) fn on_connection_lost(&mut self) -> usize {
+        self.qos2_in_flight = 0;
         let mut unacked: Vec<InFlight> = std::mem::take(&mut self.in_flight)
             .into_values()
             .filter(|entry| entry.stage == Stage::Published)
@@ -197,7 +217,7 @@ mod tests {
 
     #[test]
     fn packet_ids_are_never_zero_and_never_in_use() {
-        let mut outbox = Outbox::new(10);
+        let mut outbox = Outbox::new(10, 10);
         outbox.last_pkid = u16::MAX - 1;
         let a = sent(&mut outbox, 1, QoS::AtLeastOnce);
         let b = sent(&mut outbox, 2, QoS::AtLeastOnce);
@@ -208,7 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_receipt_is_delivered_on_the_ack_even_after_a_resend() {
-        let mut outbox = Outbox::new(4);
+        let mut outbox = Outbox::new(4, 4);
         let receipt = super::super::wire::Receipt::default();
         let mut p = publish(1, QoS::AtLeastOnce);
         p.receipt = Some(receipt.clone());
@@ -225,7 +245,7 @@ mod tests {
 
     #[test]
     fn the_window_closes_when_full_and_opens_on_an_ack() {
-        let mut outbox = Outbox::new(2);
+        let mut outbox = Outbox::new(2, 2);
         let first = sent(&mut outbox, 1, QoS::AtLeastOnce);
         sent(&mut outbox, 2, QoS::AtLeastOnce);
         assert!(!outbox.has_room());
@@ -236,7 +256,7 @@ mod tests {
 
     #[test]
     fn unacknowledged_publishes_are_sent_again_in_their_first_order() {
-        let mut outbox = Outbox::new(10);
+        let mut outbox = Outbox::new(10, 10);
         let first = sent(&mut outbox, 1, QoS::AtLeastOnce);
         sent(&mut outbox, 2, QoS::AtLeastOnce);
         sent(&mut outbox, 3, QoS::ExactlyOnce);
@@ -251,7 +271,7 @@ mod tests {
 
     #[test]
     fn a_qos2_publish_the_broker_received_is_not_sent_again() {
-        let mut outbox = Outbox::new(10);
+        let mut outbox = Outbox::new(10, 10);
         let pkid = sent(&mut outbox, 1, QoS::ExactlyOnce);
         assert!(outbox.on_pubrec(pkid));
         assert_eq!(outbox.on_connection_lost(), 0);
@@ -260,14 +280,14 @@ mod tests {
 
     #[test]
     fn a_narrower_window_holds_back_publishes_until_acks_make_room() {
-        let mut outbox = Outbox::new(4);
+        let mut outbox = Outbox::new(4, 4);
         let first = sent(&mut outbox, 1, QoS::AtLeastOnce);
         sent(&mut outbox, 2, QoS::AtLeastOnce);
-        outbox.set_window(2);
+        outbox.set_window(2, 2);
         assert!(!outbox.has_room());
         outbox.on_puback(first);
         assert!(outbox.has_room());
-        outbox.set_window(0);
+        outbox.set_window(0, 0);
         assert!(
             !outbox.has_room(),
             "a window is at least 1, and 1 is in flight"
@@ -276,7 +296,7 @@ mod tests {
 
     #[test]
     fn kept_publishes_wait_for_room_in_the_window() {
-        let mut outbox = Outbox::new(1);
+        let mut outbox = Outbox::new(1, 1);
         sent(&mut outbox, 1, QoS::AtLeastOnce);
         sent(&mut outbox, 2, QoS::AtLeastOnce);
         outbox.on_connection_lost();
@@ -284,5 +304,34 @@ mod tests {
         outbox.track(&mut next);
         assert!(outbox.next_kept().is_none(), "the window of 1 is full");
         assert!(outbox.has_kept());
+    }
+
+    #[test]
+    fn qos2_publishes_wait_for_their_own_window_and_keep_their_order() {
+        let mut outbox = Outbox::new(10, 2);
+        let first = sent(&mut outbox, 1, QoS::ExactlyOnce);
+        sent(&mut outbox, 2, QoS::ExactlyOnce);
+        let third = publish(3, QoS::ExactlyOnce);
+        assert!(
+            outbox.must_wait(&third),
+            "two QoS 2 in flight fill a window of 2"
+        );
+        assert!(
+            !outbox.must_wait(&publish(4, QoS::AtLeastOnce)),
+            "QoS 1 is not held"
+        );
+        outbox.keep(third);
+        assert!(
+            outbox.next_kept().is_none(),
+            "the QoS 2 window is still full"
+        );
+        assert!(outbox.on_pubrec(first));
+        assert!(
+            outbox.next_kept().is_none(),
+            "a released QoS 2 still holds its place"
+        );
+        assert!(outbox.on_pubcomp(first));
+        let next = outbox.next_kept().expect("room after the PUBCOMP");
+        assert_eq!(next.payload.as_ref(), [3]);
     }
 }

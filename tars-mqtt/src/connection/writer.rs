@@ -260,6 +260,12 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
     }
 
     fn push_publish(&mut self, mut publish: PublishPacket) -> Result<(), ConnectionError> {
+        if self.lanes.outbox.must_wait(&publish) {
+            // The QoS 2 window is full: the publish waits first in line (the data lane
+            // behind it) until a PUBCOMP makes room.
+            self.lanes.outbox.keep(publish);
+            return Ok(());
+        }
         self.lanes.outbox.track(&mut publish);
         self.publishes_in_buffer += 1;
         self.encode(&Outgoing::Publish(publish))
@@ -349,7 +355,7 @@ mod tests {
             Self {
                 receivers,
                 connection: std::sync::Arc::new(connection),
-                outbox: Outbox::new(10),
+                outbox: Outbox::new(10, 10),
             }
         }
 
