@@ -13,6 +13,11 @@
 //! Settled acknowledgements are released in arrival order into the writer's command
 //! lane, which writes them ahead of any data. Acknowledgements of an older connection
 //! are void (the broker redelivers those messages).
+//!
+//! The dispatcher tells this module what happened to a message ([`AckTracker::on_received`],
+//! [`AckTracker::on_skipped`], [`AckTracker::on_queued`], [`AckTracker::on_overflowed`]),
+//! workers mark it handled, and a dead-lettered message is settled once the broker has
+//! its dead letter ([`settle_once_delivered`]); the decisions are all here.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,17 +32,34 @@ use crate::connection::{Command, InboundAck};
 pub(crate) struct AckTracker {
     state: Mutex<State>,
     commands: mpsc::UnboundedSender<Command>,
+    /// Persistent session: acknowledgements wait for the handlers.
+    after_handlers: bool,
+}
+
+/// What a received message owes: its acknowledgement (QoS 1/2), and with a persistent
+/// session the guard its copies carry to the handlers.
+#[derive(Debug)]
+pub(crate) struct Owed {
+    ack: Option<InboundAck>,
+    guard: Option<Arc<AckGuard>>,
+}
+
+impl Owed {
+    /// The guard the message carries (persistent session, QoS 1/2).
+    pub(crate) fn guard(&self) -> Option<Arc<AckGuard>> {
+        self.guard.clone()
+    }
 }
 
 #[derive(Debug, Default)]
 struct State {
     epoch: u64,
     next_seq: u64,
-    owed: VecDeque<Owed>,
+    owed: VecDeque<Pending>,
 }
 
 #[derive(Debug)]
-struct Owed {
+struct Pending {
     seq: u64,
     ack: InboundAck,
     settled: bool,
@@ -45,12 +67,57 @@ struct Owed {
 }
 
 impl AckTracker {
-    /// A tracker that releases acknowledgements into `commands`.
-    pub(crate) fn new(commands: mpsc::UnboundedSender<Command>) -> Arc<Self> {
+    /// A tracker that releases acknowledgements into `commands`; with a persistent
+    /// session (`clean_session` false) they wait for the handlers.
+    pub(crate) fn new(commands: mpsc::UnboundedSender<Command>, clean_session: bool) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State::default()),
             commands,
+            after_handlers: !clean_session,
         })
+    }
+
+    /// A message arrived (`ack` for QoS 1/2): what it owes.
+    pub(crate) fn on_received(self: &Arc<Self>, ack: Option<InboundAck>) -> Owed {
+        let guard = match ack {
+            Some(ack) if self.after_handlers => Some(self.register(ack)),
+            _ => None,
+        };
+        Owed { ack, guard }
+    }
+
+    /// The message goes no further (too large, a duplicate, sent again before its
+    /// PUBREL): acknowledged now, in order.
+    pub(crate) fn on_skipped(&self, owed: Owed) {
+        match owed {
+            Owed {
+                guard: Some(guard), ..
+            } => guard.mark_handled(),
+            Owed { ack: Some(ack), .. } => self.settled(ack),
+            _ => {}
+        }
+    }
+
+    /// Every matching handler has the message queued (or dropped by its policy): a
+    /// clean session acknowledges it now; a persistent one when the handlers are done.
+    pub(crate) fn on_queued(&self, owed: &Owed) {
+        if let (Some(ack), false) = (owed.ack, self.after_handlers) {
+            self.settled(ack);
+        }
+    }
+
+    /// A handler's queue was full and the message waits in the overflow: a clean
+    /// session acknowledges it once queued, when the overflow drops the returned guard
+    /// (so the broker's in-flight window throttles a slow handler).
+    pub(crate) fn on_overflowed(self: &Arc<Self>, owed: &Owed) -> Option<Arc<AckGuard>> {
+        match (owed.ack, self.after_handlers) {
+            (Some(ack), false) => {
+                let guard = self.register(ack);
+                guard.mark_handled();
+                Some(guard)
+            }
+            _ => None,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -69,7 +136,7 @@ impl AckTracker {
         }
         let seq = state.next_seq;
         state.next_seq += 1;
-        state.owed.push_back(Owed {
+        state.owed.push_back(Pending {
             seq,
             ack,
             settled: true,
@@ -78,11 +145,11 @@ impl AckTracker {
     }
 
     /// Registers a message whose acknowledgement waits for its guard.
-    pub(crate) fn register(self: &Arc<Self>, ack: InboundAck) -> Arc<AckGuard> {
+    fn register(self: &Arc<Self>, ack: InboundAck) -> Arc<AckGuard> {
         let mut state = self.lock();
         let seq = state.next_seq;
         state.next_seq += 1;
-        state.owed.push_back(Owed {
+        state.owed.push_back(Pending {
             seq,
             ack,
             settled: false,
@@ -153,6 +220,25 @@ impl Drop for AckGuard {
     }
 }
 
+/// Settles a dead-lettered message once the broker has its dead letter: `guard` (the
+/// message's, persistent session) is marked handled when `delivered` resolves. A small
+/// task waits for it, so that the worker goes on at once: waiting in the worker could
+/// stall on a reader paused by backpressure, behind which the broker's PUBACK sits. If
+/// the client stops first (`stopped`), the message is not acknowledged and the broker
+/// delivers it again.
+pub(crate) fn settle_once_delivered(
+    guard: Arc<AckGuard>,
+    delivered: impl std::future::Future<Output = ()> + Send + 'static,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        tokio::select! {
+            () = delivered => guard.mark_handled(),
+            () = stopped => {}
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,7 +254,7 @@ mod tests {
 
     fn tracker() -> (Arc<AckTracker>, mpsc::UnboundedReceiver<Command>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let tracker = AckTracker::new(tx);
+        let tracker = AckTracker::new(tx, true);
         tracker.on_connected(1);
         (tracker, rx)
     }

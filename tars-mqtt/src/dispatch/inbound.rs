@@ -104,8 +104,6 @@ pub(crate) struct Inbound {
     dispatch: Arc<Dispatch>,
     dedup: Option<Deduplicator>,
     acks: Arc<AckTracker>,
-    /// Persistent session: acknowledgements wait for the handlers.
-    after_handlers: bool,
     overflow: mpsc::UnboundedSender<Overflowed>,
     /// Told by the overflow task each time a message leaves it.
     drained: Arc<Notify>,
@@ -158,7 +156,6 @@ impl Inbound {
         let drained = Arc::new(Notify::new());
         let task = run_overflow(overflow_rx, drained.clone());
         let inbound = Self {
-            after_handlers: !config.clean_session(),
             connection,
             dispatch,
             dedup,
@@ -196,16 +193,10 @@ impl Inbound {
                 pkid = publish.pkid,
                 "QoS 2 message sent again before its PUBREL: not handled twice"
             );
-            if let Some(ack) = ack {
-                self.acks.settled(ack);
-            }
+            self.acks.on_skipped(self.acks.on_received(ack));
             return;
         }
-        // Persistent session: the guard, shared by the message's copies, settles it.
-        let guard = match ack {
-            Some(ack) if self.after_handlers => Some(self.acks.register(ack)),
-            _ => None,
-        };
+        let owed = self.acks.on_received(ack);
         let size = publish.topic.len() + publish.payload.len();
         let max = self.connection.config.max_packet_size();
         if size > max {
@@ -217,14 +208,14 @@ impl Inbound {
                 max,
                 "skipping a message larger than MQTT_MAX_PACKET_SIZE"
             );
-            self.settle_now(guard, ack);
+            self.acks.on_skipped(owed);
             return;
         }
         if let Some(dedup) = &mut self.dedup {
             if dedup.is_duplicate(&publish.payload) {
                 Counters::bump(&counters.duplicates);
                 tracing::debug!(topic = &*publish.topic, "skipping duplicate message");
-                self.settle_now(guard, ack);
+                self.acks.on_skipped(owed);
                 return;
             }
         }
@@ -234,32 +225,15 @@ impl Inbound {
             publish.qos,
             publish.retain,
             publish.properties,
-            guard,
+            owed.guard(),
         );
         match self.dispatch(message) {
-            Dispatched::Done => {
-                if let (Some(ack), false) = (ack, self.after_handlers) {
-                    self.acks.settled(ack);
-                }
-            }
+            Dispatched::Done => self.acks.on_queued(&owed),
             Dispatched::Overflow(mut item) => {
-                if let (Some(ack), false) = (ack, self.after_handlers) {
-                    let guard = self.acks.register(ack);
-                    guard.mark_handled();
-                    item.ack = Some(guard);
-                }
+                item.ack = self.acks.on_overflowed(&owed);
                 // The cold path, boxed: its state does not weigh on every message's future.
                 Box::pin(self.hold(item)).await;
             }
-        }
-    }
-
-    /// Settles a message that goes no further (skipped, deduplicated).
-    fn settle_now(&self, guard: Option<Arc<AckGuard>>, ack: Option<InboundAck>) {
-        match (guard, ack) {
-            (Some(guard), _) => guard.mark_handled(),
-            (None, Some(ack)) => self.acks.settled(ack),
-            (None, None) => {}
         }
     }
 

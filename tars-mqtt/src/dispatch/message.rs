@@ -6,7 +6,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use serde::de::DeserializeOwned;
 
-use super::acks::AckGuard;
+use super::acks::{self, AckGuard};
 use crate::contract::envelope::{self, EnvelopeHeader};
 use crate::model::error::DecodeError;
 use crate::{Envelope, Properties, QoS};
@@ -89,6 +89,25 @@ impl Message {
     pub(crate) fn mark_handled(&self) {
         if let Some(guard) = &self.ack {
             guard.mark_handled();
+        }
+    }
+
+    /// Settles the message once `receipt` says the broker has its dead letter (see
+    /// [`acks::settle_once_delivered`]); without a guard (clean session, QoS 0) now.
+    pub(crate) fn settle_once_delivered(
+        self,
+        receipt: crate::connection::wire::Receipt,
+        mut status: tokio::sync::watch::Receiver<crate::connection::Status>,
+    ) {
+        match self.ack.clone() {
+            None => self.mark_handled(),
+            Some(guard) => acks::settle_once_delivered(
+                guard,
+                async move { receipt.delivered().await },
+                async move {
+                    let _ = status.wait_for(|s| s.stopped).await;
+                },
+            ),
         }
     }
 

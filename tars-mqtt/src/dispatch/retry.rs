@@ -7,7 +7,7 @@
 //!   once, or is logged and skipped.
 //! - The final outcome settles the message: with a persistent session its QoS 1/2
 //!   acknowledgement goes only then, after a dead letter was acknowledged by the broker
-//!   (the worker does not wait for that: see [`acknowledge_once_delivered`]).
+//!   (the worker does not wait for that: see `acks::settle_once_delivered`).
 //! - At shutdown a parked message is not tried again. If the broker will deliver it
 //!   again (persistent session, QoS 1/2) it is left unacknowledged; otherwise it is
 //!   dead-lettered now with an error that says "shutdown" (or logged as lost).
@@ -21,7 +21,6 @@ use tokio::time::Instant;
 use super::failures::{FailedAttempt, FailedAttempts};
 use super::queue::HandlerQueue;
 use crate::connection::publish::publish_envelope_tracked;
-use crate::connection::wire::Receipt;
 use crate::connection::Connection;
 use crate::model::failure::{epoch_seconds, DeadLetter, EffectivePolicy, DEAD_LETTER_TYPE};
 use crate::telemetry::span::record_envelope;
@@ -160,7 +159,7 @@ async fn settle(
                 );
                 counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 counters.handled.fetch_add(1, Ordering::Relaxed);
-                acknowledge_once_delivered(connection, message, receipt);
+                message.settle_once_delivered(receipt, connection.status.subscribe());
                 return;
             }
             Err(Error::Closed) => {
@@ -216,26 +215,6 @@ async fn settle(
             "handler failed"
         ),
     }
-}
-
-/// Settles a dead-lettered message once the broker has its dead letter. When the
-/// message's own acknowledgement waits for that (persistent session, QoS 1/2), a small
-/// task holds it until the receipt comes, so that the worker goes on at once: waiting
-/// in the worker could stall on a reader paused by backpressure, behind which the
-/// broker's PUBACK sits. If the client stops first, the message is not acknowledged
-/// and the broker delivers it again.
-fn acknowledge_once_delivered(connection: &Connection, message: Message, receipt: Receipt) {
-    if !message.awaits_handling() {
-        message.mark_handled();
-        return;
-    }
-    let mut status = connection.status.subscribe();
-    tokio::spawn(async move {
-        tokio::select! {
-            () = receipt.delivered() => message.mark_handled(),
-            _ = status.wait_for(|s| s.stopped) => {}
-        }
-    });
 }
 
 /// The envelope id and type of a message, when it is an envelope.

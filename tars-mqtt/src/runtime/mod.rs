@@ -105,7 +105,10 @@ pub(crate) fn assemble(
     let (connection, receivers) = Connection::new(config, presence, DATA_LANE_CAPACITY);
     let connection = Arc::new(connection);
     let dispatch = Arc::new(Dispatch::default());
-    let acks = AckTracker::new(connection.commands.clone());
+    let acks = AckTracker::new(
+        connection.commands.clone(),
+        connection.config.clean_session(),
+    );
     let (inbound, overflow) = Inbound::new(connection.clone(), dispatch.clone(), acks);
     let shared = Arc::new(Shared {
         connection,
