@@ -387,7 +387,9 @@ impl Inbound {
             let (fits, past): (Vec<_>, Vec<_>) = std::mem::take(&mut item.queues)
                 .into_iter()
                 .partition(|(queue, _)| queue.intake_has_room(size, false));
-            self.shed(&item.message, &past);
+            if !past.is_empty() {
+                self.shed(&item.message, &past);
+            }
             if !fits.is_empty() {
                 item.queues = fits;
                 self.push_overflow(item);
