@@ -28,6 +28,9 @@ struct InFlight {
     order: u64,
     stage: Stage,
     publish: PublishPacket,
+    /// Presence (health, manifest): the next connection announces anew, so an
+    /// unacknowledged one is not sent again (it would name the old broker).
+    superseded_on_reconnect: bool,
 }
 
 /// The outbound half of the session.
@@ -114,6 +117,16 @@ impl Outbox {
     /// Assigns a free packet id to a QoS 1/2 publish about to be written and keeps a
     /// copy until it is acknowledged. QoS 0 passes untouched.
     pub(crate) fn track(&mut self, publish: &mut PublishPacket) {
+        self.track_as(publish, false);
+    }
+
+    /// Tracks a presence publish (health, manifest): like [`Outbox::track`], but not
+    /// kept when the connection fails, since every connection announces presence anew.
+    pub(crate) fn track_presence(&mut self, publish: &mut PublishPacket) {
+        self.track_as(publish, true);
+    }
+
+    fn track_as(&mut self, publish: &mut PublishPacket, superseded_on_reconnect: bool) {
         if publish.qos == QoS::AtMostOnce {
             return;
         }
@@ -128,6 +141,7 @@ impl Outbox {
                 order: self.order,
                 stage: Stage::Published,
                 publish: publish.clone(),
+                superseded_on_reconnect,
             },
         );
     }
@@ -186,7 +200,7 @@ impl Outbox {
         self.qos2_in_flight = 0;
         let mut unacked: Vec<InFlight> = std::mem::take(&mut self.in_flight)
             .into_values()
-            .filter(|entry| entry.stage == Stage::Published)
+            .filter(|entry| entry.stage == Stage::Published && !entry.superseded_on_reconnect)
             .collect();
         unacked.sort_by_key(|entry| entry.order);
         for entry in unacked.into_iter().rev() {
@@ -333,5 +347,20 @@ mod tests {
         assert!(outbox.on_pubcomp(first));
         let next = outbox.next_kept().expect("room after the PUBCOMP");
         assert_eq!(next.payload.as_ref(), [3]);
+    }
+
+    #[test]
+    fn presence_in_flight_is_not_sent_again_on_the_next_connection() {
+        let mut outbox = Outbox::new(10, 10);
+        let mut health = publish(1, QoS::AtLeastOnce);
+        outbox.track_presence(&mut health);
+        sent(&mut outbox, 2, QoS::AtLeastOnce);
+        assert_eq!(
+            outbox.on_connection_lost(),
+            1,
+            "only the data publish is kept"
+        );
+        let kept = outbox.next_kept().expect("the data publish");
+        assert_eq!(kept.payload.as_ref(), [2]);
     }
 }

@@ -207,7 +207,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
 
     fn on_command(&mut self, command: Command) -> Result<(), ConnectionError> {
         match command {
-            Command::Publish(publish) => self.push_publish(publish)?,
+            Command::Publish(publish) => self.push_presence(publish)?,
             Command::Ack(ack) if ack.epoch == self.epoch => {
                 let packet = match ack.qos {
                     QoS::ExactlyOnce => Outgoing::PubRec(ack.pkid),
@@ -257,6 +257,14 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         self.encode(&Outgoing::PingReq)?;
         self.ping_outstanding = Some(pauses);
         Ok(())
+    }
+
+    /// A publish of the command lane (health, manifest): not kept across a failed
+    /// connection, since the next one announces presence anew.
+    fn push_presence(&mut self, mut publish: PublishPacket) -> Result<(), ConnectionError> {
+        self.lanes.outbox.track_presence(&mut publish);
+        self.publishes_in_buffer += 1;
+        self.encode(&Outgoing::Publish(publish))
     }
 
     fn push_publish(&mut self, mut publish: PublishPacket) -> Result<(), ConnectionError> {
