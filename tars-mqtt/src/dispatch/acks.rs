@@ -45,9 +45,10 @@ pub(crate) struct Owed {
 }
 
 impl Owed {
-    /// The guard the message carries (persistent session, QoS 1/2).
-    pub(crate) fn guard(&self) -> Option<Arc<AckGuard>> {
-        self.guard.clone()
+    /// Hands over the guard the message carries (persistent session, QoS 1/2): the
+    /// message's copies hold it from then on, not this.
+    pub(crate) fn take_guard(&mut self) -> Option<Arc<AckGuard>> {
+        self.guard.take()
     }
 }
 

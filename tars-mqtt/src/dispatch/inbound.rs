@@ -196,7 +196,7 @@ impl Inbound {
             self.acks.on_skipped(self.acks.on_received(ack));
             return;
         }
-        let owed = self.acks.on_received(ack);
+        let mut owed = self.acks.on_received(ack);
         let size = publish.topic.len() + publish.payload.len();
         let max = self.connection.config.max_packet_size();
         if size > max {
@@ -225,7 +225,7 @@ impl Inbound {
             publish.qos,
             publish.retain,
             publish.properties,
-            owed.guard(),
+            owed.take_guard(),
         );
         match self.dispatch(message) {
             Dispatched::Done => self.acks.on_queued(&owed),
