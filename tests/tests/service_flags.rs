@@ -148,6 +148,15 @@ fn check_names_the_bad_variable_and_exits_2() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("MQTT_HEARTBEAT_INTERVAL"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
+    for (variable, value) in [("TARS_WORKER_THREADS", "0"), ("TARS_LOG_FORMAT", "yaml")] {
+        let (code, _, stderr) = run(
+            dir.path(),
+            &["--check"],
+            &[("MQTT_URL", "mqtt://127.0.0.1:1883"), (variable, value)],
+        );
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(variable), "{stderr}");
+    }
     let (code, _, stderr) = run(dir.path(), &["--check"], &[]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("MQTT_URL"), "{stderr}");
@@ -206,7 +215,7 @@ fn a_service_with_nothing_to_do_exits_2_and_says_how_to_link_library_handlers() 
 #[test]
 fn the_service_tuning_is_the_default_and_tars_variables_override_it() {
     let binary = empty_service(
-        "name = \"tuned\", drain_timeout = \"30s\", request_timeout = \"3s\", queue = 64, allow_empty",
+        "name = \"tuned\", drain_timeout = \"30s\", request_timeout = \"3s\", queue = 64, worker_threads = 2, allow_empty",
         "tuned-service",
     );
     let check = |vars: &[(&str, &str)]| {
@@ -215,6 +224,7 @@ fn the_service_tuning_is_the_default_and_tars_variables_override_it() {
             .env("MQTT_URL", "mqtt://127.0.0.1:1")
             .env_remove("TARS_DRAIN_TIMEOUT")
             .env_remove("TARS_REQUEST_TIMEOUT")
+            .env_remove("TARS_WORKER_THREADS")
             .envs(vars.iter().copied())
             .output()
             .expect("run the tuned service");
@@ -237,8 +247,10 @@ fn the_service_tuning_is_the_default_and_tars_variables_override_it() {
     let report = check(&[]);
     assert_eq!(line(&report, "TARS_DRAIN_TIMEOUT"), "30s");
     assert_eq!(line(&report, "TARS_REQUEST_TIMEOUT"), "3s");
-    let report = check(&[("TARS_DRAIN_TIMEOUT", "2m")]);
+    assert_eq!(line(&report, "TARS_WORKER_THREADS"), "2");
+    let report = check(&[("TARS_DRAIN_TIMEOUT", "2m"), ("TARS_WORKER_THREADS", "3")]);
     assert_eq!(line(&report, "TARS_DRAIN_TIMEOUT"), "120s");
+    assert_eq!(line(&report, "TARS_WORKER_THREADS"), "3");
     let help = Command::new(&binary).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("TARS_DRAIN_TIMEOUT"), "{help}");

@@ -22,6 +22,8 @@ pub struct EnvDefaults {
     pub request_timeout: Option<Duration>,
     /// The handler queue capacity (`#[tars::service(queue = N)]`).
     pub handler_queue_capacity: Option<usize>,
+    /// `TARS_WORKER_THREADS` when unset (`#[tars::service(worker_threads = N)]`).
+    pub worker_threads: Option<usize>,
 }
 
 impl EnvDefaults {
@@ -111,6 +113,9 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     if let Some(capacity) = defaults.handler_queue_capacity {
         builder = builder.handler_queue_capacity(capacity);
     }
+    if let Some(threads) = defaults.worker_threads {
+        builder = builder.worker_threads(threads);
+    }
     read_set(lookup, builder.config_mut(), &[])?;
     builder.build()
 }
@@ -187,6 +192,8 @@ mod tests {
         assert_eq!(c.reconnect_min_delay(), Duration::from_secs(1));
         assert_eq!(c.reconnect_max_delay(), Duration::from_secs(5));
         assert_eq!(c.max_packet_size(), 1024 * 1024);
+        assert_eq!(c.worker_threads(), 1);
+        assert_eq!(c.log_format(), crate::config::LogFormat::Text);
     }
 
     #[test]
@@ -195,10 +202,14 @@ mod tests {
             drain_timeout: Some(Duration::from_secs(30)),
             request_timeout: Some(Duration::from_secs(3)),
             handler_queue_capacity: Some(64),
+            worker_threads: Some(2),
             ..EnvDefaults::service(Some("svc"))
         };
         let base = [("MQTT_URL", "mqtt://h")];
         let c = load_from(&base, tuned.clone()).unwrap();
+        assert_eq!(c.worker_threads(), 2);
+        let c = load_from(&[base[0], ("TARS_WORKER_THREADS", "3")], tuned.clone()).unwrap();
+        assert_eq!(c.worker_threads(), 3);
         assert_eq!(c.drain_timeout(), Duration::from_secs(30));
         assert_eq!(c.request_timeout(), Duration::from_secs(3));
         assert_eq!(c.handler_queue_capacity(), 64);
@@ -249,8 +260,12 @@ mod tests {
             ("TARS_DEAD_LETTER_TOPIC", "dead/letters"),
             ("TARS_DRAIN_TIMEOUT", "30s"),
             ("TARS_REQUEST_TIMEOUT", "1.5s"),
+            ("TARS_WORKER_THREADS", "4"),
+            ("TARS_LOG_FORMAT", "JSON"),
         ])
         .unwrap();
+        assert_eq!(c.worker_threads(), 4);
+        assert_eq!(c.log_format(), crate::config::LogFormat::Json);
         assert_eq!(c.drain_timeout(), Duration::from_secs(30));
         assert_eq!(c.request_timeout(), Duration::from_millis(1500));
         let failure = c.failure_policy();
@@ -387,6 +402,10 @@ mod tests {
             ),
             (&[("MQTT_MAX_PACKET_SIZE", "10")], "MQTT_MAX_PACKET_SIZE"),
             (&[("MQTT_MAX_PACKET_SIZE", "1GB")], "MQTT_MAX_PACKET_SIZE"),
+            (&[("TARS_WORKER_THREADS", "0")], "TARS_WORKER_THREADS"),
+            (&[("TARS_WORKER_THREADS", "two")], "TARS_WORKER_THREADS"),
+            (&[("TARS_WORKER_THREADS", "5000")], "TARS_WORKER_THREADS"),
+            (&[("TARS_LOG_FORMAT", "yaml")], "TARS_LOG_FORMAT"),
         ];
         for (vars, expected) in cases {
             assert_eq!(variable_of(vars), *expected, "{vars:?}");

@@ -41,6 +41,14 @@ pub const MAX_INTAKE_BYTES: usize = 1024 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default bound on how long shutdown waits for in-flight handlers.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Threads of a service's runtime unless it says otherwise: one. The connection, the
+/// dispatcher and the handlers then run on one worker thread, so a message goes from
+/// the socket to its handler without waking another thread (measured in
+/// `docs/performance.md`: on par with a hand-written consumer, where a runtime per core
+/// cost 1.3 times its CPU time at QoS 1). It is still a multi-thread runtime, so
+/// `tokio::task::block_in_place` and `spawn_blocking` work; a service whose handlers
+/// compute in parallel asks for more (`worker_threads = N` or `TARS_WORKER_THREADS`).
+pub const DEFAULT_WORKER_THREADS: usize = 1;
 
 /// A configuration value that breaks its rule. `Display` is one line that names the
 /// variable and says what is expected; passwords are never part of it.
@@ -128,6 +136,8 @@ pub struct Config {
     metrics_addr: Option<SocketAddr>,
     metrics: bool,
     failure: FailurePolicy,
+    worker_threads: usize,
+    log_format: LogFormat,
 }
 
 /// The MQTT protocol version a client speaks (`MQTT_VERSION`).
@@ -170,6 +180,39 @@ impl std::str::FromStr for MqttVersion {
             "3.1.1" | "3" | "4" => Ok(Self::V3_1_1),
             "5" | "5.0" => Ok(Self::V5),
             _ => Err("must be 3.1.1 or 5"),
+        }
+    }
+}
+
+/// How a service writes its logs (`TARS_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum LogFormat {
+    /// Lines of text, the default (coloured at a terminal unless `NO_COLOR` is set).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// As written in `TARS_LOG_FORMAT`: `text` or `json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = &'static str;
+
+    /// `text` or `json`, in any case.
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err("must be `text` or `json`"),
         }
     }
 }
@@ -338,6 +381,16 @@ impl Config {
     pub fn failure_policy(&self) -> &FailurePolicy {
         &self.failure
     }
+    /// Threads of the async runtime that `#[tars::service]` starts
+    /// (`TARS_WORKER_THREADS`, default [`DEFAULT_WORKER_THREADS`]); a [`Client`](crate::Client)
+    /// built by hand runs on the caller's runtime and ignores it.
+    pub fn worker_threads(&self) -> usize {
+        self.worker_threads
+    }
+    /// How `#[tars::service]` writes its logs (`TARS_LOG_FORMAT`).
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
     /// A builder holding this configuration, to change a few settings.
     pub fn to_builder(&self) -> ConfigBuilder {
         ConfigBuilder {
@@ -438,6 +491,8 @@ impl ConfigBuilder {
                 metrics_addr: None,
                 metrics: false,
                 failure: FailurePolicy::default(),
+                worker_threads: DEFAULT_WORKER_THREADS,
+                log_format: LogFormat::Text,
             },
         }
     }
@@ -544,6 +599,18 @@ impl ConfigBuilder {
     /// How long a request waits for its reply (default 10 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Threads of the runtime `#[tars::service]` starts, at least 1 (default 1).
+    pub fn worker_threads(mut self, threads: usize) -> Self {
+        self.config.worker_threads = threads;
+        self
+    }
+
+    /// How `#[tars::service]` writes its logs (default text).
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.config.log_format = format;
         self
     }
 

@@ -127,6 +127,9 @@ const TIMEOUT_RULE: &str =
 /// The rule of an intake bound, as errors state it (also for a handler's `intake_bytes`).
 pub(crate) const INTAKE_BYTES_RULE: &str =
     "must be a size from 64KiB to 1GiB: a number of bytes, or a whole number with KiB, MiB or GiB (e.g. 4MiB)";
+const WORKER_THREADS_RULE: &str = "must be a whole number from 1 to 1024";
+/// The most threads a service's runtime may ask for.
+const MAX_WORKER_THREADS: usize = 1024;
 /// The largest packet MQTT can carry (the remaining-length limit).
 const MQTT_MAX_PACKET_SIZE: usize = 268_435_455;
 const MIN_MAX_PACKET_SIZE: usize = 1024;
@@ -548,6 +551,33 @@ pub(crate) const TABLE: &[Entry] = &[
                 .unwrap_or("unset")
                 .to_owned()
         },
+    },
+    Entry {
+        name: "TARS_WORKER_THREADS",
+        default: None,
+        meaning: "threads of the service's async runtime",
+        rule: WORKER_THREADS_RULE,
+        read: |raw, c| {
+            c.worker_threads = raw.parse().ok()?;
+            Some(())
+        },
+        check: |c| {
+            let ok = (1..=MAX_WORKER_THREADS).contains(&c.worker_threads);
+            rule(ok, c.worker_threads, WORKER_THREADS_RULE)
+        },
+        show: |c| c.worker_threads.to_string(),
+    },
+    Entry {
+        name: "TARS_LOG_FORMAT",
+        default: None,
+        meaning: "text or json (one JSON object per line)",
+        rule: "must be `text` or `json`",
+        read: |raw, c| {
+            c.log_format = raw.parse().ok()?;
+            Some(())
+        },
+        check: always,
+        show: |c| c.log_format.as_str().to_owned(),
     },
 ];
 

@@ -43,14 +43,6 @@ impl From<Variable> for ServiceVariable {
     }
 }
 
-const fn own(name: &'static str, default: &'static str, meaning: &'static str) -> Variable {
-    Variable {
-        name,
-        default,
-        meaning,
-    }
-}
-
 /// The variables a service reads, with the service's own defaults.
 pub(super) fn service_variables(spec: &ServiceSpec) -> Vec<ServiceVariable> {
     let mut variables: Vec<ServiceVariable> = config_variables()
@@ -74,47 +66,21 @@ pub(super) fn service_variables(spec: &ServiceSpec) -> Vec<ServiceVariable> {
                         variable.default = Cow::Owned(format!("{d:?}"));
                     }
                 }
+                "TARS_WORKER_THREADS" => {
+                    if let Some(n) = spec.worker_threads {
+                        variable.default = Cow::Owned(n.to_string());
+                    }
+                }
                 _ => {}
             }
             variable
         })
         .collect();
-    let mut threads = ServiceVariable::from(own(
-        "TARS_WORKER_THREADS",
-        "1",
-        "threads of the service's async runtime",
-    ));
-    if let Some(n) = spec.worker_threads {
-        threads.default = Cow::Owned(n.to_string());
-    }
-    variables.push(threads);
-    #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
-    let mut more = vec![
-        own(
-            "TARS_LOG_FORMAT",
-            "text",
-            "text or json (one JSON object per line)",
-        ),
-        own(
-            "RUST_LOG",
-            "info",
-            "log filter, e.g. info,tars::message=debug",
-        ),
-    ];
-    #[cfg(feature = "otel")]
-    more.extend([
-        own(
-            crate::telemetry::otel::ENDPOINT_VARIABLE,
-            "unset (off)",
-            "OTLP/HTTP collector to export message spans to",
-        ),
-        own(
-            "OTEL_SERVICE_NAME",
-            "the source name",
-            "the service name on exported spans",
-        ),
-    ]);
-    variables.extend(more.into_iter().map(ServiceVariable::from));
+    variables.extend(
+        super::logging::ecosystem_variables()
+            .into_iter()
+            .map(ServiceVariable::from),
+    );
     variables
 }
 
@@ -208,29 +174,19 @@ pub(super) fn check_settings() -> Result<String, crate::ConfigError> {
 }
 
 /// `--check`: every variable with its effective value, passwords masked.
-pub(super) fn check_report(spec: &ServiceSpec, config: &Config, worker_threads: usize) -> String {
+pub(super) fn check_report(spec: &ServiceSpec, config: &Config) -> String {
     let mut out = format!(
         "{}: the configuration is valid (nothing was connected)\n",
         version_line(spec)
     );
-    for variable in service_variables(spec) {
-        let value = match variable.name {
-            "TARS_WORKER_THREADS" => Some(worker_threads.to_string()),
-            "TARS_LOG_FORMAT"
-            | "RUST_LOG"
-            | "OTEL_EXPORTER_OTLP_ENDPOINT"
-            | "OTEL_SERVICE_NAME" => Some(
-                std::env::var(variable.name)
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| crate::config::redact_url(&v))
-                    .unwrap_or_else(|| variable.default.to_string()),
-            ),
-            name => effective_value(config, name),
-        };
-        if let Some(value) = value {
+    for variable in config_variables() {
+        if let Some(value) = effective_value(config, variable.name) {
             let _ = writeln!(out, "  {:<26} {value}", variable.name);
         }
+    }
+    for variable in super::logging::ecosystem_variables() {
+        let value = super::logging::ecosystem_value(&variable);
+        let _ = writeln!(out, "  {:<26} {value}", variable.name);
     }
     out
 }

@@ -1,18 +1,42 @@
 //! Logging and trace export of a service: `RUST_LOG`, `TARS_LOG_FORMAT` and, with the
 //! `otel` feature, OpenTelemetry.
 
+use crate::config::{LogFormat, Variable};
 use crate::Config;
 
-/// `TARS_LOG_FORMAT`: whether logs are JSON lines (`json`) or text (`text`, unset).
-pub(super) fn json_logs() -> Result<bool, String> {
-    let format = std::env::var("TARS_LOG_FORMAT").unwrap_or_default();
-    match format.trim().to_ascii_lowercase().as_str() {
-        "" | "text" => Ok(false),
-        "json" => Ok(true),
-        _ => Err(format!(
-            "TARS_LOG_FORMAT={format:?} is invalid: must be `text` or `json`"
-        )),
-    }
+/// The variables of the logging and trace libraries that a service reads besides its
+/// configuration, under the names those libraries give them, as `--help` lists them.
+pub(super) fn ecosystem_variables() -> Vec<Variable> {
+    #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
+    let mut variables = vec![Variable {
+        name: "RUST_LOG",
+        default: "info",
+        meaning: "log filter, e.g. info,tars::message=debug",
+    }];
+    #[cfg(feature = "otel")]
+    variables.extend([
+        Variable {
+            name: crate::telemetry::otel::ENDPOINT_VARIABLE,
+            default: "unset (off)",
+            meaning: "OTLP/HTTP collector to export message spans to",
+        },
+        Variable {
+            name: crate::telemetry::otel::SERVICE_NAME_VARIABLE,
+            default: "the source name",
+            meaning: "the service name on exported spans",
+        },
+    ]);
+    variables
+}
+
+/// The value of one of [`ecosystem_variables`] as `--check` prints it: set (a URL's
+/// password masked), else its default.
+pub(super) fn ecosystem_value(variable: &Variable) -> String {
+    std::env::var(variable.name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| crate::config::redact_url(&v))
+        .unwrap_or_else(|| variable.default.to_owned())
 }
 
 /// What logging set up that must be flushed at exit: the OpenTelemetry exporter, when
@@ -38,7 +62,7 @@ pub(super) fn init_logging(config: &Config) -> Result<Telemetry, String> {
     use tracing_subscriber::EnvFilter;
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = json_logs()?;
+    let json = config.log_format() == LogFormat::Json;
     #[cfg(feature = "otel")]
     if let Some(export) = crate::telemetry::otel::Export::from_env(config.source_name())? {
         install_with_export(filter, json, &export);
@@ -46,7 +70,6 @@ pub(super) fn init_logging(config: &Config) -> Result<Telemetry, String> {
             export: Some(export),
         });
     }
-    let _ = config;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colours());

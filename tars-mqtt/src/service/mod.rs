@@ -29,7 +29,7 @@ pub struct ServiceSpec {
     /// The version of the service's crate.
     pub version: &'static str,
     /// `#[tars::service(worker_threads = N)]`: threads of the service's runtime
-    /// (`TARS_WORKER_THREADS` overrides it; default 1).
+    /// (`TARS_WORKER_THREADS` overrides it; default [`crate::config::DEFAULT_WORKER_THREADS`]).
     pub worker_threads: Option<usize>,
     /// `drain_timeout = "30s"`: how long shutdown waits for busy handlers
     /// (`TARS_DRAIN_TIMEOUT` overrides it; default 5 s).
@@ -56,6 +56,7 @@ impl ServiceSpec {
             drain_timeout: self.drain_timeout,
             request_timeout: self.request_timeout,
             handler_queue_capacity: self.queue,
+            worker_threads: self.worker_threads,
             ..EnvDefaults::service(self.name)
         }
     }
@@ -74,15 +75,6 @@ impl ServiceSpec {
             .to_owned())
     }
 }
-
-/// Threads of a service's runtime unless it says otherwise: one. The connection, the
-/// dispatcher and the handlers then run on one worker thread, so a message goes from
-/// the socket to its handler without waking another thread (measured in
-/// `docs/performance.md`: on par with a hand-written consumer, where a runtime per core
-/// cost 1.3 times its CPU time at QoS 1). It is still a multi-thread runtime, so
-/// `tokio::task::block_in_place` and `spawn_blocking` work; a service whose handlers
-/// compute in parallel asks for more (`worker_threads = N` or `TARS_WORKER_THREADS`).
-pub const DEFAULT_WORKER_THREADS: usize = 1;
 
 /// What a service body may return: `()` or `Result<(), E>` with `E: Display`.
 #[diagnostic::on_unimplemented(
@@ -146,15 +138,8 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let threads = match worker_threads(spec) {
-        Ok(threads) => threads,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+        .worker_threads(config.worker_threads())
         .enable_all()
         .build()
     {
@@ -176,12 +161,11 @@ fn check(spec: ServiceSpec) -> ExitCode {
         .and_then(|config| {
             spec.check_not_empty(registry::handlers().len())?;
             let settings = describe::check_settings().map_err(|e| e.to_string())?;
-            Ok((config, worker_threads(spec)?, settings))
-        })
-        .and_then(|loaded| logging::json_logs().map(|_| loaded));
+            Ok((config, settings))
+        });
     match checked {
-        Ok((config, threads, settings)) => {
-            print!("{}", describe::check_report(&spec, &config, threads));
+        Ok((config, settings)) => {
+            print!("{}", describe::check_report(&spec, &config));
             print!("{settings}");
             ExitCode::SUCCESS
         }
@@ -222,21 +206,6 @@ fn print_asyncapi(spec: ServiceSpec) -> ExitCode {
         serde_json::to_string_pretty(&document).unwrap_or_default()
     );
     ExitCode::SUCCESS
-}
-
-/// `TARS_WORKER_THREADS`, else the service's `worker_threads`, else the default.
-fn worker_threads(spec: ServiceSpec) -> Result<usize, String> {
-    match std::env::var("TARS_WORKER_THREADS") {
-        Ok(value) => value
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| {
-                format!("TARS_WORKER_THREADS={value:?} is invalid: must be a whole number of at least 1")
-            }),
-        Err(_) => Ok(spec.worker_threads.unwrap_or(DEFAULT_WORKER_THREADS)),
-    }
 }
 
 /// Reads `.env` in the working directory, when there is one, into the environment

@@ -29,6 +29,8 @@ use crate::telemetry::trace::TraceContext;
 
 /// The variable that turns the export on.
 pub const ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The variable that names the service on exported spans.
+pub const SERVICE_NAME_VARIABLE: &str = "OTEL_SERVICE_NAME";
 /// How long an export request may take.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -53,7 +55,7 @@ impl Export {
             .with_http_client(client)
             .build()
             .map_err(|e| format!("{ENDPOINT_VARIABLE} is invalid: {e}"))?;
-        let name = std::env::var("OTEL_SERVICE_NAME")
+        let name = std::env::var(SERVICE_NAME_VARIABLE)
             .ok()
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| service_name.to_owned());
