@@ -1,16 +1,13 @@
 //! The client: a cheap `Clone` handle on one broker connection and its tasks.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::oneshot;
 
 use crate::api::handler::{Bound, EnvelopeFn, Handler, IntoHandlerResult, MessageFn};
 use crate::api::raw::MqttHandle;
 use crate::connection::publish::{self, PublishOptions, ResponseTo};
-use crate::connection::SubscribeRequest;
 use crate::contract::manifest::ServiceManifest;
 use crate::metrics::stats::{self, HandlerStats, Stats};
 use crate::model::handler_options::HandlerOptions;
@@ -337,16 +334,7 @@ impl Client {
             return Err(Error::Closed);
         }
         let route = self.add_route(filter.to_owned(), qos, options, handler);
-        let (reply, answer) = oneshot::channel();
-        let request = SubscribeRequest {
-            filter: filter.to_owned(),
-            qos,
-            reply,
-        };
-        let result = match self.connection().subscribe.send(request) {
-            Ok(()) => answer.await.unwrap_or(Err(Error::Closed)),
-            Err(_) => Err(Error::Closed),
-        };
+        let result = self.connection().subscribe(filter, qos).await;
         if result.is_err() {
             runtime::remove_route(&self.shared, route);
         }
@@ -415,7 +403,7 @@ impl Client {
 
     /// Whether the connection is up.
     pub fn is_connected(&self) -> bool {
-        self.connection().status().connected
+        self.connection().is_connected()
     }
 
     /// The connection underneath, for what tars does not wrap: publishes built with
@@ -426,7 +414,7 @@ impl Client {
 
     /// The configuration in use.
     pub fn config(&self) -> &Config {
-        &self.shared.connection.config
+        self.connection().config()
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -458,8 +446,7 @@ impl Client {
 
     /// Resolves once the client has stopped (after `shutdown` or `disconnect`).
     pub async fn closed(&self) {
-        let mut status = self.connection().status.subscribe();
-        let _ = status.wait_for(|s| s.stopped).await;
+        self.connection().stopped().await;
     }
 
     /// Graceful shutdown: stops taking messages, lets in-flight and queued handlers
@@ -477,7 +464,7 @@ impl Client {
     }
 
     async fn stop(&self, graceful: bool) -> Result<()> {
-        if self.connection().closing.swap(true, Ordering::AcqRel) {
+        if !self.connection().begin_closing() {
             self.closed().await;
             return Ok(());
         }

@@ -13,10 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::oneshot;
 
 use crate::contract::envelope::{self, new_id};
-use crate::runtime::requests::{Pending, PendingGuard};
 use crate::{
     Client, Context, Envelope, Error, Event, Handler, HandlerResult, Message, MqttVersion,
     PublishOptions, QoS, Result,
@@ -112,12 +110,8 @@ impl Client {
                 timeout,
             })
             .await?;
-        if self.config().metrics_on() {
-            self.shared()
-                .connection
-                .events
-                .request_answered(Req::EVENT_TYPE, started.elapsed());
-        }
+        self.connection()
+            .request_answered(Req::EVENT_TYPE, started.elapsed());
         Ok(envelope::decode(message.payload())?)
     }
 
@@ -167,23 +161,8 @@ impl Client {
         if let Some(topic) = &response_topic {
             self.ensure_reply_route(topic).await?;
         }
-        let requests = &self.shared().requests;
         let id = new_id();
-        let (reply, replied) = oneshot::channel();
-        requests.lock().insert(
-            id.clone(),
-            Pending {
-                event_type: out.reply_type,
-                reply,
-            },
-        );
-        let intake = &self.shared().connection.intake;
-        intake.request_started();
-        let _guard = PendingGuard {
-            requests,
-            intake,
-            id: id.clone(),
-        };
+        let (_pending, replied) = self.shared().await_reply(id.clone(), out.reply_type);
         let mut options = PublishOptions::new()
             .correlation_id(id.clone())
             .qos(out.qos);

@@ -229,6 +229,51 @@ impl Connection {
         self.closing.load(Ordering::Acquire)
     }
 
+    /// Whether a connection to the broker is up.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.status.borrow().connected
+    }
+
+    /// Starts closing: no new message is dispatched from now on. False when it had
+    /// already started.
+    pub(crate) fn begin_closing(&self) -> bool {
+        !self.closing.swap(true, Ordering::AcqRel)
+    }
+
+    /// Resolves once the session has stopped for good.
+    pub(crate) async fn stopped(&self) {
+        let mut status = self.status.subscribe();
+        let _ = status.wait_for(|s| s.stopped).await;
+    }
+
+    /// The configuration the session runs with.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Asks the broker for `filter` (now, or at the next connection) and waits for its
+    /// answer.
+    pub(crate) async fn subscribe(&self, filter: &str, qos: QoS) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let request = SubscribeRequest {
+            filter: filter.to_owned(),
+            qos,
+            reply,
+        };
+        match self.subscribe.send(request) {
+            Ok(()) => answer.await.unwrap_or(Err(Error::Closed)),
+            Err(_) => Err(Error::Closed),
+        }
+    }
+
+    /// A request of `event_type` got its reply after `elapsed` (kept while metrics
+    /// are on).
+    pub(crate) fn request_answered(&self, event_type: &str, elapsed: std::time::Duration) {
+        if self.config.metrics_on() {
+            self.events.request_answered(event_type, elapsed);
+        }
+    }
+
     /// Records why starting failed and tells whoever waits for `ready`.
     pub(crate) fn fail_startup(&self, error: Error) {
         *self

@@ -50,6 +50,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Registers a request `id` that waits for a reply (of `event_type`, or any), and
+    /// counts it as waiting so that a paused reader reads on for it. The reply comes on
+    /// the receiver; the request is forgotten when the guard is dropped.
+    pub(crate) fn await_reply(
+        &self,
+        id: String,
+        event_type: Option<std::borrow::Cow<'static, str>>,
+    ) -> (
+        requests::PendingGuard<'_>,
+        tokio::sync::oneshot::Receiver<crate::Message>,
+    ) {
+        self.requests
+            .register(id, event_type, &self.connection.intake)
+    }
+
     pub(crate) fn tasks(&self) -> std::sync::MutexGuard<'_, Tasks> {
         self.tasks
             .lock()

@@ -11,10 +11,10 @@ use crate::connection::intake::Intake;
 use crate::Message;
 
 /// A request waiting for its reply.
-pub(crate) struct Pending {
+struct Pending {
     /// The reply's envelope type; `None`: any envelope with the request's id.
-    pub(crate) event_type: Option<Cow<'static, str>>,
-    pub(crate) reply: oneshot::Sender<Message>,
+    event_type: Option<Cow<'static, str>>,
+    reply: oneshot::Sender<Message>,
 }
 
 /// The requests of one client waiting for their reply.
@@ -35,10 +35,29 @@ impl std::fmt::Debug for Requests {
 }
 
 impl Requests {
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
         self.pending
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a request waiting for its reply; see `Shared::await_reply`.
+    pub(crate) fn register<'a>(
+        &'a self,
+        id: String,
+        event_type: Option<Cow<'static, str>>,
+        intake: &'a Intake,
+    ) -> (PendingGuard<'a>, oneshot::Receiver<Message>) {
+        let (reply, replied) = oneshot::channel();
+        self.lock()
+            .insert(id.clone(), Pending { event_type, reply });
+        intake.request_started();
+        let guard = PendingGuard {
+            requests: self,
+            intake,
+            id,
+        };
+        (guard, replied)
     }
 
     /// Requests waiting for a reply.
@@ -80,9 +99,9 @@ impl Requests {
 
 /// Removes a request from the pending ones when its future ends or is dropped.
 pub(crate) struct PendingGuard<'a> {
-    pub(crate) requests: &'a Requests,
-    pub(crate) intake: &'a Intake,
-    pub(crate) id: String,
+    requests: &'a Requests,
+    intake: &'a Intake,
+    id: String,
 }
 
 impl Drop for PendingGuard<'_> {
