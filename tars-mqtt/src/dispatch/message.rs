@@ -36,15 +36,7 @@ impl Message {
         qos: QoS,
         retain: bool,
     ) -> Self {
-        Self {
-            topic: topic.into(),
-            payload,
-            qos,
-            retain,
-            member: 0,
-            ack: None,
-            properties: None,
-        }
+        Self::received(topic.into(), payload, qos, retain, None, None)
     }
 
     /// The copy for handler `member` of an ordered group.
