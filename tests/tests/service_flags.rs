@@ -215,7 +215,7 @@ fn a_service_with_nothing_to_do_exits_2_and_says_how_to_link_library_handlers() 
 #[test]
 fn the_service_tuning_is_the_default_and_tars_variables_override_it() {
     let binary = empty_service(
-        "name = \"tuned\", drain_timeout = \"30s\", request_timeout = \"3s\", queue = 64, worker_threads = 2, source = \"router\", allow_empty",
+        "name = \"tuned\", drain_timeout = \"30s\", request_timeout = \"3s\", queue = 64, worker_threads = 2, allow_empty",
         "tuned-service",
     );
     let check = |vars: &[(&str, &str)]| {
@@ -225,7 +225,6 @@ fn the_service_tuning_is_the_default_and_tars_variables_override_it() {
             .env_remove("TARS_DRAIN_TIMEOUT")
             .env_remove("TARS_REQUEST_TIMEOUT")
             .env_remove("TARS_WORKER_THREADS")
-            .env_remove("MQTT_SOURCE_NAME")
             .envs(vars.iter().copied())
             .output()
             .expect("run the tuned service");
@@ -249,13 +248,7 @@ fn the_service_tuning_is_the_default_and_tars_variables_override_it() {
     assert_eq!(line(&report, "TARS_DRAIN_TIMEOUT"), "30s");
     assert_eq!(line(&report, "TARS_REQUEST_TIMEOUT"), "3s");
     assert_eq!(line(&report, "TARS_WORKER_THREADS"), "2");
-    assert_eq!(line(&report, "MQTT_SOURCE_NAME"), "router");
-    let report = check(&[
-        ("TARS_DRAIN_TIMEOUT", "2m"),
-        ("TARS_WORKER_THREADS", "3"),
-        ("MQTT_SOURCE_NAME", "tars-router"),
-    ]);
-    assert_eq!(line(&report, "MQTT_SOURCE_NAME"), "tars-router");
+    let report = check(&[("TARS_DRAIN_TIMEOUT", "2m"), ("TARS_WORKER_THREADS", "3")]);
     assert_eq!(line(&report, "TARS_DRAIN_TIMEOUT"), "120s");
     assert_eq!(line(&report, "TARS_WORKER_THREADS"), "3");
     let help = Command::new(&binary).arg("--help").output().unwrap();

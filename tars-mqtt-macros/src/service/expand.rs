@@ -21,7 +21,6 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
     let inputs = &sig.inputs;
     let output = &sig.output;
     let name = option(spec.name.as_ref());
-    let source = option(spec.source.as_ref());
     let worker_threads = option(spec.worker_threads);
     let millis =
         |ms: Option<u64>| option(ms.map(|ms| quote!(::core::time::Duration::from_millis(#ms))));
@@ -67,7 +66,6 @@ pub(crate) fn expand(function: &ItemFn, spec: &ServiceSpec) -> TokenStream {
         #p_run::run_service(
             #p_run::ServiceSpec {
                 name: #name,
-                source: #source,
                 version: ::core::env!("CARGO_PKG_VERSION"),
                 worker_threads: #worker_threads,
                 drain_timeout: #drain_timeout,

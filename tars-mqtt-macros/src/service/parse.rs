@@ -9,7 +9,6 @@ use crate::tokens::Krate;
 
 const KEYS: &[&str] = &[
     "name",
-    "source",
     "worker_threads",
     "drain_timeout",
     "request_timeout",
@@ -23,8 +22,6 @@ const KEYS: &[&str] = &[
 pub(crate) struct ServiceSpec {
     pub(crate) krate: Krate,
     pub(crate) name: Option<LitStr>,
-    /// The `source` of its envelopes unless `MQTT_SOURCE_NAME` says otherwise.
-    pub(crate) source: Option<LitStr>,
     /// Threads of the service's runtime, when the service chooses.
     pub(crate) worker_threads: Option<usize>,
     /// The type of the body's `Context` argument, when it takes one.
@@ -52,7 +49,6 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
     let mut spec = ServiceSpec {
         krate: Krate::default(),
         name: None,
-        source: None,
         worker_threads: None,
         context: None,
         extra_args: Vec::new(),
@@ -68,7 +64,6 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
     for pair in check_keys(pairs, KEYS, errors) {
         match pair.key.to_string().as_str() {
             "name" => spec.name = errors.take(lit_str(pair)),
-            "source" => spec.source = errors.take(lit_str(pair)),
             "worker_threads" => spec.worker_threads = errors.take(positive(pair)),
             "drain_timeout" => spec.drain_timeout_ms = errors.take(duration(pair)),
             "request_timeout" => spec.request_timeout_ms = errors.take(duration(pair)),

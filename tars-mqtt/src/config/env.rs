@@ -24,8 +24,6 @@ pub struct EnvDefaults {
     pub handler_queue_capacity: Option<usize>,
     /// `TARS_WORKER_THREADS` when unset (`#[tars::service(worker_threads = N)]`).
     pub worker_threads: Option<usize>,
-    /// `MQTT_SOURCE_NAME` when unset (`#[tars::service(source = "...")]`).
-    pub source_name: Option<String>,
 }
 
 impl EnvDefaults {
@@ -117,9 +115,6 @@ pub(super) fn load(defaults: &EnvDefaults, lookup: &Lookup<'_>) -> Result<Config
     }
     if let Some(threads) = defaults.worker_threads {
         builder = builder.worker_threads(threads);
-    }
-    if let Some(source) = &defaults.source_name {
-        builder = builder.source_name(source.clone());
     }
     read_set(lookup, builder.config_mut(), &[])?;
     builder.build()

@@ -53,11 +53,6 @@ pub(super) fn service_variables(spec: &ServiceSpec) -> Vec<ServiceVariable> {
                 "MQTT_CLIENT_ID" => {
                     variable.default = Cow::Borrowed(spec.name.unwrap_or("required"))
                 }
-                "MQTT_SOURCE_NAME" => {
-                    if let Some(source) = spec.source {
-                        variable.default = Cow::Borrowed(source)
-                    }
-                }
                 "MQTT_ENABLE_HEALTH" | "MQTT_ENABLE_HEARTBEAT" => {
                     variable.default = Cow::Borrowed("true")
                 }

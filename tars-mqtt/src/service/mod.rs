@@ -26,9 +26,6 @@ pub const EXIT_CONFIG: u8 = 2;
 pub struct ServiceSpec {
     /// The client id used when `MQTT_CLIENT_ID` is unset.
     pub name: Option<&'static str>,
-    /// `#[tars::service(source = "...")]`: the `source` of its envelopes when
-    /// `MQTT_SOURCE_NAME` is unset (default: the client id).
-    pub source: Option<&'static str>,
     /// The version of the service's crate.
     pub version: &'static str,
     /// `#[tars::service(worker_threads = N)]`: threads of the service's runtime
@@ -60,7 +57,6 @@ impl ServiceSpec {
             request_timeout: self.request_timeout,
             handler_queue_capacity: self.queue,
             worker_threads: self.worker_threads,
-            source_name: self.source.map(str::to_owned),
             ..EnvDefaults::service(self.name)
         }
     }
