@@ -73,6 +73,42 @@ async fn publishes_envelopes_with_every_field_right() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_may_name_its_own_source_and_the_next_one_has_the_clients() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let mut probe = Probe::start(broker.port(), &["tts/say"]).await;
+    let client = Client::connect(config(broker.port(), "tars-router").build().unwrap())
+        .await
+        .unwrap();
+    let data = json!({"text": "System online."});
+    let options = PublishOptions::new().qos(QoS::AtLeastOnce).source("router");
+    client
+        .publish_event("tts/say", "tts.say", &data, options)
+        .await
+        .unwrap();
+    client
+        .publish_event(
+            "tts/say",
+            "tts.say",
+            &data,
+            PublishOptions::new().qos(QoS::AtLeastOnce),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        probe.expect_on("tts/say", WAIT).await.json()["source"],
+        "router"
+    );
+    let own = client.config().source_name().to_owned();
+    assert_ne!(own, "router");
+    assert_eq!(
+        probe.expect_on("tts/say", WAIT).await.json()["source"],
+        own.as_str()
+    );
+    client.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correlation_id_becomes_the_envelope_id() {
     init_tracing();
     let broker = Mosquitto::start();

@@ -11,7 +11,7 @@ use tars_router::wire::{self, Shared};
 /// py-tars's router connects to this broker when `MQTT_URL` is unset.
 const DEFAULT_MQTT_URL: &str = "mqtt://tars:pass@127.0.0.1:1883";
 
-#[tars::service(name = "tars-router", source = "router")]
+#[tars::service(name = "tars-router")]
 async fn serve(ctx: Context) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let settings = RouterSettings::from_env()?;
     let shared = Shared::new(Router::new(settings));

@@ -14,6 +14,10 @@ use crate::policy::{Action, Now, Router};
 /// across topics, as the Python dispatcher's single worker handles them.
 pub const GROUP: &str = "router";
 
+/// The `source` of the router's events, as py-tars's `publish_event` writes it (its
+/// client's own health keeps the client id, `tars-router`).
+pub const SOURCE: &str = "router";
+
 /// The router shared by the subscriptions, with the start of its monotonic clock.
 pub struct Shared {
     router: Mutex<Router>,
@@ -78,7 +82,7 @@ pub async fn publish(ctx: &Context, router: &Shared, actions: Vec<Action>) {
             tracing::error!(event_type, "no topic for the event type");
             continue;
         };
-        let mut options = PublishOptions::new().qos(QoS::AtLeastOnce);
+        let mut options = PublishOptions::new().qos(QoS::AtLeastOnce).source(SOURCE);
         if !correlate.is_empty() {
             options = options.correlation_id(correlate);
         }
@@ -194,7 +198,10 @@ pub async fn announce_ready(ctx: &Context, shared: &Shared) -> tars::Result<()> 
         .clone();
     let mut ping = HealthPing::new(true);
     ping.event = Some("ready".to_owned());
-    let options = PublishOptions::new().qos(QoS::AtLeastOnce).retain(true);
+    let options = PublishOptions::new()
+        .qos(QoS::AtLeastOnce)
+        .retain(true)
+        .source(SOURCE);
     ctx.publish_event(&topic, "system.health.router", &ping, options)
         .await
         .map(|_| ())

@@ -47,6 +47,8 @@ pub struct PublishOptions {
     pub response_topic: Option<String>,
     /// MQTT 5 correlation data, sent back with the answer (not sent under 3.1.1).
     pub correlation_data: Option<Bytes>,
+    /// The envelope's `source`; `None`: the client's (`MQTT_SOURCE_NAME`).
+    pub source: Option<String>,
 }
 
 impl Default for PublishOptions {
@@ -59,6 +61,7 @@ impl Default for PublishOptions {
             message_expiry: None,
             response_topic: None,
             correlation_data: None,
+            source: None,
         }
     }
 }
@@ -91,6 +94,13 @@ impl PublishOptions {
     /// Sets the MQTT 5 message expiry (whole seconds on the wire, rounded up).
     pub fn message_expiry(mut self, expiry: Duration) -> Self {
         self.message_expiry = Some(expiry);
+        self
+    }
+
+    /// Sets the envelope's `source` for this publish: a py-tars port speaks as the
+    /// Python service did (its router's events say `router`, its health the client id).
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
         self
     }
 
@@ -246,6 +256,7 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
 ) -> Result<String> {
     let (qos, retain) = (options.qos, options.retain);
     let id = options.correlation_id.take().unwrap_or_else(new_id);
+    let source = options.source.take();
     let properties = v5(connection).then(|| options.envelope_properties());
     let target = Target {
         topic: TopicName::Given(topic),
@@ -253,6 +264,7 @@ pub(crate) async fn publish_envelope<D: Serialize + ?Sized>(
         retain,
         properties,
         receipt: None,
+        source: source.as_deref(),
     };
     send_envelope(connection, target, event_type, data, &id).await?;
     Ok(id)
@@ -274,6 +286,7 @@ pub(crate) async fn publish_envelope_tracked<D: Serialize + ?Sized>(
         retain: false,
         properties: v5(connection).then(Properties::envelope),
         receipt: Some(receipt.clone()),
+        source: None,
     };
     send_envelope(connection, target, event_type, data, &id).await?;
     Ok((id, receipt))
@@ -296,6 +309,7 @@ pub(crate) async fn publish_event<E: Event + Serialize>(
         retain: E::RETAIN,
         properties: v5(connection).then(event_properties::<E>),
         receipt: None,
+        source: None,
     };
     send_envelope(connection, target, E::EVENT_TYPE, event, id).await
 }
@@ -319,6 +333,7 @@ pub(crate) async fn publish_response<E: Event + Serialize>(
         retain: false,
         properties: Some(Arc::new(properties)),
         receipt: None,
+        source: None,
     };
     send_envelope(connection, target, E::EVENT_TYPE, event, request_id).await
 }
@@ -355,6 +370,8 @@ struct Target<'a> {
     properties: Option<Arc<Properties>>,
     /// Told when the broker has it.
     receipt: Option<Receipt>,
+    /// The envelope's `source`, when not the client's.
+    source: Option<&'a str>,
 }
 
 async fn send_envelope<D: Serialize + ?Sized>(
@@ -364,14 +381,16 @@ async fn send_envelope<D: Serialize + ?Sized>(
     data: &D,
     id: &str,
 ) -> Result<()> {
-    let payload = envelope::encode_bytes(id, event_type, connection.config.source_name(), data)?;
     let Target {
         topic,
         qos,
         retain,
         properties,
         receipt,
+        source,
     } = target;
+    let source = source.unwrap_or(connection.config.source_name());
+    let payload = envelope::encode_bytes(id, event_type, source, data)?;
     let mut packet = match topic {
         TopicName::Event(topic) => PublishPacket::from_static(topic, qos, retain, payload),
         TopicName::Given(topic) => checked_packet(topic, qos, retain, payload)?,
