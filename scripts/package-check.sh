@@ -8,6 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# cargo unpacks the workspace's own packed crates (from its overlay registry under
+# target/package) into ~/.cargo/registry/src/-<hash>/ once, and reuses that copy on the
+# next run even when the crate changed: drop those copies, so each run verifies what it
+# packed now. They are only this workspace's crates; crates.io's sources are elsewhere.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/tars-*
 cargo package --workspace --quiet
 echo "cargo package --workspace: every crate packs and builds from its package"
 
