@@ -503,6 +503,8 @@ mod docs {
     struct Mqtt5;
     #[doc = include_str!("../../docs/observability.md")]
     struct Observability;
+    #[doc = include_str!("../../docs/py-tars.md")]
+    struct PyTars;
     #[doc = include_str!("../../docs/request-reply.md")]
     struct RequestReply;
     #[doc = include_str!("../../docs/shared-subscriptions.md")]

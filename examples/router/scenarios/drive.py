@@ -12,6 +12,7 @@ inputs are kept, since they show how the router correlates.
     drive.py --router "CMD" --record DIR     write DIR/<scenario>.json
     drive.py --router "CMD" --compare DIR    compare with DIR/<scenario>.json, exit 1 on a difference
     drive.py ... --only NAME                  one scenario
+    drive.py --router "CMD" --conversation N measure N turns of a scripted conversation
 
 Only loopback traffic; each scenario is bounded in time.
 """
@@ -38,7 +39,7 @@ import paho.mqtt.client as mqtt
 HERE = Path(__file__).resolve().parent
 # Topics the routers publish that are not the router's behaviour: the tars heartbeat and
 # manifest (a tars service announces itself; the Python client does neither).
-IGNORED = re.compile(r"^(system/keepalive/|system/manifest/|system/services/)")
+IGNORED = re.compile(r"^(system/keepalive/|system/services/)")
 SETTLE = 1.0  # seconds of quiet after the last input
 STEP_GAP = 0.25  # seconds between inputs, so that each is handled before the next
 
@@ -59,7 +60,8 @@ def mosquitto_binary() -> str:
 def start_broker(workdir: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    # No Nagle delay on the broker side, so that latencies are the router's own.
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n")
     broker = subprocess.Popen(
         [mosquitto_binary(), "-c", str(conf)],
         stdout=subprocess.DEVNULL,
@@ -85,6 +87,8 @@ class Recorder:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="scenario-driver")
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
+        # The driver's own writes go out at once (no Nagle delay behind its PUBACKs).
+        self.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client.subscribe("#", qos=1)
         self.client.loop_start()
 
@@ -100,9 +104,12 @@ class Recorder:
             )
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> float:
+        """Publishes at QoS 1 and waits for the broker's acknowledgement; returns when
+        the publish was handed to the client."""
+        handed = time.monotonic()
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         info.wait_for_publish(5)
-        return time.monotonic()
+        return handed
 
     def wait_for(self, topic: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -259,6 +266,79 @@ def run_scenario(scenario: dict, router: list[str], verbose: bool) -> dict:
     }
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(router: list[str], exchanges: int) -> dict:
+    """A scripted conversation of `exchanges` turns against one router process: a wake,
+    a transcript, a streamed answer of two sentences, and the full response. Returns the
+    latency from `stt/final` to `llm/request` and from the last `llm/stream` delta to its
+    `tts/say`, the router's CPU time over the conversation and its resident memory."""
+    workdir = Path(tempfile.mkdtemp(prefix="router-measure-"))
+    broker, port = start_broker(workdir)
+    recorder = Recorder(port)
+    env = dict(os.environ, MQTT_URL=f"mqtt://127.0.0.1:{port}", RUST_LOG="warn", LOG_LEVEL="WARNING")
+    process = subprocess.Popen(router, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def arrival(topic: str, envelope_id: str, timeout: float = 5.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with recorder.lock:
+                for m in recorder.messages:
+                    if m["topic"] == topic and json.loads(m["payload"]).get("id") == envelope_id:
+                        return m["at"]
+            time.sleep(0.001)
+        raise RuntimeError(f"no {topic} with id {envelope_id} within {timeout} s")
+
+    def send(topic: str, event_type: str, data: dict) -> float:
+        return recorder.publish(topic, envelope({"type": event_type, "data": data}))
+
+    try:
+        if not recorder.wait_for("system/health/router", 30):
+            raise RuntimeError("the router did not start")
+        for name in ("tars-tts", "tars-stt"):
+            send(f"system/health/{name}", "health.status", {"message_id": f"h-{name}", "ok": True, "event": "ready", "timestamp": 1.0})
+        recorder.settle(0.5, 5)
+        cpu_before = cpu_seconds(process.pid)
+        to_request, to_say = [], []
+        for i in range(exchanges):
+            send("wake/event", "wake.event", {"message_id": f"w-{i}", "type": "wake"})
+            arrival("tts/say", f"w-{i}")
+            sent = send("stt/final", "stt.final", {"message_id": f"s-{i}", "text": f"tell me about the number {i}", "utt_id": f"u-{i}", "ts": 1.0})
+            to_request.append(arrival("llm/request", f"s-{i}") - sent)
+            send("llm/stream", "llm.stream", {"message_id": f"d-{i}-1", "id": f"u-{i}", "seq": 1, "delta": f"The number {i} is a number. It comes", "done": False})
+            arrival("tts/say", f"d-{i}-1")
+            last = send("llm/stream", "llm.stream", {"message_id": f"d-{i}-2", "id": f"u-{i}", "seq": 2, "delta": " after the one before it.", "done": True})
+            to_say.append(arrival("tts/say", f"d-{i}-2") - last)
+            send("llm/response", "llm.response", {"message_id": f"r-{i}", "id": f"u-{i}", "reply": f"The number {i} is a number. It comes after the one before it."})
+            with recorder.lock:
+                recorder.messages.clear()
+        recorder.settle(0.3, 5)
+        cpu = cpu_seconds(process.pid) - cpu_before
+        rss = resident_kib(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        recorder.stop()
+        broker.kill()
+        broker.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+    ms = lambda values, q: round(percentile(values, q) * 1000, 2)
+    return {
+        "exchanges": exchanges,
+        "stt_final_to_llm_request_ms": {"p50": ms(to_request, 0.5), "p99": ms(to_request, 0.99)},
+        "last_delta_to_tts_say_ms": {"p50": ms(to_say, 0.5), "p99": ms(to_say, 0.99)},
+        "cpu_seconds": round(cpu, 3),
+        "cpu_ms_per_exchange": round(cpu * 1000 / exchanges, 3),
+        "rss_kib": rss,
+    }
+
+
 def cpu_seconds(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -293,6 +373,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--router", required=True, help="the command that runs the router, as one string")
     mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--conversation", type=int, metavar="N", help="measure a scripted conversation of N turns and print the figures")
     mode.add_argument("--record", type=Path, help="write the golden files into this folder")
     mode.add_argument("--compare", type=Path, help="compare with the golden files of this folder")
     parser.add_argument("--only", help="run only this scenario")
@@ -300,6 +381,9 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="print the router's log")
     args = parser.parse_args()
 
+    if args.conversation:
+        print(json.dumps(measure(shlex.split(args.router), args.conversation), indent=1))
+        return 0
     scenarios = json.loads((HERE / "scenarios.json").read_text())["scenarios"]
     if args.only:
         scenarios = [s for s in scenarios if s["name"] == args.only]

@@ -531,3 +531,97 @@ impl Router {
         boundary || len >= s.stream_min_chars || len >= s.stream_max_chars
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Now {
+        Now {
+            monotonic: 100.0,
+            wall: 1_700_000_000.0,
+            local_time: "3:07 PM".to_owned(),
+        }
+    }
+
+    fn delta(id: &str, text: &str, done: bool) -> LlmStreamDelta {
+        let mut delta = LlmStreamDelta::new(id);
+        delta.delta = Some(text.to_owned());
+        delta.done = done;
+        delta
+    }
+
+    fn said(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Say { say, .. } => Some(say.text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_without_boundaries_is_cut_at_a_space_past_the_hard_maximum() {
+        let settings = RouterSettings {
+            stream_hard_max_chars: 20,
+            ..RouterSettings::default()
+        };
+        let mut router = Router::new(settings);
+        let out = router.on_stream(&delta("r", "one two three four five six seven", false));
+        assert_eq!(said(&out), ["one two three four"]);
+        let out = router.on_stream(&delta("r", "", true));
+        assert_eq!(said(&out), ["five six seven"]);
+    }
+
+    #[test]
+    fn without_boundary_only_a_long_buffer_is_spoken_at_the_minimum_length() {
+        let settings = RouterSettings {
+            stream_boundary_only: false,
+            stream_min_chars: 10,
+            stream_max_chars: 12,
+            ..RouterSettings::default()
+        };
+        let mut router = Router::new(settings);
+        let out = router.on_stream(&delta("r", "abcdefghijklmnop", false));
+        assert_eq!(said(&out), ["abcdefghijkl"]);
+    }
+
+    #[test]
+    fn a_transcript_outside_every_window_is_dropped_and_a_wake_opens_one() {
+        let mut router = Router::new(RouterSettings::default());
+        let transcript = FinalTranscript::new("tell me a joke");
+        assert!(router.on_transcript(&transcript, &now()).is_empty());
+        router.on_wake(&WakeEvent::new("wake"), &now());
+        let out = router.on_transcript(&transcript, &now());
+        assert!(
+            matches!(out.as_slice(), [Action::Ask { request, .. }] if request.text == "tell me a joke")
+        );
+        let later = Now {
+            monotonic: 100.0 + 9.0,
+            ..now()
+        };
+        assert!(
+            router.on_transcript(&transcript, &later).is_empty(),
+            "the window closed once used"
+        );
+    }
+
+    #[test]
+    fn the_history_sent_is_the_last_ten_messages() {
+        let mut router = Router::new(RouterSettings {
+            live_mode_default: true,
+            ..RouterSettings::default()
+        });
+        let mut last = Vec::new();
+        for i in 0..12 {
+            last = router.on_transcript(&FinalTranscript::new(format!("question {i}")), &now());
+        }
+        let [Action::Ask { request, .. }] = last.as_slice() else {
+            panic!("{last:?}");
+        };
+        let history = request.conversation_history.as_ref().unwrap();
+        assert_eq!(history.len(), HISTORY_SENT);
+        assert_eq!(history.last().unwrap().content, "question 11");
+    }
+}
