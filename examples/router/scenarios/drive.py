@@ -135,6 +135,18 @@ class Recorder:
         self.client.disconnect()
 
 
+def stop(process: subprocess.Popen, recorder: Recorder, broker: subprocess.Popen) -> None:
+    """Stops the router (SIGTERM, then SIGKILL after 10 s), the recorder and the broker."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    recorder.stop()
+    broker.kill()
+    broker.wait()
+
+
 def envelope(step: dict) -> bytes:
     """The input of a step: an envelope of the step's type around its data, or, with
     `"bare": true`, the data alone."""
@@ -237,14 +249,7 @@ def run_scenario(scenario: dict, router: list[str], verbose: bool) -> dict:
         cpu = cpu_seconds(process.pid)
         rss = resident_kib(process.pid)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        recorder.stop()
-        broker.kill()
-        broker.wait()
+        stop(process, recorder, broker)
         log.close()
         if verbose:
             sys.stderr.write((workdir / "router.log").read_text(errors="replace"))
@@ -319,14 +324,7 @@ def measure(router: list[str], exchanges: int) -> dict:
         cpu = cpu_seconds(process.pid) - cpu_before
         rss = resident_kib(process.pid)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        recorder.stop()
-        broker.kill()
-        broker.wait()
+        stop(process, recorder, broker)
         shutil.rmtree(workdir, ignore_errors=True)
     ms = lambda values, q: round(percentile(values, q) * 1000, 2)
     return {
