@@ -143,6 +143,7 @@ pub use contract::{asyncapi, health, manifest};
 pub use telemetry::otel;
 pub use telemetry::trace;
 
+pub use api::batch::{batch_fn, BatchError, BatchFn, BatchHandler, BatchResult, IntoBatchResult};
 pub use api::client::{Client, ClientBuilder};
 pub use api::context::Context;
 pub use api::handler::{handler_fn, Handler, HandlerFn, IntoHandlerResult};
@@ -164,7 +165,7 @@ pub use model::failure::{
     DeadLetter, EffectivePolicy, FailureKind, FailurePolicy, HandlerError, HandlerResult,
     DEAD_LETTER_TYPE, DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF,
 };
-pub use model::handler_options::{HandlerOptions, Overflow};
+pub use model::handler_options::{BatchOptions, HandlerOptions, Overflow};
 pub use model::state::{State, StateNeed};
 pub use rumqttc;
 pub use rumqttc::QoS;

@@ -485,6 +485,8 @@ pub fn rss_kib(pid: u32) -> u64 {
 mod docs {
     #[doc = include_str!("../../README.md")]
     struct Readme;
+    #[doc = include_str!("../../docs/batching.md")]
+    struct Batching;
     #[doc = include_str!("../../docs/compile-errors.md")]
     struct CompileErrors;
     #[doc = include_str!("../../docs/configuration.md")]

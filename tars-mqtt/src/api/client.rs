@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::api::batch::{BatchHandler, BoundBatch};
 use crate::api::handler::{Bound, EnvelopeFn, Handler, IntoHandlerResult, MessageFn};
 use crate::api::raw::MqttHandle;
 use crate::connection::publish::{self, PublishOptions, ResponseTo};
@@ -14,7 +15,7 @@ use crate::model::handler_options::HandlerOptions;
 use crate::model::state::{StateNeed, States};
 use crate::runtime::{self, Assembled, Shared};
 use crate::topic::validate_filter;
-use crate::{Config, Context, Envelope, Error, Event, Message, QoS, Result};
+use crate::{BatchOptions, Config, Context, Envelope, Error, Event, Message, QoS, Result};
 
 /// A connection to the broker with everything the Python `MQTTClient` offers:
 /// envelopes, health, heartbeat, dedup, reconnect with backoff that restores
@@ -88,6 +89,30 @@ impl ClientBuilder {
         let filter = filter.to_owned();
         self.installers.push(Box::new(move |client| {
             client.add_route(filter, qos, options, handler);
+        }));
+        self
+    }
+
+    /// Adds a subscription whose handler takes its messages in batches; see
+    /// [`Client::subscribe_batch_with`].
+    pub fn subscribe_batch_with<H: BatchHandler>(
+        mut self,
+        filter: &str,
+        qos: QoS,
+        options: HandlerOptions,
+        batch: BatchOptions,
+        handler: H,
+    ) -> Self {
+        let checked = check_filter(filter)
+            .and_then(|()| check_options(&options))
+            .and_then(|()| check_batch(&options, &batch));
+        if let Err(error) = checked {
+            self.error.get_or_insert(error);
+            return self;
+        }
+        let filter = filter.to_owned();
+        self.installers.push(Box::new(move |client| {
+            client.add_batch_route(filter, qos, options, batch, handler);
         }));
         self
     }
@@ -232,6 +257,23 @@ fn check_options(options: &HandlerOptions) -> Result<()> {
         .map_err(|rule| Error::InvalidOptions(format!("failure policy: {rule}").into()))
 }
 
+/// A batch handler runs one batch at a time, outside ordered groups, with batches of at
+/// least one message and a window of at least a millisecond.
+fn check_batch(options: &HandlerOptions, batch: &BatchOptions) -> Result<()> {
+    let rule = if batch.size == 0 {
+        "a batch needs a size of at least 1"
+    } else if batch.window < std::time::Duration::from_millis(1) {
+        "a batch window must be at least 1ms"
+    } else if options.concurrency != 1 {
+        "a batch handler handles one batch at a time: its concurrency must be 1"
+    } else if options.group.is_some() {
+        "a batch handler cannot be in an ordered group: a group handles one message at a time across its topics"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidOptions(rule.into()))
+}
+
 fn check_filter(filter: &str) -> Result<()> {
     validate_filter(filter).map_err(|source| Error::InvalidFilter {
         filter: filter.to_owned(),
@@ -307,6 +349,64 @@ impl Client {
             _data: std::marker::PhantomData,
         };
         self.subscribe_handler(filter, qos, handler).await
+    }
+
+    /// Subscribes `filter` with a handler that takes its messages in batches of at most
+    /// `batch.size`, each handed over when full or `batch.window` after its first
+    /// message. Each message of a batch is settled (with a persistent session,
+    /// acknowledged) once the handler returned for the batch. See `docs/batching.md`.
+    pub async fn subscribe_batch<H: BatchHandler>(
+        &self,
+        filter: &str,
+        qos: QoS,
+        batch: BatchOptions,
+        handler: H,
+    ) -> Result<()> {
+        self.subscribe_batch_with(filter, qos, HandlerOptions::default(), batch, handler)
+            .await
+    }
+
+    /// [`Client::subscribe_batch`] with flow control (queue, overflow, intake bound) and
+    /// a failure policy: a failed batch is tried again after the handler's backoff, and
+    /// after the last attempt each of its messages is dead-lettered with the batch's
+    /// error (only the items a [`BatchError::Items`](crate::BatchError::Items) names).
+    pub async fn subscribe_batch_with<H: BatchHandler>(
+        &self,
+        filter: &str,
+        qos: QoS,
+        options: HandlerOptions,
+        batch: BatchOptions,
+        handler: H,
+    ) -> Result<()> {
+        check_filter(filter)?;
+        check_options(&options)?;
+        check_batch(&options, &batch)?;
+        if self.connection().is_closing() {
+            return Err(Error::Closed);
+        }
+        let route = self.add_batch_route(filter.to_owned(), qos, options, batch, handler);
+        let result = self.connection().subscribe(filter, qos).await;
+        if result.is_err() {
+            runtime::remove_route(&self.shared, route);
+        }
+        result
+    }
+
+    /// Routes `filter` to a batch handler bound to a context of this client.
+    fn add_batch_route<H: BatchHandler>(
+        &self,
+        filter: String,
+        qos: QoS,
+        options: HandlerOptions,
+        batch: BatchOptions,
+        handler: H,
+    ) -> usize {
+        let name = handler.name().map_or_else(|| filter.clone(), str::to_owned);
+        let bound = BoundBatch {
+            handler,
+            ctx: Context::new(self.clone()),
+        };
+        runtime::add_batch_route(&self.shared, filter, qos, options, batch, name, bound)
     }
 
     /// Subscribes `filter` with any [`Handler`].

@@ -2,6 +2,7 @@
 //! requests, raw publishes) and what the macros generate code against (handlers,
 //! extractors, replies, the registry, settings). It only calls the runtime.
 
+pub(crate) mod batch;
 pub(crate) mod client;
 pub(crate) mod context;
 pub(crate) mod extract;

@@ -15,6 +15,7 @@
 //! letters and acknowledgements through it.
 
 pub(crate) mod acks;
+pub(crate) mod batch;
 pub(crate) mod bound;
 pub(crate) mod call_clock;
 pub(crate) mod dedup;

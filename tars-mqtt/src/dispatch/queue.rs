@@ -360,6 +360,11 @@ impl HandlerQueue {
         self.writable.notify_waiters();
     }
 
+    /// Whether the queue was closed (shutdown): nothing more will be queued.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// Whether messages for this queue wait in the overflow (later ones go behind them).
     pub(crate) fn is_overflowing(&self) -> bool {
         self.in_overflow.load(Ordering::Acquire) > 0

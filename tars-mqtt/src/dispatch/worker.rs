@@ -124,7 +124,7 @@ async fn in_span<F: Future>(span: &Span, future: F) -> F::Output {
     }
 }
 
-fn panic_reason(panic: &(dyn Any + Send)) -> &str {
+pub(crate) fn panic_reason(panic: &(dyn Any + Send)) -> &str {
     if let Some(s) = panic.downcast_ref::<&str>() {
         s
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -33,6 +33,37 @@ impl Overflow {
     }
 }
 
+/// How a batch handler's messages are gathered: at most `size` a batch, handed over
+/// when full or `window` after its first message, and, with `key_level`, apart for
+/// each value of that topic level (0-based: `sensors/+/reading` with `key_level: Some(1)`
+/// batches each room apart). See `docs/batching.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// The most messages in a batch (at least 1).
+    pub size: usize,
+    /// How long after its first message a batch that is not full is handed over.
+    pub window: std::time::Duration,
+    /// The topic level whose value keeps batches apart.
+    pub key_level: Option<usize>,
+}
+
+impl BatchOptions {
+    /// Batches of at most `size`, handed over `window` after their first message.
+    pub fn new(size: usize, window: std::time::Duration) -> Self {
+        Self {
+            size,
+            window,
+            key_level: None,
+        }
+    }
+
+    /// Batches kept apart for each value of topic level `level` (0-based).
+    pub fn key_level(mut self, level: usize) -> Self {
+        self.key_level = Some(level);
+        self
+    }
+}
+
 /// Flow control and failure policy of one subscription: how many messages its handler
 /// runs at once, how many wait in its queue under which overflow policy, and what
 /// happens when it fails.

@@ -19,15 +19,15 @@ use crate::connection::subscriptions::SubscriptionsTask;
 use crate::connection::{heartbeat, tls, Command, Connection, Receivers};
 use crate::contract::manifest::ServiceManifest;
 use crate::dispatch::acks::AckTracker;
-use crate::dispatch::bound::BoundHandler;
+use crate::dispatch::bound::{BoundBatchHandler, BoundHandler};
 use crate::dispatch::group::{Group, GroupHandler, WorkerPolicy};
 use crate::dispatch::inbound::Inbound;
 use crate::dispatch::queue::HandlerQueue;
 use crate::dispatch::retry::HandlerPolicy;
 use crate::dispatch::routes::Route;
-use crate::dispatch::worker;
 use crate::dispatch::Dispatch;
-use crate::model::handler_options::HandlerOptions;
+use crate::dispatch::{batch, worker};
+use crate::model::handler_options::{BatchOptions, HandlerOptions};
 use crate::model::state::States;
 use crate::runtime::requests::Requests;
 use crate::{Config, Error, Overflow, QoS, Result};
@@ -259,6 +259,43 @@ pub(crate) fn add_route<B: BoundHandler>(
         options.concurrency,
         WorkerPolicy::One(failures),
     );
+    shared.dispatch.routes_write().insert(Route {
+        handler: name,
+        filter,
+        qos,
+        queue,
+        member: 0,
+    })
+}
+
+/// Routes `filter` to a batch handler: its queue and the one worker that gathers its
+/// batches (see `dispatch/batch`); returns the route's id.
+pub(crate) fn add_batch_route<B: BoundBatchHandler>(
+    shared: &Shared,
+    filter: String,
+    qos: QoS,
+    options: HandlerOptions,
+    batch: BatchOptions,
+    name: String,
+    handler: B,
+) -> usize {
+    let config = &shared.connection.config;
+    let failures = Arc::new(HandlerPolicy {
+        handler: name.clone(),
+        policy: options.failure.or(config.failure_policy()).effective(),
+    });
+    let capacity = options
+        .queue_capacity
+        .unwrap_or(config.handler_queue_capacity());
+    let intake = options.intake_bytes.unwrap_or(config.intake_bytes());
+    let queue = Arc::new(HandlerQueue::new(capacity, options.overflow, 1, intake));
+    shared.tasks().workers.push(tokio::spawn(batch::run(
+        Arc::new(handler),
+        queue.clone(),
+        shared.connection.clone(),
+        failures,
+        batch,
+    )));
     shared.dispatch.routes_write().insert(Route {
         handler: name,
         filter,
