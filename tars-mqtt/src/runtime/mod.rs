@@ -225,11 +225,7 @@ pub(crate) fn add_route<B: BoundHandler>(
     name: String,
     handler: B,
 ) -> usize {
-    let config = &shared.connection.config;
-    let failures = Arc::new(HandlerPolicy {
-        handler: name.clone(),
-        policy: options.failure.or(config.failure_policy()).effective(),
-    });
+    let failures = handler_policy(shared, &options, &name);
     if let Some(group) = &options.group {
         let group_name = group.to_string();
         let group = join_group(shared, &group_name);
@@ -242,16 +238,7 @@ pub(crate) fn add_route<B: BoundHandler>(
             member,
         });
     }
-    let capacity = options
-        .queue_capacity
-        .unwrap_or(config.handler_queue_capacity());
-    let intake = options.intake_bytes.unwrap_or(config.intake_bytes());
-    let queue = Arc::new(HandlerQueue::new(
-        capacity,
-        options.overflow,
-        options.concurrency,
-        intake,
-    ));
+    let queue = handler_queue(shared, &options, options.concurrency);
     spawn_workers(
         shared,
         Arc::new(handler),
@@ -268,6 +255,31 @@ pub(crate) fn add_route<B: BoundHandler>(
     })
 }
 
+/// A handler's failure policy: its own, completed by the service's.
+fn handler_policy(shared: &Shared, options: &HandlerOptions, name: &str) -> Arc<HandlerPolicy> {
+    let config = &shared.connection.config;
+    Arc::new(HandlerPolicy {
+        handler: name.to_owned(),
+        policy: options.failure.or(config.failure_policy()).effective(),
+    })
+}
+
+/// A handler's queue, for `workers` workers: its own capacity and intake bound, else
+/// the configuration's.
+fn handler_queue(shared: &Shared, options: &HandlerOptions, workers: usize) -> Arc<HandlerQueue> {
+    let config = &shared.connection.config;
+    let capacity = options
+        .queue_capacity
+        .unwrap_or(config.handler_queue_capacity());
+    let intake = options.intake_bytes.unwrap_or(config.intake_bytes());
+    Arc::new(HandlerQueue::new(
+        capacity,
+        options.overflow,
+        workers,
+        intake,
+    ))
+}
+
 /// Routes `filter` to a batch handler: its queue and the one worker that gathers its
 /// batches (see `dispatch/batch`); returns the route's id.
 pub(crate) fn add_batch_route<B: BoundBatchHandler>(
@@ -279,16 +291,8 @@ pub(crate) fn add_batch_route<B: BoundBatchHandler>(
     name: String,
     handler: B,
 ) -> usize {
-    let config = &shared.connection.config;
-    let failures = Arc::new(HandlerPolicy {
-        handler: name.clone(),
-        policy: options.failure.or(config.failure_policy()).effective(),
-    });
-    let capacity = options
-        .queue_capacity
-        .unwrap_or(config.handler_queue_capacity());
-    let intake = options.intake_bytes.unwrap_or(config.intake_bytes());
-    let queue = Arc::new(HandlerQueue::new(capacity, options.overflow, 1, intake));
+    let failures = handler_policy(shared, &options, &name);
+    let queue = handler_queue(shared, &options, 1);
     shared.tasks().workers.push(tokio::spawn(batch::run(
         Arc::new(handler),
         queue.clone(),
