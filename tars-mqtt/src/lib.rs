@@ -184,8 +184,8 @@ pub use tracing;
 /// What a service file needs: `use tars::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        handler, service, Client, Config, Context, Envelope, Event, Message, PublishOptions, QoS,
-        Result, State,
+        handler, service, BatchError, BatchResult, Client, Config, Context, Envelope, Event,
+        Message, PublishOptions, QoS, Result, State,
     };
 }
 
@@ -202,6 +202,7 @@ pub mod __private {
     pub use serde_json;
     pub use tokio;
 
+    pub use crate::api::batch::{decode_batch, DecodedBatch};
     pub use crate::api::context::state;
     pub use crate::api::extract::{
         decode_envelope, decode_event, segment, EventEnvelope, EventOf, NotAnEvent, Payload,
@@ -225,7 +226,8 @@ pub mod __private {
         generator.into_root_schema_for::<T>().to_value()
     }
     pub use crate::{
-        ClientBuilder, Context, Envelope, Event, FailurePolicy, Handler, HandlerOptions,
-        HandlerResult, Message, Overflow, QoS,
+        BatchError, BatchHandler, BatchOptions, BatchResult, ClientBuilder, Context, Envelope,
+        Event, FailurePolicy, Handler, HandlerOptions, HandlerResult, IntoBatchResult, Message,
+        Overflow, QoS,
     };
 }

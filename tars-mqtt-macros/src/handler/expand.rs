@@ -18,7 +18,7 @@ fn marker(arg: &Arg) -> TokenStream {
 
 /// `Payload<arg>::TOPIC` of an event argument, spanned on its type. Every use is this
 /// same projection, so a type that is no event is reported once, naming the argument.
-fn event_const(p: &TokenStream, arg: &Arg, name: &str) -> TokenStream {
+pub(super) fn event_const(p: &TokenStream, arg: &Arg, name: &str) -> TokenStream {
     let ty = arg.typed_event().unwrap_or(&arg.ty);
     let p = respan(p, ty.span());
     let marker = marker(arg);
@@ -73,12 +73,13 @@ fn check(p: &TokenStream, arg: &Arg) -> TokenStream {
         ArgKind::Message => quote_spanned! {span=>
             let _: ::core::marker::PhantomData<#ty> = ::core::marker::PhantomData::<#p::Message>;
         },
+        ArgKind::Batch(item) => check(p, item),
     }
 }
 
 /// The envelope `type` an event argument takes (checked on every message), or `None`:
 /// any type (`any_type = true`, or `Envelope<T>` of a `T` that is no event).
-fn expected_type(p: &TokenStream, spec: &HandlerSpec, arg: &Arg) -> TokenStream {
+pub(super) fn expected_type(p: &TokenStream, spec: &HandlerSpec, arg: &Arg) -> TokenStream {
     if spec.any_type.as_ref().is_some_and(|flag| flag.value) {
         return quote!(::core::option::Option::None);
     }
@@ -88,6 +89,7 @@ fn expected_type(p: &TokenStream, spec: &HandlerSpec, arg: &Arg) -> TokenStream 
             quote!(::core::option::Option::Some(#event_type))
         }
         ArgKind::Envelope(data) => quote!(<#p::EventOf<#data>>::EVENT_TYPE),
+        ArgKind::Batch(item) => expected_type(p, spec, item),
         ArgKind::Context | ArgKind::Message | ArgKind::Segment { .. } | ArgKind::State(_) => {
             quote!(::core::option::Option::None)
         }
@@ -115,6 +117,9 @@ fn extract(p: &TokenStream, spec: &HandlerSpec, arg: &Arg) -> TokenStream {
         ArgKind::Context => quote! { let #name = ::core::clone::Clone::clone(__tars_ctx); },
         ArgKind::State(state) => quote! { let #name = #p::state::<#state>(__tars_ctx)?; },
         ArgKind::Message => quote! { let #name = ::core::clone::Clone::clone(__tars_message); },
+        // A batch handler binds its arguments in `batch.rs`; validation refuses a
+        // `Vec` anywhere else.
+        ArgKind::Batch(_) => quote! {},
     }
 }
 
@@ -128,7 +133,7 @@ fn topic_matches_event(
     let TopicSource::Written { lit, template } = &spec.topic else {
         return None;
     };
-    let payload = spec.payload()?;
+    let payload = spec.payload()?.item();
     let ty = payload.typed_event()?;
     let filter = &template.filter;
     let type_name = quote!(#ty).to_string().replace(' ', "");
@@ -218,7 +223,7 @@ fn topic(p: &TokenStream, spec: &HandlerSpec) -> (TokenStream, TokenStream, Toke
         TopicSource::FromEvent => {
             let topic = spec
                 .payload()
-                .map(|payload| event_const(p, payload, "TOPIC"))
+                .map(|payload| event_const(p, payload.item(), "TOPIC"))
                 .unwrap_or_else(|| quote!(""));
             (topic.clone(), topic, quote!(&[]))
         }
@@ -227,11 +232,11 @@ fn topic(p: &TokenStream, spec: &HandlerSpec) -> (TokenStream, TokenStream, Toke
     }
 }
 
-pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
-    let p = &spec.krate.private();
+/// The generated `Handler`: its arguments read from the message, the function called,
+/// and its output answered; and the call that installs it.
+fn single_handler(p: &TokenStream, spec: &HandlerSpec, function: &ItemFn) -> HandlerImpl {
     let fn_ident = &function.sig.ident;
     let fn_name = fn_ident.to_string();
-    let checks: Vec<TokenStream> = spec.args.iter().map(|arg| check(p, arg)).collect();
     let output_span = match &function.sig.output {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => proc_macro2::Span::call_site(),
@@ -241,42 +246,8 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
     let respond = quote_spanned! {output_span=>
         #p_output::HandlerOutput::respond(__tars_output, __tars_ctx, __tars_message, __tars_request_id.as_deref()).await
     };
-    let topic_check = topic_matches_event(p, spec, function);
     let extracts: Vec<TokenStream> = spec.args.iter().map(|arg| extract(p, spec, arg)).collect();
     let names = spec.args.iter().map(|a| &a.name);
-    let (topic, filter, segments) = topic(p, spec);
-    let qos = qos_path(p, spec.qos);
-    let share = option(spec.share.as_ref());
-    let options = options(p, spec);
-    // The payload's event type: for `ev: Event`, and for `Envelope<Event>` when the
-    // topic comes from the event (with a written topic, `T` may be any type).
-    let from_event = matches!(spec.topic, TopicSource::FromEvent);
-    let typed = spec
-        .payload()
-        .filter(|a| matches!(a.kind, ArgKind::Event) || (from_event && a.typed_event().is_some()));
-    let event_type = option(typed.map(|payload| event_const(p, payload, "EVENT_TYPE")));
-    let reply = match &function.sig.output {
-        ReturnType::Type(_, ty) => {
-            let p = respan(p, ty.span());
-            quote_spanned!(ty.span()=> <#ty as #p::HandlerOutput>::REPLY)
-        }
-        ReturnType::Default => quote!(::core::option::Option::None),
-    };
-    let states = spec.args.iter().filter_map(|a| match &a.kind {
-        ArgKind::State(state) => Some(quote! {
-            #p::StateNeed {
-                type_id: ::core::any::TypeId::of::<#state>,
-                type_name: ::core::stringify!(#state),
-            }
-        }),
-        _ => None,
-    });
-    let markers = spec
-        .args
-        .iter()
-        .filter(|a| a.typed_event().is_some())
-        .map(|a| &a.name);
-    let handler = quote!(__TarsHandler);
     // The `Send` the handler's future must be is required by a return type and a body
     // spanned on the fn's name: a future that is not `Send` (an `Rc` held across an
     // `.await`) is reported once, at the user's fn, with the `.await` in question.
@@ -294,6 +265,94 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
             let __tars_output = __tars_handler_fn(#(#names),*).await;
             #respond
         }
+    };
+    let reply = match &function.sig.output {
+        ReturnType::Type(_, ty) => {
+            let p = respan(p, ty.span());
+            quote_spanned!(ty.span()=> <#ty as #p::HandlerOutput>::REPLY)
+        }
+        ReturnType::Default => quote!(::core::option::Option::None),
+    };
+    HandlerImpl {
+        item: quote! {
+            impl #p::Handler for __TarsHandler {
+                fn call<'a>(
+                    &'a self,
+                    __tars_message: &'a #p::Message,
+                    __tars_ctx: &'a #p::Context,
+                ) -> #returns {
+                    #body
+                }
+
+                fn name(&self) -> ::core::option::Option<&'static str> {
+                    ::core::option::Option::Some(#fn_name)
+                }
+            }
+        },
+        install: quote! {
+            builder.subscribe_handler_with(
+                &registration.subscription(),
+                registration.qos,
+                ::core::clone::Clone::clone(&registration.options),
+                __TarsHandler,
+            )
+        },
+        reply,
+        batch: quote!(::core::option::Option::None),
+    }
+}
+
+/// What differs between a handler and a batch handler in the expansion.
+pub(super) struct HandlerImpl {
+    /// The `impl Handler` (or `BatchHandler`) for `__TarsHandler`.
+    pub(super) item: TokenStream,
+    /// The expression that adds it to `builder` for `registration`.
+    pub(super) install: TokenStream,
+    /// The registration's `reply`.
+    pub(super) reply: TokenStream,
+    /// The registration's `batch`.
+    pub(super) batch: TokenStream,
+}
+
+pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
+    let p = &spec.krate.private();
+    let fn_name = function.sig.ident.to_string();
+    let checks: Vec<TokenStream> = spec.args.iter().map(|arg| check(p, arg)).collect();
+    let topic_check = topic_matches_event(p, spec, function);
+    let (topic, filter, segments) = topic(p, spec);
+    let qos = qos_path(p, spec.qos);
+    let share = option(spec.share.as_ref());
+    let options = options(p, spec);
+    // The payload's event type: for `ev: Event`, and for `Envelope<Event>` when the
+    // topic comes from the event (with a written topic, `T` may be any type).
+    let from_event = matches!(spec.topic, TopicSource::FromEvent);
+    let typed = spec
+        .payload()
+        .map(Arg::item)
+        .filter(|a| matches!(a.kind, ArgKind::Event) || (from_event && a.typed_event().is_some()));
+    let event_type = option(typed.map(|payload| event_const(p, payload, "EVENT_TYPE")));
+    let states = spec.args.iter().filter_map(|a| match &a.kind {
+        ArgKind::State(state) => Some(quote! {
+            #p::StateNeed {
+                type_id: ::core::any::TypeId::of::<#state>,
+                type_name: ::core::stringify!(#state),
+            }
+        }),
+        _ => None,
+    });
+    let markers = spec
+        .args
+        .iter()
+        .filter(|a| a.typed_event().is_some())
+        .map(|a| &a.name);
+    let HandlerImpl {
+        item,
+        install,
+        reply,
+        batch,
+    } = match spec.batch.size {
+        Some(_) => super::batch::batch_handler(p, spec, function),
+        None => single_handler(p, spec, function),
     };
     quote! {
         #function
@@ -315,30 +374,13 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
 
             struct __TarsHandler;
 
-            impl #p::Handler for __TarsHandler {
-                fn call<'a>(
-                    &'a self,
-                    __tars_message: &'a #p::Message,
-                    __tars_ctx: &'a #p::Context,
-                ) -> #returns {
-                    #body
-                }
-
-                fn name(&self) -> ::core::option::Option<&'static str> {
-                    ::core::option::Option::Some(#fn_name)
-                }
-            }
+            #item
 
             fn __tars_install(
                 builder: #p::ClientBuilder,
                 registration: &'static #p::HandlerRegistration,
             ) -> #p::ClientBuilder {
-                builder.subscribe_handler_with(
-                    &registration.subscription(),
-                    registration.qos,
-                    ::core::clone::Clone::clone(&registration.options),
-                    #handler,
-                )
+                #install
             }
 
             #p::inventory::submit! {
@@ -351,6 +393,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
                     qos: #qos,
                     share: #share,
                     options: #options,
+                    batch: #batch,
                     event_type: #event_type,
                     reply: #reply,
                     states: &[#(#states),*],

@@ -1,6 +1,8 @@
 //! `#[tars::handler(...)]`: `parse.rs` reads the attribute and the function into the
-//! model, `validate.rs` checks it, `expand.rs` emits the handler and its registration.
+//! model, `validate.rs` checks it, `expand.rs` emits the handler and its registration
+//! (`batch.rs` the batch handler of `batch = N`).
 
+mod batch;
 mod expand;
 mod parse;
 mod validate;

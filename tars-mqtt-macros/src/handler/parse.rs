@@ -28,6 +28,9 @@ const KEYS: &[&str] = &[
     "dead_letter",
     "any_type",
     "group",
+    "batch",
+    "batch_window",
+    "batch_key",
     "crate",
 ];
 const OVERFLOW_POLICIES: &[(&str, Overflow)] = &[
@@ -52,6 +55,9 @@ pub(crate) enum ArgKind {
     Segment {
         level: usize,
     },
+    /// `Vec<T>`: the items of a batch, each read as this argument (named like the
+    /// `Vec`, typed `T`) would be read from one message.
+    Batch(Box<Arg>),
 }
 
 pub(crate) struct Arg {
@@ -65,6 +71,7 @@ impl Arg {
     /// unless `T` is plain JSON (`Value`), which has no topic.
     pub(crate) fn typed_event(&self) -> Option<&Type> {
         match &self.kind {
+            ArgKind::Batch(item) => item.typed_event(),
             ArgKind::Event => Some(&self.ty),
             ArgKind::Envelope(data) => match last_segment(data) {
                 Some(segment) if segment.ident == "Value" => None,
@@ -76,9 +83,20 @@ impl Arg {
         }
     }
 
+    /// What one message gives this argument: the item of a batch, or itself.
+    pub(crate) fn item(&self) -> &Arg {
+        match &self.kind {
+            ArgKind::Batch(item) => item,
+            _ => self,
+        }
+    }
+
     /// Whether it receives the message's data.
     pub(crate) fn is_payload(&self) -> bool {
-        matches!(self.kind, ArgKind::Event | ArgKind::Envelope(_))
+        matches!(
+            self.kind,
+            ArgKind::Event | ArgKind::Envelope(_) | ArgKind::Batch(_)
+        )
     }
 }
 
@@ -118,6 +136,21 @@ pub(crate) struct FailureSpec {
     pub(crate) max_backoff_span: Option<Span>,
 }
 
+/// `batch = N`, `batch_window`, `batch_key`, as written.
+#[derive(Default)]
+pub(crate) struct BatchSpec {
+    /// The most messages in a batch, and the `batch` key.
+    pub(crate) size: Option<(usize, Ident)>,
+    /// `batch_window` in milliseconds, and its key.
+    pub(crate) window_ms: Option<(u64, Ident)>,
+    /// `batch_key = "room"`: the template segment whose value keeps batches apart.
+    pub(crate) key: Option<LitStr>,
+}
+
+/// How long a batch that is not full waits after its first message, when
+/// `batch_window` is not written.
+pub(crate) const DEFAULT_BATCH_WINDOW_MS: u64 = 20;
+
 pub(crate) struct HandlerSpec {
     pub(crate) krate: Krate,
     pub(crate) args: Vec<Arg>,
@@ -136,6 +169,10 @@ pub(crate) struct HandlerSpec {
     pub(crate) any_type: Option<LitBool>,
     /// `group = "voice"`: an ordered group sharing one queue and worker.
     pub(crate) group: Option<LitStr>,
+    /// `batch = N` and its companions.
+    pub(crate) batch: BatchSpec,
+    /// The `concurrency` key, when written (a batch handler may not set it).
+    pub(crate) concurrency_key: Option<Ident>,
     /// The flow-control keys written (`concurrency`, `queue`, `overflow`,
     /// `intake_bytes`), which a
     /// group member may not set.
@@ -176,6 +213,16 @@ fn classify(name: &Ident, ty: &Type, template: Option<&Template>) -> ArgKind {
         ("State", PathArguments::AngleBracketed(args)) => match args.args.first() {
             Some(GenericArgument::Type(state)) if args.args.len() == 1 => {
                 ArgKind::State(Box::new(state.clone()))
+            }
+            _ => ArgKind::Event,
+        },
+        ("Vec", PathArguments::AngleBracketed(args)) => match args.args.first() {
+            Some(GenericArgument::Type(item)) if args.args.len() == 1 => {
+                ArgKind::Batch(Box::new(Arg {
+                    name: name.clone(),
+                    ty: item.clone(),
+                    kind: classify(name, item, None),
+                }))
             }
             _ => ArgKind::Event,
         },
@@ -240,6 +287,8 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
         failure: FailureSpec::default(),
         any_type: None,
         group: None,
+        batch: BatchSpec::default(),
+        concurrency_key: None,
         flow_keys: Vec::new(),
     };
     let mut topic = None;
@@ -257,6 +306,7 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
             "share" => spec.share = errors.take(lit_str(pair)),
             "concurrency" => {
                 spec.concurrency = errors.take(positive(pair)).unwrap_or(1);
+                spec.concurrency_key = Some(pair.key.clone());
                 spec.flow_keys.push(pair.key.clone());
             }
             "queue" => {
@@ -274,6 +324,16 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
                 spec.flow_keys.push(pair.key.clone());
             }
             "group" => spec.group = errors.take(lit_str(pair)),
+            "batch" => {
+                let size = errors.take(positive(pair));
+                spec.batch.size = Some((size.unwrap_or(1), pair.key.clone()));
+            }
+            "batch_window" => {
+                let window = errors.take(duration(pair));
+                spec.batch.window_ms =
+                    Some((window.unwrap_or(DEFAULT_BATCH_WINDOW_MS), pair.key.clone()));
+            }
+            "batch_key" => spec.batch.key = errors.take(lit_str(pair)),
             "retries" => failure.retries = errors.take(whole_number(pair, MAX_RETRIES)),
             "backoff" => {
                 failure.backoff_ms = errors.take(duration(pair));

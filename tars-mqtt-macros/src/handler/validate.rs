@@ -4,7 +4,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr};
 
-use super::parse::{FailureSpec, HandlerSpec, TopicSource};
+use super::parse::{ArgKind, FailureSpec, HandlerSpec, TopicSource};
 use crate::attr::Errors;
 use crate::fn_macro::check_async_and_not_generic;
 use crate::topic::{topic_error, validate_topic_name};
@@ -29,6 +29,7 @@ pub(crate) fn validate(spec: &HandlerSpec, function: &ItemFn, errors: &mut Error
         }
     }
     check_segments(spec, errors);
+    check_batch(spec, errors);
     if let TopicSource::Missing = spec.topic {
         errors.at(
             Span::call_site(),
@@ -149,4 +150,144 @@ fn check_segments(spec: &HandlerSpec, errors: &mut Errors) {
             );
         }
     }
+}
+
+/// `batch = N` goes with one `Vec<T>` argument, and the rest of the batch rules: the
+/// window and key only with a size, no group or concurrency, a key that names a
+/// template segment, and no argument that differs between the messages of a batch.
+fn check_batch(spec: &HandlerSpec, errors: &mut Errors) {
+    let batch = &spec.batch;
+    let vec_arg = spec
+        .args
+        .iter()
+        .find(|a| matches!(a.kind, ArgKind::Batch(_)));
+    let Some((_, batch_key)) = &batch.size else {
+        if let Some(arg) = vec_arg {
+            errors.at(
+                arg.ty.span(),
+                format!(
+                    "`{}: {}` takes a batch of messages, and this handler has no `batch`: add `batch = 100` \
+                     (the most messages in a batch), or take one message, e.g. `{}: {}`",
+                    arg.name,
+                    type_text(&arg.ty),
+                    arg.name,
+                    vec_item(arg).map(type_text).unwrap_or_default(),
+                ),
+            );
+        }
+        if let Some((_, key)) = &batch.window_ms {
+            errors.at(
+                key.span(),
+                "`batch_window` is how long a batch waits to fill, and this handler has no `batch`: \
+                 add `batch = 100` (the most messages in a batch), or remove `batch_window`",
+            );
+        }
+        if let Some(key) = &batch.key {
+            errors.at(
+                key.span(),
+                "`batch_key` keeps batches apart by a topic segment, and this handler has no `batch`: \
+                 add `batch = 100` (the most messages in a batch), or remove `batch_key`",
+            );
+        }
+        return;
+    };
+    let Some(arg) = vec_arg else {
+        errors.at(
+            batch_key.span(),
+            "`batch` hands the handler many messages at once, and it takes no `Vec`: \
+             take the batch as `readings: Vec<Reading>` (or `Vec<Envelope<T>>`, `Vec<Message>`)",
+        );
+        return;
+    };
+    if let ArgKind::Batch(item) = &arg.kind {
+        if !matches!(
+            item.kind,
+            ArgKind::Event | ArgKind::Envelope(_) | ArgKind::Message
+        ) {
+            errors.at(
+                item.ty.span(),
+                "a batch holds events, envelopes or messages: write `Vec<Reading>` (an event), \
+                 `Vec<Envelope<T>>` or `Vec<Message>`",
+            );
+        }
+    }
+    if let Some(group) = &spec.group {
+        errors.at(
+            group.span(),
+            "a batch handler cannot be in an ordered group: a group hands its handlers one message at a time, \
+             in arrival order across their topics, and a batch holds back messages for its window; \
+             remove `group`, or `batch`",
+        );
+    }
+    if let Some(key) = &spec.concurrency_key {
+        errors.at(
+            key.span(),
+            "`concurrency` does not apply to a batch handler: it handles one batch at a time, \
+             which keeps each key's messages in order; remove `concurrency` (a larger `batch` does more at once)",
+        );
+    }
+    for other in &spec.args {
+        if let ArgKind::Message = other.kind {
+            errors.at(
+                other.ty.span(),
+                format!(
+                    "a batch handler takes its messages in its `Vec`, not one by one: take `{}: Vec<Message>` \
+                     as the batch, or remove `{}`",
+                    other.name, other.name
+                ),
+            );
+        }
+    }
+    check_batch_key(spec, errors);
+}
+
+/// `batch_key` names a segment of the topic template; any other segment argument would
+/// differ between the messages of one batch.
+fn check_batch_key(spec: &HandlerSpec, errors: &mut Errors) {
+    let key = spec.batch.key.as_ref();
+    if let Some(key) = key {
+        let is_segment = matches!(&spec.topic, TopicSource::Written { template, .. }
+            if template.segments.iter().any(|(name, _)| *name == key.value()));
+        if !is_segment && !matches!(spec.topic, TopicSource::Invalid) {
+            let name = key.value();
+            errors.at(
+                key.span(),
+                format!(
+                    "`batch_key = {name:?}` names no segment of the topic template: write the topic \
+                     with it, e.g. `topic = \"sensors/{{{name}}}/reading\"`, to batch each `{name}` apart"
+                ),
+            );
+        }
+    }
+    for arg in &spec.args {
+        if let ArgKind::Segment { .. } = arg.kind {
+            if key.is_none_or(|key| arg.name != key.value()) {
+                errors.at(
+                    arg.name.span(),
+                    format!(
+                        "the segment `{}` can differ between the messages of a batch: \
+                         write `batch_key = \"{}\"` to batch each value apart, or remove the argument",
+                        arg.name, arg.name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The item type of a `Vec<T>` argument.
+fn vec_item(arg: &super::parse::Arg) -> Option<&syn::Type> {
+    match &arg.kind {
+        ArgKind::Batch(item) => Some(&item.ty),
+        _ => None,
+    }
+}
+
+/// A type as written, without the spaces `quote` puts between tokens.
+fn type_text(ty: &syn::Type) -> String {
+    quote::quote!(#ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace("< ", "<")
 }

@@ -37,6 +37,13 @@ impl BatchError {
     }
 }
 
+/// A failure of the whole batch: `?` on a [`HandlerError`] inside a batch handler.
+impl From<HandlerError> for BatchError {
+    fn from(error: HandlerError) -> Self {
+        Self::Batch(error)
+    }
+}
+
 /// What a batch handler returns.
 pub type BatchResult = Result<(), BatchError>;
 
@@ -138,40 +145,75 @@ where
         messages: &'a [Message],
         ctx: &'a Context,
     ) -> impl Future<Output = BatchResult> + Send + 'a {
-        let mut items = Vec::with_capacity(messages.len());
-        let mut positions = Vec::with_capacity(messages.len());
-        let mut malformed = Vec::new();
-        for (index, message) in messages.iter().enumerate() {
-            match message.envelope::<T>() {
-                Ok(envelope) => {
-                    items.push(envelope.data);
-                    positions.push(index);
-                }
-                Err(error) => malformed.push((index, HandlerError::malformed(error))),
-            }
-        }
+        let (items, batch) = decode_batch(messages, |message| {
+            message
+                .envelope::<T>()
+                .map(|envelope| envelope.data)
+                .map_err(HandlerError::malformed)
+        });
         let call = (!items.is_empty()).then(|| (self.f)(items, ctx.clone()));
         async move {
             let outcome = match call {
                 Some(call) => call.await.into_batch_result(),
                 None => Ok(()),
             };
-            let mut failed = malformed;
-            match outcome {
-                Ok(()) => {}
-                Err(BatchError::Batch(error)) => {
-                    failed.extend(positions.iter().map(|&index| (index, error.clone())));
-                }
-                Err(BatchError::Items(items)) => failed.extend(
-                    items
-                        .into_iter()
-                        .filter_map(|(item, error)| positions.get(item).map(|&i| (i, error))),
-                ),
+            batch.finish(outcome)
+        }
+    }
+}
+
+/// The messages of a batch decoded into the items its handler takes: which message each
+/// item came from, and the messages that did not decode (reported as malformed, never
+/// tried again). Shared by [`batch_fn`] and `#[tars::handler(batch = N)]`.
+#[doc(hidden)]
+pub struct DecodedBatch {
+    positions: Vec<usize>,
+    malformed: Vec<(usize, HandlerError)>,
+}
+
+/// Decodes each message with `decode`: the items that decode, in order, and the batch
+/// that maps the handler's outcome back onto the messages.
+#[doc(hidden)]
+pub fn decode_batch<I>(
+    messages: &[Message],
+    mut decode: impl FnMut(&Message) -> Result<I, HandlerError>,
+) -> (Vec<I>, DecodedBatch) {
+    let mut items = Vec::with_capacity(messages.len());
+    let mut batch = DecodedBatch {
+        positions: Vec::with_capacity(messages.len()),
+        malformed: Vec::new(),
+    };
+    for (index, message) in messages.iter().enumerate() {
+        match decode(message) {
+            Ok(item) => {
+                items.push(item);
+                batch.positions.push(index);
             }
-            match failed.is_empty() {
-                true => Ok(()),
-                false => Err(BatchError::Items(failed)),
+            Err(error) => batch.malformed.push((index, error)),
+        }
+    }
+    (items, batch)
+}
+
+impl DecodedBatch {
+    /// The handler's outcome for the items, as an outcome for the messages: positions
+    /// in the items become positions in the batch, and the malformed messages fail.
+    pub fn finish(self, outcome: BatchResult) -> BatchResult {
+        let mut failed = self.malformed;
+        match outcome {
+            Ok(()) => {}
+            Err(BatchError::Batch(error)) => {
+                failed.extend(self.positions.iter().map(|&index| (index, error.clone())));
             }
+            Err(BatchError::Items(items)) => failed.extend(
+                items
+                    .into_iter()
+                    .filter_map(|(item, error)| self.positions.get(item).map(|&i| (i, error))),
+            ),
+        }
+        match failed.is_empty() {
+            true => Ok(()),
+            false => Err(BatchError::Items(failed)),
         }
     }
 }

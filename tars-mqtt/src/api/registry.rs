@@ -1,7 +1,7 @@
 //! What `#[tars::handler]` and `#[derive(Event)]` register through `inventory`: const
 //! records of `&'static str`s and a fn pointer, collected at link time.
 
-use crate::manifest::{EventInfo, HandlerInfo, ServiceManifest, TopicEvent};
+use crate::manifest::{BatchInfo, EventInfo, HandlerInfo, ServiceManifest, TopicEvent};
 use crate::{ClientBuilder, EffectivePolicy, FailurePolicy, QoS};
 
 /// A handler declared with `#[tars::handler]`.
@@ -24,6 +24,8 @@ pub struct HandlerRegistration {
     pub share: Option<&'static str>,
     /// Flow control: concurrency, queue capacity, overflow policy.
     pub options: crate::HandlerOptions,
+    /// Its batches, when it is a batch handler (`batch = N`).
+    pub batch: Option<crate::BatchOptions>,
     /// The envelope type the handler takes, when it takes a typed event.
     pub event_type: Option<&'static str>,
     /// The topic and event type of its reply, when it returns an event.
@@ -123,6 +125,7 @@ impl ServiceManifest {
                     failure: Some(h.options.failure.or(failure_defaults).effective())
                         .filter(EffectivePolicy::is_active),
                     group: h.options.group.as_deref().map(str::to_owned),
+                    batch: h.batch.map(BatchInfo::from),
                 })
                 .collect(),
             event_types: events.iter().map(|e| e.event_type.clone()).collect(),

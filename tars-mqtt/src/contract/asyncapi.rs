@@ -311,6 +311,15 @@ impl Builder {
             if let Some(policy) = &handler.failure {
                 self.failure_policy(&operation_id, prefix, &handler.name, policy);
             }
+            if let (Some(batch), Some(operation)) =
+                (&handler.batch, self.operations.get_mut(&operation_id))
+            {
+                operation["x-tars-batch"] = json!({
+                    "size": batch.size,
+                    "windowMs": batch.window_ms,
+                    "keyLevel": batch.key_level,
+                });
+            }
 
             let reply = handler
                 .reply

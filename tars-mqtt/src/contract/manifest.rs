@@ -5,7 +5,7 @@
 //! its fleet view, topology graph and AsyncAPI document from these.
 //!
 //! Fields added after the first version (`segments`, `event_type`, `reply`, `failure`,
-//! `events`, `mqtt_version`) are optional on input, so that older manifests still read.
+//! `events`, `mqtt_version`, `batch`) are optional on input, so that older manifests still read.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,28 @@ pub struct TopicEvent {
     pub topic: String,
     /// The envelope type.
     pub event_type: String,
+}
+
+/// How a batch handler gathers its messages (`batch = N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchInfo {
+    /// The most messages in a batch.
+    pub size: usize,
+    /// How long a batch that is not full waits after its first message, in ms.
+    pub window_ms: u64,
+    /// The topic level whose value keeps batches apart (0-based), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_level: Option<usize>,
+}
+
+impl From<crate::BatchOptions> for BatchInfo {
+    fn from(options: crate::BatchOptions) -> Self {
+        Self {
+            size: options.size,
+            window_ms: u64::try_from(options.window.as_millis()).unwrap_or(u64::MAX),
+            key_level: options.key_level,
+        }
+    }
 }
 
 /// One handler of a service, as announced.
@@ -56,6 +78,9 @@ pub struct HandlerInfo {
     /// The ordered group it shares a queue with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Its batches, when it is a batch handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchInfo>,
 }
 
 impl HandlerInfo {
@@ -215,6 +240,7 @@ mod tests {
             reply: None,
             failure: None,
             group: None,
+            batch: None,
         }
     }
 

@@ -117,6 +117,13 @@ pub(super) fn help(spec: &ServiceSpec) -> String {
         if let Some(event_type) = &handler.event_type {
             let _ = write!(line, "  takes {event_type}");
         }
+        if let Some(batch) = &handler.batch {
+            let _ = write!(
+                line,
+                "  in batches of {} ({} ms)",
+                batch.size, batch.window_ms
+            );
+        }
         if let Some(reply) = &handler.reply {
             let _ = write!(line, "  replies {} on {}", reply.event_type, reply.topic);
         }
