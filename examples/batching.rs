@@ -1,161 +1,190 @@
-//! Extension pattern 2: a batching publisher.
+//! A batch handler: sensor readings stored in SQLite, a transaction per batch instead of
+//! one per message.
 //!
-//! High-frequency producers (sensor samples, partial transcripts, telemetry) publish
-//! fewer, larger messages: events are collected and published as one envelope
-//! `{"items": [...], "count": n}` when `max_items` are waiting or `max_delay` has passed
-//! since the first of them, whichever comes first. The queue in front is bounded, so a
-//! producer faster than the broker waits instead of growing memory.
+//! `#[tars::handler(batch = 100, batch_window = "20ms", batch_key = "room")]` hands
+//! `store` up to 100 readings of one room at once: a batch goes when it is full, or
+//! 20 ms after its first reading. With QoS 1 every reading is acknowledged only once
+//! its batch is committed (see `docs/batching.md`).
 //!
-//! The program pushes 25 samples with batches of at most 10, watches what arrives and
-//! checks that every sample got through, in order. It uses `MQTT_URL` when set, else an
-//! embedded broker.
+//! The program publishes 250 readings from two rooms, waits until all are stored and
+//! checks the table. It uses `MQTT_URL` when set, else an embedded broker, and a
+//! database file in a temporary directory.
 //!
 //! ```sh
 //! cargo run --example batching
 //! ```
 
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tars::{Client, Config, Context, Envelope, PublishOptions, QoS};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tars::prelude::*;
 
-/// Publishes events in batches on one topic.
-pub struct BatchPublisher<E> {
-    queue: mpsc::Sender<E>,
-    worker: JoinHandle<tars::Result<()>>,
+/// A temperature reading from one room's sensor.
+#[derive(Event, Serialize, Deserialize, Debug, Clone)]
+#[event(
+    topic = "sensors/kitchen/reading",
+    event_type = "sensor.reading",
+    qos = 1
+)]
+struct Reading {
+    seq: u32,
+    celsius: f64,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Batch<E> {
-    items: Vec<E>,
-    count: usize,
+/// The readings table, and the transactions that wrote it (a handle: clones share them).
+#[derive(Clone)]
+struct Store {
+    db: Arc<Mutex<rusqlite::Connection>>,
+    batches: Arc<Mutex<Vec<(String, usize)>>>,
 }
 
-impl<E: Serialize + Send + Sync + 'static> BatchPublisher<E> {
-    /// Batches of at most `max_items`, published at most `max_delay` after their first
-    /// event, on `topic` with envelope type `event_type`.
-    pub fn new(
-        client: Client,
-        topic: &str,
-        event_type: &str,
-        max_items: usize,
-        max_delay: Duration,
-    ) -> Self {
-        let (queue, events) = mpsc::channel(max_items * 4);
-        let (topic, event_type) = (topic.to_owned(), event_type.to_owned());
-        let worker = tokio::spawn(run(client, topic, event_type, events, max_items, max_delay));
-        Self { queue, worker }
+impl Store {
+    fn open(path: &Path) -> rusqlite::Result<Self> {
+        let db = rusqlite::Connection::open(path)?;
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS readings (room TEXT NOT NULL, seq INTEGER NOT NULL, celsius REAL NOT NULL);",
+        )?;
+        Ok(Self {
+            db: Arc::new(Mutex::new(db)),
+            batches: Arc::default(),
+        })
     }
 
-    /// Adds an event; waits when the queue in front of the batcher is full.
-    pub async fn push(&self, event: E) {
-        // The worker only stops when the publisher is closed.
-        let _ = self.queue.send(event).await;
-    }
-
-    /// Publishes what is left and stops.
-    pub async fn close(self) -> tars::Result<()> {
-        drop(self.queue);
-        self.worker.await.unwrap_or(Ok(()))
-    }
-}
-
-async fn run<E: Serialize>(
-    client: Client,
-    topic: String,
-    event_type: String,
-    mut events: mpsc::Receiver<E>,
-    max_items: usize,
-    max_delay: Duration,
-) -> tars::Result<()> {
-    let mut batch = Vec::with_capacity(max_items);
-    loop {
-        // Wait for the first event of a batch, then fill it until full or late.
-        let Some(first) = events.recv().await else {
-            break;
-        };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + max_delay;
-        while batch.len() < max_items {
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Some(event)) => batch.push(event),
-                Ok(None) | Err(_) => break,
+    /// Appends one room's readings in one transaction, on a blocking thread.
+    async fn append(&self, room: String, readings: Vec<Reading>) -> Result<(), String> {
+        let db = self.db.clone();
+        let count = readings.len();
+        let stored_room = room.clone();
+        tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
+            let mut db = db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let tx = db.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO readings (room, seq, celsius) VALUES (?1, ?2, ?3)",
+                )?;
+                for reading in &readings {
+                    insert.execute(rusqlite::params![room, reading.seq, reading.celsius])?;
+                }
             }
-        }
-        let items = std::mem::replace(&mut batch, Vec::with_capacity(max_items));
-        let count = items.len();
-        let options = PublishOptions::new().qos(QoS::AtLeastOnce);
-        client
-            .publish_event(&topic, &event_type, &Batch { items, count }, options)
-            .await?;
+            tx.commit()
+        })
+        .await
+        .map_err(|e| format!("the insert stopped: {e}"))?
+        .map_err(|e| format!("cannot store readings: {e}"))?;
+        self.batches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((stored_room, count));
+        Ok(())
     }
-    Ok(())
+
+    fn rows(&self) -> rusqlite::Result<Vec<(String, u32)>> {
+        let db = self
+            .db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut select = db.prepare("SELECT room, seq FROM readings ORDER BY rowid")?;
+        let rows = select.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect()
+    }
 }
 
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Sample {
-    n: u32,
-    level: f32,
+/// Stores a batch of one room's readings; a failed insert fails the whole batch, which
+/// is then tried again (and dead-lettered if it keeps failing).
+#[tars::handler(
+    topic = "sensors/{room}/reading",
+    qos = 1,
+    batch = 100,
+    batch_window = "20ms",
+    batch_key = "room",
+    retries = 2,
+    backoff = "100ms",
+    dead_letter = "dead/readings"
+)]
+async fn store(room: String, readings: Vec<Reading>, db: State<Store>) -> Result<(), String> {
+    db.append(room, readings).await
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tars_examples::init_logging();
     let (url, _broker) = tars_examples::broker_url().await?;
-    let (got_tx, mut got) = mpsc::unbounded_channel();
-    let watcher = Client::connect(Config::builder(&url, "batch-watcher").build()?).await?;
-    watcher
-        .subscribe_envelope(
-            "audio/levels",
-            QoS::AtLeastOnce,
-            move |batch: Envelope<Batch<Sample>>, _ctx: Context| {
-                let got = got_tx.clone();
-                async move {
-                    let _ = got.send(batch.data.items);
-                }
-            },
-        )
+    let dir = std::env::temp_dir().join(format!("tars-batching-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let store = Store::open(&dir.join("readings.db"))?;
+
+    let service = Client::builder(Config::builder(&url, "sensor-store").build()?)
+        .state(store.clone())
+        .with_handlers(|h| h.name == "store")
+        .connect()
         .await?;
-
-    let client = Client::connect(Config::builder(&url, "batching-demo").build()?).await?;
-    let publisher = BatchPublisher::new(
-        client.clone(),
-        "audio/levels",
-        "audio.levels",
-        10,
-        Duration::from_millis(200),
-    );
-    for n in 0..25 {
-        publisher
-            .push(Sample {
-                n,
-                level: n as f32 / 25.0,
-            })
-            .await;
+    let sensors = Client::connect(Config::builder(&url, "sensors").build()?).await?;
+    let qos1 = PublishOptions::new().qos(QoS::AtLeastOnce);
+    for seq in 0..250u32 {
+        let room = if seq < 150 { "kitchen" } else { "hall" };
+        let reading = Reading {
+            seq,
+            celsius: 20.0 + f64::from(seq % 7) / 2.0,
+        };
+        sensors
+            .publish_event(
+                &format!("sensors/{room}/reading"),
+                Reading::EVENT_TYPE,
+                &reading,
+                qos1.clone(),
+            )
+            .await?;
     }
-    publisher.close().await?;
 
-    let mut received = Vec::new();
-    let mut batches = Vec::new();
-    while received.len() < 25 {
-        let items = tokio::time::timeout(Duration::from_secs(5), got.recv())
-            .await?
-            .ok_or("watcher gone")?;
-        batches.push(items.len());
-        received.extend(items);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.rows()?.len() < 250 {
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("only {} of 250 readings stored", store.rows()?.len()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let rows = store.rows()?;
+    let kitchen: Vec<u32> = rows
+        .iter()
+        .filter(|(r, _)| r == "kitchen")
+        .map(|(_, s)| *s)
+        .collect();
+    let hall: Vec<u32> = rows
+        .iter()
+        .filter(|(r, _)| r == "hall")
+        .map(|(_, s)| *s)
+        .collect();
     assert!(
-        received.iter().map(|s| s.n).eq(0..25),
-        "every sample, in order"
+        kitchen.iter().copied().eq(0..150),
+        "the kitchen's readings, in order"
     );
-    println!(
-        "batching: 25 samples in {} batches of {:?}",
-        batches.len(),
+    assert!(
+        hall.iter().copied().eq(150..250),
+        "the hall's readings, in order"
+    );
+    let batches = store
+        .batches
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let sizes = |room: &str| -> Vec<usize> {
         batches
+            .iter()
+            .filter(|(r, _)| r == room)
+            .map(|(_, n)| *n)
+            .collect()
+    };
+    println!(
+        "batching: 250 readings stored in {} transactions (kitchen {:?}, hall {:?})",
+        batches.len(),
+        sizes("kitchen"),
+        sizes("hall")
     );
-    client.shutdown().await?;
-    watcher.shutdown().await?;
+    sensors.shutdown().await?;
+    service.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

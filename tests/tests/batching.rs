@@ -1,11 +1,13 @@
 //! Batch handlers against mosquitto: batches handed over when full or when their
 //! window has passed, by key; acknowledged only after the batch; failures retried as a
-//! batch, then dead-lettered message by message; only the items a handler names.
+//! batch, then dead-lettered message by message; only the items a handler names; the
+//! declared form (`#[tars::handler(batch = N)]`), its description and its metrics; a
+//! batch cut by shutdown handed over before the service exits.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tars::{
     batch_fn, BatchError, BatchOptions, Client, Context, FailurePolicy, HandlerOptions,
     PublishOptions, QoS,
@@ -404,4 +406,218 @@ async fn a_message_that_does_not_decode_is_left_out_and_dead_lettered_at_once() 
     assert_eq!(batches(&seen).concat(), vec![0, 1, 2]);
     consumer.shutdown().await.unwrap();
     publisher.shutdown().await.unwrap();
+}
+
+// The declared form: `#[tars::handler(batch = N, ...)]` on a fn taking a `Vec`.
+
+#[derive(tars::Event, Serialize, Deserialize, Debug, Clone)]
+#[event(
+    topic = "declared/kitchen/reading",
+    event_type = "sensors.reading",
+    qos = 1
+)]
+struct RoomReading {
+    n: u64,
+}
+
+/// What `store_by_room` was called with: the batch key's value and the readings.
+static BY_ROOM: Mutex<Vec<(String, Vec<u64>)>> = Mutex::new(Vec::new());
+
+#[tars::handler(
+    topic = "declared/{room}/reading",
+    qos = 1,
+    batch = 100,
+    batch_window = "300ms",
+    batch_key = "room"
+)]
+async fn store_by_room(room: String, readings: Vec<RoomReading>) {
+    let numbers = readings.iter().map(|r| r.n).collect();
+    BY_ROOM.lock().unwrap().push((room, numbers));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_batch_handler_takes_full_batches_then_the_rest_by_key() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let consumer = Client::builder(config(broker.port(), "batch-declared").build().unwrap())
+        .with_handlers(|h| h.name == "store_by_room")
+        .connect()
+        .await
+        .unwrap();
+    let publisher = publisher(&broker).await;
+    publish(&publisher, "declared/kitchen/reading", 0..150).await;
+    publish(&publisher, "declared/hall/reading", 1000..1030).await;
+    eventually(WAIT, "180 readings handled", || {
+        BY_ROOM
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, r)| r.len())
+            .sum::<usize>()
+            == 180
+    })
+    .await;
+    let calls = BY_ROOM.lock().unwrap().clone();
+    let room = |name: &str| -> Vec<Vec<u64>> {
+        calls
+            .iter()
+            .filter(|(room, _)| room == name)
+            .map(|(_, readings)| readings.clone())
+            .collect()
+    };
+    assert_eq!(
+        room("kitchen"),
+        vec![(0..100).collect::<Vec<_>>(), (100..150).collect()],
+        "a full batch at once, then the rest after its window"
+    );
+    assert_eq!(room("hall"), vec![(1000..1030).collect::<Vec<_>>()]);
+    let metrics = tars::testing::MetricsSnapshot::parse(&consumer.metrics_text());
+    assert_eq!(metrics.handler_messages("store_by_room", "ok"), 180);
+    let sizes = |sample: &str| metrics.value(sample, &[("handler", "store_by_room")]);
+    assert_eq!(
+        sizes("tars_handler_batch_size_count"),
+        Some(3.0),
+        "three calls"
+    );
+    assert_eq!(sizes("tars_handler_batch_size_sum"), Some(180.0));
+    consumer.shutdown().await.unwrap();
+    publisher.shutdown().await.unwrap();
+}
+
+#[test]
+fn a_declared_batch_handler_is_described_with_its_batches() {
+    let manifest = tars::manifest::ServiceManifest::from_registry("batching", "1");
+    let handler = manifest
+        .handlers
+        .iter()
+        .find(|h| h.name == "store_by_room")
+        .expect("store_by_room in the manifest");
+    let batch = handler.batch.as_ref().expect("its batches");
+    assert_eq!(
+        (batch.size, batch.window_ms, batch.key_level),
+        (100, 300, Some(1))
+    );
+    assert_eq!(handler.filter, "declared/+/reading");
+    assert_eq!(handler.event_type.as_deref(), Some("sensors.reading"));
+    assert!(
+        handler.reply.is_none(),
+        "a batch handler replies to nothing"
+    );
+
+    let info = tars::asyncapi::ServiceInfo {
+        name: "batching".into(),
+        version: "1".into(),
+        mqtt_version: tars::MqttVersion::V3_1_1,
+        broker: None,
+        failure_defaults: tars::FailurePolicy::default(),
+    };
+    let doc = tars::asyncapi::document(&info);
+    let operation = &doc["operations"]["receive_store_by_room"];
+    assert_eq!(
+        operation["x-tars-batch"],
+        serde_json::json!({ "size": 100, "windowMs": 300, "keyLevel": 1 }),
+        "{operation}"
+    );
+}
+
+#[derive(tars::Event, Serialize, Deserialize, Debug, Clone)]
+#[event(topic = "kit/readings", event_type = "kit.reading", qos = 1)]
+struct KitReading {
+    n: u64,
+}
+
+/// The sizes of the batches `count_kit` was called with.
+static KIT_BATCHES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+#[tars::handler(qos = 1, batch = 100, batch_window = "2s")]
+async fn count_kit(readings: Vec<KitReading>) {
+    KIT_BATCHES.lock().unwrap().push(readings.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_testing_kit_250_readings_make_three_batches() {
+    init_tracing();
+    let broker = tars_tests::test_broker().await;
+    let bus = tars::testing::TestClient::connect(&broker)
+        .await
+        .with_timeout(WAIT);
+    let service = tars::testing::TestService::with_handlers(&broker, &["count_kit"]).await;
+    for n in 0..250 {
+        bus.publish(&KitReading { n }).await;
+    }
+    eventually(WAIT, "250 readings handled", || {
+        KIT_BATCHES.lock().unwrap().iter().sum::<usize>() == 250
+    })
+    .await;
+    assert_eq!(*KIT_BATCHES.lock().unwrap(), vec![100, 100, 50]);
+    assert_eq!(service.metrics().handler_messages("count_kit", "ok"), 250);
+}
+
+fn batch_service() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_batch-service"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_cut_by_shutdown_is_handed_over_before_the_service_exits() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let url = broker.url();
+    let mut service = tars_tests::process::ServiceProcess::spawn(
+        batch_service(),
+        &[("MQTT_URL", url.as_str()), ("RUST_LOG", "info")],
+    );
+    service.wait_for_output("service ready", WAIT).await;
+    let publisher = publisher(&broker).await;
+    publish(&publisher, "sensors/kitchen/reading", 0..130).await;
+    publish(&publisher, "sensors/hall/reading", 500..505).await;
+    service
+        .wait_for_line("stored 100 readings of kitchen: 0..99", WAIT)
+        .await;
+    // The other two batches wait out a 10 s window; SIGTERM cuts it short.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !service.output().contains("readings of hall"),
+        "{}",
+        service.output()
+    );
+    service.signal("TERM");
+    let status = service.exit_within(WAIT).await;
+    let output = service.output();
+    assert!(status.success(), "exit {status}:\n{output}");
+    for line in [
+        "stored 30 readings of kitchen: 100..129",
+        "stored 5 readings of hall: 500..504",
+    ] {
+        assert!(
+            output.lines().any(|l| l == line),
+            "no {line:?} in:\n{output}"
+        );
+    }
+    publisher.shutdown().await.unwrap();
+}
+
+#[test]
+fn a_batch_service_says_so_in_help_and_asyncapi() {
+    let help = std::process::Command::new(batch_service())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let line = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("store "))
+        .unwrap_or_else(|| panic!("no `store` handler in:\n{help}"));
+    assert!(line.contains("sensors/+/reading"), "{line}");
+    assert!(line.contains("in batches of 100 (10000 ms)"), "{line}");
+
+    let output = std::process::Command::new(batch_service())
+        .arg("--asyncapi")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        doc["operations"]["receive_store"]["x-tars-batch"],
+        serde_json::json!({ "size": 100, "windowMs": 10000, "keyLevel": 1 }),
+    );
 }

@@ -71,7 +71,11 @@ async fn the_extension_pattern_examples_check_themselves() {
         ("wrapper", "wrapper: every utterance acknowledged"),
         (
             "batching",
-            "batching: 25 samples in 3 batches of [10, 10, 5]",
+            "batching: 250 readings stored in 3 transactions (kitchen [100, 50], hall [100])",
+        ),
+        (
+            "batching_publisher",
+            "batching_publisher: 25 samples in 3 batches of [10, 10, 5]",
         ),
         (
             "raw_client",

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::failures::FailedAttempts;
+use crate::telemetry::batch_sizes::BatchSizes;
 use crate::telemetry::histogram::DurationHistogram;
 use crate::{Message, Overflow};
 
@@ -110,6 +111,8 @@ pub(crate) struct QueueCounters {
     /// How long the handler took, recorded when metrics are on: one histogram per
     /// worker, which only that worker records into.
     pub(crate) durations: Box<[DurationHistogram]>,
+    /// Messages per call, when a batch handler takes from this queue.
+    pub(crate) batch_sizes: BatchSizes,
 }
 
 impl QueueCounters {

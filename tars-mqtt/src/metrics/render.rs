@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 
 use crate::dispatch::queue::HandlerQueue;
 use crate::runtime::Shared;
+use crate::telemetry::batch_sizes::BatchSizes;
 use crate::telemetry::histogram::{DurationHistogram, HistogramSnapshot};
 
 /// The `Content-Type` of [`render`]'s output.
@@ -39,6 +40,8 @@ struct HandlerFigures {
     retries: u64,
     queued: u64,
     durations: HistogramSnapshot,
+    /// Messages per call, for a batch handler.
+    batch_sizes: Option<HistogramSnapshot>,
 }
 
 /// The `outcome` label values, in the order of [`HandlerFigures::outcomes`]. A message
@@ -86,6 +89,12 @@ impl ClientCollector {
             entry
                 .durations
                 .add(&DurationHistogram::merged(counters.durations.iter()));
+            if counters.batch_sizes.in_use() {
+                entry
+                    .batch_sizes
+                    .get_or_insert_with(|| BatchSizes::default().snapshot())
+                    .add(&counters.batch_sizes.snapshot());
+            }
         }
         figures
     }
@@ -106,12 +115,7 @@ fn histogram(
     encoder: &mut MetricEncoder<'_>,
     durations: &HistogramSnapshot,
 ) -> Result<(), std::fmt::Error> {
-    encoder.encode_histogram::<NoLabelSet>(
-        durations.sum_seconds,
-        durations.count,
-        &durations.buckets,
-        None,
-    )
+    encoder.encode_histogram::<NoLabelSet>(durations.sum, durations.count, &durations.buckets, None)
 }
 
 impl Collector for ClientCollector {
@@ -152,13 +156,25 @@ impl Collector for ClientCollector {
         }
         let mut metric = encoder.encode_descriptor(
             "tars_handler_duration_seconds",
-            "How long each handler took per message (recorded while metrics are on)",
+            "How long each handler took per message, or per batch for a batch handler (recorded while metrics are on)",
             None,
             MetricType::Histogram,
         )?;
         for (handler, figures) in &handlers {
             let labels = [("handler", handler.as_str())];
             histogram(&mut metric.encode_family(&labels)?, &figures.durations)?;
+        }
+        let mut metric = encoder.encode_descriptor(
+            "tars_handler_batch_size",
+            "Messages per call of each batch handler",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (handler, figures) in &handlers {
+            if let Some(sizes) = &figures.batch_sizes {
+                let labels = [("handler", handler.as_str())];
+                histogram(&mut metric.encode_family(&labels)?, sizes)?;
+            }
         }
         let mut metric = encoder.encode_descriptor(
             "tars_handler_retries",

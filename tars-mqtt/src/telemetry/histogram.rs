@@ -39,7 +39,8 @@ pub(crate) struct DurationHistogram {
 pub(crate) struct HistogramSnapshot {
     /// `(upper bound in seconds, count in that bucket)`, the last bound `+Inf`.
     pub(crate) buckets: Vec<(f64, u64)>,
-    pub(crate) sum_seconds: f64,
+    /// The sum of what was observed: seconds for durations, messages for batch sizes.
+    pub(crate) sum: f64,
     pub(crate) count: u64,
 }
 
@@ -49,7 +50,7 @@ impl HistogramSnapshot {
         for ((_, total), (_, n)) in self.buckets.iter_mut().zip(&other.buckets) {
             *total += n;
         }
-        self.sum_seconds += other.sum_seconds;
+        self.sum += other.sum;
         self.count += other.count;
     }
 }
@@ -118,7 +119,7 @@ impl DurationHistogram {
         HistogramSnapshot {
             count: buckets.iter().map(|(_, n)| n).sum(),
             buckets,
-            sum_seconds: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            sum: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
         }
     }
 }
@@ -147,7 +148,7 @@ mod tests {
         assert_eq!(count_at(1.0), Some(1));
         assert_eq!(count_at(f64::INFINITY), Some(1));
         assert_eq!(snapshot.count, 4);
-        assert!((snapshot.sum_seconds - 60.7012).abs() < 1e-9);
+        assert!((snapshot.sum - 60.7012).abs() < 1e-9);
     }
 
     #[test]
@@ -173,6 +174,6 @@ mod tests {
         assert_eq!(merged.count, 3);
         let at_5ms = merged.buckets.iter().find(|(b, _)| *b == 0.005).unwrap().1;
         assert_eq!(at_5ms, 2);
-        assert!((merged.sum_seconds - 2.006).abs() < 1e-9);
+        assert!((merged.sum - 2.006).abs() < 1e-9);
     }
 }

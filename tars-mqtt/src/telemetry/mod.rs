@@ -2,6 +2,7 @@
 //! context, OpenTelemetry export (feature `otel`) and duration histograms. What reads it
 //! back for the outside world is in `metrics/`.
 
+pub(crate) mod batch_sizes;
 pub(crate) mod histogram;
 #[cfg(feature = "otel")]
 pub mod otel;

@@ -53,6 +53,8 @@ pub(crate) async fn run<B: BoundBatchHandler>(
     let mut gatherer: Gatherer<Key, Item> =
         Gatherer::new(options.size, options.window, queue.capacity());
     let key_of = |message: &Message| options.key_level.and_then(|l| level(message.topic(), l));
+    queue.counters.batch_sizes.mark_in_use();
+    let timed = connection.config.metrics_on();
     loop {
         // Once closing, nothing waits for its window: what is gathered goes now.
         let now = if queue.is_closed() {
@@ -61,7 +63,7 @@ pub(crate) async fn run<B: BoundBatchHandler>(
             Instant::now()
         };
         if let Some(batch) = gatherer.take_due(now) {
-            handle(&*handler, &queue, &connection, &policy, batch).await;
+            handle(&*handler, &queue, &connection, &policy, batch, timed).await;
             continue;
         }
         let work = match gatherer.next_due() {
@@ -100,11 +102,11 @@ pub(crate) async fn run<B: BoundBatchHandler>(
             }
         };
         if let Some(batch) = gatherer.add(key, item, Instant::now()) {
-            handle(&*handler, &queue, &connection, &policy, batch).await;
+            handle(&*handler, &queue, &connection, &policy, batch, timed).await;
         }
     }
     for batch in gatherer.take_all() {
-        handle(&*handler, &queue, &connection, &policy, batch).await;
+        handle(&*handler, &queue, &connection, &policy, batch, timed).await;
     }
 }
 
@@ -115,11 +117,19 @@ async fn handle<B: BoundBatchHandler>(
     connection: &Connection,
     policy: &HandlerPolicy,
     batch: Vec<Item>,
+    timed: bool,
 ) {
     let messages: Vec<Message> = batch.iter().map(|item| item.message.clone()).collect();
+    let counters = &queue.counters;
+    counters.batch_sizes.observe(messages.len());
+    let started = timed.then(std::time::Instant::now);
     let outcome = AssertUnwindSafe(handler.call(&messages))
         .catch_unwind()
         .await;
+    if let Some(started) = started {
+        // One observation per call: the handler's duration is the batch's.
+        counters.durations[0].observe(started.elapsed());
+    }
     drop(messages);
     let mut failed: Vec<Option<FailedAttempt>> = (0..batch.len()).map(|_| None).collect();
     match outcome {
