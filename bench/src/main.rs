@@ -10,6 +10,7 @@
 //! See `docs/performance.md` for what each figure measures and the latest results.
 
 mod alloc;
+mod batching;
 mod broker;
 mod budgets;
 mod cluster;
@@ -42,6 +43,7 @@ const USAGE: &str = "\
 usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost] [--json FILE] [--strict]
        tars-bench budgets [--update] [--file FILE]
        tars-bench cluster [--jobs N]
+       tars-bench batching [--runs N] [--messages N] [--seconds N]
        tars-bench processes [--runs N] [--messages N] [--metrics] [--only TEXT]
                             [--inflight N] [--publisher own|rumqttc|paho|all] [--perf DIR]
                             [--json FILE]
@@ -57,6 +59,12 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
   budgets       instructions and allocations per message against bench/budgets.json;
                 exit 1 when one is over budget (--update lowers the budgets to the
                 measurement)
+  batching      a handler appending to SQLite (WAL, synchronous = FULL) at QoS 1, per
+                message against batch = 100 (20 ms), in a #[tars::service] process
+                (sqlite-service; build it first: cargo build --release -p tars-bench
+                --bins --examples): burst rate and CPU per message (default 50,000
+                readings, a tenth per message), then p50/p99 from publish to commit
+                at half each burst rate for --seconds (default 5); 3 runs
   cluster       jobs per second through a share group of 1, 2 and 4 workers on a
                 3-node rmqtt cluster (default 10,000 jobs; needs protoc to build
                 the rmqtt node the first time)
@@ -154,6 +162,32 @@ fn processes_command(args: &[String]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn batching_command(args: &[String]) -> Result<ExitCode, String> {
+    let mut options = batching::Options {
+        runs: 3,
+        messages: 50_000,
+        seconds: 5,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| option_value(&mut args, name);
+        let whole = |name: &str, text: String| {
+            text.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(format!("{name} takes a whole number of at least 1"))
+        };
+        match arg.as_str() {
+            "--runs" => options.runs = whole("--runs", value("--runs")?)? as usize,
+            "--messages" => options.messages = whole("--messages", value("--messages")?)?,
+            "--seconds" => options.seconds = whole("--seconds", value("--seconds")?)?,
+            other => return Err(format!("unknown option {other:?} for `batching`")),
+        }
+    }
+    batching::run(&options)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -162,6 +196,7 @@ fn main() -> ExitCode {
         Some("budgets") => budgets_command(&args[1..]),
         Some("processes") => processes_command(&args[1..]),
         Some("cluster") => cluster_command(&args[1..]),
+        Some("batching") => batching_command(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -481,7 +481,7 @@ fn range(values: &[f64]) -> (f64, f64) {
 
 /// A binary of this package, built beside the benchmark (which is an example, one
 /// folder down: `target/release/examples/`).
-fn binary(name: &str) -> PathBuf {
+pub(crate) fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the bench's own path");
     let folder = exe.parent().expect("the bench is in a folder");
     let folder = match folder.file_name() {
@@ -862,7 +862,7 @@ async fn count_on(
     (task, done)
 }
 
-async fn wait_for(
+pub(crate) async fn wait_for(
     lines: &mut Lines<BufReader<ChildStdout>>,
     want: &str,
     within: Duration,
