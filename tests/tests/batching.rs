@@ -621,3 +621,74 @@ fn a_batch_service_says_so_in_help_and_asyncapi() {
         serde_json::json!({ "size": 100, "windowMs": 10000, "keyLevel": 1 }),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_in_front_of_a_batch_handler_drops_by_its_overflow_policy() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let seen = seen();
+    let record = seen.clone();
+    // The first batch waits until the test opens the gate: the queue behind it fills.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let wait = gate.clone();
+    let handler = batch_fn(move |readings: Vec<Reading>, _: Context| {
+        record
+            .lock()
+            .unwrap()
+            .push(readings.iter().map(|r| r.n).collect());
+        let wait = wait.clone();
+        async move {
+            let _ = wait.acquire().await.map(|permit| permit.forget());
+        }
+    });
+    let options = HandlerOptions {
+        queue_capacity: Some(10),
+        overflow: tars::Overflow::DropOldest,
+        ..HandlerOptions::default()
+    };
+    let consumer = Client::connect(config(broker.port(), "batch-overflow").build().unwrap())
+        .await
+        .unwrap();
+    consumer
+        .subscribe_batch_with(
+            "sensors/+/reading",
+            QoS::AtLeastOnce,
+            options,
+            BatchOptions::new(5, Duration::from_millis(50)),
+            handler,
+        )
+        .await
+        .unwrap();
+    let publisher = publisher(&broker).await;
+    publish(&publisher, "sensors/kitchen/reading", 0..5).await;
+    eventually(WAIT, "the first batch in the handler", || total(&seen) == 5).await;
+    publish(&publisher, "sensors/kitchen/reading", 5..60).await;
+    let dropped = || {
+        tars::testing::MetricsSnapshot::parse(&consumer.metrics_text())
+            .handler_messages("sensors/+/reading", "dropped")
+    };
+    eventually(WAIT, "the oldest dropped", || dropped() > 0).await;
+    gate.add_permits(100);
+    eventually(WAIT, "every reading handled or dropped", || {
+        total(&seen) as u64 + dropped() == 60
+    })
+    .await;
+    let handled: Vec<u64> = batches(&seen).concat();
+    assert!(handled.len() < 60, "some were dropped: {handled:?}");
+    assert!(
+        handled.windows(2).all(|w| w[0] < w[1]),
+        "what is left keeps its order: {handled:?}"
+    );
+    assert_eq!(
+        handled.last(),
+        Some(&59),
+        "the newest are kept: {handled:?}"
+    );
+    assert!(
+        batches(&seen).iter().all(|b| b.len() <= 5),
+        "{:?}",
+        batches(&seen)
+    );
+    consumer.shutdown().await.unwrap();
+    publisher.shutdown().await.unwrap();
+}
