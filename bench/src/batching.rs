@@ -14,13 +14,13 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use rumqttc::{Event, Outgoing, PublishOptions, QoS};
+use rumqttc::{PublishOptions, QoS};
 use tokio::process::Command;
 
-use crate::processes::{binary, cpu_ns, wait_for};
+use crate::processes::{binary, cpu_ns, median, range, wait_for, READY_TIMEOUT};
 use crate::raw;
 
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a burst or a stream may take.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The handler under test.
@@ -278,29 +278,7 @@ async fn publish(port: u16, topic: &'static str, count: u64, pace: Option<u64>) 
             }
         }
     });
-    let mut written = 0;
-    while written < count {
-        match event_loop.poll().await {
-            Ok(Event::Outgoing(Outgoing::Publish(_))) => written += 1,
-            Ok(_) => {}
-            Err(error) => panic!("the bench publisher failed: {error}"),
-        }
-    }
+    raw::drive_publishes(&mut event_loop, count).await;
     let _ = feeder.await;
-    let _ = tokio::time::timeout(Duration::from_millis(200), async {
-        while event_loop.poll().await.is_ok() {}
-    })
-    .await;
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut values: Vec<f64> = values.collect();
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn range(values: &[f64]) -> (f64, f64) {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (min, max)
+    raw::settle(&mut event_loop).await;
 }

@@ -15,14 +15,14 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rumqttc::{Event, Outgoing, Packet, PublishOptions, QoS};
+use rumqttc::{Event, Packet, PublishOptions, QoS};
 
 use crate::raw;
 use tars::MqttVersion;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const BURST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Which consumer process.
@@ -467,13 +467,15 @@ fn paced(client: &rumqttc::AsyncClient, topic: &str, rate: u64, payloads: Vec<By
     }
 }
 
-fn median(values: impl Iterator<Item = f64>) -> f64 {
+/// The middle value (the upper one of an even count).
+pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn range(values: &[f64]) -> (f64, f64) {
+/// The lowest and the highest value.
+pub(crate) fn range(values: &[f64]) -> (f64, f64) {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (min, max)
@@ -920,22 +922,7 @@ async fn publish(port: u16, qos: QoS, pace: Option<u64>, payloads: Vec<Bytes>) {
         }),
         Some(rate) => tokio::task::spawn_blocking(move || paced(&client, topic, rate, payloads)),
     };
-    let mut written = 0;
-    while written < count {
-        match event_loop.poll().await {
-            Ok(Event::Outgoing(Outgoing::Publish(_))) => written += 1,
-            Ok(_) => {}
-            Err(error) => panic!("the bench publisher failed: {error}"),
-        }
-    }
+    raw::drive_publishes(&mut event_loop, count as u64).await;
     let _ = feeder.await;
-    // Let the acknowledgements of the last QoS 1 publishes arrive.
-    let _ = tokio::time::timeout(Duration::from_millis(200), async {
-        loop {
-            if event_loop.poll().await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
+    raw::settle(&mut event_loop).await;
 }

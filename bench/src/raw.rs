@@ -136,3 +136,28 @@ impl Publisher {
         self.task.abort();
     }
 }
+
+/// Polls `event_loop` until `count` publishes have been written.
+///
+/// # Panics
+///
+/// When the connection fails: the measurement would be void.
+pub async fn drive_publishes(event_loop: &mut EventLoop, count: u64) {
+    let mut written = 0;
+    while written < count {
+        match event_loop.poll().await {
+            Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Publish(_))) => written += 1,
+            Ok(_) => {}
+            Err(error) => panic!("the bench publisher failed: {error}"),
+        }
+    }
+}
+
+/// Polls a little longer, so that the acknowledgements of the last QoS 1 publishes
+/// arrive.
+pub async fn settle(event_loop: &mut EventLoop) {
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(200), async {
+        while event_loop.poll().await.is_ok() {}
+    })
+    .await;
+}

@@ -7,7 +7,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr, ReturnType};
 
-use super::expand::{expected_type, HandlerImpl};
+use super::expand::{expected_type, handler_item, HandlerImpl};
 use super::parse::{Arg, ArgKind, HandlerSpec, TopicSource, DEFAULT_BATCH_WINDOW_MS};
 use crate::tokens::{option, respan};
 
@@ -93,7 +93,6 @@ fn batch_options(p: &TokenStream, spec: &HandlerSpec) -> TokenStream {
 
 pub(super) fn batch_handler(p: &TokenStream, spec: &HandlerSpec, function: &ItemFn) -> HandlerImpl {
     let fn_ident = &function.sig.ident;
-    let fn_name = fn_ident.to_string();
     let item = spec.payload().map(Arg::item);
     let decode = item.map(|item| decode_item(p, spec, item));
     let extracts = spec.args.iter().map(|arg| extract(p, arg));
@@ -106,10 +105,6 @@ pub(super) fn batch_handler(p: &TokenStream, spec: &HandlerSpec, function: &Item
     let p_output = respan(p, output_span);
     let outcome = quote_spanned! {output_span=>
         #p_output::IntoBatchResult::into_batch_result(__tars_output)
-    };
-    let p_fn = respan(p, fn_ident.span());
-    let returns = quote_spanned! {fn_ident.span()=>
-        impl #p_fn::Future<Output = #p_fn::BatchResult> + ::core::marker::Send + 'a
     };
     let body = quote_spanned! {fn_ident.span()=>
         async move {
@@ -126,21 +121,14 @@ pub(super) fn batch_handler(p: &TokenStream, spec: &HandlerSpec, function: &Item
     };
     let options = batch_options(p, spec);
     HandlerImpl {
-        item: quote! {
-            impl #p::BatchHandler for __TarsHandler {
-                fn call<'a>(
-                    &'a self,
-                    __tars_messages: &'a [#p::Message],
-                    __tars_ctx: &'a #p::Context,
-                ) -> #returns {
-                    #body
-                }
-
-                fn name(&self) -> ::core::option::Option<&'static str> {
-                    ::core::option::Option::Some(#fn_name)
-                }
-            }
-        },
+        item: handler_item(
+            p,
+            function,
+            quote!(BatchHandler),
+            quote!(__tars_messages: &'a [#p::Message]),
+            quote!(BatchResult),
+            body,
+        ),
         install: quote! {
             builder.subscribe_batch_with(
                 &registration.subscription(),

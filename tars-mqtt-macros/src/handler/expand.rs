@@ -236,7 +236,6 @@ fn topic(p: &TokenStream, spec: &HandlerSpec) -> (TokenStream, TokenStream, Toke
 /// and its output answered; and the call that installs it.
 fn single_handler(p: &TokenStream, spec: &HandlerSpec, function: &ItemFn) -> HandlerImpl {
     let fn_ident = &function.sig.ident;
-    let fn_name = fn_ident.to_string();
     let output_span = match &function.sig.output {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => proc_macro2::Span::call_site(),
@@ -248,13 +247,6 @@ fn single_handler(p: &TokenStream, spec: &HandlerSpec, function: &ItemFn) -> Han
     };
     let extracts: Vec<TokenStream> = spec.args.iter().map(|arg| extract(p, spec, arg)).collect();
     let names = spec.args.iter().map(|a| &a.name);
-    // The `Send` the handler's future must be is required by a return type and a body
-    // spanned on the fn's name: a future that is not `Send` (an `Rc` held across an
-    // `.await`) is reported once, at the user's fn, with the `.await` in question.
-    let p_fn = respan(p, fn_ident.span());
-    let returns = quote_spanned! {fn_ident.span()=>
-        impl #p_fn::Future<Output = #p_fn::HandlerResult> + ::core::marker::Send + 'a
-    };
     let body = quote_spanned! {fn_ident.span()=>
         async move {
             // Named before the arguments are bound: one may share its name.
@@ -274,21 +266,14 @@ fn single_handler(p: &TokenStream, spec: &HandlerSpec, function: &ItemFn) -> Han
         ReturnType::Default => quote!(::core::option::Option::None),
     };
     HandlerImpl {
-        item: quote! {
-            impl #p::Handler for __TarsHandler {
-                fn call<'a>(
-                    &'a self,
-                    __tars_message: &'a #p::Message,
-                    __tars_ctx: &'a #p::Context,
-                ) -> #returns {
-                    #body
-                }
-
-                fn name(&self) -> ::core::option::Option<&'static str> {
-                    ::core::option::Option::Some(#fn_name)
-                }
-            }
-        },
+        item: handler_item(
+            p,
+            function,
+            quote!(Handler),
+            quote!(__tars_message: &'a #p::Message),
+            quote!(HandlerResult),
+            body,
+        ),
         install: quote! {
             builder.subscribe_handler_with(
                 &registration.subscription(),
@@ -299,6 +284,42 @@ fn single_handler(p: &TokenStream, spec: &HandlerSpec, function: &ItemFn) -> Han
         },
         reply,
         batch: quote!(::core::option::Option::None),
+    }
+}
+
+/// `impl Handler` (or `BatchHandler`) for `__TarsHandler`: `call(&self, input, ctx)`
+/// running `body`, whose future yields `output`, and `name`.
+pub(super) fn handler_item(
+    p: &TokenStream,
+    function: &ItemFn,
+    handler_trait: TokenStream,
+    input: TokenStream,
+    output: TokenStream,
+    body: TokenStream,
+) -> TokenStream {
+    let fn_ident = &function.sig.ident;
+    let fn_name = fn_ident.to_string();
+    // The `Send` the handler's future must be is required by a return type and a body
+    // spanned on the fn's name: a future that is not `Send` (an `Rc` held across an
+    // `.await`) is reported once, at the user's fn, with the `.await` in question.
+    let p_fn = respan(p, fn_ident.span());
+    let returns = quote_spanned! {fn_ident.span()=>
+        impl #p_fn::Future<Output = #p_fn::#output> + ::core::marker::Send + 'a
+    };
+    quote! {
+        impl #p::#handler_trait for __TarsHandler {
+            fn call<'a>(
+                &'a self,
+                #input,
+                __tars_ctx: &'a #p::Context,
+            ) -> #returns {
+                #body
+            }
+
+            fn name(&self) -> ::core::option::Option<&'static str> {
+                ::core::option::Option::Some(#fn_name)
+            }
+        }
     }
 }
 

@@ -44,16 +44,8 @@ impl BatchSizes {
 
     /// What it holds now (bounds and sum in messages).
     pub(crate) fn snapshot(&self) -> HistogramSnapshot {
-        let bounds = BUCKETS.iter().map(|b| *b as f64).chain([f64::INFINITY]);
-        let buckets: Vec<(f64, u64)> = bounds
-            .zip(&self.buckets)
-            .map(|(bound, count)| (bound, count.load(Ordering::Relaxed)))
-            .collect();
-        HistogramSnapshot {
-            count: buckets.iter().map(|(_, n)| n).sum(),
-            buckets,
-            sum: self.sum.load(Ordering::Relaxed) as f64,
-        }
+        let sum = self.sum.load(Ordering::Relaxed) as f64;
+        HistogramSnapshot::read(BUCKETS.iter().map(|b| *b as f64), &self.buckets, sum)
     }
 }
 

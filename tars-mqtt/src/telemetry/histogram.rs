@@ -45,6 +45,24 @@ pub(crate) struct HistogramSnapshot {
 }
 
 impl HistogramSnapshot {
+    /// Reads counters kept per bucket (`bounds` and a last one above them).
+    pub(crate) fn read(
+        bounds: impl Iterator<Item = f64>,
+        counters: &[AtomicU64],
+        sum: f64,
+    ) -> Self {
+        let buckets: Vec<(f64, u64)> = bounds
+            .chain([f64::INFINITY])
+            .zip(counters)
+            .map(|(bound, count)| (bound, count.load(Ordering::Relaxed)))
+            .collect();
+        Self {
+            count: buckets.iter().map(|(_, n)| n).sum(),
+            buckets,
+            sum,
+        }
+    }
+
     /// Adds `other`, bucket by bucket.
     pub(crate) fn add(&mut self, other: &HistogramSnapshot) {
         for ((_, total), (_, n)) in self.buckets.iter_mut().zip(&other.buckets) {
@@ -111,16 +129,8 @@ impl DurationHistogram {
 
     /// What it holds now.
     pub(crate) fn snapshot(&self) -> HistogramSnapshot {
-        let bounds = BUCKETS_SECONDS.iter().copied().chain([f64::INFINITY]);
-        let buckets: Vec<(f64, u64)> = bounds
-            .zip(&self.buckets)
-            .map(|(bound, count)| (bound, count.load(Ordering::Relaxed)))
-            .collect();
-        HistogramSnapshot {
-            count: buckets.iter().map(|(_, n)| n).sum(),
-            buckets,
-            sum: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
-        }
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        HistogramSnapshot::read(BUCKETS_SECONDS.iter().copied(), &self.buckets, sum)
     }
 }
 
