@@ -234,7 +234,11 @@ fn topic(p: &TokenStream, spec: &HandlerSpec) -> (TokenStream, TokenStream, Toke
 
 /// The generated `Handler`: its arguments read from the message, the function called,
 /// and its output answered; and the call that installs it.
-fn single_handler(p: &TokenStream, spec: &HandlerSpec, function: &ItemFn) -> HandlerImpl {
+pub(super) fn single_handler(
+    p: &TokenStream,
+    spec: &HandlerSpec,
+    function: &ItemFn,
+) -> HandlerImpl {
     let fn_ident = &function.sig.ident;
     let output_span = match &function.sig.output {
         ReturnType::Type(_, ty) => ty.span(),
@@ -335,7 +339,10 @@ pub(super) struct HandlerImpl {
     pub(super) batch: TokenStream,
 }
 
-pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
+/// The handler's whole expansion around `handler` (a handler's or a batch handler's
+/// impl and installation): the user's fn, the argument checks, the topic check and the
+/// registration.
+pub(super) fn expand(function: &ItemFn, spec: &HandlerSpec, handler: HandlerImpl) -> TokenStream {
     let p = &spec.krate.private();
     let fn_name = function.sig.ident.to_string();
     let checks: Vec<TokenStream> = spec.args.iter().map(|arg| check(p, arg)).collect();
@@ -371,10 +378,7 @@ pub(crate) fn expand(function: &ItemFn, spec: &HandlerSpec) -> TokenStream {
         install,
         reply,
         batch,
-    } = match spec.batch.size {
-        Some(_) => super::batch::batch_handler(p, spec, function),
-        None => single_handler(p, spec, function),
-    };
+    } = handler;
     quote! {
         #function
 
