@@ -154,7 +154,7 @@ pub use api::settings::{FromSetting, Settings, SettingsRegistration};
 pub use config::{
     BrokerUrl, Config, ConfigBuilder, ConfigError, EnvDefaults, MqttVersion, Secret, Transport,
 };
-pub use connection::publish::PublishOptions;
+pub use connection::publish::{Confirmation, PublishOptions};
 pub use contract::envelope::{new_id, now_ts, Envelope};
 pub use contract::properties::{Properties, ENVELOPE_CONTENT_TYPE};
 pub use dispatch::message::Message;

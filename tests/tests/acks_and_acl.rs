@@ -1,6 +1,6 @@
 //! What a `#[tars::service]` owes the broker around its edges: the acknowledgements of
 //! what it finished before a graceful exit, and a loud failure when the broker refuses
-//! one of its subscriptions.
+//! one of its subscriptions or publishes (`publish_confirmed`).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -108,7 +108,8 @@ fn write_acl(dir: &Path, allow_ping: bool) {
         "clients": [],
         "groups": [{"groupname": "anonymous", "roles": [{"rolename": "acc"}]}],
         "roles": [{"rolename": "acc", "acls": [
-            {"acltype": "subscribePattern", "topic": "acc/#", "priority": 0, "allow": allow_ping}
+            {"acltype": "subscribePattern", "topic": "acc/#", "priority": 0, "allow": allow_ping},
+            {"acltype": "publishClientSend", "topic": "acc/secret/#", "priority": 0, "allow": false}
         ]}],
         "anonymousGroup": "anonymous"
     });
@@ -210,5 +211,82 @@ async fn client_subscribe_returns_the_refusal() {
         .subscribe("busy/ok", QoS::AtLeastOnce, |_m: tars::Message| async {})
         .await
         .expect("an allowed filter still subscribes");
+    client.shutdown().await.unwrap();
+}
+
+#[derive(tars::Event, serde::Serialize)]
+#[event(topic = "acc/open/plan", qos = 1)]
+struct OpenPlan {
+    text: String,
+}
+
+#[derive(tars::Event, serde::Serialize)]
+#[event(topic = "acc/secret/plan", qos = 1)]
+struct SecretPlan {
+    text: String,
+}
+
+#[derive(tars::Event, serde::Serialize)]
+#[event(topic = "acc/open/level", qos = 0)]
+struct Level {
+    value: u32,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_confirmed_resolves_on_the_brokers_answer_and_names_a_refusal() {
+    init_tracing();
+    let acl = AclBroker::start(true);
+    let mut probe = Probe::start(acl.broker.port(), &["acc/#"]).await;
+    let config = tars_tests::config(acl.broker.port(), "confirming")
+        .build()
+        .unwrap();
+    let client = tars::Client::connect(config).await.unwrap();
+    let open = OpenPlan { text: "go".into() };
+    assert_eq!(
+        client.publish_confirmed(&open).await.unwrap(),
+        tars::Confirmation::Acknowledged
+    );
+    probe.expect_on("acc/open/plan", WAIT).await;
+    assert_eq!(
+        client.publish_confirmed(&Level { value: 3 }).await.unwrap(),
+        tars::Confirmation::Written,
+        "QoS 0: written to the socket"
+    );
+    let secret = SecretPlan {
+        text: "hush".into(),
+    };
+    let outcome = client.publish_confirmed(&secret).await;
+    let metrics = tars::testing::MetricsSnapshot::parse(&client.metrics_text());
+    let refused = metrics.value("tars_publish_outcomes_total", &[("outcome", "refused")]);
+    match tars_tests::mqtt_version() {
+        tars::MqttVersion::V5 => {
+            let error = outcome.expect_err("the ACL denies publishing on acc/secret/#");
+            assert!(
+                matches!(&error, tars::Error::PublishRefused { topic, reason }
+                    if topic == "acc/secret/plan" && reason == "not authorized"),
+                "{error}"
+            );
+            assert_eq!(
+                error.to_string(),
+                "the broker refused the publish on \"acc/secret/plan\": not authorized"
+            );
+            assert_eq!(refused, Some(1.0));
+        }
+        tars::MqttVersion::V3_1_1 => {
+            // MQTT 3.1.1 has no refusal: mosquitto acknowledges the publish and drops it.
+            assert_eq!(outcome.unwrap(), tars::Confirmation::Acknowledged);
+            assert_eq!(refused, Some(0.0));
+        }
+    }
+    let later = probe.collect_for(Duration::from_millis(300)).await;
+    assert!(
+        later.iter().all(|seen| seen.topic != "acc/secret/plan"),
+        "the refused publish reached a subscriber"
+    );
+    let acknowledged = metrics.value(
+        "tars_publish_outcomes_total",
+        &[("outcome", "acknowledged")],
+    );
+    assert!(acknowledged >= Some(1.0), "{acknowledged:?}");
     client.shutdown().await.unwrap();
 }

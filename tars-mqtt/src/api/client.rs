@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::api::batch::{BatchHandler, BoundBatch};
 use crate::api::handler::{Bound, EnvelopeFn, Handler, IntoHandlerResult, MessageFn};
 use crate::api::raw::MqttHandle;
-use crate::connection::publish::{self, PublishOptions, ResponseTo};
+use crate::connection::publish::{self, Confirmation, PublishOptions, ResponseTo};
 use crate::contract::manifest::ServiceManifest;
 use crate::metrics::stats::{self, HandlerStats, Stats};
 use crate::model::handler_options::HandlerOptions;
@@ -457,6 +457,25 @@ impl Client {
     /// [`Client::publish_event`] to choose the id or learn it).
     pub async fn publish<E: Event + Serialize>(&self, event: &E) -> Result<()> {
         publish::publish_event(self.connection(), event, None).await
+    }
+
+    /// Publishes a typed event and waits until the broker has it: at QoS 1/2 until its
+    /// acknowledgement (across reconnects), at QoS 0 until it is written to the
+    /// socket. Under MQTT 5 a refusal (the broker's ACL, a quota) is
+    /// [`Error::PublishRefused`](crate::Error::PublishRefused) with the reason code in
+    /// words; under 3.1.1 a broker cannot refuse a publish, and acknowledges what it
+    /// drops (see `docs/reliability.md`).
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Serialize)] struct TtsSay { text: String }
+    /// # impl tars::Event for TtsSay { const TOPIC: &'static str = "tts/say"; const EVENT_TYPE: &'static str = "tts.say"; const QOS: tars::QoS = tars::QoS::AtLeastOnce; }
+    /// # async fn demo(client: tars::Client) -> tars::Result<()> {
+    /// let confirmed = client.publish_confirmed(&TtsSay { text: "hi".into() }).await?;
+    /// assert_eq!(confirmed, tars::Confirmation::Acknowledged);
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish_confirmed<E: Event + Serialize>(&self, event: &E) -> Result<Confirmation> {
+        publish::publish_event_confirmed(self.connection(), event).await
     }
 
     /// Publishes a typed event whose envelope id is `correlation_id` (a reply).

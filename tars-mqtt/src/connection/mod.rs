@@ -101,6 +101,11 @@ pub(crate) struct SubscribeRequest {
 pub(crate) struct Counters {
     pub(crate) dropped_offline: AtomicU64,
     pub(crate) publishes_written: AtomicU64,
+    /// QoS 1/2 publishes the broker acknowledged (PUBACK, PUBCOMP).
+    pub(crate) publishes_acknowledged: AtomicU64,
+    /// MQTT 5: QoS 1/2 publishes the broker refused (a PUBACK or PUBREC reason code of
+    /// 0x80 or more).
+    pub(crate) publishes_refused: AtomicU64,
     pub(crate) connections: AtomicU64,
     /// A gauge: QoS 1/2 publishes in flight or kept for the next connection, as the
     /// writer last saw them.

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::wire::PublishPacket;
+use super::wire::{Delivery, PublishPacket};
 use crate::QoS;
 
 /// Where an in-flight publish is in its handshake.
@@ -158,11 +158,17 @@ impl Outbox {
 
     /// PUBACK: a QoS 1 publish is delivered. False for an unknown packet id.
     pub(crate) fn on_puback(&mut self, pkid: u16) -> bool {
-        self.complete(pkid)
+        self.complete(pkid, Delivery::Acknowledged)
     }
 
-    /// The broker has the publish for good: its waiting publisher is told.
-    fn complete(&mut self, pkid: u16) -> bool {
+    /// MQTT 5: a PUBACK or PUBREC with a refusal; the publish is done with, not
+    /// delivered. False for an unknown packet id.
+    pub(crate) fn on_refused(&mut self, pkid: u16, reason: String) -> bool {
+        self.complete(pkid, Delivery::Refused(reason))
+    }
+
+    /// The broker is done with the publish: its waiting publisher is told how.
+    fn complete(&mut self, pkid: u16, outcome: Delivery) -> bool {
         let Some(entry) = self.in_flight.remove(&pkid) else {
             return false;
         };
@@ -170,7 +176,7 @@ impl Outbox {
             self.qos2_in_flight -= 1;
         }
         if let Some(receipt) = &entry.publish.receipt {
-            receipt.deliver();
+            receipt.deliver(outcome);
         }
         true
     }
@@ -190,7 +196,7 @@ impl Outbox {
 
     /// PUBCOMP: a QoS 2 publish is complete.
     pub(crate) fn on_pubcomp(&mut self, pkid: u16) -> bool {
-        self.complete(pkid)
+        self.complete(pkid, Delivery::Acknowledged)
     }
 
     /// The connection failed: unacknowledged publishes are kept for the next one, in
@@ -254,7 +260,23 @@ mod tests {
             tokio::time::timeout(std::time::Duration::from_millis(20), receipt.delivered());
         assert!(waiting.await.is_err(), "not acknowledged yet");
         assert!(outbox.on_puback(again.pkid));
-        receipt.delivered().await;
+        assert_eq!(receipt.delivered().await, Delivery::Acknowledged);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_reaches_the_receipt_and_frees_the_slot() {
+        let mut outbox = Outbox::new(1, 1);
+        let receipt = super::super::wire::Receipt::default();
+        let mut p = publish(1, QoS::AtLeastOnce);
+        p.receipt = Some(receipt.clone());
+        outbox.track(&mut p);
+        assert!(!outbox.has_room());
+        assert!(outbox.on_refused(p.pkid, "not authorized".into()));
+        assert!(outbox.has_room());
+        assert_eq!(
+            receipt.delivered().await,
+            Delivery::Refused("not authorized".into())
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::wire::{PublishPacket, Receipt};
+use super::wire::{Delivery, PublishPacket, Receipt};
 use super::{Connection, Counters};
 use crate::contract::envelope::{self, new_id, new_id_in};
 use crate::telemetry::trace::{self, TraceContext};
@@ -208,6 +208,9 @@ pub(crate) async fn send(connection: &Connection, mut publish: PublishPacket) ->
     if publish.qos == QoS::AtMostOnce && !status.connected {
         // At most once: nothing waits for a connection (QoS 1/2 do, in the outbox).
         Counters::bump(&connection.counters.dropped_offline);
+        if let Some(receipt) = &publish.receipt {
+            receipt.deliver(Delivery::NotSent);
+        }
         tracing::debug!(
             target: LOG_TARGET,
             topic = publish.topic(),
@@ -312,6 +315,58 @@ pub(crate) async fn publish_event<E: Event + Serialize>(
         source: None,
     };
     send_envelope(connection, target, E::EVENT_TYPE, event, id).await
+}
+
+/// What [`Client::publish_confirmed`](crate::Client::publish_confirmed) learned of a
+/// publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Confirmation {
+    /// QoS 1/2: the broker acknowledged it (PUBACK, or PUBCOMP for QoS 2).
+    Acknowledged,
+    /// QoS 0: written to the socket; the broker answers nothing at QoS 0.
+    Written,
+}
+
+/// Publishes a typed event and waits until the broker answered it (QoS 1/2) or it was
+/// written to the socket (QoS 0). A refusal (MQTT 5 reason code) is an error naming it.
+pub(crate) async fn publish_event_confirmed<E: Event + Serialize>(
+    connection: &Connection,
+    event: &E,
+) -> Result<Confirmation> {
+    let mut fresh = [0u8; uuid::fmt::Simple::LENGTH];
+    let receipt = Receipt::default();
+    let target = Target {
+        topic: TopicName::Event(E::TOPIC),
+        qos: E::QOS,
+        retain: E::RETAIN,
+        properties: v5(connection).then(event_properties::<E>),
+        receipt: Some(receipt.clone()),
+        source: None,
+    };
+    send_envelope(
+        connection,
+        target,
+        E::EVENT_TYPE,
+        event,
+        new_id_in(&mut fresh),
+    )
+    .await?;
+    let delivery = tokio::select! {
+        delivery = receipt.delivered() => delivery,
+        () = connection.stopped() => return Err(Error::Closed),
+    };
+    match delivery {
+        Delivery::Acknowledged => Ok(Confirmation::Acknowledged),
+        Delivery::Written => Ok(Confirmation::Written),
+        Delivery::Refused(reason) => Err(Error::PublishRefused {
+            topic: E::TOPIC.to_owned(),
+            reason,
+        }),
+        Delivery::NotSent => Err(Error::NotSent {
+            topic: E::TOPIC.to_owned(),
+        }),
+    }
 }
 
 /// Publishes a typed event as the answer to an MQTT 5 request: on the request's

@@ -21,8 +21,8 @@ use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 
 use super::error::ConnectionError;
 use super::outbox::Outbox;
-use super::wire::{self, Incoming, Outgoing, PublishPacket, SubscribeOutcome};
-use super::{Command, Connection};
+use super::wire::{self, Delivery, Incoming, Outgoing, PublishPacket, Receipt, SubscribeOutcome};
+use super::{Command, Connection, Counters};
 use crate::QoS;
 
 /// Bytes gathered before a write, so that one write carries a batch.
@@ -60,11 +60,23 @@ pub(crate) struct Writer<'a, W> {
     epoch: u64,
     buffer: BytesMut,
     publishes_in_buffer: u64,
+    /// Receipts of the QoS 0 publishes in `buffer`: told once it is written.
+    written_receipts: Vec<Receipt>,
     subscribes: HashMap<u16, oneshot::Sender<Vec<SubscribeOutcome>>>,
     last_subscribe_pkid: u16,
     /// Reader pauses counted when the outstanding PINGREQ was sent.
     ping_outstanding: Option<u64>,
     stopping: Option<Stopping>,
+}
+
+/// A QoS 0 publish whose buffer was never written (the connection failed first) is
+/// not sent: its waiting publisher is told so.
+impl<W> Drop for Writer<'_, W> {
+    fn drop(&mut self) {
+        for receipt in self.written_receipts.drain(..) {
+            receipt.deliver(Delivery::NotSent);
+        }
+    }
 }
 
 impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
@@ -83,6 +95,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             epoch,
             buffer: BytesMut::with_capacity(BATCH_BYTES),
             publishes_in_buffer: 0,
+            written_receipts: Vec::new(),
             subscribes: HashMap::new(),
             last_subscribe_pkid: 0,
             ping_outstanding: None,
@@ -166,11 +179,16 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
 
     fn on_reader_event(&mut self, packet: Incoming) -> Result<(), ConnectionError> {
         match packet {
-            Incoming::PubAck(pkid, refusal) => {
-                if let Some(reason) = refusal {
-                    tracing::warn!(pkid, reason, "the broker refused a QoS 1 publish");
+            Incoming::PubAck(pkid, None) => {
+                if self.lanes.outbox.on_puback(pkid) {
+                    Counters::bump(&self.connection.counters.publishes_acknowledged);
                 }
-                self.lanes.outbox.on_puback(pkid);
+            }
+            Incoming::PubAck(pkid, Some(reason)) => {
+                tracing::warn!(pkid, reason, "the broker refused a QoS 1 publish");
+                if self.lanes.outbox.on_refused(pkid, reason) {
+                    Counters::bump(&self.connection.counters.publishes_refused);
+                }
             }
             Incoming::PubRec(pkid, None) => {
                 self.lanes.outbox.on_pubrec(pkid);
@@ -179,10 +197,14 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             Incoming::PubRec(pkid, Some(reason)) => {
                 // A refused QoS 2 publish ends at its PUBREC (MQTT 5, 4.3.3).
                 tracing::warn!(pkid, reason, "the broker refused a QoS 2 publish");
-                self.lanes.outbox.on_pubcomp(pkid);
+                if self.lanes.outbox.on_refused(pkid, reason) {
+                    Counters::bump(&self.connection.counters.publishes_refused);
+                }
             }
             Incoming::PubComp(pkid) => {
-                self.lanes.outbox.on_pubcomp(pkid);
+                if self.lanes.outbox.on_pubcomp(pkid) {
+                    Counters::bump(&self.connection.counters.publishes_acknowledged);
+                }
             }
             Incoming::PubRel(pkid) => {
                 if !self.connection.qos2.released(pkid) {
@@ -276,6 +298,11 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         }
         self.lanes.outbox.track(&mut publish);
         self.publishes_in_buffer += 1;
+        if publish.qos == QoS::AtMostOnce {
+            if let Some(receipt) = publish.receipt.take() {
+                self.written_receipts.push(receipt);
+            }
+        }
         self.encode(&Outgoing::Publish(publish))
     }
 
@@ -300,6 +327,9 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         };
         written.await.map_err(ConnectionError::Write)?;
         self.buffer.clear();
+        for receipt in self.written_receipts.drain(..) {
+            receipt.deliver(Delivery::Written);
+        }
         if self.publishes_in_buffer > 0 {
             self.connection
                 .counters

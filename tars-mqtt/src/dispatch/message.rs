@@ -95,7 +95,10 @@ impl Message {
             None => self.mark_handled(),
             Some(guard) => acks::settle_once_delivered(
                 guard,
-                async move { receipt.delivered().await },
+                async move {
+                    // Acknowledged or refused, the broker is done with it.
+                    let _ = receipt.delivered().await;
+                },
                 async move {
                     let _ = status.wait_for(|s| s.stopped).await;
                 },

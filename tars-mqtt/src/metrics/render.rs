@@ -243,6 +243,18 @@ impl Collector for ClientCollector {
             "Publishes not yet acknowledged by the broker: waiting to be written, in flight, or kept for the next connection",
             outbox,
         )?;
+        let mut metric = encoder.encode_descriptor(
+            "tars_publish_outcomes",
+            "QoS 1/2 publishes the broker answered: acknowledged, or refused (MQTT 5 reason code)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (outcome, counter) in [
+            ("acknowledged", &counters.publishes_acknowledged),
+            ("refused", &counters.publishes_refused),
+        ] {
+            counter_of(&mut metric, &[("outcome", outcome)], load(counter))?;
+        }
         counter(
             &mut encoder,
             "tars_dedup_skipped",

@@ -28,6 +28,10 @@ pub struct Stats {
     pub dropped_offline: u64,
     /// PUBLISH packets written to the broker.
     pub publishes_written: u64,
+    /// QoS 1/2 publishes the broker acknowledged.
+    pub publishes_acknowledged: u64,
+    /// MQTT 5: QoS 1/2 publishes the broker refused with a reason code.
+    pub publishes_refused: u64,
     /// Successful connections (1 + reconnects).
     pub connections: u64,
     /// Requests waiting for their reply.
@@ -78,6 +82,8 @@ pub(crate) fn stats(shared: &Shared) -> Stats {
         oversized: load(&dispatch.oversized),
         dropped_offline: load(&session.dropped_offline),
         publishes_written: load(&session.publishes_written),
+        publishes_acknowledged: load(&session.publishes_acknowledged),
+        publishes_refused: load(&session.publishes_refused),
         connections: load(&session.connections),
         pending_requests: shared.requests.len(),
     }

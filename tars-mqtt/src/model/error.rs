@@ -77,6 +77,22 @@ pub enum Error {
         /// Why not, e.g. "Address already in use".
         reason: String,
     },
+    /// MQTT 5: the broker refused a publish with this reason code (in words), e.g. "not
+    /// authorized" when its ACL denies the topic.
+    #[error("the broker refused the publish on {topic:?}: {reason}")]
+    PublishRefused {
+        /// The topic published on.
+        topic: String,
+        /// The broker's reason code, in words.
+        reason: String,
+    },
+    /// A QoS 0 publish was never written: the client was not connected, or the
+    /// connection failed before it went out.
+    #[error("the QoS 0 publish on {topic:?} was not sent: the connection to the broker was down")]
+    NotSent {
+        /// The topic published on.
+        topic: String,
+    },
     /// The client was shut down or disconnected; it takes no more requests.
     #[error("the client is shut down")]
     Closed,

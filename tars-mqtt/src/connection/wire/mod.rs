@@ -28,20 +28,49 @@ pub(crate) type Stream = Box<dyn AsyncReadWrite>;
 /// message over our own limit is read and skipped instead of breaking the connection.
 pub(crate) const MQTT_MAX_PACKET_SIZE: usize = 268_435_455 + 5;
 
-/// Tells a waiting publisher that the broker acknowledged its QoS 1/2 publish (on
-/// whichever connection that happened: a kept publish carries it along).
+/// What became of a publish whose publisher waits on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// QoS 1/2: the broker acknowledged it (PUBACK, or PUBCOMP).
+    Acknowledged,
+    /// MQTT 5: the broker answered with a refusal, named in words ("not authorized").
+    Refused(String),
+    /// QoS 0: written to the socket.
+    Written,
+    /// QoS 0: never written (not connected, or the connection failed first).
+    NotSent,
+}
+
+/// Tells a waiting publisher what the broker did with its publish (on whichever
+/// connection that happened: a kept publish carries it along).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Receipt(Arc<tokio::sync::Notify>);
+pub(crate) struct Receipt(Arc<ReceiptState>);
+
+#[derive(Debug, Default)]
+struct ReceiptState {
+    outcome: std::sync::OnceLock<Delivery>,
+    told: tokio::sync::Notify,
+}
 
 impl Receipt {
-    /// The broker has it.
-    pub(crate) fn deliver(&self) {
-        self.0.notify_one();
+    /// The publish's fate is known; only the first outcome counts.
+    pub(crate) fn deliver(&self, outcome: Delivery) {
+        if self.0.outcome.set(outcome).is_ok() {
+            self.0.told.notify_waiters();
+        }
     }
 
-    /// Waits until the broker has it.
-    pub(crate) async fn delivered(&self) {
-        self.0.notified().await;
+    /// Waits until the publish's fate is known.
+    pub(crate) async fn delivered(&self) -> Delivery {
+        loop {
+            let told = self.0.told.notified();
+            tokio::pin!(told);
+            told.as_mut().enable();
+            if let Some(outcome) = self.0.outcome.get() {
+                return outcome.clone();
+            }
+            told.await;
+        }
     }
 }
 
