@@ -126,6 +126,7 @@ pub mod config;
 mod connection;
 mod contract;
 mod dispatch;
+mod durable;
 mod metrics;
 mod model;
 #[cfg(test)]

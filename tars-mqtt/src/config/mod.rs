@@ -4,6 +4,7 @@
 
 mod broker_url;
 mod env;
+mod outbox;
 mod parse;
 mod secret;
 mod variables;
@@ -20,6 +21,10 @@ pub use broker_url::{BrokerUrl, Transport};
 
 pub(crate) use env::some_from_process;
 pub use env::EnvDefaults;
+pub use outbox::{
+    FsyncPolicy, OutboxConfig, OutboxFull, DEFAULT_OUTBOX_FULL_WAIT, DEFAULT_OUTBOX_MAX_BYTES,
+    DEFAULT_OUTBOX_SYNC_INTERVAL,
+};
 pub(crate) use parse::parse_duration;
 pub use secret::Secret;
 pub(crate) use variables::INTAKE_BYTES_RULE;
@@ -138,6 +143,7 @@ pub struct Config {
     failure: FailurePolicy,
     worker_threads: usize,
     log_format: LogFormat,
+    outbox: OutboxConfig,
 }
 
 /// The MQTT protocol version a client speaks (`MQTT_VERSION`).
@@ -387,6 +393,11 @@ impl Config {
     pub fn worker_threads(&self) -> usize {
         self.worker_threads
     }
+
+    /// The durable outbox's settings (off while its folder is unset).
+    pub fn outbox(&self) -> &OutboxConfig {
+        &self.outbox
+    }
     /// How `#[tars::service]` writes its logs (`TARS_LOG_FORMAT`).
     pub fn log_format(&self) -> LogFormat {
         self.log_format
@@ -493,6 +504,7 @@ impl ConfigBuilder {
                 failure: FailurePolicy::default(),
                 worker_threads: DEFAULT_WORKER_THREADS,
                 log_format: LogFormat::Text,
+                outbox: OutboxConfig::new(),
             },
         }
     }
@@ -602,6 +614,32 @@ impl ConfigBuilder {
         self
     }
 
+    /// Keeps QoS 1/2 publishes in a durable outbox in `dir` until the broker
+    /// acknowledged them: `publish().await` returns once the publish is on disk, and
+    /// what a killed process owed is sent first after its restart
+    /// (`TARS_OUTBOX_DIR`; see `docs/reliability.md`).
+    pub fn outbox_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.outbox.dir = Some(dir.into());
+        self
+    }
+    /// The most bytes of publishes the durable outbox holds (`TARS_OUTBOX_MAX_BYTES`,
+    /// default 64 MiB).
+    pub fn outbox_max_bytes(mut self, bytes: usize) -> Self {
+        self.config.outbox.max_bytes = bytes;
+        self
+    }
+    /// What a publish does when the durable outbox is full, and how long it waits
+    /// under [`OutboxFull::Wait`] (`TARS_OUTBOX_FULL`, `TARS_OUTBOX_FULL_WAIT`).
+    pub fn outbox_when_full(mut self, when_full: OutboxFull, wait: Duration) -> Self {
+        self.config.outbox.when_full = when_full;
+        self.config.outbox.full_wait = wait;
+        self
+    }
+    /// When the durable outbox syncs to disk (`TARS_OUTBOX_FSYNC`).
+    pub fn outbox_fsync(mut self, policy: FsyncPolicy) -> Self {
+        self.config.outbox.fsync = policy;
+        self
+    }
     /// Threads of the runtime `#[tars::service]` starts, at least 1 (default 1).
     pub fn worker_threads(mut self, threads: usize) -> Self {
         self.config.worker_threads = threads;

@@ -128,6 +128,10 @@ const TIMEOUT_RULE: &str =
 pub(crate) const INTAKE_BYTES_RULE: &str =
     "must be a size from 64KiB to 1GiB: a number of bytes, or a whole number with KiB, MiB or GiB (e.g. 4MiB)";
 const WORKER_THREADS_RULE: &str = "must be a whole number from 1 to 1024";
+const OUTBOX_MAX_BYTES_RULE: &str =
+    "must be a size from 1MiB to 1TiB: a number of bytes, or a whole number with KiB, MiB or GiB (e.g. 64MiB)";
+const OUTBOX_FSYNC_RULE: &str =
+    "must be `always`, `grouped`, or a duration from 1ms to 1s to sync within (e.g. 5ms)";
 /// The most threads a service's runtime may ask for.
 const MAX_WORKER_THREADS: usize = 1024;
 /// The largest packet MQTT can carry (the remaining-length limit).
@@ -566,6 +570,82 @@ pub(crate) const TABLE: &[Entry] = &[
             rule(ok, c.worker_threads, WORKER_THREADS_RULE)
         },
         show: |c| c.worker_threads.to_string(),
+    },
+    Entry {
+        name: "TARS_OUTBOX_DIR",
+        default: Some("unset"),
+        meaning: "a folder where QoS 1/2 publishes are kept on disk until the broker acknowledged them (off when unset)",
+        rule: "must be a folder this process can create and write, used by no other process",
+        read: |raw, c| {
+            c.outbox.dir = Some(raw.into());
+            Some(())
+        },
+        check: always,
+        show: |c| path(c.outbox.dir.as_deref()),
+    },
+    Entry {
+        name: "TARS_OUTBOX_MAX_BYTES",
+        default: None,
+        meaning: "the most bytes of publishes the durable outbox holds",
+        rule: OUTBOX_MAX_BYTES_RULE,
+        read: |raw, c| {
+            c.outbox.max_bytes = parse_byte_size(raw)?;
+            Some(())
+        },
+        check: |c| {
+            rule(
+                (1 << 20..=1 << 40).contains(&c.outbox.max_bytes),
+                c.outbox.max_bytes,
+                OUTBOX_MAX_BYTES_RULE,
+            )
+        },
+        show: |c| byte_size(c.outbox.max_bytes),
+    },
+    Entry {
+        name: "TARS_OUTBOX_FULL",
+        default: None,
+        meaning: "what a publish does when the durable outbox is full: `wait` (then an error) or `drop_oldest`",
+        rule: "must be `wait` or `drop_oldest`",
+        read: |raw, c| {
+            c.outbox.when_full = raw.parse().ok()?;
+            Some(())
+        },
+        check: always,
+        show: |c| c.outbox.when_full.as_str().to_owned(),
+    },
+    Entry {
+        name: "TARS_OUTBOX_FULL_WAIT",
+        default: None,
+        meaning: "how long a publish waits for room in a full durable outbox before its error",
+        rule: TIMEOUT_RULE,
+        read: |raw, c| {
+            c.outbox.full_wait = parse_duration(raw)?;
+            Some(())
+        },
+        check: |c| {
+            let wait = c.outbox.full_wait;
+            rule(wait >= Duration::from_millis(1), format!("{wait:?}"), TIMEOUT_RULE)
+        },
+        show: |c| format!("{:?}", c.outbox.full_wait),
+    },
+    Entry {
+        name: "TARS_OUTBOX_FSYNC",
+        default: Some("grouped within 5ms"),
+        meaning: "when the durable outbox syncs to disk: `always` (before publish returns) or within a duration",
+        rule: OUTBOX_FSYNC_RULE,
+        read: |raw, c| {
+            c.outbox.fsync = super::outbox::parse_fsync(raw)?;
+            Some(())
+        },
+        check: |c| match c.outbox.fsync {
+            super::FsyncPolicy::Grouped(every)
+                if every < Duration::from_millis(1) || every > Duration::from_secs(1) =>
+            {
+                rule(false, format!("{every:?}"), OUTBOX_FSYNC_RULE)
+            }
+            _ => Ok(()),
+        },
+        show: |c| super::outbox::show_fsync(c.outbox.fsync),
     },
     Entry {
         name: "TARS_LOG_FORMAT",

@@ -18,6 +18,7 @@
 //! and the subscriptions task asks a [`SubscriptionSource`] what to subscribe.
 
 pub(crate) mod backoff;
+pub(crate) mod durable_lane;
 pub(crate) mod error;
 pub(crate) mod event_counts;
 pub(crate) mod failover;
@@ -35,7 +36,7 @@ pub(crate) mod wire;
 pub(crate) mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
@@ -178,6 +179,8 @@ pub(crate) struct Connection {
     /// Why the last attempt to reach the broker failed, until a connection succeeds
     /// (for `/healthz`: a host that does not resolve, a refused port, TLS).
     pub(crate) connect_failure: Mutex<Option<String>>,
+    /// The durable outbox, when `TARS_OUTBOX_DIR` is set.
+    pub(crate) durable: Option<durable_lane::DurableLane>,
 }
 
 /// The receiving ends of a [`Connection`]'s lanes, for its tasks.
@@ -189,7 +192,12 @@ pub(crate) struct Receivers {
 
 impl Connection {
     /// A session not connected yet, and the receiving ends of its lanes.
-    pub(crate) fn new(config: Config, presence: Presence, data_lane: usize) -> (Self, Receivers) {
+    pub(crate) fn new(
+        config: Config,
+        presence: Presence,
+        data_lane: usize,
+        durable: Option<Arc<crate::durable::DurableOutbox>>,
+    ) -> (Self, Receivers) {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (data, data_rx) = mpsc::channel(data_lane);
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
@@ -208,6 +216,7 @@ impl Connection {
             closing: AtomicBool::default(),
             startup_failure: Mutex::default(),
             connect_failure: Mutex::default(),
+            durable: durable.map(durable_lane::DurableLane::new),
         };
         let receivers = Receivers {
             commands: commands_rx,

@@ -46,6 +46,9 @@ pub(crate) struct Outbox {
     in_flight: BTreeMap<u16, InFlight>,
     /// Kept from a failed connection, first out on the next one.
     kept: VecDeque<PublishPacket>,
+    /// Durable outbox sequence numbers of publishes the broker is done with, for the
+    /// writer to report.
+    done_durable: Vec<u64>,
 }
 
 impl Outbox {
@@ -60,6 +63,7 @@ impl Outbox {
             order: 0,
             in_flight: BTreeMap::new(),
             kept: VecDeque::new(),
+            done_durable: Vec::new(),
         }
     }
 
@@ -178,7 +182,15 @@ impl Outbox {
         if let Some(receipt) = &entry.publish.receipt {
             receipt.deliver(outcome);
         }
+        if let Some(seq) = entry.publish.durable {
+            self.done_durable.push(seq.get());
+        }
         true
+    }
+
+    /// The durable outbox's publishes the broker is done with since the last call.
+    pub(crate) fn take_done_durable(&mut self) -> Option<Vec<u64>> {
+        (!self.done_durable.is_empty()).then(|| std::mem::take(&mut self.done_durable))
     }
 
     /// PUBREC: the broker has a QoS 2 publish; a PUBREL is owed. False for an unknown

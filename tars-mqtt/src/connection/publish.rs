@@ -218,6 +218,12 @@ pub(crate) async fn send(connection: &Connection, mut publish: PublishPacket) ->
         );
         return Ok(());
     }
+    if let Some(durable) = &connection.durable {
+        if publish.qos != QoS::AtMostOnce {
+            // Kept on disk; the outbox's feeder hands it to the lane in order.
+            return durable.keep(publish).await;
+        }
+    }
     // Room in the lane is the common case: no waiting machinery then.
     match connection.data.try_send(publish) {
         Ok(()) => Ok(()),

@@ -130,6 +130,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             }
             self.take_ready()?;
             self.write_buffer().await?;
+            self.report_durable_done();
             self.connection
                 .counters
                 .outbox
@@ -157,6 +158,16 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         }
         self.take_ready_publishes();
         Ok(())
+    }
+
+    /// Tells the durable outbox which of its publishes the broker is done with.
+    fn report_durable_done(&mut self) {
+        if let (Some(done), Some(durable)) = (
+            self.lanes.outbox.take_done_durable(),
+            &self.connection.durable,
+        ) {
+            durable.done(&done);
+        }
     }
 
     fn take_ready_publishes(&mut self) {
@@ -389,7 +400,7 @@ mod tests {
                 .build()
                 .unwrap();
             let presence = Presence::new(&config, None).unwrap();
-            let (connection, receivers) = Connection::new(config, presence, 16);
+            let (connection, receivers) = Connection::new(config, presence, 16, None);
             Self {
                 receivers,
                 connection: std::sync::Arc::new(connection),

@@ -243,6 +243,33 @@ impl Collector for ClientCollector {
             "Publishes not yet acknowledged by the broker: waiting to be written, in flight, or kept for the next connection",
             outbox,
         )?;
+        if let Some(durable) = &connection.durable {
+            let outbox = &durable.outbox;
+            gauge(
+                &mut encoder,
+                "tars_outbox_durable_messages",
+                "Publishes the durable outbox (TARS_OUTBOX_DIR) holds until the broker acknowledges them",
+                outbox.owed() as u64,
+            )?;
+            gauge(
+                &mut encoder,
+                "tars_outbox_durable_bytes",
+                "Bytes of the publishes the durable outbox holds (bounded by TARS_OUTBOX_MAX_BYTES)",
+                outbox.owed_bytes(),
+            )?;
+            counter(
+                &mut encoder,
+                "tars_outbox_dropped",
+                "Publishes the full durable outbox dropped (TARS_OUTBOX_FULL=drop_oldest)",
+                load(&outbox.counters.dropped),
+            )?;
+            counter(
+                &mut encoder,
+                "tars_outbox_torn_records",
+                "Torn records (writes cut short) the durable outbox skipped when it opened",
+                load(&outbox.counters.torn),
+            )?;
+        }
         let mut metric = encoder.encode_descriptor(
             "tars_publish_outcomes",
             "QoS 1/2 publishes the broker answered: acknowledged, or refused (MQTT 5 reason code)",

@@ -93,6 +93,18 @@ pub enum Error {
         /// The topic published on.
         topic: String,
     },
+    /// The durable outbox holds its most bytes (`TARS_OUTBOX_MAX_BYTES`) and the broker
+    /// acknowledged nothing while the publisher waited (`TARS_OUTBOX_FULL_WAIT`).
+    #[error("the durable outbox is full ({max_bytes} bytes of publishes the broker has not acknowledged) and no room came within {waited:?}: is the broker reachable? raise TARS_OUTBOX_MAX_BYTES, or set TARS_OUTBOX_FULL=drop_oldest")]
+    OutboxFull {
+        /// Its bound in bytes.
+        max_bytes: usize,
+        /// How long the publisher waited.
+        waited: std::time::Duration,
+    },
+    /// The durable outbox could not be written (a full disk, a removed folder).
+    #[error("{0}")]
+    Outbox(String),
     /// The client was shut down or disconnected; it takes no more requests.
     #[error("the client is shut down")]
     Closed,

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::config::Transport;
+use crate::connection::durable_lane;
 use crate::connection::link::Link;
 use crate::connection::presence::Presence;
 use crate::connection::subscriptions::SubscriptionsTask;
@@ -27,6 +28,7 @@ use crate::dispatch::retry::HandlerPolicy;
 use crate::dispatch::routes::Route;
 use crate::dispatch::Dispatch;
 use crate::dispatch::{batch, worker};
+use crate::durable::DurableOutbox;
 use crate::model::handler_options::{BatchOptions, HandlerOptions};
 use crate::model::state::States;
 use crate::runtime::requests::Requests;
@@ -79,6 +81,8 @@ pub(crate) struct Tasks {
     pub(crate) session: Option<JoinHandle<()>>,
     pub(crate) heartbeat: Option<JoinHandle<()>>,
     pub(crate) overflow: Option<JoinHandle<()>>,
+    /// Hands what the durable outbox owes to the data lane (`TARS_OUTBOX_DIR`).
+    pub(crate) outbox_feeder: Option<JoinHandle<()>>,
     pub(crate) workers: Vec<JoinHandle<()>>,
     /// The metrics endpoint (`TARS_METRICS_ADDR`).
     pub(crate) metrics: Option<JoinHandle<()>>,
@@ -92,6 +96,7 @@ impl Tasks {
             &self.session,
             &self.heartbeat,
             &self.overflow,
+            &self.outbox_feeder,
             &self.metrics,
         ];
         for task in singles.into_iter().flatten() {
@@ -117,7 +122,8 @@ pub(crate) fn assemble(
     states: States,
 ) -> Result<Assembled> {
     let presence = Presence::new(&config, manifest.as_ref())?;
-    let (connection, receivers) = Connection::new(config, presence, DATA_LANE_CAPACITY);
+    let durable = open_outbox(&config)?;
+    let (connection, receivers) = Connection::new(config, presence, DATA_LANE_CAPACITY, durable);
     let connection = Arc::new(connection);
     let dispatch = Arc::new(Dispatch::default());
     let acks = AckTracker::new(
@@ -133,10 +139,31 @@ pub(crate) fn assemble(
         tasks: Mutex::new(Tasks::default()),
     });
     shared.tasks().overflow = Some(tokio::spawn(overflow));
+    if shared.connection.durable.is_some() {
+        let feeder = durable_lane::feed(shared.connection.clone());
+        shared.tasks().outbox_feeder = Some(tokio::spawn(feeder));
+    }
     Ok(Assembled {
         shared,
         inbound,
         receivers,
+    })
+}
+
+/// Opens the durable outbox when `TARS_OUTBOX_DIR` names one: a folder another
+/// process holds, or one that cannot be written, is a configuration error naming it.
+fn open_outbox(config: &Config) -> Result<Option<Arc<DurableOutbox>>> {
+    DurableOutbox::open(config.outbox()).map_err(|error| {
+        let dir = config
+            .outbox()
+            .dir
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""));
+        crate::Error::Config(crate::ConfigError::Invalid {
+            variable: "TARS_OUTBOX_DIR",
+            value: dir.display().to_string(),
+            rule: error.to_string(),
+        })
     })
 }
 

@@ -262,7 +262,7 @@ where
     let client = tokio::select! {
         connected = builder.connect() => match connected {
             Ok(client) => client,
-            Err(error @ crate::Error::MissingState { .. }) => {
+            Err(error @ (crate::Error::MissingState { .. } | crate::Error::Config(_))) => {
                 tracing::error!(%error, "could not start the service");
                 return ExitCode::from(EXIT_CONFIG);
             }

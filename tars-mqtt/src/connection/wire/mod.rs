@@ -101,6 +101,8 @@ pub(crate) struct PublishPacket {
     pub(crate) trace: Option<Box<TraceContext>>,
     /// Told when the broker acknowledged it (QoS 1/2), for a publisher that waits.
     pub(crate) receipt: Option<Receipt>,
+    /// Its sequence number in the durable outbox, when it is kept there.
+    pub(crate) durable: Option<std::num::NonZeroU64>,
 }
 
 impl PublishPacket {
@@ -112,6 +114,11 @@ impl PublishPacket {
             retain,
             payload,
         )
+    }
+
+    /// A publish read back from the durable outbox (its topic checked when kept).
+    pub(crate) fn from_stored(topic: Bytes, qos: QoS, retain: bool, payload: Bytes) -> Self {
+        Self::with_topic(topic, qos, retain, payload)
     }
 
     /// A publish on a topic known at compile time (an event's): no copy of the topic.
@@ -130,6 +137,7 @@ impl PublishPacket {
             properties: None,
             trace: None,
             receipt: None,
+            durable: None,
         }
     }
 
@@ -306,6 +314,7 @@ pub(crate) fn from_library(publish: rumqttc::mqttbytes::v4::Publish) -> PublishP
         properties: None,
         trace: None,
         receipt: None,
+        durable: None,
     }
 }
 
