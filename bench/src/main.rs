@@ -20,6 +20,7 @@ mod inbound;
 mod measure;
 mod memory;
 mod outbound;
+mod outbox;
 mod processes;
 mod raw;
 mod report;
@@ -44,6 +45,7 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
        tars-bench budgets [--update] [--file FILE]
        tars-bench cluster [--jobs N]
        tars-bench batching [--runs N] [--messages N] [--seconds N]
+       tars-bench outbox [--runs N] [--messages N]
        tars-bench processes [--runs N] [--messages N] [--metrics] [--only TEXT]
                             [--inflight N] [--publisher own|rumqttc|paho|all] [--perf DIR]
                             [--json FILE]
@@ -65,6 +67,10 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
                 --bins --examples): burst rate and CPU per message (default 50,000
                 readings, a tenth per message), then p50/p99 from publish to commit
                 at half each burst rate for --seconds (default 5); 3 runs
+  outbox        QoS 1 publishes of a #[tars::service] process with the outbox in
+                memory and durable (TARS_OUTBOX_DIR) under each fsync policy: the
+                rate publish returned, the rate delivered, CPU and disk bytes per
+                message (default 3 runs of 100,000; build the binaries first)
   cluster       jobs per second through a share group of 1, 2 and 4 workers on a
                 3-node rmqtt cluster (default 10,000 jobs; needs protoc to build
                 the rmqtt node the first time)
@@ -188,6 +194,30 @@ fn batching_command(args: &[String]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn outbox_command(args: &[String]) -> Result<ExitCode, String> {
+    let mut options = outbox::Options {
+        runs: 3,
+        messages: 100_000,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| option_value(&mut args, name);
+        let whole = |name: &str, text: String| {
+            text.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(format!("{name} takes a whole number of at least 1"))
+        };
+        match arg.as_str() {
+            "--runs" => options.runs = whole("--runs", value("--runs")?)? as usize,
+            "--messages" => options.messages = whole("--messages", value("--messages")?)?,
+            other => return Err(format!("unknown option {other:?} for `outbox`")),
+        }
+    }
+    outbox::run(&options)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -197,6 +227,7 @@ fn main() -> ExitCode {
         Some("processes") => processes_command(&args[1..]),
         Some("cluster") => cluster_command(&args[1..]),
         Some("batching") => batching_command(&args[1..]),
+        Some("outbox") => outbox_command(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -23,11 +23,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const BURST_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const BURST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Which consumer process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub(crate) enum Side {
     Raw,
     Tars,
 }
@@ -500,14 +500,14 @@ pub(crate) fn binary(name: &str) -> PathBuf {
 }
 
 /// A process under test, started and subscribed.
-struct Running {
-    child: Child,
-    pid: u32,
-    lines: Lines<BufReader<ChildStdout>>,
-    name: &'static str,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) pid: u32,
+    pub(crate) lines: Lines<BufReader<ChildStdout>>,
+    pub(crate) name: &'static str,
 }
 
-async fn spawn(
+pub(crate) async fn spawn(
     side: Side,
     port: u16,
     version: MqttVersion,
@@ -830,7 +830,7 @@ impl Burst {
 
 /// A raw subscriber to `topic` in this process; the receiver resolves once `expect`
 /// messages arrived. Returns once subscribed.
-async fn count_on(
+pub(crate) async fn count_on(
     port: u16,
     topic: &'static str,
     expect: u64,

@@ -2,8 +2,8 @@
 //! runtime, health and heartbeat on, logging at info) with one typed handler per QoS
 //! that counts envelopes. It prints `ready` once subscribed and `done N` when the count
 //! reaches `BENCH_EXPECT`. With `BENCH_PUBLISH=N` it also publishes N `Reading` events
-//! with `ctx.publish` once it reads `go` on its standard input, then prints
-//! `published N`. A ping on `bench/proc/ping` is answered on `bench/proc/pong` by a
+//! with `ctx.publish` once it reads `go` on its standard input (at QoS 1 on
+//! `bench/proc/out1` with `BENCH_PUBLISH_QOS=1`), then prints `published N`. A ping on `bench/proc/ping` is answered on `bench/proc/pong` by a
 //! handler returning the reply.
 
 use std::io::Write;
@@ -76,6 +76,14 @@ struct Reading {
     text: String,
 }
 
+/// The same at QoS 1 (`BENCH_PUBLISH_QOS=1`), for `tars-bench outbox`.
+#[derive(Event, Serialize, Deserialize)]
+#[event(topic = "bench/proc/out1", qos = 1)]
+struct ReadingQos1 {
+    seq: u64,
+    text: String,
+}
+
 #[tars::service(name = "bench-service")]
 async fn main(ctx: Context) -> tars::Result<()> {
     say("ready");
@@ -91,9 +99,13 @@ async fn main(ctx: Context) -> tars::Result<()> {
             break;
         }
     }
+    let qos1 = std::env::var("BENCH_PUBLISH_QOS").is_ok_and(|q| q == "1");
     for seq in 0..count {
         let text = "the quick brown fox jumps over the lazy dog".to_owned();
-        ctx.publish(&Reading { seq, text }).await?;
+        match qos1 {
+            true => ctx.publish(&ReadingQos1 { seq, text }).await?,
+            false => ctx.publish(&Reading { seq, text }).await?,
+        }
     }
     say(&format!("published {count}"));
     Ok(())
