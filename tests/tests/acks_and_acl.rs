@@ -227,6 +227,12 @@ struct SecretPlan {
 }
 
 #[derive(tars::Event, serde::Serialize)]
+#[event(topic = "nobody/listens", qos = 1)]
+struct Unheard {
+    text: String,
+}
+
+#[derive(tars::Event, serde::Serialize)]
 #[event(topic = "acc/open/level", qos = 0)]
 struct Level {
     value: u32,
@@ -252,10 +258,24 @@ async fn publish_confirmed_resolves_on_the_brokers_answer_and_names_a_refusal() 
         tars::Confirmation::Written,
         "QoS 0: written to the socket"
     );
+    let unheard = client
+        .publish_confirmed(&Unheard {
+            text: "hello?".into(),
+        })
+        .await
+        .unwrap();
+    let expected = match tars_tests::mqtt_version() {
+        // MQTT 5: reason code 0x10, no matching subscribers.
+        tars::MqttVersion::V5 => tars::Confirmation::NoSubscribers,
+        tars::MqttVersion::V3_1_1 => tars::Confirmation::Acknowledged,
+    };
+    assert_eq!(unheard, expected);
     let secret = SecretPlan {
         text: "hush".into(),
     };
     let outcome = client.publish_confirmed(&secret).await;
+    // The writer counts the answer right after it told the publisher.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let metrics = tars::testing::MetricsSnapshot::parse(&client.metrics_text());
     let refused = metrics.value("tars_publish_outcomes_total", &[("outcome", "refused")]);
     match tars_tests::mqtt_version() {

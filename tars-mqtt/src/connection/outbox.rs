@@ -27,6 +27,8 @@ enum Stage {
 struct InFlight {
     order: u64,
     stage: Stage,
+    /// MQTT 5: the PUBREC said no subscription matched (told at the PUBCOMP).
+    no_subscribers: bool,
     publish: PublishPacket,
     /// Presence (health, manifest): the next connection announces anew, so an
     /// unacknowledged one is not sent again (it would name the old broker).
@@ -144,6 +146,7 @@ impl Outbox {
             InFlight {
                 order: self.order,
                 stage: Stage::Published,
+                no_subscribers: false,
                 publish: publish.clone(),
                 superseded_on_reconnect,
             },
@@ -160,9 +163,14 @@ impl Outbox {
         }
     }
 
-    /// PUBACK: a QoS 1 publish is delivered. False for an unknown packet id.
-    pub(crate) fn on_puback(&mut self, pkid: u16) -> bool {
-        self.complete(pkid, Delivery::Acknowledged)
+    /// PUBACK: a QoS 1 publish is delivered (under MQTT 5 perhaps to no subscriber).
+    /// False for an unknown packet id.
+    pub(crate) fn on_puback(&mut self, pkid: u16, no_subscribers: bool) -> bool {
+        let outcome = match no_subscribers {
+            true => Delivery::NoSubscribers,
+            false => Delivery::Acknowledged,
+        };
+        self.complete(pkid, outcome)
     }
 
     /// MQTT 5: a PUBACK or PUBREC with a refusal; the publish is done with, not
@@ -195,10 +203,11 @@ impl Outbox {
 
     /// PUBREC: the broker has a QoS 2 publish; a PUBREL is owed. False for an unknown
     /// packet id (a PUBREL is owed all the same, so the broker can finish).
-    pub(crate) fn on_pubrec(&mut self, pkid: u16) -> bool {
+    pub(crate) fn on_pubrec(&mut self, pkid: u16, no_subscribers: bool) -> bool {
         match self.in_flight.get_mut(&pkid) {
             Some(entry) => {
                 entry.stage = Stage::Released;
+                entry.no_subscribers = no_subscribers;
                 entry.publish.payload = bytes::Bytes::new();
                 true
             }
@@ -208,7 +217,12 @@ impl Outbox {
 
     /// PUBCOMP: a QoS 2 publish is complete.
     pub(crate) fn on_pubcomp(&mut self, pkid: u16) -> bool {
-        self.complete(pkid, Delivery::Acknowledged)
+        let no_subscribers = self.in_flight.get(&pkid).is_some_and(|e| e.no_subscribers);
+        let outcome = match no_subscribers {
+            true => Delivery::NoSubscribers,
+            false => Delivery::Acknowledged,
+        };
+        self.complete(pkid, outcome)
     }
 
     /// The connection failed: unacknowledged publishes are kept for the next one, in
@@ -271,7 +285,7 @@ mod tests {
         let waiting =
             tokio::time::timeout(std::time::Duration::from_millis(20), receipt.delivered());
         assert!(waiting.await.is_err(), "not acknowledged yet");
-        assert!(outbox.on_puback(again.pkid));
+        assert!(outbox.on_puback(again.pkid, false));
         assert_eq!(receipt.delivered().await, Delivery::Acknowledged);
     }
 
@@ -297,9 +311,12 @@ mod tests {
         let first = sent(&mut outbox, 1, QoS::AtLeastOnce);
         sent(&mut outbox, 2, QoS::AtLeastOnce);
         assert!(!outbox.has_room());
-        assert!(outbox.on_puback(first));
+        assert!(outbox.on_puback(first, false));
         assert!(outbox.has_room());
-        assert!(!outbox.on_puback(first), "a second PUBACK is unknown");
+        assert!(
+            !outbox.on_puback(first, false),
+            "a second PUBACK is unknown"
+        );
     }
 
     #[test]
@@ -309,7 +326,7 @@ mod tests {
         sent(&mut outbox, 2, QoS::AtLeastOnce);
         sent(&mut outbox, 3, QoS::ExactlyOnce);
         sent(&mut outbox, 4, QoS::AtMostOnce);
-        outbox.on_puback(first);
+        outbox.on_puback(first, false);
         assert_eq!(outbox.on_connection_lost(), 2);
         let again: Vec<_> = std::iter::from_fn(|| outbox.next_kept()).collect();
         let topics: Vec<_> = again.iter().map(PublishPacket::topic).collect();
@@ -321,7 +338,7 @@ mod tests {
     fn a_qos2_publish_the_broker_received_is_not_sent_again() {
         let mut outbox = Outbox::new(10, 10);
         let pkid = sent(&mut outbox, 1, QoS::ExactlyOnce);
-        assert!(outbox.on_pubrec(pkid));
+        assert!(outbox.on_pubrec(pkid, false));
         assert_eq!(outbox.on_connection_lost(), 0);
         assert!(outbox.is_empty());
     }
@@ -333,7 +350,7 @@ mod tests {
         sent(&mut outbox, 2, QoS::AtLeastOnce);
         outbox.set_window(2, 2);
         assert!(!outbox.has_room());
-        outbox.on_puback(first);
+        outbox.on_puback(first, false);
         assert!(outbox.has_room());
         outbox.set_window(0, 0);
         assert!(
@@ -373,7 +390,7 @@ mod tests {
             outbox.next_kept().is_none(),
             "the QoS 2 window is still full"
         );
-        assert!(outbox.on_pubrec(first));
+        assert!(outbox.on_pubrec(first, false));
         assert!(
             outbox.next_kept().is_none(),
             "a released QoS 2 still holds its place"

@@ -330,6 +330,9 @@ pub(crate) async fn publish_event<E: Event + Serialize>(
 pub enum Confirmation {
     /// QoS 1/2: the broker acknowledged it (PUBACK, or PUBCOMP for QoS 2).
     Acknowledged,
+    /// MQTT 5: acknowledged with reason code 0x10, "no matching subscribers": the broker
+    /// took it and nobody subscribes to its topic now.
+    NoSubscribers,
     /// QoS 0: written to the socket; the broker answers nothing at QoS 0.
     Written,
 }
@@ -364,6 +367,7 @@ pub(crate) async fn publish_event_confirmed<E: Event + Serialize>(
     };
     match delivery {
         Delivery::Acknowledged => Ok(Confirmation::Acknowledged),
+        Delivery::NoSubscribers => Ok(Confirmation::NoSubscribers),
         Delivery::Written => Ok(Confirmation::Written),
         Delivery::Refused(reason) => Err(Error::PublishRefused {
             topic: E::TOPIC.to_owned(),

@@ -21,7 +21,9 @@ use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 
 use super::error::ConnectionError;
 use super::outbox::Outbox;
-use super::wire::{self, Delivery, Incoming, Outgoing, PublishPacket, Receipt, SubscribeOutcome};
+use super::wire::{
+    self, Delivery, Incoming, Outgoing, PubAnswer, PublishPacket, Receipt, SubscribeOutcome,
+};
 use super::{Command, Connection, Counters};
 use crate::QoS;
 
@@ -190,27 +192,30 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
 
     fn on_reader_event(&mut self, packet: Incoming) -> Result<(), ConnectionError> {
         match packet {
-            Incoming::PubAck(pkid, None) => {
-                if self.lanes.outbox.on_puback(pkid) {
-                    Counters::bump(&self.connection.counters.publishes_acknowledged);
-                }
-            }
-            Incoming::PubAck(pkid, Some(reason)) => {
+            Incoming::PubAck(pkid, PubAnswer::Refused(reason)) => {
                 tracing::warn!(pkid, reason, "the broker refused a QoS 1 publish");
                 if self.lanes.outbox.on_refused(pkid, reason) {
                     Counters::bump(&self.connection.counters.publishes_refused);
                 }
             }
-            Incoming::PubRec(pkid, None) => {
-                self.lanes.outbox.on_pubrec(pkid);
-                self.encode(&Outgoing::PubRel(pkid))?;
+            Incoming::PubAck(pkid, answer) => {
+                let heard = answer == PubAnswer::NoSubscribers;
+                if self.lanes.outbox.on_puback(pkid, heard) {
+                    Counters::bump(&self.connection.counters.publishes_acknowledged);
+                }
             }
-            Incoming::PubRec(pkid, Some(reason)) => {
+            Incoming::PubRec(pkid, PubAnswer::Refused(reason)) => {
                 // A refused QoS 2 publish ends at its PUBREC (MQTT 5, 4.3.3).
                 tracing::warn!(pkid, reason, "the broker refused a QoS 2 publish");
                 if self.lanes.outbox.on_refused(pkid, reason) {
                     Counters::bump(&self.connection.counters.publishes_refused);
                 }
+            }
+            Incoming::PubRec(pkid, answer) => {
+                self.lanes
+                    .outbox
+                    .on_pubrec(pkid, answer == PubAnswer::NoSubscribers);
+                self.encode(&Outgoing::PubRel(pkid))?;
             }
             Incoming::PubComp(pkid) => {
                 if self.lanes.outbox.on_pubcomp(pkid) {

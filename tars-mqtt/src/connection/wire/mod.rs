@@ -33,6 +33,8 @@ pub(crate) const MQTT_MAX_PACKET_SIZE: usize = 268_435_455 + 5;
 pub(crate) enum Delivery {
     /// QoS 1/2: the broker acknowledged it (PUBACK, or PUBCOMP).
     Acknowledged,
+    /// MQTT 5: acknowledged with 0x10, no subscription matched it.
+    NoSubscribers,
     /// MQTT 5: the broker answered with a refusal, named in words ("not authorized").
     Refused(String),
     /// QoS 0: written to the socket.
@@ -165,6 +167,17 @@ pub(crate) struct ReceivedPublish {
     pub(crate) properties: Option<Box<Properties>>,
 }
 
+/// What a PUBACK or PUBREC says: always `Accepted` under 3.1.1; under MQTT 5 its
+/// reason code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PubAnswer {
+    Accepted,
+    /// MQTT 5, 0x10: accepted, and no subscription matched it.
+    NoSubscribers,
+    /// MQTT 5, 0x80 or more: refused, the reason code in words.
+    Refused(String),
+}
+
 /// The broker's answer for one filter of a SUBSCRIBE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SubscribeOutcome {
@@ -205,9 +218,10 @@ pub(crate) enum Incoming {
         limits: ServerLimits,
     },
     Publish(ReceivedPublish),
-    /// A PUBACK; under MQTT 5 with the reason when the broker refused the message.
-    PubAck(u16, Option<String>),
-    PubRec(u16, Option<String>),
+    /// A PUBACK, with what the broker said of the message.
+    PubAck(u16, PubAnswer),
+    /// A PUBREC (QoS 2), the same.
+    PubRec(u16, PubAnswer),
     PubRel(u16),
     PubComp(u16),
     SubAck {

@@ -7,7 +7,8 @@ use rumqttc::mqttbytes::Error as CodecError;
 
 use super::{
     topic_text, ConnectCode, ConnectPacket, EncodeError, Incoming, Outgoing, ProtocolError,
-    PublishPacket, ReceivedPublish, ServerLimits, SubscribeOutcome, MQTT_MAX_PACKET_SIZE,
+    PubAnswer, PublishPacket, ReceivedPublish, ServerLimits, SubscribeOutcome,
+    MQTT_MAX_PACKET_SIZE,
 };
 
 pub(super) fn encode(
@@ -92,8 +93,8 @@ pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, Protocol
             pkid: p.pkid,
             properties: None,
         }),
-        codec::Packet::PubAck(ack) => Incoming::PubAck(ack.pkid, None),
-        codec::Packet::PubRec(ack) => Incoming::PubRec(ack.pkid, None),
+        codec::Packet::PubAck(ack) => Incoming::PubAck(ack.pkid, PubAnswer::Accepted),
+        codec::Packet::PubRec(ack) => Incoming::PubRec(ack.pkid, PubAnswer::Accepted),
         codec::Packet::PubRel(ack) => Incoming::PubRel(ack.pkid),
         codec::Packet::PubComp(ack) => Incoming::PubComp(ack.pkid),
         codec::Packet::SubAck(suback) => Incoming::SubAck {

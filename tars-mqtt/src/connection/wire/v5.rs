@@ -10,7 +10,8 @@ use rumqttc_v5::mqttbytes::Error as CodecError;
 
 use super::{
     topic_text, ConnectCode, ConnectPacket, EncodeError, Incoming, Outgoing, ProtocolError,
-    PublishPacket, ReceivedPublish, ServerLimits, SubscribeOutcome, MQTT_MAX_PACKET_SIZE,
+    PubAnswer, PublishPacket, ReceivedPublish, ServerLimits, SubscribeOutcome,
+    MQTT_MAX_PACKET_SIZE,
 };
 use crate::telemetry::trace::{TraceContext, TRACEPARENT, TRACESTATE};
 use crate::Properties;
@@ -127,20 +128,22 @@ pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, Protocol
             pkid: p.pkid,
             properties: p.properties.map(received_properties),
         }),
-        codec::Packet::PubAck(ack) => {
-            let refused = !matches!(
-                ack.reason,
-                codec::PubAckReason::Success | codec::PubAckReason::NoMatchingSubscribers
-            );
-            Incoming::PubAck(ack.pkid, refused.then(|| reason_name(ack.reason)))
-        }
-        codec::Packet::PubRec(ack) => {
-            let refused = !matches!(
-                ack.reason,
-                codec::PubRecReason::Success | codec::PubRecReason::NoMatchingSubscribers
-            );
-            Incoming::PubRec(ack.pkid, refused.then(|| reason_name(ack.reason)))
-        }
+        codec::Packet::PubAck(ack) => Incoming::PubAck(
+            ack.pkid,
+            match ack.reason {
+                codec::PubAckReason::Success => PubAnswer::Accepted,
+                codec::PubAckReason::NoMatchingSubscribers => PubAnswer::NoSubscribers,
+                refused => PubAnswer::Refused(reason_name(refused)),
+            },
+        ),
+        codec::Packet::PubRec(ack) => Incoming::PubRec(
+            ack.pkid,
+            match ack.reason {
+                codec::PubRecReason::Success => PubAnswer::Accepted,
+                codec::PubRecReason::NoMatchingSubscribers => PubAnswer::NoSubscribers,
+                refused => PubAnswer::Refused(reason_name(refused)),
+            },
+        ),
         codec::Packet::PubRel(ack) => Incoming::PubRel(ack.pkid),
         codec::Packet::PubComp(ack) => Incoming::PubComp(ack.pkid),
         codec::Packet::SubAck(suback) => Incoming::SubAck {
@@ -351,11 +354,14 @@ mod tests {
         }
         assert_eq!(
             decode(&mut buffer).unwrap(),
-            Some(Incoming::PubAck(4, None))
+            Some(Incoming::PubAck(4, PubAnswer::NoSubscribers))
         );
         assert_eq!(
             decode(&mut buffer).unwrap(),
-            Some(Incoming::PubAck(4, Some("quota exceeded".into())))
+            Some(Incoming::PubAck(
+                4,
+                PubAnswer::Refused("quota exceeded".into())
+            ))
         );
     }
 
