@@ -321,3 +321,40 @@ async fn a_second_process_on_the_same_outbox_exits_2_naming_it() {
     first.signal("TERM");
     assert!(first.exit_within(WAIT).await.success());
 }
+
+#[derive(tars::Event, serde::Serialize)]
+#[event(topic = "outbox/confirmed", qos = 1)]
+struct Confirmed {
+    n: u64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_confirmed_goes_through_the_durable_outbox_and_leaves_it_empty() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let mut probe = Probe::start(broker.port(), &["outbox/#"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = tars_tests::config(broker.port(), "confirming-outbox")
+        .outbox_dir(dir.path())
+        .outbox_fsync(tars::config::FsyncPolicy::Always)
+        .build()
+        .unwrap();
+    let client = tars::Client::connect(config).await.unwrap();
+    for n in 0..20 {
+        let confirmed = client.publish_confirmed(&Confirmed { n }).await.unwrap();
+        assert_eq!(confirmed, tars::Confirmation::Acknowledged);
+    }
+    for n in 0..20 {
+        assert_eq!(
+            probe.expect_on("outbox/confirmed", WAIT).await.json()["data"]["n"],
+            n
+        );
+    }
+    let metrics = tars::testing::MetricsSnapshot::parse(&client.metrics_text());
+    assert_eq!(
+        metrics.value("tars_outbox_durable_messages", &[]),
+        Some(0.0)
+    );
+    assert_eq!(metrics.value("tars_outbox_durable_bytes", &[]), Some(0.0));
+    client.shutdown().await.unwrap();
+}

@@ -43,9 +43,15 @@ impl DurableLane {
                 .trace
                 .map(|t| (t.traceparent(), t.tracestate().map(str::to_owned))),
         };
-        let seq = self
-            .outbox
-            .keep(&stored)
+        let receipt = publish.receipt;
+        // The receipt is in place before the feeder can take the publish.
+        let kept = |seq| {
+            if let Some(receipt) = receipt {
+                self.receipts().insert(seq, receipt);
+            }
+        };
+        self.outbox
+            .keep(&stored, kept)
             .await
             .map_err(|error| match error {
                 KeepError::Full { max, waited } => Error::OutboxFull {
@@ -54,9 +60,6 @@ impl DurableLane {
                 },
                 KeepError::Io { .. } => Error::Outbox(error.to_string()),
             })?;
-        if let Some(receipt) = publish.receipt {
-            self.receipts().insert(seq, receipt);
-        }
         Ok(())
     }
 

@@ -175,7 +175,13 @@ impl DurableOutbox {
 
     /// Writes a publish to disk (waiting for room, or dropping the oldest, when full);
     /// returns its sequence number once it is as safe as the fsync policy makes it.
-    pub(crate) async fn keep(&self, publish: &StoredPublish) -> Result<u64, KeepError> {
+    /// `kept` is called with the sequence number before the publish can be handed on.
+    pub(crate) async fn keep(
+        &self,
+        publish: &StoredPublish,
+        kept: impl FnOnce(u64),
+    ) -> Result<u64, KeepError> {
+        let mut kept = Some(kept);
         let size = record::encode_publish(0, publish).len() as u64;
         let max = self.config.max_bytes as u64;
         let deadline = tokio::time::Instant::now() + self.config.full_wait;
@@ -199,6 +205,9 @@ impl DurableOutbox {
                 // One publish larger than the bound alone still goes.
                 if log.owed() == 0 || log.owed_bytes() + size <= max {
                     let seq = log.append(publish).map_err(|e| self.io_error(e))?;
+                    if let Some(kept) = kept.take() {
+                        kept(seq);
+                    }
                     break (seq, log.appended());
                 }
             }
