@@ -358,3 +358,60 @@ async fn publish_confirmed_goes_through_the_durable_outbox_and_leaves_it_empty()
     assert_eq!(metrics.value("tars_outbox_durable_bytes", &[]), Some(0.0));
     client.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_outbox_that_drops_the_oldest_keeps_the_newest_in_order() {
+    init_tracing();
+    let mut broker = Mosquitto::start_with("allow_anonymous true\nmax_queued_messages 0\n");
+    let proxy = FaultProxy::start(broker.port()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = tars::Config::builder(proxy.url(), format!("dropping-{}", &tars::new_id()[..8]))
+        .mqtt_version(tars_tests::mqtt_version())
+        .reconnect_delays(Duration::from_millis(100), Duration::from_millis(500))
+        .outbox_dir(dir.path())
+        .outbox_max_bytes(1 << 20)
+        .outbox_when_full(tars::config::OutboxFull::DropOldest, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let client = tars::Client::connect(config).await.unwrap();
+    broker.stop();
+    proxy.set_mode(Mode::Refuse);
+    for n in 0..20_000 {
+        client.publish(&Confirmed { n }).await.unwrap();
+    }
+    let metrics = tars::testing::MetricsSnapshot::parse(&client.metrics_text());
+    let dropped = metrics.value("tars_outbox_dropped_total", &[]).unwrap();
+    let held = metrics.value("tars_outbox_durable_bytes", &[]).unwrap();
+    assert!(dropped > 10_000.0, "{dropped} dropped");
+    assert!(held <= f64::from(1 << 20), "{held} bytes held");
+
+    broker.restart();
+    let mut probe = Probe::start(broker.port(), &["outbox/#"]).await;
+    proxy.set_mode(Mode::Pass);
+    let kept = 20_000 - dropped as u64;
+    let mut got = Vec::new();
+    while (got.len() as u64) < kept {
+        let seen = probe
+            .expect_on("outbox/confirmed", Duration::from_secs(30))
+            .await;
+        got.push(seen.json()["data"]["n"].as_u64().unwrap());
+    }
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order, each once");
+    // The oldest the session already held (its lane and window) went out anyway; the
+    // ones dropped, next in age, never do; the newest follow.
+    let gap = got
+        .windows(2)
+        .position(|w| w[1] != w[0] + 1)
+        .map_or(0, |i| i + 1);
+    assert_eq!(got[0], 0, "the session held the oldest");
+    assert!(gap >= 1 && gap <= 100 + 1024 + 1, "the session held {gap}");
+    assert_eq!(
+        got[gap..],
+        (20_000 - (kept - gap as u64)..20_000).collect::<Vec<_>>()[..]
+    );
+    assert!(probe
+        .collect_for(Duration::from_millis(300))
+        .await
+        .is_empty());
+    client.shutdown().await.unwrap();
+}

@@ -295,15 +295,11 @@ impl Log {
         Ok(count)
     }
 
-    /// Gives up the oldest publish owed (the outbox is full and drops the oldest);
-    /// returns its sequence number.
+    /// Gives up the oldest publish owed and not yet handed to the session (the outbox
+    /// is full and drops the oldest; what the session holds goes out anyway); returns
+    /// its sequence number, or `None` when the session holds everything owed.
     pub(crate) fn drop_oldest(&mut self) -> io::Result<Option<u64>> {
-        let oldest_sent = self.sent.keys().min().copied();
-        let owed = match oldest_sent {
-            Some(seq) => self.sent.remove(&seq),
-            None => self.unsent.pop_front(),
-        };
-        let Some(owed) = owed else {
+        let Some(owed) = self.unsent.pop_front() else {
             return Ok(None);
         };
         self.write(&record::encode_ack(owed.seq))?;
@@ -452,15 +448,23 @@ mod tests {
     }
 
     #[test]
-    fn dropping_the_oldest_takes_the_oldest_in_flight_first() {
+    fn dropping_the_oldest_takes_the_oldest_not_handed_on() {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, _) = Log::open(dir.path()).unwrap();
         for n in 0..3 {
             log.append(&publish(n)).unwrap();
         }
         let (first, _) = log.take_unsent().unwrap();
-        assert_eq!(log.drop_oldest().unwrap(), Some(first));
+        let second = log.drop_oldest().unwrap().unwrap();
+        assert_eq!(second, first + 1, "the session holds the first");
         assert_eq!(log.owed(), 2);
-        assert!(!log.ack(first).unwrap(), "dropped is no longer owed");
+        assert!(log.ack(first).unwrap(), "the first is still owed");
+        drop(log);
+        let (mut log, _) = Log::open(dir.path()).unwrap();
+        assert_eq!(
+            payloads(&mut log),
+            ["2"],
+            "the dropped one is gone for good"
+        );
     }
 }

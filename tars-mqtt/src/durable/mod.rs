@@ -192,11 +192,19 @@ impl DurableOutbox {
             {
                 let mut log = self.log();
                 if self.config.when_full == OutboxFull::DropOldest {
+                    // What the session already holds goes out anyway (it is bounded by
+                    // its lane and window); when it holds everything, the publisher
+                    // waits as under `wait`.
                     while log.owed() > 0 && log.owed_bytes() + size > max {
                         match log.drop_oldest().map_err(|e| self.io_error(e))? {
                             Some(seq) => {
-                                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(seq, dir = %self.dir, "the durable outbox is full: its oldest publish is dropped");
+                                let dropped =
+                                    self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                                // The first, then every thousandth: a full outbox drops
+                                // on every publish.
+                                if dropped == 1 || dropped % 1000 == 0 {
+                                    tracing::warn!(seq, dropped, dir = %self.dir, "the durable outbox is full: its oldest publishes are dropped (tars_outbox_dropped_total)");
+                                }
                             }
                             None => break,
                         }
