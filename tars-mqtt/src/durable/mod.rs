@@ -202,7 +202,7 @@ impl DurableOutbox {
                                     self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                                 // The first, then every thousandth: a full outbox drops
                                 // on every publish.
-                                if dropped == 1 || dropped % 1000 == 0 {
+                                if dropped == 1 || dropped.is_multiple_of(1000) {
                                     tracing::warn!(seq, dropped, dir = %self.dir, "the durable outbox is full: its oldest publishes are dropped (tars_outbox_dropped_total)");
                                 }
                             }
