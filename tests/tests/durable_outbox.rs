@@ -404,7 +404,7 @@ async fn a_full_outbox_that_drops_the_oldest_keeps_the_newest_in_order() {
         .position(|w| w[1] != w[0] + 1)
         .map_or(0, |i| i + 1);
     assert_eq!(got[0], 0, "the session held the oldest");
-    assert!(gap >= 1 && gap <= 100 + 1024 + 1, "the session held {gap}");
+    assert!((1..=100 + 1024 + 1).contains(&gap), "the session held {gap}");
     assert_eq!(
         got[gap..],
         (20_000 - (kept - gap as u64)..20_000).collect::<Vec<_>>()[..]
