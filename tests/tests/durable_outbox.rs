@@ -68,6 +68,38 @@ fn vars<'a>(url: &'a str, dir: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'
     vars
 }
 
+/// Starts the service on `url` with its outbox in `outbox`, stops the broker once it is
+/// ready, has it publish `count` numbers (all kept on disk), and kills it.
+async fn publish_while_the_broker_is_down_then_kill(
+    broker: &mut Mosquitto,
+    url: &str,
+    outbox: &Path,
+    count: u64,
+) {
+    let go = outbox.with_extension("go");
+    let (outbox_dir, go_file, count_text) = (
+        outbox.display().to_string(),
+        go.display().to_string(),
+        count.to_string(),
+    );
+    let mut first = ServiceProcess::spawn(
+        outbox_service(),
+        &vars(
+            url,
+            &outbox_dir,
+            &[("OUTBOX_COUNT", &count_text), ("OUTBOX_GO", &go_file)],
+        ),
+    );
+    first.wait_for_output("service ready", WAIT).await;
+    broker.stop();
+    std::fs::write(&go, "").unwrap();
+    first
+        .wait_for_line(&format!("published {count}"), WAIT)
+        .await;
+    first.signal("KILL");
+    first.exit_within(WAIT).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_made_while_the_broker_is_down_survive_a_kill_and_arrive_in_order() {
     init_tracing();
@@ -75,26 +107,8 @@ async fn publishes_made_while_the_broker_is_down_survive_a_kill_and_arrive_in_or
     let proxy = FaultProxy::start(broker.port()).await;
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox");
-    let go = dir.path().join("go");
-    let (url, outbox_dir, go_file) = (
-        proxy.url(),
-        outbox.display().to_string(),
-        go.display().to_string(),
-    );
-    let mut first = ServiceProcess::spawn(
-        outbox_service(),
-        &vars(
-            &url,
-            &outbox_dir,
-            &[("OUTBOX_COUNT", "10000"), ("OUTBOX_GO", &go_file)],
-        ),
-    );
-    first.wait_for_output("service ready", WAIT).await;
-    broker.stop();
-    std::fs::write(&go, "").unwrap();
-    first.wait_for_line("published 10000", WAIT).await;
-    first.signal("KILL");
-    first.exit_within(WAIT).await;
+    let (url, outbox_dir) = (proxy.url(), outbox.display().to_string());
+    publish_while_the_broker_is_down_then_kill(&mut broker, &url, &outbox, 10_000).await;
 
     // Started again while the broker is still down; the broker comes back, but the
     // service reaches it only once the probe listens.
@@ -187,27 +201,9 @@ async fn a_file_truncated_at_a_random_byte_skips_the_torn_record_and_delivers_th
     init_tracing();
     let mut broker = Mosquitto::start_with("allow_anonymous true\nmax_queued_messages 0\n");
     let dir = tempfile::tempdir().unwrap();
-    let go = dir.path().join("go");
     let outbox = dir.path().join("outbox");
-    let (url, outbox_dir, go_file) = (
-        broker.url(),
-        outbox.display().to_string(),
-        go.display().to_string(),
-    );
-    let mut first = ServiceProcess::spawn(
-        outbox_service(),
-        &vars(
-            &url,
-            &outbox_dir,
-            &[("OUTBOX_COUNT", "500"), ("OUTBOX_GO", &go_file)],
-        ),
-    );
-    first.wait_for_output("service ready", WAIT).await;
-    broker.stop();
-    std::fs::write(&go, "").unwrap();
-    first.wait_for_line("published 500", WAIT).await;
-    first.signal("KILL");
-    first.exit_within(WAIT).await;
+    let (url, outbox_dir) = (broker.url(), outbox.display().to_string());
+    publish_while_the_broker_is_down_then_kill(&mut broker, &url, &outbox, 500).await;
 
     let segment = segments(&outbox).into_iter().last().expect("a segment");
     let bytes = std::fs::read(&segment).unwrap();
@@ -404,7 +400,10 @@ async fn a_full_outbox_that_drops_the_oldest_keeps_the_newest_in_order() {
         .position(|w| w[1] != w[0] + 1)
         .map_or(0, |i| i + 1);
     assert_eq!(got[0], 0, "the session held the oldest");
-    assert!((1..=100 + 1024 + 1).contains(&gap), "the session held {gap}");
+    assert!(
+        (1..=100 + 1024 + 1).contains(&gap),
+        "the session held {gap}"
+    );
     assert_eq!(
         got[gap..],
         (20_000 - (kept - gap as u64)..20_000).collect::<Vec<_>>()[..]
