@@ -98,7 +98,8 @@ impl Cluster {
                 .spawn()
                 .unwrap_or_else(|e| panic!("could not start an rmqtt node ({e})"));
             let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-            let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            // Generous: a loaded 2-core machine starts three nodes per test, three tests at once.
+            let ready = tokio::time::timeout(Duration::from_secs(90), async {
                 while let Ok(Some(line)) = lines.next_line().await {
                     if line == "READY" {
                         return true;
