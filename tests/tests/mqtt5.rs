@@ -440,3 +440,48 @@ async fn the_brokers_limits_are_honoured() {
     publisher.shutdown().await.unwrap();
     subscriber.shutdown().await.unwrap();
 }
+
+/// How many QoS 1 messages a client with handler queues of 5 and a stuck handler has
+/// received, a second after 50 were published to its persistent session.
+async fn received_while_stuck(version: MqttVersion) -> u64 {
+    let broker = Mosquitto::start();
+    let client_id = format!("recv-max-{}", &tars::new_id()[..8]);
+    let config = tars::Config::builder(broker.url(), client_id)
+        .mqtt_version(version)
+        .clean_session(false)
+        .handler_queue_capacity(5)
+        .build()
+        .unwrap();
+    let client = Client::connect(config).await.unwrap();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let wait = gate.clone();
+    client
+        .subscribe("recv/max", QoS::AtLeastOnce, move |_m: Message| {
+            let wait = wait.clone();
+            async move {
+                let _ = wait.acquire().await.map(|p| p.forget());
+            }
+        })
+        .await
+        .unwrap();
+    let probe = Probe::start(broker.port(), &[]).await;
+    for n in 0..50 {
+        probe
+            .publish("recv/max", QoS::AtLeastOnce, format!("{n}"))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received = client.stats().received;
+    gate.add_permits(100);
+    client.shutdown().await.unwrap();
+    received
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_announces_a_receive_maximum_of_one_queue_and_the_broker_keeps_to_it() {
+    init_tracing();
+    // MQTT 5: the broker sends at most 5 unacknowledged messages (the queue's capacity).
+    assert_eq!(received_while_stuck(MqttVersion::V5).await, 5);
+    // 3.1.1 has no receive maximum: mosquitto sends up to its own in-flight limit (20).
+    assert_eq!(received_while_stuck(MqttVersion::V3_1_1).await, 20);
+}

@@ -344,6 +344,13 @@ async fn connect(
         .unwrap_or(Err(ConnectionError::ConnectTimeout(CONNECT_TIMEOUT)))
 }
 
+/// The receive maximum this client announces (MQTT 5): a handler queue's capacity, so
+/// that the broker never has more unacknowledged QoS 1/2 messages out to this client
+/// than one queue holds (at least 1, at most 65,535).
+fn receive_maximum(config: &crate::Config) -> u16 {
+    u16::try_from(config.handler_queue_capacity().max(1)).unwrap_or(u16::MAX)
+}
+
 fn connect_packet(
     connection: &Connection,
     url: &BrokerUrl,
@@ -359,6 +366,7 @@ fn connect_packet(
         clean_session: config.clean_session(),
         session_expiry: config.session_expiry(),
         max_packet_size: wire::MQTT_MAX_PACKET_SIZE,
+        receive_maximum: receive_maximum(config),
         credentials: url.username.as_ref().map(|user| {
             let password = url.password.as_ref().map(|p| p.expose().to_owned());
             (user.clone(), password)

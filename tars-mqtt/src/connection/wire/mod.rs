@@ -260,6 +260,8 @@ pub(crate) struct ConnectPacket {
     pub(crate) session_expiry: Duration,
     /// MQTT 5: the largest packet this client accepts.
     pub(crate) max_packet_size: usize,
+    /// MQTT 5: the most unacknowledged QoS 1/2 messages the broker may send at once.
+    pub(crate) receive_maximum: u16,
     pub(crate) credentials: Option<(String, Option<String>)>,
     /// Topic, payload, QoS, retain.
     pub(crate) will: Option<(String, Bytes, QoS, bool)>,

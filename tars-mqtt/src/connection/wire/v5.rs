@@ -55,6 +55,7 @@ pub(super) fn encode_connect(
     let mut properties = codec::ConnectProperties::new();
     properties.session_expiry_interval = Some(seconds(connect.session_expiry));
     properties.max_packet_size = Some(limit(connect.max_packet_size));
+    properties.receive_maximum = Some(connect.receive_maximum.max(1));
     let packet = codec::Connect {
         keep_alive: u16::try_from(connect.keepalive.as_secs()).unwrap_or(u16::MAX),
         client_id: connect.client_id.clone(),
