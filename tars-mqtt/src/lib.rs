@@ -166,7 +166,9 @@ pub use model::failure::{
     DeadLetter, EffectivePolicy, FailureKind, FailurePolicy, HandlerError, HandlerResult,
     DEAD_LETTER_TYPE, DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF,
 };
-pub use model::handler_options::{BatchOptions, HandlerOptions, Overflow};
+pub use model::handler_options::{
+    BatchOptions, HandlerOptions, Overflow, RetainHandling, SubscribeOptions,
+};
 pub use model::state::{State, StateNeed};
 pub use rumqttc;
 pub use rumqttc::QoS;
@@ -229,6 +231,6 @@ pub mod __private {
     pub use crate::{
         BatchError, BatchHandler, BatchOptions, BatchResult, ClientBuilder, Context, Envelope,
         Event, FailurePolicy, Handler, HandlerOptions, HandlerResult, IntoBatchResult, Message,
-        Overflow, QoS,
+        Overflow, QoS, RetainHandling, SubscribeOptions,
     };
 }

@@ -485,3 +485,156 @@ async fn the_client_announces_a_receive_maximum_of_one_queue_and_the_broker_keep
     // 3.1.1 has no receive maximum: mosquitto sends up to its own in-flight limit (20).
     assert_eq!(received_while_stuck(MqttVersion::V3_1_1).await, 20);
 }
+
+/// A v5 client whose handler of `filter`, with these subscription options, forwards
+/// what it gets.
+async fn subscribed_with(
+    broker: &Mosquitto,
+    name: &str,
+    filter: &str,
+    subscribe: tars::SubscribeOptions,
+) -> (Client, mpsc::UnboundedReceiver<Message>) {
+    let client = v5_client(broker.port(), name).await;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let options = tars::HandlerOptions {
+        subscribe,
+        ..tars::HandlerOptions::default()
+    };
+    client
+        .subscribe_handler_with(filter, QoS::AtLeastOnce, options, forward_to(tx))
+        .await
+        .unwrap();
+    (client, rx)
+}
+
+/// The payloads that arrive within `window`.
+async fn arriving(
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+    window: Duration,
+) -> Vec<(String, bool)> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        got.push((
+            String::from_utf8_lossy(message.payload()).into_owned(),
+            message.retain(),
+        ));
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_local_keeps_a_client_from_hearing_its_own_publishes() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let probe = Probe::start(broker.port(), &[]).await;
+    for (no_local, expected) in [(true, vec!["theirs"]), (false, vec!["mine", "theirs"])] {
+        let subscribe = tars::SubscribeOptions {
+            no_local,
+            ..Default::default()
+        };
+        let (client, mut rx) =
+            subscribed_with(&broker, "no-local", "movement/status", subscribe).await;
+        client
+            .publish_bytes("movement/status", QoS::AtLeastOnce, false, b"mine".to_vec())
+            .await
+            .unwrap();
+        probe
+            .publish("movement/status", QoS::AtLeastOnce, "theirs")
+            .await;
+        let got: Vec<String> = arriving(&mut rx, Duration::from_millis(500))
+            .await
+            .into_iter()
+            .map(|(payload, _)| payload)
+            .collect();
+        assert_eq!(got, expected, "no_local = {no_local}");
+        client.shutdown().await.unwrap();
+    }
+    // The runtime refuses it on a shared subscription, as MQTT 5 does.
+    let client = v5_client(broker.port(), "no-local-shared").await;
+    let options = tars::HandlerOptions {
+        subscribe: tars::SubscribeOptions {
+            no_local: true,
+            ..Default::default()
+        },
+        ..tars::HandlerOptions::default()
+    };
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let error = client
+        .subscribe_handler_with(
+            "$share/g/movement/status",
+            QoS::AtLeastOnce,
+            options,
+            forward_to(tx),
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("No Local"), "{error}");
+    client.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_handling_and_retain_as_published_shape_what_a_subscription_gets() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let probe = Probe::start(broker.port(), &[]).await;
+    probe
+        .client
+        .publish(
+            "system/character/current",
+            "tars",
+            rumqttc::PublishOptions::at_least_once().retained(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cases = [
+        // (retain handling, retain as published, what arrives: payload and retain flag)
+        (
+            tars::RetainHandling::OnSubscribe,
+            false,
+            vec![("tars", true), ("case", false)],
+        ),
+        (tars::RetainHandling::Never, false, vec![("case", false)]),
+        (tars::RetainHandling::Never, true, vec![("case", true)]),
+    ];
+    for (retain_handling, retain_as_published, expected) in cases {
+        let subscribe = tars::SubscribeOptions {
+            retain_handling,
+            retain_as_published,
+            ..Default::default()
+        };
+        let (client, mut rx) =
+            subscribed_with(&broker, "retained", "system/character/current", subscribe).await;
+        probe
+            .client
+            .publish(
+                "system/character/current",
+                "case",
+                rumqttc::PublishOptions::at_least_once().retained(),
+            )
+            .await
+            .unwrap();
+        let got = arriving(&mut rx, Duration::from_millis(500)).await;
+        let expected: Vec<(String, bool)> = expected
+            .into_iter()
+            .map(|(p, r)| (p.to_owned(), r))
+            .collect();
+        assert_eq!(
+            got, expected,
+            "{retain_handling:?}, retain_as_published = {retain_as_published}"
+        );
+        // Put the first retained message back for the next case.
+        probe
+            .client
+            .publish(
+                "system/character/current",
+                "tars",
+                rumqttc::PublishOptions::at_least_once().retained(),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.shutdown().await.unwrap();
+    }
+}

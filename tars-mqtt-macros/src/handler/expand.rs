@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr, ReturnType};
 
-use super::parse::{Arg, ArgKind, FailureSpec, HandlerSpec, Overflow, TopicSource};
+use super::parse::{Arg, ArgKind, FailureSpec, HandlerSpec, Overflow, RetainHandling, TopicSource};
 use crate::tokens::{option, qos_path, respan};
 
 /// The marker type naming an argument in `Payload<Name>` errors.
@@ -200,6 +200,13 @@ fn options(p: &TokenStream, spec: &HandlerSpec) -> TokenStream {
             .as_ref()
             .map(|group| quote!(#p::Cow::Borrowed(#group))),
     );
+    let no_local = spec.subscribe.no_local.as_ref().is_some_and(|f| f.value);
+    let retain_as_published = spec.subscribe.retain_as_published;
+    let retain_handling = match spec.subscribe.retain_handling {
+        RetainHandling::OnSubscribe => quote!(#p::RetainHandling::OnSubscribe),
+        RetainHandling::OnNewSubscription => quote!(#p::RetainHandling::OnNewSubscription),
+        RetainHandling::Never => quote!(#p::RetainHandling::Never),
+    };
     quote! {
         #p::HandlerOptions {
             concurrency: #concurrency,
@@ -208,6 +215,11 @@ fn options(p: &TokenStream, spec: &HandlerSpec) -> TokenStream {
             intake_bytes: #intake_bytes,
             failure: #failure,
             group: #group,
+            subscribe: #p::SubscribeOptions {
+                no_local: #no_local,
+                retain_as_published: #retain_as_published,
+                retain_handling: #retain_handling,
+            },
         }
     }
 }

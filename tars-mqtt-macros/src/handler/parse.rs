@@ -31,7 +31,15 @@ const KEYS: &[&str] = &[
     "batch",
     "batch_window",
     "batch_key",
+    "no_local",
+    "retain_as_published",
+    "retain_handling",
     "crate",
+];
+const RETAIN_HANDLINGS: &[(&str, RetainHandling)] = &[
+    ("on_subscribe", RetainHandling::OnSubscribe),
+    ("on_new_subscription", RetainHandling::OnNewSubscription),
+    ("never", RetainHandling::Never),
 ];
 const OVERFLOW_POLICIES: &[(&str, Overflow)] = &[
     ("block", Overflow::Block),
@@ -136,6 +144,24 @@ pub(crate) struct FailureSpec {
     pub(crate) max_backoff_span: Option<Span>,
 }
 
+/// When the broker sends a topic's retained message (MQTT 5).
+#[derive(Clone, Copy, Default)]
+pub(crate) enum RetainHandling {
+    #[default]
+    OnSubscribe,
+    OnNewSubscription,
+    Never,
+}
+
+/// The MQTT 5 subscription options written on the handler.
+#[derive(Default)]
+pub(crate) struct SubscribeSpec {
+    /// `no_local = true`, kept for errors about it.
+    pub(crate) no_local: Option<LitBool>,
+    pub(crate) retain_as_published: bool,
+    pub(crate) retain_handling: RetainHandling,
+}
+
 /// `batch = N`, `batch_window`, `batch_key`, as written.
 #[derive(Default)]
 pub(crate) struct BatchSpec {
@@ -171,6 +197,8 @@ pub(crate) struct HandlerSpec {
     pub(crate) group: Option<LitStr>,
     /// `batch = N` and its companions.
     pub(crate) batch: BatchSpec,
+    /// `no_local`, `retain_as_published`, `retain_handling`.
+    pub(crate) subscribe: SubscribeSpec,
     /// The `concurrency` key, when written (a batch handler may not set it).
     pub(crate) concurrency_key: Option<Ident>,
     /// The flow-control keys written (`concurrency`, `queue`, `overflow`,
@@ -288,6 +316,7 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
         any_type: None,
         group: None,
         batch: BatchSpec::default(),
+        subscribe: SubscribeSpec::default(),
         concurrency_key: None,
         flow_keys: Vec::new(),
     };
@@ -334,6 +363,16 @@ pub(crate) fn parse(pairs: &[KeyValue], function: &ItemFn, errors: &mut Errors) 
                     Some((window.unwrap_or(DEFAULT_BATCH_WINDOW_MS), pair.key.clone()));
             }
             "batch_key" => spec.batch.key = errors.take(lit_str(pair)),
+            "no_local" => spec.subscribe.no_local = errors.take(lit_bool(pair)),
+            "retain_as_published" => {
+                spec.subscribe.retain_as_published =
+                    errors.take(lit_bool(pair)).is_some_and(|flag| flag.value);
+            }
+            "retain_handling" => {
+                spec.subscribe.retain_handling = errors
+                    .take(one_of(pair, RETAIN_HANDLINGS))
+                    .unwrap_or_default();
+            }
             "retries" => failure.retries = errors.take(whole_number(pair, MAX_RETRIES)),
             "backoff" => {
                 failure.backoff_ms = errors.take(duration(pair));

@@ -12,6 +12,13 @@ use crate::topic::{topic_error, validate_topic_name};
 pub(crate) fn validate(spec: &HandlerSpec, function: &ItemFn, errors: &mut Errors) {
     if let Some(lit) = &spec.share {
         check_share(lit, errors);
+        if let Some(flag) = spec.subscribe.no_local.as_ref().filter(|f| f.value) {
+            errors.at(
+                flag.span(),
+                "`no_local` cannot be set on a shared subscription: MQTT 5 forbids No Local with `share` \
+                 (the broker would refuse the subscription); remove `no_local`, or `share`",
+            );
+        }
     }
     check_failure_policy(&spec.failure, errors);
     if let Some(group) = &spec.group {

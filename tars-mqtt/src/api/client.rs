@@ -82,7 +82,7 @@ impl ClientBuilder {
         options: HandlerOptions,
         handler: H,
     ) -> Self {
-        if let Err(error) = check_filter(filter).and_then(|()| check_options(&options)) {
+        if let Err(error) = check_filter(filter).and_then(|()| check_options(filter, &options)) {
             self.error.get_or_insert(error);
             return self;
         }
@@ -104,7 +104,7 @@ impl ClientBuilder {
         handler: H,
     ) -> Self {
         let checked = check_filter(filter)
-            .and_then(|()| check_options(&options))
+            .and_then(|()| check_options(filter, &options))
             .and_then(|()| check_batch(&options, &batch));
         if let Err(error) = checked {
             self.error.get_or_insert(error);
@@ -234,7 +234,16 @@ impl ClientBuilder {
     }
 }
 
-fn check_options(options: &HandlerOptions) -> Result<()> {
+fn check_options(filter: &str, options: &HandlerOptions) -> Result<()> {
+    if options.subscribe.no_local && filter.starts_with("$share/") {
+        return Err(Error::InvalidOptions(
+            format!(
+                "No Local cannot be set on the shared subscription {filter:?}: MQTT 5 forbids it \
+                 (a share group's members would not hear each other); remove no_local, or the share"
+            )
+            .into(),
+        ));
+    }
     if options.concurrency == 0 || options.queue_capacity == Some(0) {
         return Err(Error::InvalidOptions(
             "a handler needs a concurrency and a queue capacity of at least 1".into(),
@@ -379,13 +388,14 @@ impl Client {
         handler: H,
     ) -> Result<()> {
         check_filter(filter)?;
-        check_options(&options)?;
+        check_options(filter, &options)?;
         check_batch(&options, &batch)?;
         if self.connection().is_closing() {
             return Err(Error::Closed);
         }
+        let subscribe = options.subscribe;
         let route = self.add_batch_route(filter.to_owned(), qos, options, batch, handler);
-        let result = self.connection().subscribe(filter, qos).await;
+        let result = self.connection().subscribe(filter, qos, subscribe).await;
         if result.is_err() {
             runtime::remove_route(&self.shared, route);
         }
@@ -429,12 +439,13 @@ impl Client {
         handler: H,
     ) -> Result<()> {
         check_filter(filter)?;
-        check_options(&options)?;
+        check_options(filter, &options)?;
         if self.connection().is_closing() {
             return Err(Error::Closed);
         }
+        let subscribe = options.subscribe;
         let route = self.add_route(filter.to_owned(), qos, options, handler);
-        let result = self.connection().subscribe(filter, qos).await;
+        let result = self.connection().subscribe(filter, qos, subscribe).await;
         if result.is_err() {
             runtime::remove_route(&self.shared, route);
         }

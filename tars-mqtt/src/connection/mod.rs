@@ -77,7 +77,7 @@ pub(crate) enum Command {
     Ack(InboundAck),
     /// A SUBSCRIBE; the reply gets the broker's answer per filter.
     Subscribe {
-        filters: Vec<(String, QoS)>,
+        filters: Vec<Filter>,
         reply: oneshot::Sender<Vec<SubscribeOutcome>>,
     },
     /// Sends `last_words`, waits (bounded) until every QoS 1/2 publish is acknowledged,
@@ -94,6 +94,7 @@ pub(crate) enum Command {
 pub(crate) struct SubscribeRequest {
     pub(crate) filter: String,
     pub(crate) qos: QoS,
+    pub(crate) options: crate::SubscribeOptions,
     pub(crate) reply: oneshot::Sender<Result<()>>,
 }
 
@@ -148,9 +149,12 @@ pub(crate) trait Dispatcher: Send {
 
 /// What the session subscribes to after each connection: the dispatcher's routes.
 pub(crate) trait SubscriptionSource: Send + Sync {
-    /// Each distinct filter once, with the highest QoS asked for it.
-    fn subscriptions(&self) -> Vec<(String, QoS)>;
+    /// Each distinct filter once, with the highest QoS asked for it and its options.
+    fn subscriptions(&self) -> Vec<Filter>;
 }
+
+/// A filter to subscribe, its QoS and its MQTT 5 options.
+pub(crate) type Filter = (String, QoS, crate::SubscribeOptions);
 
 /// The session's state, shared by its tasks and by the handles that publish through it.
 #[derive(Debug)]
@@ -267,11 +271,17 @@ impl Connection {
 
     /// Asks the broker for `filter` (now, or at the next connection) and waits for its
     /// answer.
-    pub(crate) async fn subscribe(&self, filter: &str, qos: QoS) -> Result<()> {
+    pub(crate) async fn subscribe(
+        &self,
+        filter: &str,
+        qos: QoS,
+        options: crate::SubscribeOptions,
+    ) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         let request = SubscribeRequest {
             filter: filter.to_owned(),
             qos,
+            options,
             reply,
         };
         match self.subscribe.send(request) {

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
 
 use super::wire::SubscribeOutcome;
-use super::{Command, Connection, Status, SubscribeRequest, SubscriptionSource};
-use crate::{Error, QoS, Result};
+use super::{Command, Connection, Filter, Status, SubscribeRequest, SubscriptionSource};
+use crate::{Error, Result};
 
 /// How long the broker has to answer a SUBSCRIBE.
 const SUBACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -120,7 +120,7 @@ impl<S: SubscriptionSource> SubscriptionsTask<S> {
         for chunk in subscriptions.chunks(FILTERS_PER_PACKET) {
             match self.subscribe_and_wait(chunk.to_vec()).await {
                 Ok(outcomes) => {
-                    for ((filter, _), outcome) in chunk.iter().zip(outcomes) {
+                    for ((filter, _, _), outcome) in chunk.iter().zip(outcomes) {
                         if let SubscribeOutcome::Refused(reason) = outcome {
                             let answer = refusal(&reason);
                             tracing::error!(
@@ -169,7 +169,7 @@ impl<S: SubscriptionSource> SubscriptionsTask<S> {
     }
 
     async fn subscribe_one(&mut self, request: SubscribeRequest) {
-        let filters = vec![(request.filter.clone(), request.qos)];
+        let filters = vec![(request.filter.clone(), request.qos, request.options)];
         let result = match self.subscribe_and_wait(filters).await {
             Ok(outcomes) => match outcomes.into_iter().next() {
                 Some(SubscribeOutcome::Refused(reason)) => Err(Error::SubscriptionRefused {
@@ -199,7 +199,7 @@ impl<S: SubscriptionSource> SubscriptionsTask<S> {
     /// Sends one SUBSCRIBE and waits for the broker's answer per filter.
     async fn subscribe_and_wait(
         &mut self,
-        filters: Vec<(String, QoS)>,
+        filters: Vec<Filter>,
     ) -> Result<Vec<SubscribeOutcome>, Interrupted> {
         let epoch = self.status.borrow().epoch;
         let (reply, answer) = oneshot::channel();

@@ -33,7 +33,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::connection::SubscriptionSource;
-use crate::QoS;
 use group::Group;
 use routes::RouteTable;
 
@@ -68,7 +67,7 @@ impl Dispatch {
 }
 
 impl SubscriptionSource for Dispatch {
-    fn subscriptions(&self) -> Vec<(String, QoS)> {
+    fn subscriptions(&self) -> Vec<crate::connection::Filter> {
         self.routes_read().subscriptions()
     }
 }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::queue::HandlerQueue;
+use crate::connection::Filter;
 use crate::topic::{routing_filter, TopicTrie};
-use crate::QoS;
+use crate::{QoS, SubscribeOptions};
 
 /// One subscription: its filter as sent to the broker and its handler's queue.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub(crate) struct Route {
     pub(crate) queue: Arc<HandlerQueue>,
     /// Its handler's place in an ordered group sharing `queue` (0 outside groups).
     pub(crate) member: u16,
+    /// The MQTT 5 options of its subscription.
+    pub(crate) subscribe: SubscribeOptions,
 }
 
 /// Every subscription, and the trie that finds those matching a topic.
@@ -62,17 +65,20 @@ impl RouteTable {
     }
 
     /// Each distinct filter once, with the highest QoS asked for it.
-    pub(crate) fn subscriptions(&self) -> Vec<(String, QoS)> {
-        let mut filters: BTreeMap<&str, QoS> = BTreeMap::new();
+    pub(crate) fn subscriptions(&self) -> Vec<Filter> {
+        // Options: the first route's of a filter (a filter is one subscription).
+        let mut filters: BTreeMap<&str, (QoS, SubscribeOptions)> = BTreeMap::new();
         for route in self.routes.iter().flatten() {
-            let qos = filters.entry(&route.filter).or_insert(route.qos);
+            let (qos, _) = filters
+                .entry(&route.filter)
+                .or_insert((route.qos, route.subscribe));
             if (route.qos as u8) > (*qos as u8) {
                 *qos = route.qos;
             }
         }
         filters
             .into_iter()
-            .map(|(f, q)| (f.to_owned(), q))
+            .map(|(f, (q, o))| (f.to_owned(), q, o))
             .collect()
     }
 

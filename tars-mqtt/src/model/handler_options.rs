@@ -64,6 +64,34 @@ impl BatchOptions {
     }
 }
 
+/// When the broker sends the retained message of a topic to a new subscription (MQTT 5
+/// Retain Handling).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum RetainHandling {
+    /// On every subscribe, as under 3.1.1 (the default).
+    #[default]
+    OnSubscribe,
+    /// Only when the subscription is new, not when it is made again (a reconnect with a
+    /// persistent session).
+    OnNewSubscription,
+    /// Never: only messages published from now on.
+    Never,
+}
+
+/// MQTT 5 options of a subscription (3.1.1 has none: they are not sent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SubscribeOptions {
+    /// No Local: the broker does not send this client what it publishes itself (a
+    /// service that subscribes to the topic it publishes on does not hear itself).
+    /// MQTT 5 forbids it on a shared subscription.
+    pub no_local: bool,
+    /// Retain As Published: a forwarded message keeps the retain flag it was published
+    /// with (otherwise only the retained copy sent on subscribe has it).
+    pub retain_as_published: bool,
+    /// When the topic's retained message is sent.
+    pub retain_handling: RetainHandling,
+}
+
 /// Flow control and failure policy of one subscription: how many messages its handler
 /// runs at once, how many wait in its queue under which overflow policy, and what
 /// happens when it fails.
@@ -86,6 +114,9 @@ pub struct HandlerOptions {
     /// messages across their topics are handled one at a time in arrival order (their
     /// own `concurrency`, `queue_capacity` and `overflow` then do not apply).
     pub group: Option<std::borrow::Cow<'static, str>>,
+    /// MQTT 5 options of its subscription (No Local, Retain As Published, Retain
+    /// Handling).
+    pub subscribe: SubscribeOptions,
 }
 
 impl Default for HandlerOptions {
@@ -97,6 +128,7 @@ impl Default for HandlerOptions {
             intake_bytes: None,
             failure: FailurePolicy::default(),
             group: None,
+            subscribe: SubscribeOptions::default(),
         }
     }
 }

@@ -257,13 +257,15 @@ pub(crate) fn add_route<B: BoundHandler>(
         let group_name = group.to_string();
         let group = join_group(shared, &group_name);
         let member = group.add(handler, failures);
-        return shared.dispatch.routes_write().insert(Route {
+        let route = Route {
             handler: group_name,
             filter,
             qos,
             queue: group.queue.clone(),
             member,
-        });
+            subscribe: options.subscribe,
+        };
+        return shared.dispatch.routes_write().insert(route);
     }
     let queue = handler_queue(shared, &options, options.concurrency);
     spawn_workers(
@@ -273,12 +275,25 @@ pub(crate) fn add_route<B: BoundHandler>(
         options.concurrency,
         WorkerPolicy::One(failures),
     );
+    insert_route(shared, name, filter, qos, queue, options.subscribe)
+}
+
+/// Adds the route of a handler outside a group.
+fn insert_route(
+    shared: &Shared,
+    handler: String,
+    filter: String,
+    qos: QoS,
+    queue: Arc<HandlerQueue>,
+    subscribe: crate::SubscribeOptions,
+) -> usize {
     shared.dispatch.routes_write().insert(Route {
-        handler: name,
+        handler,
         filter,
         qos,
         queue,
         member: 0,
+        subscribe,
     })
 }
 
@@ -327,13 +342,7 @@ pub(crate) fn add_batch_route<B: BoundBatchHandler>(
         failures,
         batch,
     )));
-    shared.dispatch.routes_write().insert(Route {
-        handler: name,
-        filter,
-        qos,
-        queue,
-        member: 0,
-    })
+    insert_route(shared, name, filter, qos, queue, options.subscribe)
 }
 
 /// Removes a route (its subscription was refused); its workers end.

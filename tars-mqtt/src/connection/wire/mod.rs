@@ -244,7 +244,7 @@ pub(crate) enum Outgoing {
     PubComp(u16),
     Subscribe {
         pkid: u16,
-        filters: Vec<(String, QoS)>,
+        filters: Vec<(String, QoS, crate::SubscribeOptions)>,
     },
     PingReq,
     Disconnect,

@@ -26,7 +26,8 @@ pub(super) fn encode(
             let mut subscribe = codec::Subscribe::new_many(
                 filters
                     .iter()
-                    .map(|(filter, qos)| codec::SubscribeFilter::new(filter.clone(), *qos)),
+                    // 3.1.1 has no subscription options.
+                    .map(|(filter, qos, _)| codec::SubscribeFilter::new(filter.clone(), *qos)),
             );
             subscribe.pkid = *pkid;
             codec::Packet::Subscribe(subscribe)

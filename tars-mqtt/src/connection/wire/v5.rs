@@ -31,7 +31,7 @@ pub(super) fn encode(
             let mut subscribe = codec::Subscribe::new_many(
                 filters
                     .iter()
-                    .map(|(filter, qos)| codec::SubscribeFilter::new(filter.clone(), *qos)),
+                    .map(|(filter, qos, options)| subscribe_filter(filter, *qos, options)),
                 None,
             );
             subscribe.pkid = *pkid;
@@ -46,6 +46,23 @@ pub(super) fn encode(
         .write(buffer, Some(limit(max_size)))
         .map(drop)
         .map_err(|e| EncodeError(e.to_string()))
+}
+
+/// A filter with its MQTT 5 subscription options.
+fn subscribe_filter(
+    filter: &str,
+    qos: crate::QoS,
+    options: &crate::SubscribeOptions,
+) -> codec::SubscribeFilter {
+    let mut subscribe = codec::SubscribeFilter::new(filter, qos);
+    subscribe.nolocal = options.no_local;
+    subscribe.preserve_retain = options.retain_as_published;
+    subscribe.retain_forward_rule = match options.retain_handling {
+        crate::RetainHandling::OnSubscribe => codec::RetainForwardRule::OnEverySubscribe,
+        crate::RetainHandling::OnNewSubscription => codec::RetainForwardRule::OnNewSubscribe,
+        crate::RetainHandling::Never => codec::RetainForwardRule::Never,
+    };
+    subscribe
 }
 
 pub(super) fn encode_connect(

@@ -127,6 +127,16 @@ fn main() {
             intake_bytes: Some(512 * 1024),
             failure: tars::FailurePolicy::default(),
             group: None,
+            subscribe: tars::SubscribeOptions::default(),
+        }
+    );
+    let echo = handlers.iter().find(|h| h.name == "own_echo_ignored").unwrap();
+    assert_eq!(
+        echo.options.subscribe,
+        tars::SubscribeOptions {
+            no_local: true,
+            retain_as_published: true,
+            retain_handling: tars::RetainHandling::OnNewSubscription,
         }
     );
     let large = handlers.iter().find(|h| h.name == "large_intake").unwrap();
@@ -146,3 +156,15 @@ fn main() {
     assert!(handlers.iter().any(|h| h.name == "typed_envelope_default_topic" && h.filter == "stt/final"));
     assert!(handlers.iter().any(|h| h.name == "fallible_reply" && h.subscription() == "$share/llm-workers/stt/final"));
 }
+
+// MQTT 5 subscription options: No Local, Retain As Published, Retain Handling.
+#[tars::handler(
+    topic = "movement/status",
+    no_local = true,
+    retain_as_published = true,
+    retain_handling = "on_new_subscription"
+)]
+async fn own_echo_ignored(_msg: Message) {}
+
+#[tars::handler(topic = "system/character/current", retain_handling = "never")]
+async fn only_new_characters(_msg: Message) {}
