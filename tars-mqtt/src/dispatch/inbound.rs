@@ -497,6 +497,7 @@ mod tests {
             qos: QoS::AtMostOnce,
             queue: Arc::new(HandlerQueue::new(8, Overflow::Block, 1, 1 << 20)),
             member: 0,
+            subscribe: crate::SubscribeOptions::default(),
         }
     }
 
