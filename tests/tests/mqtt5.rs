@@ -638,3 +638,39 @@ async fn retain_handling_and_retain_as_published_shape_what_a_subscription_gets(
         client.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_by_topic_alias_reach_subscribers_on_their_topics() {
+    init_tracing();
+    // mosquitto takes 10 aliases from a client: 15 topics make it reuse them.
+    let broker = Mosquitto::start();
+    let mut probe = Probe::start(broker.port(), &["alias/#"]).await;
+    let config = config(broker.port(), "aliasing")
+        .mqtt_version(MqttVersion::V5)
+        .topic_aliases(true)
+        .build()
+        .unwrap();
+    let client = Client::connect(config).await.unwrap();
+    let mut sent = Vec::new();
+    for round in 0..3 {
+        for topic in 0..15 {
+            let topic = format!("alias/room{topic}");
+            let payload = format!("{round}");
+            client
+                .publish_bytes(&topic, QoS::AtLeastOnce, false, payload.clone())
+                .await
+                .unwrap();
+            sent.push((topic, payload));
+        }
+    }
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let seen = probe
+            .next_within(WAIT)
+            .await
+            .expect("every publish arrives");
+        got.push((seen.topic, String::from_utf8(seen.payload).unwrap()));
+    }
+    assert_eq!(got, sent, "each on its own topic, in order");
+    client.shutdown().await.unwrap();
+}

@@ -144,6 +144,7 @@ pub struct Config {
     worker_threads: usize,
     log_format: LogFormat,
     outbox: OutboxConfig,
+    topic_aliases: bool,
 }
 
 /// The MQTT protocol version a client speaks (`MQTT_VERSION`).
@@ -315,6 +316,10 @@ impl Config {
         } else {
             self.session_expiry
         }
+    }
+    /// Whether MQTT 5 publishes go by topic alias (`TARS_TOPIC_ALIASES`).
+    pub fn topic_aliases(&self) -> bool {
+        self.topic_aliases
     }
     /// Whether health is published on `system/health/{client_id}`.
     pub fn enable_health(&self) -> bool {
@@ -505,6 +510,7 @@ impl ConfigBuilder {
                 worker_threads: DEFAULT_WORKER_THREADS,
                 log_format: LogFormat::Text,
                 outbox: OutboxConfig::new(),
+                topic_aliases: false,
             },
         }
     }
@@ -543,6 +549,13 @@ impl ConfigBuilder {
     /// persistent session lasts until the broker drops it.
     pub fn session_expiry(mut self, expiry: Duration) -> Self {
         self.config.session_expiry = expiry;
+        self
+    }
+    /// MQTT 5: publish by topic alias, up to the broker's Topic Alias Maximum, the topic
+    /// in full only on its first use on a connection (default off;
+    /// `TARS_TOPIC_ALIASES`; see `docs/mqtt5.md`).
+    pub fn topic_aliases(mut self, on: bool) -> Self {
+        self.config.topic_aliases = on;
         self
     }
     /// Publish health on `system/health/{client_id}` (default off).

@@ -648,6 +648,18 @@ pub(crate) const TABLE: &[Entry] = &[
         show: |c| super::outbox::show_fsync(c.outbox.fsync),
     },
     Entry {
+        name: "TARS_TOPIC_ALIASES",
+        default: None,
+        meaning: "MQTT 5: publish by topic alias, the topic in full only on its first use",
+        rule: BOOL_RULE,
+        read: |raw, c| {
+            c.topic_aliases = read_bool(raw)?;
+            Some(())
+        },
+        check: always,
+        show: |c| c.topic_aliases.to_string(),
+    },
+    Entry {
         name: "TARS_LOG_FORMAT",
         default: None,
         meaning: "text or json (one JSON object per line)",

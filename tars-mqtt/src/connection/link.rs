@@ -214,6 +214,7 @@ impl<D: Dispatcher> Link<D> {
             s.connected = true;
             s.epoch = epoch;
             s.broker_max_packet = limits.max_packet_size;
+            s.topic_alias_max = limits.topic_alias_max.unwrap_or(0);
             s.broker = broker;
         });
         tracing::info!(

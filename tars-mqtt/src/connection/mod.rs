@@ -32,6 +32,7 @@ pub(crate) mod publish;
 pub(crate) mod reader;
 pub(crate) mod subscriptions;
 pub(crate) mod tls;
+pub(crate) mod topic_alias;
 pub(crate) mod wire;
 pub(crate) mod writer;
 
@@ -62,6 +63,9 @@ pub(crate) struct Status {
     pub(crate) stopped: bool,
     /// The largest packet the broker accepts (MQTT 5 CONNACK), when it said.
     pub(crate) broker_max_packet: Option<u32>,
+    /// How many topic aliases the broker takes from this client (MQTT 5 CONNACK; 0:
+    /// none).
+    pub(crate) topic_alias_max: u16,
     /// The index in the broker list of the broker connected to (or last connected to).
     pub(crate) broker: usize,
 }

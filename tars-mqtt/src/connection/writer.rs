@@ -21,6 +21,7 @@ use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 
 use super::error::ConnectionError;
 use super::outbox::Outbox;
+use super::topic_alias::TopicAliases;
 use super::wire::{
     self, Delivery, Incoming, Outgoing, PubAnswer, PublishPacket, Receipt, SubscribeOutcome,
 };
@@ -64,11 +65,23 @@ pub(crate) struct Writer<'a, W> {
     publishes_in_buffer: u64,
     /// Receipts of the QoS 0 publishes in `buffer`: told once it is written.
     written_receipts: Vec<Receipt>,
+    /// MQTT 5 topic aliases of this connection, when on and the broker takes them.
+    aliases: Option<TopicAliases>,
     subscribes: HashMap<u16, oneshot::Sender<Vec<SubscribeOutcome>>>,
     last_subscribe_pkid: u16,
     /// Reader pauses counted when the outstanding PINGREQ was sent.
     ping_outstanding: Option<u64>,
     stopping: Option<Stopping>,
+}
+
+/// A connection's topic aliases: MQTT 5, `TARS_TOPIC_ALIASES` on, and a broker that
+/// takes some.
+fn aliases(connection: &Connection) -> Option<TopicAliases> {
+    let config = &connection.config;
+    if !config.topic_aliases() || config.mqtt_version() != crate::MqttVersion::V5 {
+        return None;
+    }
+    TopicAliases::new(connection.status().topic_alias_max)
 }
 
 /// A QoS 0 publish whose buffer was never written (the connection failed first) is
@@ -98,6 +111,7 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             buffer: BytesMut::with_capacity(BATCH_BYTES),
             publishes_in_buffer: 0,
             written_receipts: Vec::new(),
+            aliases: aliases(connection),
             subscribes: HashMap::new(),
             last_subscribe_pkid: 0,
             ping_outstanding: None,
@@ -319,7 +333,18 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
                 self.written_receipts.push(receipt);
             }
         }
-        self.encode(&Outgoing::Publish(publish))
+        let packet = match &mut self.aliases {
+            Some(aliases) => {
+                let (alias, with_topic) = aliases.alias(&publish.topic);
+                Outgoing::AliasedPublish {
+                    publish,
+                    alias,
+                    with_topic,
+                }
+            }
+            None => Outgoing::Publish(publish),
+        };
+        self.encode(&packet)
     }
 
     fn encode(&mut self, packet: &Outgoing) -> Result<(), ConnectionError> {

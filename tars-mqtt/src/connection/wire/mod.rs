@@ -207,6 +207,8 @@ pub(crate) struct ServerLimits {
     pub(crate) receive_maximum: Option<u16>,
     /// The largest packet the broker accepts, in bytes.
     pub(crate) max_packet_size: Option<u32>,
+    /// How many topic aliases the broker takes from this client.
+    pub(crate) topic_alias_max: Option<u16>,
 }
 
 /// Packets the broker sends a client.
@@ -238,6 +240,12 @@ pub(crate) enum Incoming {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outgoing {
     Publish(PublishPacket),
+    /// MQTT 5: a publish by its topic alias, with the topic only when the alias is new.
+    AliasedPublish {
+        publish: PublishPacket,
+        alias: u16,
+        with_topic: bool,
+    },
     PubAck(u16),
     PubRec(u16),
     PubRel(u16),

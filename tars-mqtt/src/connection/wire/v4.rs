@@ -17,7 +17,10 @@ pub(super) fn encode(
     max_size: usize,
 ) -> Result<(), EncodeError> {
     let packet = match packet {
-        Outgoing::Publish(p) => codec::Packet::Publish(publish(p)),
+        // 3.1.1 has no aliases: the writer never asks for one.
+        Outgoing::Publish(p) | Outgoing::AliasedPublish { publish: p, .. } => {
+            codec::Packet::Publish(publish(p))
+        }
         Outgoing::PubAck(pkid) => codec::Packet::PubAck(codec::PubAck::new(*pkid)),
         Outgoing::PubRec(pkid) => codec::Packet::PubRec(codec::PubRec::new(*pkid)),
         Outgoing::PubRel(pkid) => codec::Packet::PubRel(codec::PubRel::new(*pkid)),

@@ -23,6 +23,11 @@ pub(super) fn encode(
 ) -> Result<(), EncodeError> {
     let packet = match packet {
         Outgoing::Publish(p) => codec::Packet::Publish(publish(p)),
+        Outgoing::AliasedPublish {
+            publish,
+            alias,
+            with_topic,
+        } => codec::Packet::Publish(aliased_publish(publish, *alias, *with_topic)),
         Outgoing::PubAck(pkid) => codec::Packet::PubAck(codec::PubAck::new(*pkid, None)),
         Outgoing::PubRec(pkid) => codec::Packet::PubRec(codec::PubRec::new(*pkid, None)),
         Outgoing::PubRel(pkid) => codec::Packet::PubRel(codec::PubRel::new(*pkid, None)),
@@ -130,6 +135,7 @@ pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, Protocol
                 .map(|p| ServerLimits {
                     receive_maximum: p.receive_max,
                     max_packet_size: p.max_packet_size,
+                    topic_alias_max: p.topic_alias_max,
                 })
                 .unwrap_or_default();
             Incoming::ConnAck {
@@ -191,6 +197,19 @@ pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, Protocol
         codec::Packet::PingReq => return Err(ProtocolError::Unexpected("PINGREQ")),
     };
     Ok(Some(incoming))
+}
+
+/// A publish by its alias: the topic only when the alias is new to the broker.
+fn aliased_publish(p: &PublishPacket, alias: u16, with_topic: bool) -> codec::Publish {
+    let mut encoded = publish(p);
+    if !with_topic {
+        encoded.topic = Bytes::new();
+    }
+    encoded
+        .properties
+        .get_or_insert_with(codec::PublishProperties::default)
+        .topic_alias = Some(alias);
+    encoded
 }
 
 fn publish(p: &PublishPacket) -> codec::Publish {
