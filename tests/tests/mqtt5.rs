@@ -674,3 +674,65 @@ async fn publishes_by_topic_alias_reach_subscribers_on_their_topics() {
     assert_eq!(got, sent, "each on its own topic, in order");
     client.shutdown().await.unwrap();
 }
+
+/// A listener that answers every CONNECT with an MQTT 5 CONNACK "use another server"
+/// (0x9C) whose Server Reference is `reference`, then closes.
+async fn redirecting_listener(reference: String) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let reference = reference.clone();
+            tokio::spawn(async move {
+                let mut connect = [0u8; 1024];
+                let _ = socket.read(&mut connect).await;
+                // Server Reference (0x1C), a UTF-8 string.
+                let mut properties = vec![0x1C];
+                properties.extend((reference.len() as u16).to_be_bytes());
+                properties.extend(reference.as_bytes());
+                let mut connack = vec![0x20, (3 + properties.len()) as u8, 0x00, 0x9C];
+                connack.push(properties.len() as u8);
+                connack.extend(properties);
+                let _ = socket.write_all(&connack).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_in_the_connack_is_followed_to_the_server_it_names() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let redirector = redirecting_listener(format!("127.0.0.1:{}", broker.port())).await;
+    let client_id = format!("redirected-{}", &tars::new_id()[..8]);
+    let manifest_topic = tars::manifest::manifest_topic(&client_id);
+    let mut probe = Probe::start(broker.port(), &["moved/#", &manifest_topic]).await;
+    let config = tars::Config::builder(format!("mqtt://127.0.0.1:{redirector}"), &client_id)
+        .mqtt_version(MqttVersion::V5)
+        .build()
+        .unwrap();
+    let manifest = tars::manifest::ServiceManifest::from_registry(&client_id, "1");
+    let client = tokio::time::timeout(WAIT, Client::builder(config).announce(manifest).connect())
+        .await
+        .expect("connected through the redirect")
+        .unwrap();
+    // The manifest, announced on connecting, names the server the client is on.
+    let announced = probe.expect_on(&manifest_topic, WAIT).await.json();
+    let shown = announced["data"]["broker"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        shown,
+        format!("mqtt://127.0.0.1:{}", broker.port()),
+        "{announced}"
+    );
+    client
+        .publish_bytes("moved/here", QoS::AtLeastOnce, false, b"hello".to_vec())
+        .await
+        .unwrap();
+    probe.expect_on("moved/here", WAIT).await;
+    client.shutdown().await.unwrap();
+}

@@ -37,6 +37,10 @@ pub(crate) enum ConnectionError {
     /// The broker sent DISCONNECT, with its reason under MQTT 5.
     #[error("the broker closed the connection (DISCONNECT{})", .0.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
     Disconnected(Option<String>),
+    /// MQTT 5: the broker sends the client to another server ("use another server",
+    /// "server moved"), in its CONNACK or a DISCONNECT.
+    #[error("the broker redirects to {reference} ({reason})")]
+    Redirected { reason: String, reference: String },
     /// A second CONNACK on one connection.
     #[error("unexpected packet from the broker: a second CONNACK")]
     SecondConnAck,
@@ -78,6 +82,9 @@ fn describe_refusal(code: &ConnectCode, version: MqttVersion) -> String {
             return format!("the broker does not speak MQTT {version} (check MQTT_VERSION)");
         }
         ConnectCode::Refused(reason) => return format!("the broker refused the connection: {reason}"),
+        ConnectCode::Redirect { reason, reference } => {
+            return format!("the broker redirects to {reference} ({reason})");
+        }
         ConnectCode::Accepted => "connection refused",
     };
     text.into()

@@ -15,6 +15,7 @@ use tokio::time::{sleep, timeout};
 
 use super::error::ConnectionError;
 use super::failover::Failover;
+use super::redirect;
 
 use super::backoff::Backoff;
 use super::outbox::Outbox;
@@ -85,6 +86,10 @@ pub(crate) struct Link<D> {
     failover: Failover,
     tls: Option<Arc<rustls::ClientConfig>>,
     epoch: u64,
+    /// MQTT 5: the server a redirect named, tried next instead of the list's.
+    redirect: Option<BrokerUrl>,
+    /// Redirects followed in a row.
+    redirects: u32,
 }
 
 impl<D: Dispatcher> Link<D> {
@@ -108,6 +113,8 @@ impl<D: Dispatcher> Link<D> {
             failover,
             tls,
             epoch: 0,
+            redirect: None,
+            redirects: 0,
         }
     }
 
@@ -115,20 +122,36 @@ impl<D: Dispatcher> Link<D> {
     pub(crate) async fn run(mut self) {
         let done = loop {
             let connection = self.connection.clone();
-            let broker = self.failover.current();
+            let redirected = self.redirect.take();
+            let url = redirected
+                .clone()
+                .unwrap_or_else(|| connection.config.brokers()[self.failover.current()].clone());
             let attempt = tokio::select! {
                 done = offline(&mut self.commands, &mut self.outbox, &connection) => Err(Ok(done)),
-                connected = connect(&connection, broker, self.tls.as_ref()) => connected.map_err(Err),
+                connected = connect(&connection, &url, self.tls.as_ref()) => connected.map_err(Err),
             };
             match attempt {
                 Err(Ok(done)) => break Some(done),
                 Err(Err(reason)) => {
                     self.log_failure(&reason);
+                    if self.follow(&url, &reason) {
+                        continue; // the server it names, at once
+                    }
+                    if redirected.is_some() {
+                        continue; // back to the list, at once
+                    }
                     if !self.failover.on_failure() {
                         continue; // the next broker of the list, at once
                     }
                 }
                 Ok((stream, buffer, session_present, limits)) => {
+                    self.redirects = 0;
+                    *self
+                        .connection
+                        .redirected_to
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) =
+                        redirected.as_ref().map(ToString::to_string);
                     self.on_connected(session_present, limits);
                     match self.serve(stream, buffer).await {
                         Ended::Stopped(done) => {
@@ -137,6 +160,9 @@ impl<D: Dispatcher> Link<D> {
                         }
                         Ended::Lost(reason) => {
                             self.on_lost(&reason);
+                            if self.follow(&url, &reason) {
+                                continue;
+                            }
                             self.failover.on_lost();
                         }
                     }
@@ -218,7 +244,7 @@ impl<D: Dispatcher> Link<D> {
             s.broker = broker;
         });
         tracing::info!(
-            broker = %self.broker(),
+            broker = %self.connection.broker_display(),
             session_present,
             "{}",
             if reconnect { "reconnected to the broker" } else { "connected to the broker" }
@@ -238,6 +264,33 @@ impl<D: Dispatcher> Link<D> {
             kept,
             "connection lost; reconnecting"
         );
+    }
+
+    /// A redirect (MQTT 5): the server it names is tried next. False for any other
+    /// failure, a reference that names nothing usable, or too many redirects in a row.
+    fn follow(&mut self, from: &BrokerUrl, reason: &ConnectionError) -> bool {
+        let ConnectionError::Redirected { reason, reference } = reason else {
+            return false;
+        };
+        self.redirects += 1;
+        if self.redirects > redirect::MAX_REDIRECTS {
+            tracing::warn!(
+                reference,
+                "too many redirects in a row; back to the broker list"
+            );
+            self.redirects = 0;
+            return false;
+        }
+        let Some(to) = redirect::target(from, reference) else {
+            tracing::warn!(
+                reference,
+                "the broker's Server Reference names no server; back to the broker list"
+            );
+            return false;
+        };
+        tracing::info!(from = %from, to = %to, reason, "the broker redirects: trying the server it names");
+        self.redirect = Some(to);
+        true
     }
 
     fn log_failure(&self, reason: &ConnectionError) {
@@ -295,10 +348,9 @@ async fn offline(
 /// read past the CONNACK, and whether the broker kept a session.
 async fn connect(
     connection: &Connection,
-    broker: usize,
+    url: &BrokerUrl,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<(Stream, BytesMut, bool, ServerLimits), ConnectionError> {
-    let url = &connection.config.brokers()[broker];
     let exchange = async {
         let mut stream = wire::open(url, tls).await.map_err(ConnectionError::Open)?;
         let mut buffer = BytesMut::with_capacity(4096);
@@ -323,6 +375,10 @@ async fn connect(
                     }
                     return Ok((stream, buffer, session_present, limits));
                 }
+                Some(Incoming::ConnAck {
+                    code: ConnectCode::Redirect { reason, reference },
+                    ..
+                }) => return Err(ConnectionError::Redirected { reason, reference }),
                 Some(Incoming::ConnAck { code, .. }) => {
                     return Err(ConnectionError::Refused { code, version });
                 }

@@ -30,6 +30,7 @@ pub(crate) mod outbox;
 pub(crate) mod presence;
 pub(crate) mod publish;
 pub(crate) mod reader;
+pub(crate) mod redirect;
 pub(crate) mod subscriptions;
 pub(crate) mod tls;
 pub(crate) mod topic_alias;
@@ -187,6 +188,8 @@ pub(crate) struct Connection {
     /// Why the last attempt to reach the broker failed, until a connection succeeds
     /// (for `/healthz`: a host that does not resolve, a refused port, TLS).
     pub(crate) connect_failure: Mutex<Option<String>>,
+    /// MQTT 5: the server a redirect sent the client to, while connected there.
+    pub(crate) redirected_to: Mutex<Option<String>>,
     /// The durable outbox, when `TARS_OUTBOX_DIR` is set.
     pub(crate) durable: Option<durable_lane::DurableLane>,
 }
@@ -224,6 +227,7 @@ impl Connection {
             closing: AtomicBool::default(),
             startup_failure: Mutex::default(),
             connect_failure: Mutex::default(),
+            redirected_to: Mutex::default(),
             durable: durable.map(durable_lane::DurableLane::new),
         };
         let receivers = Receivers {
@@ -240,6 +244,10 @@ impl Connection {
 
     /// The broker connected to (or last connected to), password masked.
     pub(crate) fn broker_display(&self) -> String {
+        let redirected = self.redirected_to.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(server) = redirected.as_ref() {
+            return server.clone();
+        }
         let brokers = self.config.brokers();
         brokers
             .get(self.status().broker)

@@ -38,6 +38,9 @@ pub(crate) async fn run<R: AsyncRead + Unpin, D: Dispatcher>(
                 }
                 Incoming::UnsubAck(_) => continue,
                 Incoming::Disconnect(reason) => return ConnectionError::Disconnected(reason),
+                Incoming::Redirect { reason, reference } => {
+                    return ConnectionError::Redirected { reason, reference }
+                }
                 Incoming::ConnAck { .. } => return ConnectionError::SecondConnAck,
                 // Acknowledgements and answers: the writer's business.
                 Incoming::PubAck(..)

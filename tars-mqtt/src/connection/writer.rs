@@ -252,7 +252,8 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
             Incoming::ConnAck { .. }
             | Incoming::Publish(_)
             | Incoming::UnsubAck(_)
-            | Incoming::Disconnect(_) => {}
+            | Incoming::Disconnect(_)
+            | Incoming::Redirect { .. } => {}
         }
         Ok(())
     }

@@ -198,6 +198,11 @@ pub(crate) enum ConnectCode {
     NotAuthorized,
     /// Another MQTT 5 reason, by name.
     Refused(String),
+    /// MQTT 5 "use another server" or "server moved", with the Server Reference.
+    Redirect {
+        reason: String,
+        reference: String,
+    },
 }
 
 /// What the broker granted in its CONNACK (MQTT 5; unlimited under 3.1.1).
@@ -220,6 +225,12 @@ pub(crate) enum Incoming {
         limits: ServerLimits,
     },
     Publish(ReceivedPublish),
+    /// MQTT 5: a DISCONNECT with "use another server" or "server moved", and the Server
+    /// Reference it names.
+    Redirect {
+        reason: String,
+        reference: String,
+    },
     /// A PUBACK, with what the broker said of the message.
     PubAck(u16, PubAnswer),
     /// A PUBREC (QoS 2), the same.

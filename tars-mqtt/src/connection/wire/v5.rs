@@ -138,9 +138,13 @@ pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, Protocol
                     topic_alias_max: p.topic_alias_max,
                 })
                 .unwrap_or_default();
+            let reference = connack
+                .properties
+                .as_ref()
+                .and_then(|p| p.server_reference.clone());
             Incoming::ConnAck {
                 session_present: connack.session_present,
-                code: connect_code(connack.code),
+                code: connect_code(connack.code, reference),
                 limits,
             }
         }
@@ -184,6 +188,19 @@ pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, Protocol
         codec::Packet::UnsubAck(ack) => Incoming::UnsubAck(ack.pkid),
         codec::Packet::PingResp => Incoming::PingResp,
         codec::Packet::Disconnect(disconnect) => {
+            use codec::DisconnectReasonCode as D;
+            let reference = disconnect
+                .properties
+                .as_ref()
+                .and_then(|p| p.server_reference.clone());
+            if let (D::UseAnotherServer | D::ServerMoved, Some(reference)) =
+                (disconnect.reason_code, reference)
+            {
+                return Ok(Some(Incoming::Redirect {
+                    reason: reason_name(disconnect.reason_code),
+                    reference,
+                }));
+            }
             let mut reason = reason_name(disconnect.reason_code);
             if let Some(text) = disconnect.properties.and_then(|p| p.reason_string) {
                 reason = format!("{reason}: {text}");
@@ -276,9 +293,13 @@ fn seconds(duration: Duration) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
-fn connect_code(code: codec::ConnectReturnCode) -> ConnectCode {
+fn connect_code(code: codec::ConnectReturnCode, reference: Option<String>) -> ConnectCode {
     use codec::ConnectReturnCode as C;
     match code {
+        C::UseAnotherServer | C::ServerMoved if reference.is_some() => ConnectCode::Redirect {
+            reason: reason_name(code),
+            reference: reference.unwrap_or_default(),
+        },
         C::Success => ConnectCode::Accepted,
         C::RefusedProtocolVersion | C::UnsupportedProtocolVersion => {
             ConnectCode::RefusedProtocolVersion
@@ -412,6 +433,30 @@ mod tests {
         assert_eq!(
             decode(&mut buffer).unwrap(),
             Some(Incoming::Disconnect(Some("server shutting down".into())))
+        );
+    }
+
+    #[test]
+    fn a_disconnect_that_moves_the_client_names_the_server() {
+        let mut buffer = BytesMut::new();
+        let disconnect = codec::Disconnect {
+            reason_code: codec::DisconnectReasonCode::ServerMoved,
+            properties: Some(codec::DisconnectProperties {
+                session_expiry_interval: None,
+                reason_string: None,
+                user_properties: Vec::new(),
+                server_reference: Some("broker2.lan:1883".into()),
+            }),
+        };
+        codec::Packet::Disconnect(disconnect)
+            .write(&mut buffer, None)
+            .unwrap();
+        assert_eq!(
+            decode(&mut buffer).unwrap(),
+            Some(Incoming::Redirect {
+                reason: "server moved".into(),
+                reference: "broker2.lan:1883".into(),
+            })
         );
     }
 }
