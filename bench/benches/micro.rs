@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the framework's hot spots: envelope encoding and decoding,
-//! routing one topic against 10 and 10,000 subscriptions, the dedup check.
+//! routing one topic against 10 and 10,000 subscriptions, the dedup check, an MQTT 5
+//! topic alias lookup.
 //!
 //! ```sh
 //! cargo bench -p tars-bench --bench micro
@@ -11,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde::{Deserialize, Serialize};
-use tars::bench::{decode_event, encode_envelope, message, Dedup, Routes};
+use tars::bench::{decode_event, encode_envelope, message, Dedup, Routes, TopicAliases};
 
 #[derive(Serialize, Deserialize)]
 struct Sample {
@@ -96,5 +97,19 @@ fn dedup(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, envelope, routing, dedup);
+/// The lookup a publish by topic alias adds: the pipeline example's four topics in turn,
+/// through mosquitto's 10 aliases.
+fn topic_alias(c: &mut Criterion) {
+    let topics: Vec<Bytes> = ["stt/final", "llm/request", "llm/response", "tts/say"]
+        .into_iter()
+        .map(|topic| Bytes::from_static(topic.as_bytes()))
+        .collect();
+    let mut aliases = TopicAliases::new(10);
+    let mut next = topics.iter().cycle();
+    c.bench_function("topic_alias/lookup", |b| {
+        b.iter(|| aliases.alias(black_box(next.next().expect("cycles"))))
+    });
+}
+
+criterion_group!(benches, envelope, routing, dedup, topic_alias);
 criterion_main!(benches);

@@ -46,6 +46,7 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
        tars-bench cluster [--jobs N]
        tars-bench batching [--runs N] [--messages N] [--seconds N]
        tars-bench outbox [--runs N] [--messages N]
+       tars-bench aliases
        tars-bench processes [--runs N] [--messages N] [--metrics] [--only TEXT]
                             [--inflight N] [--publisher own|rumqttc|paho|all] [--perf DIR]
                             [--json FILE]
@@ -71,6 +72,8 @@ usage: tars-bench [--smoke] [--runs N] [--broker mosquitto|embedded] [--no-cost]
                 memory and durable (TARS_OUTBOX_DIR) under each fsync policy: the
                 rate publish returned, the rate delivered, CPU and disk bytes per
                 message (default 3 runs of 100,000; build the binaries first)
+  aliases       the bytes MQTT 5 topic aliases save on the pipeline example's publishes
+                (the lookup's CPU: cargo bench -p tars-bench --bench micro -- topic_alias)
   cluster       jobs per second through a share group of 1, 2 and 4 workers on a
                 3-node rmqtt cluster (default 10,000 jobs; needs protoc to build
                 the rmqtt node the first time)
@@ -218,6 +221,52 @@ fn outbox_command(args: &[String]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `tars-bench aliases`: the PUBLISH bytes of 1,000 turns of the pipeline example (an
+/// `stt/final`, `llm/request`, `llm/response` and `tts/say` envelope each), in full and
+/// by topic alias through mosquitto's 10.
+fn aliases() {
+    let turn = [
+        (
+            "stt/final",
+            "stt.final",
+            serde_json::json!({"text": "what is the weather like today", "confidence": 0.93}),
+        ),
+        (
+            "llm/request",
+            "llm.request",
+            serde_json::json!({"prompt": "what is the weather like today"}),
+        ),
+        (
+            "llm/response",
+            "llm.response",
+            serde_json::json!({"reply": "Sunny, 21 degrees, a light wind from the west."}),
+        ),
+        (
+            "tts/say",
+            "tts.say",
+            serde_json::json!({"text": "Sunny, 21 degrees, a light wind from the west.", "voice": "tars"}),
+        ),
+    ];
+    let mut publishes = Vec::new();
+    for _ in 0..1000 {
+        for (topic, event_type, data) in &turn {
+            let payload =
+                tars::bench::encode_envelope(&tars::new_id(), event_type, "pipeline", data)
+                    .expect("encodes");
+            publishes.push((*topic, bytes::Bytes::from(payload)));
+        }
+    }
+    let full = tars::bench::v5_publish_bytes(&publishes, 0);
+    let aliased = tars::bench::v5_publish_bytes(&publishes, 10);
+    println!(
+        "{} publishes: {full} bytes in full, {aliased} by alias: {} saved ({:.1}%, {:.1} bytes per publish)",
+        publishes.len(),
+        full - aliased,
+        (full - aliased) as f64 * 100.0 / full as f64,
+        (full - aliased) as f64 / publishes.len() as f64
+    );
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -228,6 +277,10 @@ fn main() -> ExitCode {
         Some("cluster") => cluster_command(&args[1..]),
         Some("batching") => batching_command(&args[1..]),
         Some("outbox") => outbox_command(&args[1..]),
+        Some("aliases") => {
+            aliases();
+            return ExitCode::SUCCESS;
+        }
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -150,3 +150,46 @@ impl Dedup {
         self.0.is_duplicate(payload)
     }
 }
+
+/// The bytes the MQTT 5 PUBLISH packets of `publishes` (topic and payload, QoS 1, with
+/// an envelope's content type) take on the wire, by topic alias when `aliases` is more
+/// than 0 (the broker's Topic Alias Maximum), in full otherwise.
+pub fn v5_publish_bytes(publishes: &[(&str, bytes::Bytes)], aliases: u16) -> usize {
+    let mut table = crate::connection::topic_alias::TopicAliases::new(aliases);
+    let mut buffer = bytes::BytesMut::new();
+    for (topic, payload) in publishes {
+        let mut publish =
+            wire::PublishPacket::new(topic, crate::QoS::AtLeastOnce, false, payload.clone())
+                .with_properties(crate::contract::properties::Properties::envelope());
+        publish.pkid = 1;
+        let packet = match table.as_mut() {
+            Some(table) => {
+                let (alias, with_topic) = table.alias(&publish.topic);
+                wire::Outgoing::AliasedPublish {
+                    publish,
+                    alias,
+                    with_topic,
+                }
+            }
+            None => wire::Outgoing::Publish(publish),
+        };
+        let _ = wire::encode(crate::MqttVersion::V5, &packet, &mut buffer, usize::MAX);
+    }
+    buffer.len()
+}
+
+/// A topic alias table, for the micro-benchmark of its lookup.
+#[derive(Debug)]
+pub struct TopicAliases(crate::connection::topic_alias::TopicAliases);
+
+impl TopicAliases {
+    /// A table of `maximum` aliases (at least 1).
+    pub fn new(maximum: u16) -> Self {
+        Self(crate::connection::topic_alias::TopicAliases::new(maximum.max(1)).expect("at least 1"))
+    }
+
+    /// The alias of `topic` and whether the topic goes with it.
+    pub fn alias(&mut self, topic: &bytes::Bytes) -> (u16, bool) {
+        self.0.alias(topic)
+    }
+}
