@@ -26,11 +26,7 @@ struct Figures {
 }
 
 pub fn run(jobs: u64) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = crate::processes::one_thread_runtime()?;
     runtime.block_on(async {
         cargo_build(
             &workspace_root(),

@@ -109,6 +109,14 @@ fn option_value(args: &mut std::slice::Iter<'_, String>, name: &str) -> Result<S
         .ok_or_else(|| format!("{name} needs a value"))
 }
 
+/// `text` as a whole number of at least 1, or an error naming the option.
+fn positive(name: &str, text: String) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(format!("{name} takes a whole number of at least 1"))
+}
+
 fn cluster_command(args: &[String]) -> Result<ExitCode, String> {
     let mut jobs = 10_000;
     let mut args = args.iter();
@@ -180,16 +188,10 @@ fn batching_command(args: &[String]) -> Result<ExitCode, String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| option_value(&mut args, name);
-        let whole = |name: &str, text: String| {
-            text.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(format!("{name} takes a whole number of at least 1"))
-        };
         match arg.as_str() {
-            "--runs" => options.runs = whole("--runs", value("--runs")?)? as usize,
-            "--messages" => options.messages = whole("--messages", value("--messages")?)?,
-            "--seconds" => options.seconds = whole("--seconds", value("--seconds")?)?,
+            "--runs" => options.runs = positive("--runs", value("--runs")?)? as usize,
+            "--messages" => options.messages = positive("--messages", value("--messages")?)?,
+            "--seconds" => options.seconds = positive("--seconds", value("--seconds")?)?,
             other => return Err(format!("unknown option {other:?} for `batching`")),
         }
     }
@@ -205,15 +207,9 @@ fn outbox_command(args: &[String]) -> Result<ExitCode, String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| option_value(&mut args, name);
-        let whole = |name: &str, text: String| {
-            text.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(format!("{name} takes a whole number of at least 1"))
-        };
         match arg.as_str() {
-            "--runs" => options.runs = whole("--runs", value("--runs")?)? as usize,
-            "--messages" => options.messages = whole("--messages", value("--messages")?)?,
+            "--runs" => options.runs = positive("--runs", value("--runs")?)? as usize,
+            "--messages" => options.messages = positive("--messages", value("--messages")?)?,
             other => return Err(format!("unknown option {other:?} for `outbox`")),
         }
     }

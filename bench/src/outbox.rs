@@ -60,11 +60,7 @@ fn write_bytes(pid: u32) -> u64 {
 }
 
 pub fn run(options: &Options) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = crate::processes::one_thread_runtime()?;
     runtime.block_on(async {
         let broker =
             tars_tests::Mosquitto::start_with("allow_anonymous true\nmax_queued_messages 0\n");

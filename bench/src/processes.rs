@@ -269,11 +269,7 @@ pub fn run(options: &Options) -> Result<Table, String> {
         ..
     } = options;
     METRICS_ENDPOINT.store(metrics, std::sync::atomic::Ordering::Relaxed);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = one_thread_runtime()?;
     runtime.block_on(async {
         let mut config = String::from("allow_anonymous true\nmax_queued_messages 0\n");
         if let Some(inflight) = options.inflight {
@@ -465,6 +461,16 @@ fn paced(client: &rumqttc::AsyncClient, topic: &str, rate: u64, payloads: Vec<By
             }
         }
     }
+}
+
+/// The runtime of a benchmark that measures other processes: one worker thread, so that
+/// the measuring takes as little of the machine as it can.
+pub(crate) fn one_thread_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// The middle value (the upper one of an even count).
