@@ -10,6 +10,7 @@
 //! manifest) that may exceed it; what waits beyond that stays in the bounded data lane.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::wire::{Delivery, PublishPacket};
 use crate::QoS;
@@ -163,32 +164,43 @@ impl Outbox {
         }
     }
 
-    /// PUBACK: a QoS 1 publish is delivered (under MQTT 5 perhaps to no subscriber).
-    /// False for an unknown packet id.
-    pub(crate) fn on_puback(&mut self, pkid: u16, no_subscribers: bool) -> bool {
-        let outcome = match no_subscribers {
+    /// PUBACK: a QoS 1 publish is delivered (under MQTT 5 perhaps to no subscriber),
+    /// counted in `answered`. False for an unknown packet id.
+    pub(crate) fn on_puback(
+        &mut self,
+        pkid: u16,
+        no_subscribers: bool,
+        answered: &AtomicU64,
+    ) -> bool {
+        self.complete(pkid, answered, |_| match no_subscribers {
             true => Delivery::NoSubscribers,
             false => Delivery::Acknowledged,
-        };
-        self.complete(pkid, outcome)
+        })
     }
 
     /// MQTT 5: a PUBACK or PUBREC with a refusal; the publish is done with, not
-    /// delivered. False for an unknown packet id.
-    pub(crate) fn on_refused(&mut self, pkid: u16, reason: String) -> bool {
-        self.complete(pkid, Delivery::Refused(reason))
+    /// delivered, counted in `refused`. False for an unknown packet id.
+    pub(crate) fn on_refused(&mut self, pkid: u16, reason: String, refused: &AtomicU64) -> bool {
+        self.complete(pkid, refused, |_| Delivery::Refused(reason))
     }
 
-    /// The broker is done with the publish: its waiting publisher is told how.
-    fn complete(&mut self, pkid: u16, outcome: Delivery) -> bool {
+    /// The broker is done with the publish: it is counted, then its waiting publisher
+    /// is told how (`outcome`), so that one who reads the counters next sees it.
+    fn complete(
+        &mut self,
+        pkid: u16,
+        counter: &AtomicU64,
+        outcome: impl FnOnce(&InFlight) -> Delivery,
+    ) -> bool {
         let Some(entry) = self.in_flight.remove(&pkid) else {
             return false;
         };
+        counter.fetch_add(1, Ordering::Relaxed);
         if entry.publish.qos == QoS::ExactlyOnce {
             self.qos2_in_flight -= 1;
         }
         if let Some(receipt) = &entry.publish.receipt {
-            receipt.deliver(outcome);
+            receipt.deliver(outcome(&entry));
         }
         if let Some(seq) = entry.publish.durable {
             self.done_durable.push(seq.get());
@@ -215,14 +227,12 @@ impl Outbox {
         }
     }
 
-    /// PUBCOMP: a QoS 2 publish is complete.
-    pub(crate) fn on_pubcomp(&mut self, pkid: u16) -> bool {
-        let no_subscribers = self.in_flight.get(&pkid).is_some_and(|e| e.no_subscribers);
-        let outcome = match no_subscribers {
+    /// PUBCOMP: a QoS 2 publish is complete, counted in `answered`.
+    pub(crate) fn on_pubcomp(&mut self, pkid: u16, answered: &AtomicU64) -> bool {
+        self.complete(pkid, answered, |entry| match entry.no_subscribers {
             true => Delivery::NoSubscribers,
             false => Delivery::Acknowledged,
-        };
-        self.complete(pkid, outcome)
+        })
     }
 
     /// The connection failed: unacknowledged publishes are kept for the next one, in
@@ -285,7 +295,7 @@ mod tests {
         let waiting =
             tokio::time::timeout(std::time::Duration::from_millis(20), receipt.delivered());
         assert!(waiting.await.is_err(), "not acknowledged yet");
-        assert!(outbox.on_puback(again.pkid, false));
+        assert!(outbox.on_puback(again.pkid, false, &AtomicU64::new(0)));
         assert_eq!(receipt.delivered().await, Delivery::Acknowledged);
     }
 
@@ -297,7 +307,7 @@ mod tests {
         p.receipt = Some(receipt.clone());
         outbox.track(&mut p);
         assert!(!outbox.has_room());
-        assert!(outbox.on_refused(p.pkid, "not authorized".into()));
+        assert!(outbox.on_refused(p.pkid, "not authorized".into(), &AtomicU64::new(0)));
         assert!(outbox.has_room());
         assert_eq!(
             receipt.delivered().await,
@@ -311,10 +321,10 @@ mod tests {
         let first = sent(&mut outbox, 1, QoS::AtLeastOnce);
         sent(&mut outbox, 2, QoS::AtLeastOnce);
         assert!(!outbox.has_room());
-        assert!(outbox.on_puback(first, false));
+        assert!(outbox.on_puback(first, false, &AtomicU64::new(0)));
         assert!(outbox.has_room());
         assert!(
-            !outbox.on_puback(first, false),
+            !outbox.on_puback(first, false, &AtomicU64::new(0)),
             "a second PUBACK is unknown"
         );
     }
@@ -326,7 +336,7 @@ mod tests {
         sent(&mut outbox, 2, QoS::AtLeastOnce);
         sent(&mut outbox, 3, QoS::ExactlyOnce);
         sent(&mut outbox, 4, QoS::AtMostOnce);
-        outbox.on_puback(first, false);
+        outbox.on_puback(first, false, &AtomicU64::new(0));
         assert_eq!(outbox.on_connection_lost(), 2);
         let again: Vec<_> = std::iter::from_fn(|| outbox.next_kept()).collect();
         let topics: Vec<_> = again.iter().map(PublishPacket::topic).collect();
@@ -350,7 +360,7 @@ mod tests {
         sent(&mut outbox, 2, QoS::AtLeastOnce);
         outbox.set_window(2, 2);
         assert!(!outbox.has_room());
-        outbox.on_puback(first, false);
+        outbox.on_puback(first, false, &AtomicU64::new(0));
         assert!(outbox.has_room());
         outbox.set_window(0, 0);
         assert!(
@@ -395,7 +405,7 @@ mod tests {
             outbox.next_kept().is_none(),
             "a released QoS 2 still holds its place"
         );
-        assert!(outbox.on_pubcomp(first));
+        assert!(outbox.on_pubcomp(first, &AtomicU64::new(0)));
         let next = outbox.next_kept().expect("room after the PUBCOMP");
         assert_eq!(next.payload.as_ref(), [3]);
     }

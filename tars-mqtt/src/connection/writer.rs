@@ -25,7 +25,7 @@ use super::topic_alias::TopicAliases;
 use super::wire::{
     self, Delivery, Incoming, Outgoing, PubAnswer, PublishPacket, Receipt, SubscribeOutcome,
 };
-use super::{Command, Connection, Counters};
+use super::{Command, Connection};
 use crate::QoS;
 
 /// Bytes gathered before a write, so that one write carries a batch.
@@ -208,22 +208,19 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         match packet {
             Incoming::PubAck(pkid, PubAnswer::Refused(reason)) => {
                 tracing::warn!(pkid, reason, "the broker refused a QoS 1 publish");
-                if self.lanes.outbox.on_refused(pkid, reason) {
-                    Counters::bump(&self.connection.counters.publishes_refused);
-                }
+                let refused = &self.connection.counters.publishes_refused;
+                self.lanes.outbox.on_refused(pkid, reason, refused);
             }
             Incoming::PubAck(pkid, answer) => {
                 let heard = answer == PubAnswer::NoSubscribers;
-                if self.lanes.outbox.on_puback(pkid, heard) {
-                    Counters::bump(&self.connection.counters.publishes_acknowledged);
-                }
+                let answered = &self.connection.counters.publishes_acknowledged;
+                self.lanes.outbox.on_puback(pkid, heard, answered);
             }
             Incoming::PubRec(pkid, PubAnswer::Refused(reason)) => {
                 // A refused QoS 2 publish ends at its PUBREC (MQTT 5, 4.3.3).
                 tracing::warn!(pkid, reason, "the broker refused a QoS 2 publish");
-                if self.lanes.outbox.on_refused(pkid, reason) {
-                    Counters::bump(&self.connection.counters.publishes_refused);
-                }
+                let refused = &self.connection.counters.publishes_refused;
+                self.lanes.outbox.on_refused(pkid, reason, refused);
             }
             Incoming::PubRec(pkid, answer) => {
                 self.lanes
@@ -232,9 +229,8 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
                 self.encode(&Outgoing::PubRel(pkid))?;
             }
             Incoming::PubComp(pkid) => {
-                if self.lanes.outbox.on_pubcomp(pkid) {
-                    Counters::bump(&self.connection.counters.publishes_acknowledged);
-                }
+                let answered = &self.connection.counters.publishes_acknowledged;
+                self.lanes.outbox.on_pubcomp(pkid, answered);
             }
             Incoming::PubRel(pkid) => {
                 if !self.connection.qos2.released(pkid) {
