@@ -38,7 +38,7 @@ impl DurableLane {
             payload: publish.payload,
             qos: publish.qos as u8,
             retain: publish.retain,
-            properties: publish.properties.map(|p| (*p).clone()),
+            properties: publish.properties,
             trace: publish
                 .trace
                 .map(|t| (t.traceparent(), t.tracestate().map(str::to_owned))),
@@ -81,7 +81,7 @@ impl DurableLane {
         };
         let mut packet =
             PublishPacket::from_stored(stored.topic, qos, stored.retain, stored.payload);
-        packet.properties = stored.properties.map(Arc::new);
+        packet.properties = stored.properties;
         packet.trace = stored
             .trace
             .and_then(|(parent, state)| TraceContext::parse(&parent, state.as_deref()))

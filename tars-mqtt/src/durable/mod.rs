@@ -182,7 +182,7 @@ impl DurableOutbox {
         kept: impl FnOnce(u64),
     ) -> Result<u64, KeepError> {
         let mut kept = Some(kept);
-        let size = record::encode_publish(0, publish).len() as u64;
+        let size = record::publish_len(publish) as u64;
         let max = self.config.max_bytes as u64;
         let deadline = tokio::time::Instant::now() + self.config.full_wait;
         let (seq, appended) = loop {

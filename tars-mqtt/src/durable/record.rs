@@ -28,7 +28,8 @@ pub(crate) struct StoredPublish {
     /// 1 or 2.
     pub(crate) qos: u8,
     pub(crate) retain: bool,
-    pub(crate) properties: Option<Properties>,
+    /// Shared with the publish it was kept from (most publishes share one).
+    pub(crate) properties: Option<std::sync::Arc<Properties>>,
     /// MQTT 5: `traceparent` and `tracestate`.
     pub(crate) trace: Option<(String, Option<String>)>,
 }
@@ -109,6 +110,30 @@ pub(crate) fn encode_publish(seq: u64, publish: &StoredPublish) -> Bytes {
     }
     body.put_slice(&publish.payload);
     frame(body)
+}
+
+/// The size of [`encode_publish`]'s record, counted without writing it (the outbox's
+/// bound is checked before the sequence number is known).
+pub(crate) fn publish_len(publish: &StoredPublish) -> usize {
+    let text = |len: usize| 4 + len;
+    let opt_text = |len: Option<usize>| 1 + len.map_or(0, text);
+    let properties = publish.properties.as_ref().map_or(1, |p| {
+        let user: usize = p
+            .user
+            .iter()
+            .map(|(k, v)| text(k.len()) + text(v.len()))
+            .sum();
+        1 + 4
+            + user
+            + opt_text(p.content_type.as_ref().map(String::len))
+            + opt_text(p.response_topic.as_ref().map(String::len))
+            + opt_text(p.correlation_data.as_ref().map(Bytes::len))
+            + if p.message_expiry.is_some() { 9 } else { 1 }
+    });
+    let trace = publish.trace.as_ref().map_or(1, |(parent, state)| {
+        1 + text(parent.len()) + opt_text(state.as_ref().map(String::len))
+    });
+    HEADER + 1 + 8 + 1 + 1 + text(publish.topic.len()) + properties + trace + publish.payload.len()
 }
 
 /// An ack record, header included.
@@ -236,13 +261,13 @@ fn decode_body(mut body: &[u8]) -> Option<Record> {
                         true => return None,
                         false => None,
                     };
-                    Some(Properties {
+                    Some(std::sync::Arc::new(Properties {
                         user,
                         content_type,
                         response_topic,
                         correlation_data,
                         message_expiry,
-                    })
+                    }))
                 }
             };
             let trace = match take_flag(&mut body)? {
@@ -275,13 +300,13 @@ mod tests {
             payload: Bytes::from_static(br#"{"id":"1","type":"t","data":{}}"#),
             qos: 1,
             retain: false,
-            properties: Some(Properties {
+            properties: Some(std::sync::Arc::new(Properties {
                 user: vec![("origin".into(), "kitchen".into())],
                 content_type: Some("application/json".into()),
                 response_topic: None,
                 correlation_data: Some(Bytes::from_static(b"\x00\x01")),
                 message_expiry: Some(Duration::from_secs(30)),
-            }),
+            })),
             trace: Some(("00-abc-def-01".into(), None)),
         }
     }
@@ -297,6 +322,18 @@ mod tests {
         assert_eq!(first, Record::Publish(7, Box::new(publish())));
         assert_eq!(read(&log[used..]), Read::Record(Record::Ack(7), HEADER + 9));
         assert_eq!(read(&log[used + HEADER + 9..]), Read::End);
+    }
+
+    #[test]
+    fn a_publish_record_is_as_long_as_counted() {
+        let bare = StoredPublish {
+            properties: None,
+            trace: None,
+            ..publish()
+        };
+        for publish in [publish(), bare] {
+            assert_eq!(encode_publish(9, &publish).len(), publish_len(&publish));
+        }
     }
 
     #[test]
