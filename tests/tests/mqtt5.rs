@@ -573,20 +573,25 @@ async fn no_local_keeps_a_client_from_hearing_its_own_publishes() {
     client.shutdown().await.unwrap();
 }
 
+/// Publishes `name` as the retained current character, as a third party would.
+async fn retain_character(probe: &Probe, name: &'static str) {
+    probe
+        .client
+        .publish(
+            "system/character/current",
+            name,
+            rumqttc::PublishOptions::at_least_once().retained(),
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retain_handling_and_retain_as_published_shape_what_a_subscription_gets() {
     init_tracing();
     let broker = Mosquitto::start();
     let probe = Probe::start(broker.port(), &[]).await;
-    probe
-        .client
-        .publish(
-            "system/character/current",
-            "tars",
-            rumqttc::PublishOptions::at_least_once().retained(),
-        )
-        .await
-        .unwrap();
+    retain_character(&probe, "tars").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cases = [
         // (retain handling, retain as published, what arrives: payload and retain flag)
@@ -606,15 +611,7 @@ async fn retain_handling_and_retain_as_published_shape_what_a_subscription_gets(
         };
         let (client, mut rx) =
             subscribed_with(&broker, "retained", "system/character/current", subscribe).await;
-        probe
-            .client
-            .publish(
-                "system/character/current",
-                "case",
-                rumqttc::PublishOptions::at_least_once().retained(),
-            )
-            .await
-            .unwrap();
+        retain_character(&probe, "case").await;
         let got = arriving(&mut rx, Duration::from_millis(500)).await;
         let expected: Vec<(String, bool)> = expected
             .into_iter()
@@ -625,15 +622,7 @@ async fn retain_handling_and_retain_as_published_shape_what_a_subscription_gets(
             "{retain_handling:?}, retain_as_published = {retain_as_published}"
         );
         // Put the first retained message back for the next case.
-        probe
-            .client
-            .publish(
-                "system/character/current",
-                "tars",
-                rumqttc::PublishOptions::at_least_once().retained(),
-            )
-            .await
-            .unwrap();
+        retain_character(&probe, "tars").await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         client.shutdown().await.unwrap();
     }
