@@ -72,7 +72,7 @@ if [ $# -eq 0 ]; then
     --test health --test faults --test acks_and_acl \
     --test flow_control --test liveness --test websockets --test services \
     --test shared_subscriptions --test metrics --test broker_list --test failure_recovery --test failure_policies \
-    --test bursts --test intake_bound --test batching --test durable_outbox
+    --test bursts --test intake_bound --test batching --test durable_outbox --test dispatch
 fi
 
 if [ $# -eq 0 ]; then

@@ -31,6 +31,14 @@ pub enum CostPath {
     Inbound,
     /// [`CostPath::Inbound`] with metrics on (each handler call timed for its histogram).
     InboundMetrics,
+    /// [`CostPath::Inbound`] as MQTT 5 brokers send it: routed by the subscription
+    /// identifier the message carries, not by its topic.
+    InboundIdentified,
+    /// Samples on [`ROOMS`] topics in turn to one wildcard handler (`bench/rooms/+`):
+    /// each topic is matched against the route table anew.
+    InboundTopics,
+    /// [`CostPath::InboundTopics`] routed by subscription identifier.
+    InboundTopicsIdentified,
     /// `client.publish(&sample)`: envelope, encoding, the request to rumqttc.
     Outbound,
     /// Decoding the user's type alone (`Sample` from its JSON), for reference.
@@ -41,9 +49,12 @@ pub enum CostPath {
 
 impl CostPath {
     /// Every path, in report order.
-    pub const ALL: [CostPath; 5] = [
+    pub const ALL: [CostPath; 8] = [
         CostPath::Inbound,
         CostPath::InboundMetrics,
+        CostPath::InboundIdentified,
+        CostPath::InboundTopics,
+        CostPath::InboundTopicsIdentified,
         CostPath::Outbound,
         CostPath::UserDecode,
         CostPath::RawDecode,
@@ -54,6 +65,9 @@ impl CostPath {
         match self {
             Self::Inbound => "inbound",
             Self::InboundMetrics => "inbound_metrics",
+            Self::InboundIdentified => "inbound_identified",
+            Self::InboundTopics => "inbound_topics",
+            Self::InboundTopicsIdentified => "inbound_topics_identified",
             Self::Outbound => "outbound",
             Self::UserDecode => "user_decode",
             Self::RawDecode => "raw_decode",
@@ -91,8 +105,40 @@ pub fn run(path: CostPath, messages: u64) -> Counted {
         .build()
         .expect("a current-thread runtime");
     let allocations = match path {
-        CostPath::Inbound => inbound(&runtime, messages, false),
-        CostPath::InboundMetrics => inbound(&runtime, messages, true),
+        CostPath::Inbound => inbound(&runtime, messages, Inbound::default()),
+        CostPath::InboundMetrics => inbound(
+            &runtime,
+            messages,
+            Inbound {
+                metrics: true,
+                ..Inbound::default()
+            },
+        ),
+        CostPath::InboundIdentified => inbound(
+            &runtime,
+            messages,
+            Inbound {
+                identified: true,
+                ..Inbound::default()
+            },
+        ),
+        CostPath::InboundTopics => inbound(
+            &runtime,
+            messages,
+            Inbound {
+                rooms: true,
+                ..Inbound::default()
+            },
+        ),
+        CostPath::InboundTopicsIdentified => inbound(
+            &runtime,
+            messages,
+            Inbound {
+                rooms: true,
+                identified: true,
+                ..Inbound::default()
+            },
+        ),
         CostPath::Outbound => outbound(&runtime, messages),
         CostPath::UserDecode => {
             let data = serde_json::to_vec(&Sample::new(7)).expect("serializes");
@@ -122,6 +168,47 @@ fn measured<F: Future>(runtime: &Runtime, work: F) -> u64 {
     alloc::allocations() - before
 }
 
+/// How the inbound samples arrive.
+#[derive(Debug, Clone, Copy, Default)]
+struct Inbound {
+    /// Metrics on.
+    metrics: bool,
+    /// On [`ROOMS`] topics in turn, to a handler of [`ROOMS_FILTER`].
+    rooms: bool,
+    /// Carrying their subscription's identifier.
+    identified: bool,
+}
+
+/// The topics of [`CostPath::InboundTopics`].
+const ROOMS: usize = 8;
+/// The wildcard handler's filter of [`CostPath::InboundTopics`].
+const ROOMS_FILTER: &str = "bench/rooms/+";
+
+/// The detached client of an inbound path: the typed sample handler, or the same
+/// work on [`ROOMS_FILTER`].
+fn inbound_client(runtime: &Runtime, how: Inbound) -> tars::bench::Detached {
+    if !how.rooms {
+        return detached(runtime, Some(handlers::AT_MOST_ONCE), how.metrics);
+    }
+    let config = tars::Config::builder("mqtt://127.0.0.1:1883", "bench-cost")
+        .enable_heartbeat(false)
+        .metrics(how.metrics)
+        .build()
+        .expect("a valid configuration");
+    let _guard = runtime.enter();
+    tars::Client::builder(config)
+        .subscribe(
+            ROOMS_FILTER,
+            tars::QoS::AtMostOnce,
+            |message: tars::Message| async move {
+                let sample: Sample = tars::bench::decode_event(&message).expect("a sample");
+                tally::record(sample.seq);
+            },
+        )
+        .detached()
+        .expect("a detached client")
+}
+
 fn detached(
     runtime: &Runtime,
     handler: Option<&'static str>,
@@ -141,14 +228,22 @@ fn detached(
     builder.detached().expect("a detached client")
 }
 
-fn publishes(payload: &Bytes, count: u64) -> Vec<Received> {
-    (0..count)
-        .map(|_| {
-            Received::new(Publish::from_bytes(
-                SAMPLE_TOPIC,
-                QoS::AtMostOnce,
-                payload.clone(),
-            ))
+fn publishes(payload: &Bytes, count: u64, how: Inbound) -> Vec<Received> {
+    let rooms: Vec<String> = (0..ROOMS)
+        .map(|room| format!("bench/rooms/{room}"))
+        .collect();
+    (0..count as usize)
+        .map(|i| {
+            let (topic, filter) = match how.rooms {
+                true => (rooms[i % ROOMS].as_str(), ROOMS_FILTER),
+                false => (SAMPLE_TOPIC, SAMPLE_TOPIC),
+            };
+            let received =
+                Received::new(Publish::from_bytes(topic, QoS::AtMostOnce, payload.clone()));
+            match how.identified {
+                true => received.through(filter),
+                false => received,
+            }
         })
         .collect()
 }
@@ -173,12 +268,12 @@ async fn settle(client: &tars::bench::Detached, delivered: u64) {
     client.drain();
 }
 
-fn inbound(runtime: &Runtime, messages: u64, metrics: bool) -> u64 {
-    let mut client = detached(runtime, Some(handlers::AT_MOST_ONCE), metrics);
+fn inbound(runtime: &Runtime, messages: u64, how: Inbound) -> u64 {
+    let mut client = inbound_client(runtime, how);
     let payload = Bytes::from(envelope(Sample::new(7), "bench-cost"));
     tally::reset();
-    runtime.block_on(feed(&mut client, publishes(&payload, WARMUP)));
-    let input = publishes(&payload, messages);
+    runtime.block_on(feed(&mut client, publishes(&payload, WARMUP, how)));
+    let input = publishes(&payload, messages, how);
     let allocations = measured(runtime, feed(&mut client, input));
     assert_eq!(
         tally::received(),

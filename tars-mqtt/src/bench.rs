@@ -91,6 +91,14 @@ impl Received {
     pub fn new(publish: Publish) -> Self {
         Self(wire::received_from_library(publish))
     }
+
+    /// The same packet as an MQTT 5 broker sends it through the subscription of
+    /// `filter`: carrying that subscription's identifier.
+    pub fn through(mut self, filter: &str) -> Self {
+        let identifier = crate::connection::filter::identifier_of(filter);
+        self.0.subscription_ids = vec![identifier as usize];
+        self
+    }
 }
 
 /// Writes an envelope as every publish does.

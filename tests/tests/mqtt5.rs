@@ -725,3 +725,180 @@ async fn a_redirect_in_the_connack_is_followed_to_the_server_it_names() {
     probe.expect_on("moved/here", WAIT).await;
     client.shutdown().await.unwrap();
 }
+
+type FilterLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Subscribes `filter` on `client` with a handler that logs the filter per message.
+async fn log_filter(client: &Client, filter: &'static str, log: &FilterLog) {
+    let log = log.clone();
+    client
+        .subscribe(filter, QoS::AtLeastOnce, move |_: Message| {
+            let log = log.clone();
+            async move { log.lock().unwrap().push(filter.to_owned()) }
+        })
+        .await
+        .unwrap();
+}
+
+/// The filters logged, sorted, once `count` are in and nothing more came for 300 ms.
+async fn logged(log: &FilterLog, count: usize) -> Vec<String> {
+    tars_tests::eventually(WAIT, "the deliveries", || {
+        log.lock().unwrap().len() >= count
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut filters = log.lock().unwrap().clone();
+    filters.sort();
+    filters
+}
+
+const OVERLAPPING: [&str; 5] = ["a/b", "a/+", "a/#", "+/b", "$share/g/a/b"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_subscription_of_a_message_reaches_its_own_handlers_by_identifier() {
+    init_tracing();
+    // mosquitto sends an MQTT 5 client one copy per matching subscription, each with
+    // that subscription's identifier. Matched by topic, each copy would reach all five
+    // handlers (25 calls); routed by identifier, each handler is called once.
+    let broker = Mosquitto::start();
+    let client = v5_client(broker.port(), "identified").await;
+    let log = FilterLog::default();
+    for filter in OVERLAPPING {
+        log_filter(&client, filter, &log).await;
+    }
+    let probe = Probe::start(broker.port(), &[]).await;
+    probe.publish("a/b", QoS::AtLeastOnce, "{}").await;
+    let mut expected: Vec<String> = OVERLAPPING.iter().map(|f| f.to_string()).collect();
+    expected.sort();
+    assert_eq!(logged(&log, 5).await, expected, "each handler once");
+    client.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_kept_for_a_persistent_session_keep_their_routes_across_a_restart() {
+    init_tracing();
+    // The messages the broker keeps for an absent session carry the identifiers of the
+    // subscriptions of the first run: the restarted client gives each filter the same one.
+    let broker = Mosquitto::start();
+    let client_id = format!("kept-{}", &tars::new_id()[..8]);
+    let persistent = || {
+        tars::Config::builder(format!("mqtt://127.0.0.1:{}", broker.port()), &client_id)
+            .mqtt_version(MqttVersion::V5)
+            .clean_session(false)
+            .build()
+            .unwrap()
+    };
+    let filters = ["a/b", "a/+", "a/#"];
+    let first = Client::connect(persistent()).await.unwrap();
+    let log = FilterLog::default();
+    for filter in filters {
+        log_filter(&first, filter, &log).await;
+    }
+    first.shutdown().await.unwrap();
+
+    let probe = Probe::start(broker.port(), &[]).await;
+    probe.publish("a/b", QoS::AtLeastOnce, "{}").await;
+    let log = FilterLog::default();
+    let again = Client::builder(persistent());
+    let again = filters.iter().fold(again, |builder, &filter| {
+        let log = log.clone();
+        builder.subscribe(filter, QoS::AtLeastOnce, move |_: Message| {
+            let log = log.clone();
+            async move { log.lock().unwrap().push(filter.to_owned()) }
+        })
+    });
+    let again = again.connect().await.unwrap();
+    assert_eq!(
+        logged(&log, 3).await,
+        ["a/#", "a/+", "a/b"],
+        "each handler once"
+    );
+    again.shutdown().await.unwrap();
+}
+
+/// A broker that takes no subscription identifiers (its CONNACK says so): it records
+/// the properties of the SUBSCRIBE it gets, grants it and sends one message on `topic`.
+async fn broker_without_identifiers(
+    topic: &'static str,
+) -> (u16, mpsc::UnboundedReceiver<Vec<u8>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut read = Vec::new();
+        let mut buffer = [0u8; 4096];
+        // CONNACK: accepted, properties: Subscription Identifier Available (0x29) = 0.
+        let _ = socket.read(&mut buffer).await;
+        socket
+            .write_all(&[0x20, 0x05, 0x00, 0x00, 0x02, 0x29, 0x00])
+            .await
+            .unwrap();
+        loop {
+            let n = socket.read(&mut buffer).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            read.extend_from_slice(&buffer[..n]);
+            // A SUBSCRIBE whose remaining length is under 128 bytes: type 0x82, length,
+            // packet id, property length (one byte), properties.
+            let Some(at) = read.iter().position(|&b| b == 0x82) else {
+                continue;
+            };
+            if read.len() < at + 5 || read.len() < at + 2 + read[at + 1] as usize {
+                continue;
+            }
+            let pkid = [read[at + 2], read[at + 3]];
+            let properties_len = read[at + 4] as usize;
+            let _ = tx.send(read[at + 5..at + 5 + properties_len].to_vec());
+            // SUBACK (granted QoS 1), then the message.
+            socket
+                .write_all(&[0x90, 0x04, pkid[0], pkid[1], 0x00, 0x01])
+                .await
+                .unwrap();
+            let mut publish = vec![0x30, (2 + topic.len() + 1 + 2) as u8];
+            publish.extend((topic.len() as u16).to_be_bytes());
+            publish.extend(topic.as_bytes());
+            publish.push(0x00); // no properties
+            publish.extend(b"{}");
+            socket.write_all(&publish).await.unwrap();
+            // Keep the connection open until the client goes.
+            while socket.read(&mut buffer).await.unwrap_or(0) > 0 {}
+            return;
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_without_subscription_identifiers_gets_none_and_messages_are_matched() {
+    init_tracing();
+    let (port, mut subscribe_properties) = broker_without_identifiers("rooms/kitchen").await;
+    let config = tars::Config::builder(format!("mqtt://127.0.0.1:{port}"), "no-identifiers")
+        .mqtt_version(MqttVersion::V5)
+        .enable_heartbeat(false)
+        .enable_health(false)
+        .build()
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let client = Client::builder(config)
+        .subscribe_handler("rooms/+", QoS::AtMostOnce, forward_to(tx))
+        .connect()
+        .await
+        .unwrap();
+    let properties = tokio::time::timeout(WAIT, subscribe_properties.recv())
+        .await
+        .expect("the SUBSCRIBE arrives")
+        .unwrap();
+    assert!(
+        !properties.contains(&0x0B),
+        "no Subscription Identifier property: {properties:02x?}"
+    );
+    let message = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("the message is matched to its handler")
+        .unwrap();
+    assert_eq!(message.topic(), "rooms/kitchen");
+    client.shutdown().await.unwrap();
+}

@@ -241,6 +241,7 @@ impl<D: Dispatcher> Link<D> {
             s.epoch = epoch;
             s.broker_max_packet = limits.max_packet_size;
             s.topic_alias_max = limits.topic_alias_max.unwrap_or(0);
+            s.subscription_identifiers = limits.subscription_identifiers;
             s.broker = broker;
         });
         tracing::info!(

@@ -22,6 +22,7 @@ pub(crate) mod durable_lane;
 pub(crate) mod error;
 pub(crate) mod event_counts;
 pub(crate) mod failover;
+pub(crate) mod filter;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound_qos2;
 pub(crate) mod intake;
@@ -44,6 +45,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::{Config, Error, QoS, Result};
 use event_counts::EventMetrics;
+pub(crate) use filter::Filter;
 use inbound_qos2::InboundQos2;
 use intake::Intake;
 use presence::Presence;
@@ -69,6 +71,9 @@ pub(crate) struct Status {
     pub(crate) topic_alias_max: u16,
     /// The index in the broker list of the broker connected to (or last connected to).
     pub(crate) broker: usize,
+    /// MQTT 5: the broker takes subscription identifiers (each subscription is sent in
+    /// a SUBSCRIBE of its own, with its identifier).
+    pub(crate) subscription_identifiers: bool,
 }
 
 /// The command lane: what the writer sends ahead of the data lane. Unbounded, but small
@@ -80,9 +85,11 @@ pub(crate) enum Command {
     Publish(PublishPacket),
     /// The acknowledgement of a received QoS 1/2 message.
     Ack(InboundAck),
-    /// A SUBSCRIBE; the reply gets the broker's answer per filter.
+    /// A SUBSCRIBE; the reply gets the broker's answer per filter. With `identifier`,
+    /// the packet carries it (MQTT 5; it applies to every filter of the packet).
     Subscribe {
         filters: Vec<Filter>,
+        identifier: Option<u32>,
         reply: oneshot::Sender<Vec<SubscribeOutcome>>,
     },
     /// Sends `last_words`, waits (bounded) until every QoS 1/2 publish is acknowledged,
@@ -97,9 +104,7 @@ pub(crate) enum Command {
 /// reply gets the broker's answer.
 #[derive(Debug)]
 pub(crate) struct SubscribeRequest {
-    pub(crate) filter: String,
-    pub(crate) qos: QoS,
-    pub(crate) options: crate::SubscribeOptions,
+    pub(crate) filter: Filter,
     pub(crate) reply: oneshot::Sender<Result<()>>,
 }
 
@@ -157,9 +162,6 @@ pub(crate) trait SubscriptionSource: Send + Sync {
     /// Each distinct filter once, with the highest QoS asked for it and its options.
     fn subscriptions(&self) -> Vec<Filter>;
 }
-
-/// A filter to subscribe, its QoS and its MQTT 5 options.
-pub(crate) type Filter = (String, QoS, crate::SubscribeOptions);
 
 /// The session's state, shared by its tasks and by the handles that publish through it.
 #[derive(Debug)]
@@ -291,9 +293,7 @@ impl Connection {
     ) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         let request = SubscribeRequest {
-            filter: filter.to_owned(),
-            qos,
-            options,
+            filter: Filter::new(filter.to_owned(), qos, options),
             reply,
         };
         match self.subscribe.send(request) {

@@ -117,29 +117,28 @@ impl<S: SubscriptionSource> SubscriptionsTask<S> {
     async fn restore(&mut self, epoch: u64) -> Result<Vec<(String, String)>, ()> {
         let subscriptions = self.source.subscriptions();
         let mut refused = Vec::new();
-        for chunk in subscriptions.chunks(FILTERS_PER_PACKET) {
-            match self.subscribe_and_wait(chunk.to_vec()).await {
-                Ok(outcomes) => {
-                    for ((filter, _, _), outcome) in chunk.iter().zip(outcomes) {
-                        if let SubscribeOutcome::Refused(reason) = outcome {
-                            let answer = refusal(&reason);
-                            tracing::error!(
-                                filter,
-                                answer,
-                                "the broker refused the subscription (check the broker's ACL for this client)"
-                            );
-                            refused.push((filter.clone(), answer));
-                        }
+        match self.subscribe_and_wait(&subscriptions).await {
+            Ok(outcomes) => {
+                for (subscription, outcome) in subscriptions.iter().zip(outcomes) {
+                    if let SubscribeOutcome::Refused(reason) = outcome {
+                        let filter = &subscription.filter;
+                        let answer = refusal(&reason);
+                        tracing::error!(
+                            filter,
+                            answer,
+                            "the broker refused the subscription (check the broker's ACL for this client)"
+                        );
+                        refused.push((filter.clone(), answer));
                     }
                 }
-                Err(Interrupted::TimedOut) => {
-                    tracing::warn!(
-                        epoch,
-                        "the broker did not acknowledge subscriptions within {SUBACK_TIMEOUT:?}"
-                    );
-                }
-                Err(Interrupted::ConnectionLost | Interrupted::Closed) => return Err(()),
             }
+            Err(Interrupted::TimedOut) => {
+                tracing::warn!(
+                    epoch,
+                    "the broker did not acknowledge subscriptions within {SUBACK_TIMEOUT:?}"
+                );
+            }
+            Err(Interrupted::ConnectionLost | Interrupted::Closed) => return Err(()),
         }
         if !subscriptions.is_empty() {
             tracing::info!(count = subscriptions.len(), "subscriptions restored");
@@ -169,17 +168,20 @@ impl<S: SubscriptionSource> SubscriptionsTask<S> {
     }
 
     async fn subscribe_one(&mut self, request: SubscribeRequest) {
-        let filters = vec![(request.filter.clone(), request.qos, request.options)];
-        let result = match self.subscribe_and_wait(filters).await {
+        let subscription = request.filter;
+        let result = match self
+            .subscribe_and_wait(std::slice::from_ref(&subscription))
+            .await
+        {
             Ok(outcomes) => match outcomes.into_iter().next() {
                 Some(SubscribeOutcome::Refused(reason)) => Err(Error::SubscriptionRefused {
-                    filter: request.filter,
+                    filter: subscription.filter,
                     answer: refusal(&reason),
                 }),
                 _ => {
                     tracing::info!(
-                        filter = request.filter,
-                        qos = request.qos as u8,
+                        filter = subscription.filter,
+                        qos = subscription.qos as u8,
                         "subscribed"
                     );
                     Ok(())
@@ -196,27 +198,40 @@ impl<S: SubscriptionSource> SubscriptionsTask<S> {
         let _ = request.reply.send(result);
     }
 
-    /// Sends one SUBSCRIBE and waits for the broker's answer per filter.
+    /// Sends the SUBSCRIBE packets for `filters` and waits for the broker's answer per
+    /// filter, in their order.
     async fn subscribe_and_wait(
         &mut self,
-        filters: Vec<Filter>,
+        filters: &[Filter],
     ) -> Result<Vec<SubscribeOutcome>, Interrupted> {
-        let epoch = self.status.borrow().epoch;
-        let (reply, answer) = oneshot::channel();
-        if self
-            .connection
-            .commands
-            .send(Command::Subscribe { filters, reply })
-            .is_err()
-        {
-            return Err(Interrupted::Closed);
+        let status = *self.status.borrow();
+        let epoch = status.epoch;
+        let mut answers = Vec::new();
+        for (filters, identifier) in packets(filters, status.subscription_identifiers) {
+            let (reply, answer) = oneshot::channel();
+            let command = Command::Subscribe {
+                filters,
+                identifier,
+                reply,
+            };
+            if self.connection.commands.send(command).is_err() {
+                return Err(Interrupted::Closed);
+            }
+            answers.push(answer);
         }
+        let all_answers = async move {
+            let mut outcomes = Vec::new();
+            for answer in answers {
+                outcomes.extend(answer.await?);
+            }
+            Ok::<_, oneshot::error::RecvError>(outcomes)
+        };
         let wait = async {
-            tokio::pin!(answer);
+            tokio::pin!(all_answers);
             loop {
                 tokio::select! {
-                    outcome = &mut answer => {
-                        return outcome.map_err(|_| Interrupted::ConnectionLost);
+                    outcomes = &mut all_answers => {
+                        return outcomes.map_err(|_| Interrupted::ConnectionLost);
                     }
                     changed = self.status.changed() => {
                         let status = *self.status.borrow_and_update();
@@ -237,5 +252,60 @@ impl<S: SubscriptionSource> SubscriptionsTask<S> {
         timeout(SUBACK_TIMEOUT, wait)
             .await
             .unwrap_or(Err(Interrupted::TimedOut))
+    }
+}
+
+/// The SUBSCRIBE packets for `filters`, with their identifiers: under MQTT 5 with a
+/// broker that takes identifiers, one packet per filter (an identifier belongs to a
+/// whole packet); otherwise up to [`FILTERS_PER_PACKET`] filters per packet.
+fn packets(filters: &[Filter], identifiers: bool) -> Vec<(Vec<Filter>, Option<u32>)> {
+    if identifiers {
+        return filters
+            .iter()
+            .map(|f| (vec![f.clone()], Some(f.identifier)))
+            .collect();
+    }
+    filters
+        .chunks(FILTERS_PER_PACKET)
+        .map(|chunk| (chunk.to_vec(), None))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{QoS, SubscribeOptions};
+
+    fn filters(count: usize) -> Vec<Filter> {
+        (0..count)
+            .map(|i| {
+                Filter::new(
+                    format!("t/{i}"),
+                    QoS::AtLeastOnce,
+                    SubscribeOptions::default(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn with_identifiers_each_filter_goes_in_a_packet_of_its_own_with_its_identifier() {
+        let filters = filters(3);
+        let packets = packets(&filters, true);
+        assert_eq!(packets.len(), 3);
+        for ((sent, identifier), filter) in packets.iter().zip(&filters) {
+            assert_eq!(sent, std::slice::from_ref(filter));
+            assert_eq!(*identifier, Some(filter.identifier));
+        }
+    }
+
+    #[test]
+    fn without_identifiers_filters_share_packets() {
+        let filters = filters(FILTERS_PER_PACKET + 1);
+        let packets = packets(&filters, false);
+        assert_eq!(packets.len(), 2);
+        assert!(packets.iter().all(|(_, identifier)| identifier.is_none()));
+        let sent: Vec<Filter> = packets.into_iter().flat_map(|(f, _)| f).collect();
+        assert_eq!(sent, filters);
     }
 }

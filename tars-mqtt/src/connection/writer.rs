@@ -265,9 +265,17 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
                 self.encode(&packet)?;
             }
             Command::Ack(_) => {} // owed on an older connection: void
-            Command::Subscribe { filters, reply } => {
+            Command::Subscribe {
+                filters,
+                identifier,
+                reply,
+            } => {
                 let pkid = self.next_subscribe_pkid();
-                self.encode(&Outgoing::Subscribe { pkid, filters })?;
+                self.encode(&Outgoing::Subscribe {
+                    pkid,
+                    filters,
+                    identifier,
+                })?;
                 self.subscribes.insert(pkid, reply);
             }
             Command::Stop { last_words, done } => {

@@ -90,6 +90,27 @@ impl MatchCache {
     }
 }
 
+/// The routes a message's subscription identifiers name; `None` when it carries none,
+/// or one the table cannot resolve (the topic is matched then). Identifiers are of
+/// distinct filters, so their routes are distinct.
+fn routes_identified<'a>(
+    table: &'a RouteTable,
+    subscription_ids: &[usize],
+    several: &'a mut Vec<usize>,
+) -> Option<&'a [usize]> {
+    match subscription_ids {
+        [] => None,
+        [one] => table.identified(*one),
+        many => {
+            several.clear();
+            for &identifier in many {
+                several.extend_from_slice(table.identified(identifier)?);
+            }
+            Some(several)
+        }
+    }
+}
+
 /// Where a message went.
 enum Dispatched {
     /// Queued for every matching handler (or dropped by their policies).
@@ -108,6 +129,8 @@ pub(crate) struct Inbound {
     /// Told by the overflow task each time a message leaves it.
     drained: Arc<Notify>,
     matched: MatchCache,
+    /// The routes of a message that came through several identified subscriptions.
+    identified: Vec<usize>,
     /// Queues that were empty when given a message since the last wake-up.
     to_wake: Vec<Arc<HandlerQueue>>,
     /// A queue given a message since the last read is half full or more.
@@ -163,6 +186,7 @@ impl Inbound {
             overflow,
             drained,
             matched: MatchCache::default(),
+            identified: Vec::new(),
             to_wake: Vec::new(),
             crowded: false,
             drop_warning: Warning::default(),
@@ -227,7 +251,7 @@ impl Inbound {
             publish.properties,
             owed.take_guard(),
         );
-        match self.dispatch(message) {
+        match self.dispatch(message, &publish.subscription_ids) {
             Dispatched::Done => self.acks.on_queued(&owed),
             Dispatched::Overflow(mut item) => {
                 item.ack = self.acks.on_overflowed(&owed);
@@ -250,18 +274,24 @@ impl Inbound {
         std::mem::take(&mut self.crowded)
     }
 
-    /// Offers the message to every matching handler queue.
-    fn dispatch(&mut self, message: Message) -> Dispatched {
+    /// Offers the message to the handler queues of the subscriptions it came through:
+    /// those its subscription identifiers name (MQTT 5), else those whose filter
+    /// matches its topic.
+    fn dispatch(&mut self, message: Message, subscription_ids: &[usize]) -> Dispatched {
         // Borrow the fields apart: the route table stays read-locked while `matched` fills.
         let Self {
             dispatch,
             matched,
+            identified,
             to_wake,
             crowded: crowded_flag,
             ..
         } = self;
         let routes = dispatch.routes_read();
-        let matched = matched.routes_for(&routes, message.topic());
+        let matched = match routes_identified(&routes, subscription_ids, identified) {
+            Some(identified) => identified,
+            None => matched.routes_for(&routes, message.topic()),
+        };
         if matched.is_empty() {
             message.mark_handled();
             Counters::bump(&dispatch.counters.unrouted);
@@ -519,5 +549,62 @@ mod tests {
             cache.routes_for(&table, "sensors/kitchen"),
             [] as [usize; 0]
         );
+    }
+
+    fn identifier(filter: &str) -> usize {
+        crate::connection::filter::identifier_of(filter) as usize
+    }
+
+    #[test]
+    fn subscription_identifiers_name_their_routes_and_unknown_ones_leave_it_to_matching() {
+        let mut table = RouteTable::default();
+        let exact = table.insert(route("a/b"));
+        let all = table.insert(route("a/#"));
+        let also_all = table.insert(route("a/#"));
+        let shared = table.insert(route("$share/g/a/b"));
+        let mut several = Vec::new();
+        let mut routes =
+            |ids: &[usize]| routes_identified(&table, ids, &mut several).map(<[usize]>::to_vec);
+        assert_eq!(routes(&[]), None, "no identifiers: matched");
+        assert_eq!(routes(&[identifier("a/b")]), Some(vec![exact]));
+        assert_eq!(routes(&[identifier("$share/g/a/b")]), Some(vec![shared]));
+        assert_eq!(
+            routes(&[identifier("a/b"), identifier("a/#")]),
+            Some(vec![exact, all, also_all])
+        );
+        assert_eq!(routes(&[identifier("x/y")]), None, "not ours: matched");
+        assert_eq!(routes(&[identifier("a/b"), 0]), None);
+
+        table.remove(all);
+        let ids = [identifier("a/#")];
+        assert_eq!(
+            routes_identified(&table, &ids, &mut several),
+            Some(&[also_all][..])
+        );
+        table.remove(also_all);
+        assert_eq!(routes_identified(&table, &ids, &mut several), None);
+    }
+
+    #[test]
+    fn filters_whose_identifiers_collide_are_matched() {
+        // Two different filters with one FNV-1a hash, found by search.
+        let (first, second) = colliding_filters();
+        let mut table = RouteTable::default();
+        table.insert(route(&first));
+        table.insert(route(&second));
+        let ids = [identifier(&first)];
+        assert_eq!(routes_identified(&table, &ids, &mut Vec::new()), None);
+    }
+
+    /// Two filters `t/<n>` with the same identifier.
+    fn colliding_filters() -> (String, String) {
+        let mut seen = std::collections::HashMap::new();
+        for n in 0u64.. {
+            let filter = format!("t/{n}");
+            if let Some(other) = seen.insert(identifier(&filter), filter.clone()) {
+                return (other, filter);
+            }
+        }
+        unreachable!("the identifiers are finite")
     }
 }

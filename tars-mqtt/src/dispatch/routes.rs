@@ -1,11 +1,13 @@
-//! The route table: every subscription's filter and handler queue, and the trie that
-//! finds those matching a topic.
+//! The route table: every subscription's filter and handler queue; the trie that finds
+//! those matching a topic, and the index that finds them by subscription identifier
+//! (MQTT 5: the broker names the subscriptions a message came through, and routing
+//! needs no matching).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::queue::HandlerQueue;
-use crate::connection::Filter;
+use crate::connection::filter::{identifier_of, Filter};
 use crate::topic::{routing_filter, TopicTrie};
 use crate::{QoS, SubscribeOptions};
 
@@ -24,19 +26,34 @@ pub(crate) struct Route {
     pub(crate) subscribe: SubscribeOptions,
 }
 
-/// Every subscription, and the trie that finds those matching a topic.
+/// Every subscription, the trie that finds those matching a topic, and the index by
+/// subscription identifier.
 #[derive(Debug, Default)]
 pub(crate) struct RouteTable {
     trie: TopicTrie<usize>,
     routes: Vec<Option<Route>>,
+    /// The routes of each subscription identifier, sorted by identifier.
+    by_identifier: Vec<Identified>,
     /// Bumped by every change, so that a cached match can tell it is stale.
     generation: u64,
+}
+
+/// The routes of one subscription identifier.
+#[derive(Debug)]
+struct Identified {
+    identifier: u32,
+    /// The filter the identifier was given for.
+    filter: String,
+    /// Another filter of this table has the same identifier: its messages are matched.
+    shared: bool,
+    routes: Vec<usize>,
 }
 
 impl RouteTable {
     pub(crate) fn insert(&mut self, route: Route) -> usize {
         let id = self.routes.len();
         self.trie.insert(routing_filter(&route.filter), id);
+        self.index(&route.filter, id);
         self.routes.push(Some(route));
         self.generation += 1;
         id
@@ -45,9 +62,60 @@ impl RouteTable {
     pub(crate) fn remove(&mut self, id: usize) {
         if let Some(route) = self.routes.get_mut(id).and_then(Option::take) {
             self.trie.remove(routing_filter(&route.filter), id);
+            self.unindex(&route.filter, id);
             route.queue.close();
         }
         self.generation += 1;
+    }
+
+    fn index(&mut self, filter: &str, route: usize) {
+        let identifier = identifier_of(filter);
+        match self
+            .by_identifier
+            .binary_search_by_key(&identifier, |i| i.identifier)
+        {
+            Ok(at) => {
+                let entry = &mut self.by_identifier[at];
+                entry.shared |= entry.filter != filter;
+                entry.routes.push(route);
+            }
+            Err(at) => self.by_identifier.insert(
+                at,
+                Identified {
+                    identifier,
+                    filter: filter.to_owned(),
+                    shared: false,
+                    routes: vec![route],
+                },
+            ),
+        }
+    }
+
+    fn unindex(&mut self, filter: &str, route: usize) {
+        let identifier = identifier_of(filter);
+        if let Ok(at) = self
+            .by_identifier
+            .binary_search_by_key(&identifier, |i| i.identifier)
+        {
+            let entry = &mut self.by_identifier[at];
+            entry.routes.retain(|&r| r != route);
+            if entry.routes.is_empty() {
+                self.by_identifier.remove(at);
+            }
+        }
+    }
+
+    /// The routes of the subscription `identifier`; `None` when it names none of this
+    /// table's filters (a subscription of an earlier run of a persistent session) or
+    /// more than one (two filters whose identifiers collide): the topic is matched then.
+    pub(crate) fn identified(&self, identifier: usize) -> Option<&[usize]> {
+        let identifier = u32::try_from(identifier).ok()?;
+        let at = self
+            .by_identifier
+            .binary_search_by_key(&identifier, |i| i.identifier)
+            .ok()?;
+        let entry = &self.by_identifier[at];
+        (!entry.shared).then_some(&entry.routes[..])
     }
 
     /// Changes with every insert, remove and clear.
@@ -78,7 +146,7 @@ impl RouteTable {
         }
         filters
             .into_iter()
-            .map(|(f, (q, o))| (f.to_owned(), q, o))
+            .map(|(filter, (qos, options))| Filter::new(filter.to_owned(), qos, options))
             .collect()
     }
 

@@ -165,6 +165,9 @@ pub(crate) struct ReceivedPublish {
     pub(crate) pkid: u16,
     /// MQTT 5 properties, when the message had any.
     pub(crate) properties: Option<Box<Properties>>,
+    /// MQTT 5: the identifiers of the subscriptions that sent it (none under 3.1.1, or
+    /// when the subscriptions had none).
+    pub(crate) subscription_ids: Vec<usize>,
 }
 
 /// What a PUBACK or PUBREC says: always `Accepted` under 3.1.1; under MQTT 5 its
@@ -214,6 +217,8 @@ pub(crate) struct ServerLimits {
     pub(crate) max_packet_size: Option<u32>,
     /// How many topic aliases the broker takes from this client.
     pub(crate) topic_alias_max: Option<u16>,
+    /// The broker takes subscription identifiers (MQTT 5, unless its CONNACK says not).
+    pub(crate) subscription_identifiers: bool,
 }
 
 /// Packets the broker sends a client.
@@ -263,7 +268,9 @@ pub(crate) enum Outgoing {
     PubComp(u16),
     Subscribe {
         pkid: u16,
-        filters: Vec<(String, QoS, crate::SubscribeOptions)>,
+        filters: Vec<super::Filter>,
+        /// MQTT 5: the packet's subscription identifier.
+        identifier: Option<u32>,
     },
     PingReq,
     Disconnect,
@@ -364,6 +371,7 @@ pub(crate) fn received_from_library(publish: rumqttc::mqttbytes::v4::Publish) ->
         retain: publish.retain,
         pkid: publish.pkid,
         properties: None,
+        subscription_ids: Vec::new(),
     }
 }
 
@@ -402,6 +410,7 @@ mod tests {
             retain: true,
             pkid: 7,
             properties: None,
+            subscription_ids: Vec::new(),
         };
         assert_eq!(
             decode(version, &mut buffer).unwrap(),

@@ -25,12 +25,12 @@ pub(super) fn encode(
         Outgoing::PubRec(pkid) => codec::Packet::PubRec(codec::PubRec::new(*pkid)),
         Outgoing::PubRel(pkid) => codec::Packet::PubRel(codec::PubRel::new(*pkid)),
         Outgoing::PubComp(pkid) => codec::Packet::PubComp(codec::PubComp::new(*pkid)),
-        Outgoing::Subscribe { pkid, filters } => {
+        // 3.1.1 has no subscription options and no identifiers.
+        Outgoing::Subscribe { pkid, filters, .. } => {
             let mut subscribe = codec::Subscribe::new_many(
                 filters
                     .iter()
-                    // 3.1.1 has no subscription options.
-                    .map(|(filter, qos, _)| codec::SubscribeFilter::new(filter.clone(), *qos)),
+                    .map(|f| codec::SubscribeFilter::new(f.filter.clone(), f.qos)),
             );
             subscribe.pkid = *pkid;
             codec::Packet::Subscribe(subscribe)
@@ -96,6 +96,7 @@ pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, Protocol
             retain: p.retain,
             pkid: p.pkid,
             properties: None,
+            subscription_ids: Vec::new(),
         }),
         codec::Packet::PubAck(ack) => Incoming::PubAck(ack.pkid, PubAnswer::Accepted),
         codec::Packet::PubRec(ack) => Incoming::PubRec(ack.pkid, PubAnswer::Accepted),

@@ -32,13 +32,17 @@ pub(super) fn encode(
         Outgoing::PubRec(pkid) => codec::Packet::PubRec(codec::PubRec::new(*pkid, None)),
         Outgoing::PubRel(pkid) => codec::Packet::PubRel(codec::PubRel::new(*pkid, None)),
         Outgoing::PubComp(pkid) => codec::Packet::PubComp(codec::PubComp::new(*pkid, None)),
-        Outgoing::Subscribe { pkid, filters } => {
-            let mut subscribe = codec::Subscribe::new_many(
-                filters
-                    .iter()
-                    .map(|(filter, qos, options)| subscribe_filter(filter, *qos, options)),
-                None,
-            );
+        Outgoing::Subscribe {
+            pkid,
+            filters,
+            identifier,
+        } => {
+            let properties = identifier.map(|id| codec::SubscribeProperties {
+                id: Some(id as usize),
+                user_properties: Vec::new(),
+            });
+            let mut subscribe =
+                codec::Subscribe::new_many(filters.iter().map(subscribe_filter), properties);
             subscribe.pkid = *pkid;
             codec::Packet::Subscribe(subscribe)
         }
@@ -54,12 +58,9 @@ pub(super) fn encode(
 }
 
 /// A filter with its MQTT 5 subscription options.
-fn subscribe_filter(
-    filter: &str,
-    qos: crate::QoS,
-    options: &crate::SubscribeOptions,
-) -> codec::SubscribeFilter {
-    let mut subscribe = codec::SubscribeFilter::new(filter, qos);
+fn subscribe_filter(filter: &super::super::Filter) -> codec::SubscribeFilter {
+    let options = &filter.options;
+    let mut subscribe = codec::SubscribeFilter::new(filter.filter.clone(), filter.qos);
     subscribe.nolocal = options.no_local;
     subscribe.preserve_retain = options.retain_as_published;
     subscribe.retain_forward_rule = match options.retain_handling {
@@ -136,8 +137,13 @@ pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, Protocol
                     receive_maximum: p.receive_max,
                     max_packet_size: p.max_packet_size,
                     topic_alias_max: p.topic_alias_max,
+                    subscription_identifiers: p.subscription_identifiers_available != Some(0),
                 })
-                .unwrap_or_default();
+                .unwrap_or(ServerLimits {
+                    // Available unless the CONNACK says otherwise (MQTT 5, 3.2.2.3.12).
+                    subscription_identifiers: true,
+                    ..ServerLimits::default()
+                });
             let reference = connack
                 .properties
                 .as_ref()
@@ -148,14 +154,22 @@ pub(super) fn decode(buffer: &mut BytesMut) -> Result<Option<Incoming>, Protocol
                 limits,
             }
         }
-        codec::Packet::Publish(p) => Incoming::Publish(ReceivedPublish {
-            topic: topic_text(p.topic)?,
-            payload: p.payload,
-            qos: p.qos,
-            retain: p.retain,
-            pkid: p.pkid,
-            properties: p.properties.map(received_properties),
-        }),
+        codec::Packet::Publish(mut p) => {
+            let subscription_ids = p
+                .properties
+                .as_mut()
+                .map(|p| std::mem::take(&mut p.subscription_identifiers))
+                .unwrap_or_default();
+            Incoming::Publish(ReceivedPublish {
+                topic: topic_text(p.topic)?,
+                payload: p.payload,
+                qos: p.qos,
+                retain: p.retain,
+                pkid: p.pkid,
+                properties: p.properties.and_then(received_properties),
+                subscription_ids,
+            })
+        }
         codec::Packet::PubAck(ack) => Incoming::PubAck(
             ack.pkid,
             match ack.reason {
@@ -269,8 +283,13 @@ fn publish_properties(
     Some(encoded)
 }
 
-fn received_properties(properties: codec::PublishProperties) -> Box<Properties> {
-    Box::new(Properties {
+/// The properties a handler sees; none when the message carried only its subscription
+/// identifiers (taken before), so that routing by them costs no allocation.
+fn received_properties(properties: codec::PublishProperties) -> Option<Box<Properties>> {
+    if properties == codec::PublishProperties::default() {
+        return None;
+    }
+    Some(Box::new(Properties {
         user: properties.user_properties,
         content_type: properties.content_type,
         response_topic: properties.response_topic,
@@ -278,7 +297,7 @@ fn received_properties(properties: codec::PublishProperties) -> Box<Properties> 
         message_expiry: properties
             .message_expiry_interval
             .map(|secs| Duration::from_secs(secs.into())),
-    })
+    }))
 }
 
 /// A size limit as the codec takes it.
