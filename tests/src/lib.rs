@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
+pub mod chaos;
 pub mod cluster;
 pub mod events;
 pub mod fleet;

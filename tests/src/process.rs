@@ -161,6 +161,11 @@ impl ServiceProcess {
         self.child.id()
     }
 
+    /// Whether it has exited (without waiting).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends a signal (`TERM`, `INT`, `KILL`).
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("process still running");

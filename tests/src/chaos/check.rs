@@ -1,0 +1,484 @@
+//! The invariants of a chaos run, each stated with its counterexample, and the run's
+//! report (faults by kind, messages, losses, duplicates by cause).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+
+use super::events::{DEAD_LETTER_TOPIC, FAILING_EVERY};
+use super::plan::SERVICES;
+use super::record::{Applied, Incarnation, RunRecord};
+use super::MEMORY_BOUND_KIB;
+
+/// How long after a fault ends its effects are still excused (reconnecting, restoring
+/// subscriptions, the first heartbeat).
+const RECOVERY_MS: u64 = 5_000;
+/// How much earlier than its publish a fault may have started and still be on a
+/// message's path (the publish was in flight through it).
+const PATH_SLACK_MS: u64 = 2_000;
+/// Jitter allowed on top of two heartbeat intervals (the observer's own delivery).
+const HEARTBEAT_JITTER_MS: u64 = 250;
+
+/// A broken invariant and its counterexample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: &'static str,
+    pub counterexample: String,
+}
+
+/// What the checker found: every violation, in the order of the invariants, and the
+/// report.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub violations: Vec<Violation>,
+    pub report: String,
+}
+
+/// The kinds of message that must be handled, and who handles them.
+const KINDS: [(&str, &[&str]); 3] = [
+    ("job", &["chaos-worker-1", "chaos-worker-2", "chaos-worker-3"]),
+    ("stream", &["chaos-ordered"]),
+    ("task", &["chaos-retrying"]),
+];
+
+/// Judges a run.
+pub fn check(run: &RunRecord) -> Verdict {
+    let mut verdict = Verdict::default();
+    let facts = Facts::gather(run);
+    let mut report = String::new();
+    report_faults(run, &mut report);
+    losses(&facts, &mut verdict.violations, &mut report);
+    duplicates(run, &facts, &mut verdict.violations, &mut report);
+    order(&facts, &mut verdict.violations);
+    requests(run, &mut verdict.violations, &mut report);
+    heartbeats(run, &mut verdict.violations, &mut report);
+    endings(run, &mut verdict.violations, &mut report);
+    verdict.report = report;
+    verdict
+}
+
+/// What the records say, by kind and number.
+struct Facts {
+    /// kind → number → when its publish returned (or the broker acknowledged the burst).
+    published: HashMap<&'static str, BTreeMap<u64, u64>>,
+    /// kind → number → when it was handled, each time.
+    handled: HashMap<&'static str, HashMap<u64, Vec<u64>>>,
+    /// task number → when it was dead-lettered, each time.
+    dead: HashMap<u64, Vec<u64>>,
+    /// The ordered subscriber's items in the order handled.
+    stream: Vec<(u64, u64)>,
+}
+
+impl Facts {
+    fn gather(run: &RunRecord) -> Self {
+        let mut published: HashMap<&'static str, BTreeMap<u64, u64>> = HashMap::new();
+        let mut handled: HashMap<&'static str, HashMap<u64, Vec<u64>>> = HashMap::new();
+        let mut stream = Vec::new();
+        let mut incarnations: Vec<&Incarnation> = run.incarnations.iter().collect();
+        incarnations.sort_by_key(|i| i.started_ms);
+        for incarnation in incarnations {
+            for (at, what) in incarnation.records() {
+                let mut words = what.split(' ');
+                let (verb, kind, n) = (words.next(), words.next(), words.next());
+                let Some(kind) = KINDS.iter().map(|(k, _)| *k).find(|k| Some(*k) == kind) else {
+                    continue;
+                };
+                let Some(n) = n.and_then(|n| n.parse::<u64>().ok()) else {
+                    continue;
+                };
+                match verb {
+                    Some("published") => {
+                        published.entry(kind).or_default().insert(n, at);
+                    }
+                    Some("handled") => {
+                        handled.entry(kind).or_default().entry(n).or_default().push(at);
+                        if kind == "stream" {
+                            stream.push((at, n));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let tasks = published.entry("task").or_default();
+        for &n in &run.burst_acked {
+            tasks.entry(n).or_insert(run.started_ms);
+        }
+        let mut dead: HashMap<u64, Vec<u64>> = HashMap::new();
+        for observed in run.observed.iter().filter(|o| o.topic == DEAD_LETTER_TOPIC) {
+            let json: serde_json::Value =
+                serde_json::from_slice(&observed.payload).unwrap_or_default();
+            if let Some(n) = json["data"]["envelope"]["data"]["n"].as_u64() {
+                dead.entry(n).or_default().push(observed.at_ms);
+            }
+        }
+        Self {
+            published,
+            handled,
+            dead,
+            stream,
+        }
+    }
+
+    fn published(&self, kind: &str) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.published.get(kind).into_iter().flatten().map(|(n, at)| (*n, *at))
+    }
+
+    fn handled(&self, kind: &str, n: u64) -> &[u64] {
+        self.handled
+            .get(kind)
+            .and_then(|h| h.get(&n))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+fn report_faults(run: &RunRecord, report: &mut String) {
+    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for applied in &run.faults {
+        *by_kind.entry(applied.fault.kind()).or_default() += 1;
+    }
+    let listed: Vec<String> = by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(
+        report,
+        "faults: {} ({})",
+        run.faults.len(),
+        listed.join(", ")
+    );
+}
+
+/// Every QoS 1 message whose publish returned (or that the broker acknowledged) is
+/// handled at least once, or dead-lettered.
+fn losses(facts: &Facts, violations: &mut Vec<Violation>, report: &mut String) {
+    let mut lost = 0;
+    let mut first = None;
+    for (kind, _) in KINDS {
+        let (mut published, mut handled, mut dead) = (0, 0, 0);
+        for (n, at) in facts.published(kind) {
+            published += 1;
+            let failing = kind == "task" && n % FAILING_EVERY == 0;
+            let done = if failing {
+                facts.dead.contains_key(&n)
+            } else {
+                !facts.handled(kind, n).is_empty()
+            };
+            match (done, failing) {
+                (true, true) => dead += 1,
+                (true, false) => handled += 1,
+                (false, _) => {
+                    lost += 1;
+                    first.get_or_insert_with(|| {
+                        let outcome = if failing { "dead-lettered" } else { "handled" };
+                        format!("{kind} {n}, published at {at} ms, was never {outcome}")
+                    });
+                }
+            }
+        }
+        let _ = writeln!(
+            report,
+            "{kind}s: {published} published, {handled} handled, {dead} dead-lettered"
+        );
+    }
+    let _ = writeln!(report, "lost: {lost}");
+    if let Some(counterexample) = first {
+        violations.push(Violation {
+            invariant: "every acknowledged QoS 1 message is handled at least once, or dead-lettered",
+            counterexample: format!("{counterexample} ({lost} lost in all)"),
+        });
+    }
+}
+
+/// The services a message of `kind` passes through.
+fn path_of(kind: &str) -> Vec<usize> {
+    let consumers = KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(&[][..], |(_, c)| *c);
+    SERVICES
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| **name == "chaos-publisher" || consumers.contains(name))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The latest fault on `path` between `from_ms` (less the slack) and `to_ms`.
+fn fault_on_path<'a>(run: &'a RunRecord, path: &[usize], from_ms: u64, to_ms: u64) -> Option<&'a Applied> {
+    run.faults
+        .iter()
+        .filter(|a| a.fault.is_broker() || a.fault.service().is_some_and(|s| path.contains(&s)))
+        .filter(|a| a.started_ms <= to_ms && a.ended_ms + PATH_SLACK_MS >= from_ms)
+        .max_by_key(|a| a.started_ms)
+}
+
+/// A duplicate appears only after a fault on its path.
+fn duplicates(run: &RunRecord, facts: &Facts, violations: &mut Vec<Violation>, report: &mut String) {
+    let mut by_cause: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut unexplained = Vec::new();
+    for (kind, _) in KINDS {
+        let path = path_of(kind);
+        let mut copies: Vec<(u64, Vec<u64>)> = facts
+            .handled
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .filter(|(_, times)| times.len() > 1)
+            .map(|(n, times)| (*n, times.clone()))
+            .collect();
+        if kind == "task" {
+            copies.extend(
+                facts
+                    .dead
+                    .iter()
+                    .filter(|(_, times)| times.len() > 1)
+                    .map(|(n, times)| (*n, times.clone())),
+            );
+        }
+        for (n, mut times) in copies {
+            times.sort_unstable();
+            let published = facts
+                .published
+                .get(kind)
+                .and_then(|p| p.get(&n))
+                .copied()
+                .unwrap_or(times[0]);
+            for &again in &times[1..] {
+                match fault_on_path(run, &path, published, again) {
+                    Some(fault) => *by_cause.entry(fault.fault.kind()).or_default() += 1,
+                    None => unexplained.push(format!(
+                        "{kind} {n} handled again at {again} ms (published at {published} ms) with no fault on its path since"
+                    )),
+                }
+            }
+        }
+    }
+    let total: usize = by_cause.values().sum::<usize>() + unexplained.len();
+    let causes: Vec<String> = by_cause.iter().map(|(k, n)| format!("after {k} {n}")).collect();
+    let _ = writeln!(report, "duplicates: {total} ({})", causes.join(", "));
+    if let Some(first) = unexplained.first() {
+        violations.push(Violation {
+            invariant: "a duplicate appears only after a fault on its path",
+            counterexample: format!("{first} ({} such)", unexplained.len()),
+        });
+    }
+}
+
+/// The order holds within the ordered group: no item is handled for the first time
+/// after a later one.
+fn order(facts: &Facts, violations: &mut Vec<Violation>) {
+    let mut stream = facts.stream.clone();
+    stream.sort_by_key(|(at, _)| *at);
+    let mut seen = std::collections::HashSet::new();
+    let mut highest: Option<(u64, u64)> = None;
+    for (at, n) in stream {
+        if !seen.insert(n) {
+            continue; // a redelivery: counted among the duplicates
+        }
+        if let Some((top, top_at)) = highest {
+            if n < top {
+                violations.push(Violation {
+                    invariant: "the order holds within an ordered group",
+                    counterexample: format!(
+                        "stream {n} handled for the first time at {at} ms, after stream {top} (at {top_at} ms)"
+                    ),
+                });
+                return;
+            }
+        }
+        highest = Some((n, at));
+    }
+}
+
+/// Every request is answered, or fails with a timeout error.
+fn requests(run: &RunRecord, violations: &mut Vec<Violation>, report: &mut String) {
+    let (mut sent, mut answered, mut timed_out, mut cut_short) = (0, 0, 0, 0);
+    let mut first = None;
+    let requester = SERVICES.iter().position(|s| *s == "chaos-requester");
+    for incarnation in run.incarnations.iter().filter(|i| Some(i.service) == requester) {
+        let records: Vec<(u64, &str)> = incarnation.records().collect();
+        let mut open: Option<(u64, &str)> = None;
+        for (index, (at, what)) in records.iter().enumerate() {
+            let Some(rest) = what.strip_prefix("request ") else { continue };
+            let (n, outcome) = rest.split_once(' ').unwrap_or((rest, ""));
+            let last = index + 1 == records.len();
+            let stopping = matches!(incarnation.ended_by, Some("SIGTERM" | "final stop"));
+            match outcome {
+                "sent" => {
+                    sent += 1;
+                    open = Some((*at, n));
+                    continue;
+                }
+                "answered" => answered += 1,
+                "timed-out" => timed_out += 1,
+                failed if last && stopping => {
+                    cut_short += 1;
+                    let _ = failed;
+                }
+                failed => {
+                    first.get_or_insert_with(|| format!("request {n} at {at} ms: {failed}"));
+                }
+            }
+            open = None;
+        }
+        if let Some((at, n)) = open {
+            if incarnation.ended_by.is_some() {
+                cut_short += 1; // its process stopped while it waited
+            } else {
+                first.get_or_insert_with(|| format!("request {n} sent at {at} ms never ended"));
+            }
+        }
+    }
+    let _ = writeln!(
+        report,
+        "requests: {sent} sent, {answered} answered, {timed_out} timed out, {cut_short} cut short by their process's stop"
+    );
+    if let Some(counterexample) = first {
+        violations.push(Violation {
+            invariant: "every request is answered or fails with a timeout error",
+            counterexample,
+        });
+    }
+}
+
+/// Windows `[from, to]` in which a service's heartbeat may be late: its own faults and
+/// the broker's, with time to recover, and its incarnations' starts.
+fn excused(run: &RunRecord, service: usize) -> Vec<(u64, u64)> {
+    let mut windows: Vec<(u64, u64)> = run
+        .faults
+        .iter()
+        .filter(|a| a.fault.is_broker() || a.fault.service() == Some(service))
+        .map(|a| (a.started_ms, a.ended_ms + RECOVERY_MS))
+        .collect();
+    for incarnation in run.incarnations.iter().filter(|i| i.service == service) {
+        windows.push((incarnation.started_ms, incarnation.started_ms + RECOVERY_MS));
+    }
+    windows.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (from, to) in windows {
+        match merged.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    merged
+}
+
+/// A live service's heartbeat never gaps more than 2 intervals, except across its own
+/// faults and the broker's.
+fn heartbeats(run: &RunRecord, violations: &mut Vec<Violation>, report: &mut String) {
+    let limit = 2 * run.heartbeat.as_millis() as u64 + HEARTBEAT_JITTER_MS;
+    let (mut gaps, mut excused_gaps) = (0, 0);
+    let mut first = None;
+    for (service, name) in SERVICES.iter().enumerate() {
+        let topic = format!("system/keepalive/{name}");
+        let mut beats: Vec<u64> = run
+            .observed
+            .iter()
+            .filter(|o| o.topic == topic && o.at_ms <= run.healed_ms)
+            .map(|o| o.at_ms)
+            .collect();
+        beats.sort_unstable();
+        let windows = excused(run, service);
+        for pair in beats.windows(2) {
+            let (before, after) = (pair[0], pair[1]);
+            if after - before <= limit {
+                continue;
+            }
+            gaps += 1;
+            let overdue = before + limit;
+            let covered = windows
+                .iter()
+                .any(|&(from, to)| from <= overdue && after <= to + limit);
+            if covered {
+                excused_gaps += 1;
+            } else {
+                first.get_or_insert_with(|| {
+                    format!(
+                        "{name}: no heartbeat from {before} ms to {after} ms ({} ms; at most {limit} ms) and no fault of its own or the broker's then",
+                        after - before
+                    )
+                });
+            }
+        }
+    }
+    let _ = writeln!(
+        report,
+        "heartbeat gaps over 2 intervals: {gaps} ({excused_gaps} across a fault of the service or the broker)"
+    );
+    if let Some(counterexample) = first {
+        violations.push(Violation {
+            invariant: "a live service's heartbeat never gaps more than 2 intervals, except across its own kill, pause or cut",
+            counterexample,
+        });
+    }
+}
+
+/// Health ends ok, memory stays within its bound, no panic, no process exits by itself
+/// and every graceful stop exits 0.
+fn endings(run: &RunRecord, violations: &mut Vec<Violation>, report: &mut String) {
+    for (service, ok, event) in &run.final_health {
+        if *ok != Some(true) {
+            violations.push(Violation {
+                invariant: "health ends ok",
+                counterexample: format!(
+                    "{}: last health {event} (ok = {ok:?})",
+                    SERVICES[*service]
+                ),
+            });
+            break;
+        }
+    }
+    let max = run.max_rss_kib.iter().copied().max().unwrap_or(0);
+    let _ = writeln!(
+        report,
+        "largest resident set: {} KiB (bound {MEMORY_BOUND_KIB} KiB)",
+        max
+    );
+    if let Some((service, rss)) = run
+        .max_rss_kib
+        .iter()
+        .enumerate()
+        .find(|(_, rss)| **rss > MEMORY_BOUND_KIB)
+    {
+        violations.push(Violation {
+            invariant: "resident memory stays within its bound",
+            counterexample: format!("{}: {rss} KiB", SERVICES[service]),
+        });
+    }
+    for incarnation in &run.incarnations {
+        let name = SERVICES[incarnation.service];
+        if let Some(line) = incarnation.output.lines().find(|l| l.contains("panicked")) {
+            violations.push(Violation {
+                invariant: "no panic appears in any log",
+                counterexample: format!("{name} (incarnation {}): {line}", incarnation.number),
+            });
+        }
+        match (incarnation.ended_by, incarnation.exit_code) {
+            (Some("by itself"), code) => violations.push(Violation {
+                invariant: "no service exits unless stopped",
+                counterexample: format!(
+                    "{name} (incarnation {}) exited by itself (code {code:?}):\n{}",
+                    incarnation.number,
+                    tail(&incarnation.output)
+                ),
+            }),
+            (Some("SIGTERM" | "final stop"), code) if code != Some(0) => {
+                violations.push(Violation {
+                    invariant: "a graceful stop exits 0",
+                    counterexample: format!(
+                        "{name} (incarnation {}) exited with {code:?}:\n{}",
+                        incarnation.number,
+                        tail(&incarnation.output)
+                    ),
+                })
+            }
+            _ => {}
+        }
+    }
+    let restarts = run.incarnations.len().saturating_sub(SERVICES.len());
+    let _ = writeln!(report, "service restarts: {restarts}");
+}
+
+/// The last lines of an output.
+fn tail(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
