@@ -41,7 +41,10 @@ fn main() -> ExitCode {
     let (schedule, record) = runtime.block_on(tars_tests::chaos::run(options));
     if let Some(dir) = &keep {
         if let Err(error) = tars_tests::chaos::record::keep(&record, dir) {
-            eprintln!("error: could not keep the run's records in {}: {error}", dir.display());
+            eprintln!(
+                "error: could not keep the run's records in {}: {error}",
+                dir.display()
+            );
         }
     }
     let verdict = check::check(&record);
@@ -60,7 +63,10 @@ fn main() -> ExitCode {
             println!("first violated invariant: {}", violation.invariant);
             println!("counterexample: {}", violation.counterexample);
             for other in &verdict.violations[1..] {
-                println!("also violated: {}: {}", other.invariant, other.counterexample);
+                println!(
+                    "also violated: {}: {}",
+                    other.invariant, other.counterexample
+                );
             }
             ExitCode::FAILURE
         }
@@ -86,10 +92,12 @@ fn parse(
             }
             "--duration" => options.duration = plan::parse_duration(&value("--duration")?)?,
             "--keep" => keep = Some(value("--keep")?.into()),
-            "-h" | "--help" => return Err("help".to_owned()).or_else(|_| {
-                println!("{USAGE}");
-                std::process::exit(0)
-            }),
+            "-h" | "--help" => {
+                return Err("help".to_owned()).or_else(|_| {
+                    println!("{USAGE}");
+                    std::process::exit(0)
+                })
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }

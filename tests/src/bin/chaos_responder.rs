@@ -1,6 +1,5 @@
 //! The chaos fleet's responder: answers each ping with a pong of the same number.
 
-
 tars_tests::chaos_event!(Ping, "chaos/ping", "chaos.ping");
 tars_tests::chaos_event!(Pong, "chaos/pong", "chaos.pong");
 

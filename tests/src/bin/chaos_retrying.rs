@@ -12,7 +12,7 @@ tars_tests::chaos_event!(Task, "chaos/tasks", "chaos.task");
 #[tars::handler(qos = 1, retries = 2, backoff = "50ms", dead_letter = "chaos/dead")]
 async fn slow(task: Task) -> Result<(), String> {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    if task.n % FAILING_EVERY == 0 {
+    if task.n.is_multiple_of(FAILING_EVERY) {
         return Err(format!("task {} always fails", task.n));
     }
     record(format_args!("handled task {}", task.n));

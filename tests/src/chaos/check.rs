@@ -35,7 +35,10 @@ pub struct Verdict {
 
 /// The kinds of message that must be handled, and who handles them.
 const KINDS: [(&str, &[&str]); 3] = [
-    ("job", &["chaos-worker-1", "chaos-worker-2", "chaos-worker-3"]),
+    (
+        "job",
+        &["chaos-worker-1", "chaos-worker-2", "chaos-worker-3"],
+    ),
     ("stream", &["chaos-ordered"]),
     ("task", &["chaos-retrying"]),
 ];
@@ -90,7 +93,12 @@ impl Facts {
                         published.entry(kind).or_default().insert(n, at);
                     }
                     Some("handled") => {
-                        handled.entry(kind).or_default().entry(n).or_default().push(at);
+                        handled
+                            .entry(kind)
+                            .or_default()
+                            .entry(n)
+                            .or_default()
+                            .push(at);
                         if kind == "stream" {
                             stream.push((at, n));
                         }
@@ -120,7 +128,11 @@ impl Facts {
     }
 
     fn published(&self, kind: &str) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.published.get(kind).into_iter().flatten().map(|(n, at)| (*n, *at))
+        self.published
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .map(|(n, at)| (*n, *at))
     }
 
     fn handled(&self, kind: &str, n: u64) -> &[u64] {
@@ -154,7 +166,7 @@ fn losses(facts: &Facts, violations: &mut Vec<Violation>, report: &mut String) {
         let (mut published, mut handled, mut dead) = (0, 0, 0);
         for (n, at) in facts.published(kind) {
             published += 1;
-            let failing = kind == "task" && n % FAILING_EVERY == 0;
+            let failing = kind == "task" && n.is_multiple_of(FAILING_EVERY);
             let done = if failing {
                 facts.dead.contains_key(&n)
             } else {
@@ -180,7 +192,8 @@ fn losses(facts: &Facts, violations: &mut Vec<Violation>, report: &mut String) {
     let _ = writeln!(report, "lost: {lost}");
     if let Some(counterexample) = first {
         violations.push(Violation {
-            invariant: "every acknowledged QoS 1 message is handled at least once, or dead-lettered",
+            invariant:
+                "every acknowledged QoS 1 message is handled at least once, or dead-lettered",
             counterexample: format!("{counterexample} ({lost} lost in all)"),
         });
     }
@@ -201,7 +214,12 @@ fn path_of(kind: &str) -> Vec<usize> {
 }
 
 /// The latest fault on `path` between `from_ms` (less the slack) and `to_ms`.
-fn fault_on_path<'a>(run: &'a RunRecord, path: &[usize], from_ms: u64, to_ms: u64) -> Option<&'a Applied> {
+fn fault_on_path<'a>(
+    run: &'a RunRecord,
+    path: &[usize],
+    from_ms: u64,
+    to_ms: u64,
+) -> Option<&'a Applied> {
     run.faults
         .iter()
         .filter(|a| a.fault.is_broker() || a.fault.service().is_some_and(|s| path.contains(&s)))
@@ -210,7 +228,12 @@ fn fault_on_path<'a>(run: &'a RunRecord, path: &[usize], from_ms: u64, to_ms: u6
 }
 
 /// A duplicate appears only after a fault on its path.
-fn duplicates(run: &RunRecord, facts: &Facts, violations: &mut Vec<Violation>, report: &mut String) {
+fn duplicates(
+    run: &RunRecord,
+    facts: &Facts,
+    violations: &mut Vec<Violation>,
+    report: &mut String,
+) {
     let mut by_cause: BTreeMap<&str, usize> = BTreeMap::new();
     let mut unexplained = Vec::new();
     for (kind, _) in KINDS {
@@ -251,7 +274,10 @@ fn duplicates(run: &RunRecord, facts: &Facts, violations: &mut Vec<Violation>, r
         }
     }
     let total: usize = by_cause.values().sum::<usize>() + unexplained.len();
-    let causes: Vec<String> = by_cause.iter().map(|(k, n)| format!("after {k} {n}")).collect();
+    let causes: Vec<String> = by_cause
+        .iter()
+        .map(|(k, n)| format!("after {k} {n}"))
+        .collect();
     let _ = writeln!(report, "duplicates: {total} ({})", causes.join(", "));
     if let Some(first) = unexplained.first() {
         violations.push(Violation {
@@ -292,11 +318,17 @@ fn requests(run: &RunRecord, violations: &mut Vec<Violation>, report: &mut Strin
     let (mut sent, mut answered, mut timed_out, mut cut_short) = (0, 0, 0, 0);
     let mut first = None;
     let requester = SERVICES.iter().position(|s| *s == "chaos-requester");
-    for incarnation in run.incarnations.iter().filter(|i| Some(i.service) == requester) {
+    for incarnation in run
+        .incarnations
+        .iter()
+        .filter(|i| Some(i.service) == requester)
+    {
         let records: Vec<(u64, &str)> = incarnation.records().collect();
         let mut open: Option<(u64, &str)> = None;
         for (index, (at, what)) in records.iter().enumerate() {
-            let Some(rest) = what.strip_prefix("request ") else { continue };
+            let Some(rest) = what.strip_prefix("request ") else {
+                continue;
+            };
             let (n, outcome) = rest.split_once(' ').unwrap_or((rest, ""));
             let last = index + 1 == records.len();
             let stopping = matches!(incarnation.ended_by, Some("SIGTERM" | "final stop"));
@@ -481,4 +513,234 @@ fn endings(run: &RunRecord, violations: &mut Vec<Violation>, report: &mut String
 fn tail(output: &str) -> String {
     let lines: Vec<&str> = output.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::chaos::plan::Fault;
+    use crate::chaos::record::Observed;
+
+    const T0: u64 = 1_000_000;
+
+    fn incarnation(service: &str, records: &[(u64, &str)]) -> Incarnation {
+        let output: String = records
+            .iter()
+            .map(|(at, what)| format!("chaos {} {what}\n", T0 + at))
+            .collect();
+        Incarnation {
+            service: SERVICES.iter().position(|s| *s == service).unwrap(),
+            number: 0,
+            started_ms: T0,
+            ended_ms: Some(T0 + 60_000),
+            ended_by: Some("final stop"),
+            exit_code: Some(0),
+            output,
+        }
+    }
+
+    /// A clean run: one job, one stream item and one task published and handled, every
+    /// service's heartbeat each second, health ok.
+    fn clean() -> RunRecord {
+        let mut observed = Vec::new();
+        for name in SERVICES {
+            for second in 0..30 {
+                observed.push(Observed {
+                    at_ms: T0 + second * 1_000,
+                    topic: format!("system/keepalive/{name}"),
+                    payload: Vec::new(),
+                });
+            }
+        }
+        RunRecord {
+            started_ms: T0,
+            healed_ms: T0 + 30_000,
+            incarnations: vec![
+                incarnation(
+                    "chaos-publisher",
+                    &[
+                        (10, "published job 1"),
+                        (10, "published stream 1"),
+                        (10, "published stream 2"),
+                        (10, "published task 1"),
+                    ],
+                ),
+                incarnation("chaos-worker-1", &[(20, "handled job 1")]),
+                incarnation(
+                    "chaos-ordered",
+                    &[(20, "handled stream 1"), (30, "handled stream 2")],
+                ),
+                incarnation("chaos-retrying", &[(20, "handled task 1")]),
+                incarnation(
+                    "chaos-requester",
+                    &[(20, "request 1 sent"), (25, "request 1 answered")],
+                ),
+            ],
+            observed,
+            max_rss_kib: vec![10_000; SERVICES.len()],
+            final_health: (0..SERVICES.len())
+                .map(|i| (i, Some(true), "ready".to_owned()))
+                .collect(),
+            heartbeat: Duration::from_secs(1),
+            ..RunRecord::default()
+        }
+    }
+
+    fn invariants(run: &RunRecord) -> Vec<&'static str> {
+        check(run).violations.iter().map(|v| v.invariant).collect()
+    }
+
+    #[test]
+    fn a_clean_run_breaks_nothing() {
+        let verdict = check(&clean());
+        assert_eq!(verdict.violations, [], "{}", verdict.report);
+        assert!(verdict.report.contains("lost: 0"), "{}", verdict.report);
+    }
+
+    #[test]
+    fn a_message_never_handled_is_lost() {
+        let mut run = clean();
+        run.incarnations[3].output.clear(); // the task never handled
+        let verdict = check(&run);
+        assert_eq!(
+            verdict.violations[0].invariant,
+            "every acknowledged QoS 1 message is handled at least once, or dead-lettered"
+        );
+        assert!(
+            verdict.violations[0].counterexample.starts_with("task 1,"),
+            "{:?}",
+            verdict.violations
+        );
+        // A failing task is owed as a dead letter instead.
+        let mut run = clean();
+        run.incarnations[0]
+            .output
+            .push_str(&format!("chaos {} published task 7\n", T0 + 10));
+        assert_eq!(
+            invariants(&run),
+            ["every acknowledged QoS 1 message is handled at least once, or dead-lettered"]
+        );
+        run.observed.push(Observed {
+            at_ms: T0 + 40,
+            topic: DEAD_LETTER_TOPIC.to_owned(),
+            payload: br#"{"data": {"envelope": {"data": {"n": 7}}}}"#.to_vec(),
+        });
+        assert_eq!(invariants(&run), [] as [&str; 0]);
+    }
+
+    #[test]
+    fn a_duplicate_needs_a_fault_on_its_path() {
+        let mut run = clean();
+        run.incarnations[1]
+            .output
+            .push_str(&format!("chaos {} handled job 1\n", T0 + 5_000));
+        assert_eq!(
+            invariants(&run),
+            ["a duplicate appears only after a fault on its path"]
+        );
+        // A fault elsewhere does not explain it; a kill of a worker does.
+        run.faults.push(Applied {
+            fault: Fault::Kill(6, Duration::ZERO),
+            started_ms: T0 + 1_000,
+            ended_ms: T0 + 1_100,
+        });
+        assert_eq!(
+            invariants(&run),
+            ["a duplicate appears only after a fault on its path"]
+        );
+        run.faults.push(Applied {
+            fault: Fault::Cut(2),
+            started_ms: T0 + 2_000,
+            ended_ms: T0 + 2_000,
+        });
+        let verdict = check(&run);
+        assert_eq!(verdict.violations, []);
+        assert!(
+            verdict
+                .report
+                .contains("duplicates: 1 (after connection cut 1)"),
+            "{}",
+            verdict.report
+        );
+    }
+
+    #[test]
+    fn an_item_overtaken_in_the_ordered_group_breaks_the_order() {
+        let mut run = clean();
+        run.incarnations[2] = incarnation(
+            "chaos-ordered",
+            &[(20, "handled stream 2"), (30, "handled stream 1")],
+        );
+        assert_eq!(
+            invariants(&run),
+            ["the order holds within an ordered group"]
+        );
+    }
+
+    #[test]
+    fn a_request_that_fails_otherwise_than_by_timeout_breaks_its_invariant() {
+        let mut run = clean();
+        run.incarnations[4] = incarnation(
+            "chaos-requester",
+            &[
+                (20, "request 1 sent"),
+                (25, "request 1 failed the connection is closed"),
+                (30, "request 2 sent"),
+                (35, "request 2 answered"),
+            ],
+        );
+        assert_eq!(
+            invariants(&run),
+            ["every request is answered or fails with a timeout error"]
+        );
+    }
+
+    #[test]
+    fn a_heartbeat_gap_is_excused_only_across_a_fault_of_the_service_or_the_broker() {
+        let mut run = clean();
+        let topic = "system/keepalive/chaos-ordered";
+        run.observed
+            .retain(|o| !(o.topic == topic && (10_000..14_000).contains(&(o.at_ms - T0))));
+        assert_eq!(invariants(&run), ["a live service's heartbeat never gaps more than 2 intervals, except across its own kill, pause or cut"]);
+        run.faults.push(Applied {
+            fault: Fault::Cut(0),
+            started_ms: T0 + 10_500,
+            ended_ms: T0 + 10_500,
+        });
+        assert_eq!(
+            invariants(&run).len(),
+            1,
+            "another service's cut excuses nothing"
+        );
+        run.faults.push(Applied {
+            fault: Fault::BrokerPause(Duration::from_secs(3)),
+            started_ms: T0 + 10_500,
+            ended_ms: T0 + 13_500,
+        });
+        assert_eq!(invariants(&run), [] as [&str; 0]);
+    }
+
+    #[test]
+    fn bad_endings_are_reported() {
+        let mut run = clean();
+        run.final_health[3] = (3, Some(false), "lost".to_owned());
+        run.max_rss_kib[2] = MEMORY_BOUND_KIB + 1;
+        run.incarnations[1]
+            .output
+            .push_str("thread 'main' panicked at src/main.rs:1:1\n");
+        run.incarnations[2].ended_by = Some("by itself");
+        run.incarnations[3].exit_code = Some(1);
+        assert_eq!(
+            invariants(&run),
+            [
+                "health ends ok",
+                "resident memory stays within its bound",
+                "no panic appears in any log",
+                "no service exits unless stopped",
+                "a graceful stop exits 0",
+            ]
+        );
+    }
 }

@@ -122,7 +122,10 @@ impl Service {
 
     /// Restarts a process that exited without being asked (recorded as such).
     async fn revive_if_exited(&mut self) {
-        let exited = self.process.as_mut().is_some_and(ServiceProcess::has_exited);
+        let exited = self
+            .process
+            .as_mut()
+            .is_some_and(ServiceProcess::has_exited);
         if exited {
             let mut process = self.process.take().expect("checked");
             let status = process.exit_within(STOP_BOUND).await;
@@ -327,11 +330,17 @@ pub async fn run(options: Options) -> (Vec<Planned>, RunRecord) {
         };
         services.push(service);
     }
-    for service in services.iter_mut().filter(|s| !sources.contains(&SERVICES[s.index])) {
+    for service in services
+        .iter_mut()
+        .filter(|s| !sources.contains(&SERVICES[s.index]))
+    {
         service.start();
     }
     wait_until_ready(&observed, |name| !sources.contains(&name)).await;
-    for service in services.iter_mut().filter(|s| sources.contains(&SERVICES[s.index])) {
+    for service in services
+        .iter_mut()
+        .filter(|s| sources.contains(&SERVICES[s.index]))
+    {
         service.start();
     }
     let services: Vec<Mutex<Service>> = services.into_iter().map(Mutex::new).collect();
@@ -413,7 +422,10 @@ async fn settle(fleet: &Fleet) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         // The sources stop once, at the start of settling.
         for source in ["chaos-publisher", "chaos-requester"] {
-            let index = SERVICES.iter().position(|s| *s == source).expect("a service");
+            let index = SERVICES
+                .iter()
+                .position(|s| *s == source)
+                .expect("a service");
             let mut service = fleet.services[index].lock().await;
             if service.process.is_some() {
                 service.stop("TERM", "final stop").await;
@@ -451,7 +463,8 @@ fn last_health(observed: &[Observed]) -> Vec<(usize, Option<bool>, String)> {
         .map(|(index, name)| {
             let topic = format!("system/health/{name}");
             let last = observed.iter().rev().find(|o| o.topic == topic);
-            let json = last.and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.payload).ok());
+            let json =
+                last.and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.payload).ok());
             let ok = json.as_ref().and_then(|j| j["data"]["ok"].as_bool());
             let event = json
                 .as_ref()

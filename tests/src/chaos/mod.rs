@@ -40,6 +40,12 @@ pub struct Options {
     pub duration: Duration,
 }
 
+/// The seeds CI runs (`tests/tests/chaos.rs`), [`CI_DURATION`] each: together they
+/// hold every kind of fault (a unit test checks it).
+pub const CI_SEEDS: [u64; 2] = [2, 11];
+/// How long CI runs each seed.
+pub const CI_DURATION: Duration = Duration::from_secs(90);
+
 /// The services' keepalive and heartbeat interval in the run.
 pub const KEEPALIVE: Duration = Duration::from_secs(2);
 /// The heartbeat interval of every service.

@@ -140,23 +140,6 @@ pub fn schedule(seed: u64, duration: Duration, keepalive: Duration) -> Vec<Plann
     planned
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_seed_gives_the_same_schedule_and_another_seed_another() {
-        let run = Duration::from_secs(120);
-        let keepalive = Duration::from_secs(2);
-        let first = schedule(7, run, keepalive);
-        assert_eq!(first, schedule(7, run, keepalive));
-        assert_ne!(first, schedule(8, run, keepalive));
-        assert!(first.len() > 10, "{first:?}");
-        assert!(first.windows(2).all(|w| w[0].at < w[1].at));
-        assert!(first.iter().all(|p| p.at < run - CALM));
-    }
-}
-
 /// A duration as `90s`, `30m` or `1h` (at least 20 s: the fleet needs time to start).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let bad = || format!("--duration {raw:?} is not a duration like 90s, 30m or 1h");
@@ -173,4 +156,57 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         return Err(format!("--duration {raw:?} is too short: at least 20s"));
     }
     Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::{CI_DURATION, CI_SEEDS, KEEPALIVE};
+
+    #[test]
+    fn the_ci_seeds_hold_every_kind_of_fault() {
+        let kinds: std::collections::BTreeSet<&str> = CI_SEEDS
+            .iter()
+            .flat_map(|&seed| schedule(seed, CI_DURATION, KEEPALIVE))
+            .map(|planned| planned.fault.kind())
+            .collect();
+        let every = [
+            Fault::BrokerRestart,
+            Fault::BrokerPause(Duration::ZERO),
+            Fault::Cut(0),
+            Fault::BlackHole(0, Duration::ZERO),
+            Fault::Kill(0, Duration::ZERO),
+            Fault::Term(0),
+            Fault::Burst(0),
+        ];
+        for fault in every {
+            assert!(
+                kinds.contains(fault.kind()),
+                "no {} in {kinds:?}",
+                fault.kind()
+            );
+        }
+    }
+
+    #[test]
+    fn durations_read_as_documented() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "90", "s", "1.5h", "10s", "-1m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_seed_gives_the_same_schedule_and_another_seed_another() {
+        let run = Duration::from_secs(120);
+        let keepalive = Duration::from_secs(2);
+        let first = schedule(7, run, keepalive);
+        assert_eq!(first, schedule(7, run, keepalive));
+        assert_ne!(first, schedule(8, run, keepalive));
+        assert!(first.len() > 10, "{first:?}");
+        assert!(first.windows(2).all(|w| w[0].at < w[1].at));
+        assert!(first.iter().all(|p| p.at < run - CALM));
+    }
 }

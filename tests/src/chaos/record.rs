@@ -83,7 +83,13 @@ pub fn keep(run: &RunRecord, dir: &std::path::Path) -> std::io::Result<()> {
     }
     let mut observed = std::fs::File::create(dir.join("observed.log"))?;
     for o in &run.observed {
-        writeln!(observed, "{} {} {}", o.at_ms, o.topic, String::from_utf8_lossy(&o.payload))?;
+        writeln!(
+            observed,
+            "{} {} {}",
+            o.at_ms,
+            o.topic,
+            String::from_utf8_lossy(&o.payload)
+        )?;
     }
     let mut faults = std::fs::File::create(dir.join("faults.log"))?;
     for a in &run.faults {
