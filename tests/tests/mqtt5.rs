@@ -690,6 +690,72 @@ async fn redirecting_listener(reference: String) -> u16 {
     port
 }
 
+/// A listener that accepts the first CONNECT, and a moment later sends an MQTT 5
+/// DISCONNECT "server moved" (0x9D) whose Server Reference is `reference`.
+async fn moving_listener(reference: String) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let reference = reference.clone();
+            tokio::spawn(async move {
+                let mut connect = [0u8; 1024];
+                let _ = socket.read(&mut connect).await;
+                // CONNACK: no session, success, no properties.
+                let _ = socket.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let mut properties = vec![0x1C];
+                properties.extend((reference.len() as u16).to_be_bytes());
+                properties.extend(reference.as_bytes());
+                let mut disconnect = vec![0xE0, (2 + properties.len()) as u8, 0x9D];
+                disconnect.push(properties.len() as u8);
+                disconnect.extend(properties);
+                let _ = socket.write_all(&disconnect).await;
+                // Whatever the client sends is read and dropped until it goes.
+                let mut rest = [0u8; 1024];
+                while socket.read(&mut rest).await.unwrap_or(0) > 0 {}
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_in_a_disconnect_moves_the_client_to_the_server_it_names() {
+    init_tracing();
+    let broker = Mosquitto::start();
+    let mover = moving_listener(format!("127.0.0.1:{}", broker.port())).await;
+    let client_id = format!("moving-{}", &tars::new_id()[..8]);
+    let manifest_topic = tars::manifest::manifest_topic(&client_id);
+    let mut probe = Probe::start(broker.port(), &["moved/#", &manifest_topic]).await;
+    let config = tars::Config::builder(format!("mqtt://127.0.0.1:{mover}"), &client_id)
+        .mqtt_version(MqttVersion::V5)
+        .build()
+        .unwrap();
+    let manifest = tars::manifest::ServiceManifest::from_registry(&client_id, "1");
+    let client = Client::builder(config)
+        .announce(manifest)
+        .connect()
+        .await
+        .unwrap();
+    // Sent while still on the listener, which never acknowledges it: it is sent again
+    // on the server the DISCONNECT names.
+    client
+        .publish_bytes("moved/there", QoS::AtLeastOnce, false, b"hello".to_vec())
+        .await
+        .unwrap();
+    probe.expect_on("moved/there", WAIT).await;
+    // Announced again on the server it moved to, naming it.
+    let announced = probe.expect_on(&manifest_topic, WAIT).await.json();
+    assert_eq!(
+        announced["data"]["broker"],
+        format!("mqtt://127.0.0.1:{}", broker.port()),
+        "{announced}"
+    );
+    client.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_in_the_connack_is_followed_to_the_server_it_names() {
     init_tracing();
