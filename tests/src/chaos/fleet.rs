@@ -15,6 +15,9 @@ use crate::process::{cargo_build, target_dir, workspace_root, ServiceProcess};
 use crate::proxy::{FaultProxy, Mode};
 use crate::Mosquitto;
 
+/// The services that send on their own: started once the others are subscribed,
+/// stopped first at the end.
+const SOURCES: [&str; 2] = ["chaos-publisher", "chaos-requester"];
 /// How long a graceful stop may take before the run calls it a hang.
 const STOP_BOUND: Duration = Duration::from_secs(20);
 /// How long the run waits, after healing, for what is owed to be handled.
@@ -198,22 +201,31 @@ struct Fleet {
 }
 
 impl Fleet {
+    /// Applies `fault` once its target is free (faults on one target take turns), and
+    /// records when it was under way.
     async fn apply(&self, fault: Fault) {
-        let started_ms = now_ms();
+        let mut started_ms = now_ms();
         match fault {
             Fault::BrokerRestart => {
                 let mut broker = self.broker.lock().await;
+                started_ms = now_ms();
                 tokio::task::block_in_place(|| broker.mosquitto.restart_gracefully());
             }
             Fault::BrokerPause(pause) => {
                 let broker = self.broker.lock().await;
+                started_ms = now_ms();
                 broker.signal("STOP");
                 tokio::time::sleep(pause).await;
                 broker.signal("CONT");
             }
-            Fault::Cut(service) => self.services[service].lock().await.proxy.cut_all(),
+            Fault::Cut(service) => {
+                let service = self.services[service].lock().await;
+                started_ms = now_ms();
+                service.proxy.cut_all();
+            }
             Fault::BlackHole(service, hole) => {
                 let service = self.services[service].lock().await;
+                started_ms = now_ms();
                 service.proxy.set_mode(Mode::BlackHole);
                 tokio::time::sleep(hole).await;
                 service.proxy.set_mode(Mode::Pass);
@@ -222,12 +234,14 @@ impl Fleet {
             }
             Fault::Kill(service, down) => {
                 let mut service = self.services[service].lock().await;
+                started_ms = now_ms();
                 service.stop("KILL", "SIGKILL").await;
                 tokio::time::sleep(down).await;
                 service.start();
             }
             Fault::Term(service) => {
                 let mut service = self.services[service].lock().await;
+                started_ms = now_ms();
                 service.stop("TERM", "SIGTERM").await;
                 service.start();
             }
@@ -315,7 +329,6 @@ pub async fn run(options: Options) -> (Vec<Planned>, RunRecord) {
         .await
         .expect("the burster connects");
     // The consumers first, each subscribed (health `ready`) before anything is sent.
-    let sources = ["chaos-publisher", "chaos-requester"];
     let mut services = Vec::new();
     for index in 0..SERVICES.len() {
         let service = Service {
@@ -332,14 +345,14 @@ pub async fn run(options: Options) -> (Vec<Planned>, RunRecord) {
     }
     for service in services
         .iter_mut()
-        .filter(|s| !sources.contains(&SERVICES[s.index]))
+        .filter(|s| !SOURCES.contains(&SERVICES[s.index]))
     {
         service.start();
     }
-    wait_until_ready(&observed, |name| !sources.contains(&name)).await;
+    wait_until_ready(&observed, |name| !SOURCES.contains(&name)).await;
     for service in services
         .iter_mut()
-        .filter(|s| sources.contains(&SERVICES[s.index]))
+        .filter(|s| SOURCES.contains(&SERVICES[s.index]))
     {
         service.start();
     }
@@ -402,9 +415,15 @@ pub async fn run(options: Options) -> (Vec<Planned>, RunRecord) {
     (plan, record)
 }
 
-/// Waits until nothing new is recorded for [`SETTLE_QUIET`] (at most [`SETTLE_MAX`]),
-/// the publisher and the requester stopped first so that the streams end.
+/// Stops the publisher and the requester (their streams end), then waits until
+/// nothing new is recorded for [`SETTLE_QUIET`], at most [`SETTLE_MAX`].
 async fn settle(fleet: &Fleet) {
+    for service in &fleet.services {
+        let mut service = service.lock().await;
+        if SOURCES.contains(&SERVICES[service.index]) {
+            service.stop("TERM", "final stop").await;
+        }
+    }
     let deadline = tokio::time::Instant::now() + SETTLE_MAX;
     let mut last = (0usize, tokio::time::Instant::now());
     while tokio::time::Instant::now() < deadline {
@@ -420,17 +439,6 @@ async fn settle(fleet: &Fleet) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        // The sources stop once, at the start of settling.
-        for source in ["chaos-publisher", "chaos-requester"] {
-            let index = SERVICES
-                .iter()
-                .position(|s| *s == source)
-                .expect("a service");
-            let mut service = fleet.services[index].lock().await;
-            if service.process.is_some() {
-                service.stop("TERM", "final stop").await;
-            }
-        }
     }
 }
 
