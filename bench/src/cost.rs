@@ -190,14 +190,8 @@ fn inbound_client(runtime: &Runtime, how: Inbound) -> tars::bench::Detached {
     if !how.rooms {
         return detached(runtime, Some(handlers::AT_MOST_ONCE), how.metrics);
     }
-    let config = tars::Config::builder("mqtt://127.0.0.1:1883", "bench-cost")
-        .enable_heartbeat(false)
-        .metrics(how.metrics)
-        .build()
-        .expect("a valid configuration");
-    let _guard = runtime.enter();
-    tars::Client::builder(config)
-        .subscribe(
+    detached_with(runtime, how.metrics, |builder| {
+        builder.subscribe(
             ROOMS_FILTER,
             tars::QoS::AtMostOnce,
             |message: tars::Message| async move {
@@ -205,14 +199,26 @@ fn inbound_client(runtime: &Runtime, how: Inbound) -> tars::bench::Detached {
                 tally::record(sample.seq);
             },
         )
-        .detached()
-        .expect("a detached client")
+    })
 }
 
+/// A detached client with only the registered handler `handler` (none: no handler).
 fn detached(
     runtime: &Runtime,
     handler: Option<&'static str>,
     metrics: bool,
+) -> tars::bench::Detached {
+    detached_with(runtime, metrics, |builder| match handler {
+        Some(name) => builder.with_handlers(|h| h.name == name),
+        None => builder,
+    })
+}
+
+/// A detached client whose handlers `handlers` adds.
+fn detached_with(
+    runtime: &Runtime,
+    metrics: bool,
+    handlers: impl FnOnce(tars::ClientBuilder) -> tars::ClientBuilder,
 ) -> tars::bench::Detached {
     let config = tars::Config::builder("mqtt://127.0.0.1:1883", "bench-cost")
         .enable_heartbeat(false)
@@ -220,12 +226,9 @@ fn detached(
         .build()
         .expect("a valid configuration");
     let _guard = runtime.enter();
-    let builder = tars::Client::builder(config);
-    let builder = match handler {
-        Some(name) => builder.with_handlers(|h| h.name == name),
-        None => builder,
-    };
-    builder.detached().expect("a detached client")
+    handlers(tars::Client::builder(config))
+        .detached()
+        .expect("a detached client")
 }
 
 fn publishes(payload: &Bytes, count: u64, how: Inbound) -> Vec<Received> {

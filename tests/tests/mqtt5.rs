@@ -664,6 +664,47 @@ async fn publishes_by_topic_alias_reach_subscribers_on_their_topics() {
     client.shutdown().await.unwrap();
 }
 
+/// The Server Reference property (0x1C, a UTF-8 string) naming `reference`.
+fn server_reference(reference: &str) -> Vec<u8> {
+    let mut property = vec![0x1C];
+    property.extend((reference.len() as u16).to_be_bytes());
+    property.extend(reference.as_bytes());
+    property
+}
+
+/// A v5 client of `client_id` pointed at the listener on `port`, announcing its
+/// manifest on every connection, and a probe on mosquitto of `moved/#` and that
+/// manifest's topic.
+async fn announced_client(broker: &Mosquitto, port: u16, name: &str) -> (Client, Probe, String) {
+    let client_id = format!("{name}-{}", &tars::new_id()[..8]);
+    let manifest_topic = tars::manifest::manifest_topic(&client_id);
+    let probe = Probe::start(broker.port(), &["moved/#", &manifest_topic]).await;
+    let config = tars::Config::builder(format!("mqtt://127.0.0.1:{port}"), &client_id)
+        .mqtt_version(MqttVersion::V5)
+        .build()
+        .unwrap();
+    let manifest = tars::manifest::ServiceManifest::from_registry(&client_id, "1");
+    let client = tokio::time::timeout(WAIT, Client::builder(config).announce(manifest).connect())
+        .await
+        .expect("connected")
+        .unwrap();
+    (client, probe, manifest_topic)
+}
+
+/// Waits for the manifest announced on mosquitto and checks that it names mosquitto.
+async fn expect_announced_on_mosquitto(
+    probe: &mut Probe,
+    manifest_topic: &str,
+    broker: &Mosquitto,
+) {
+    let announced = probe.expect_on(manifest_topic, WAIT).await.json();
+    assert_eq!(
+        announced["data"]["broker"],
+        format!("mqtt://127.0.0.1:{}", broker.port()),
+        "{announced}"
+    );
+}
+
 /// A listener that answers every CONNECT with an MQTT 5 CONNACK "use another server"
 /// (0x9C) whose Server Reference is `reference`, then closes.
 async fn redirecting_listener(reference: String) -> u16 {
@@ -676,10 +717,7 @@ async fn redirecting_listener(reference: String) -> u16 {
             tokio::spawn(async move {
                 let mut connect = [0u8; 1024];
                 let _ = socket.read(&mut connect).await;
-                // Server Reference (0x1C), a UTF-8 string.
-                let mut properties = vec![0x1C];
-                properties.extend((reference.len() as u16).to_be_bytes());
-                properties.extend(reference.as_bytes());
+                let properties = server_reference(&reference);
                 let mut connack = vec![0x20, (3 + properties.len()) as u8, 0x00, 0x9C];
                 connack.push(properties.len() as u8);
                 connack.extend(properties);
@@ -705,9 +743,7 @@ async fn moving_listener(reference: String) -> u16 {
                 // CONNACK: no session, success, no properties.
                 let _ = socket.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                let mut properties = vec![0x1C];
-                properties.extend((reference.len() as u16).to_be_bytes());
-                properties.extend(reference.as_bytes());
+                let properties = server_reference(&reference);
                 let mut disconnect = vec![0xE0, (2 + properties.len()) as u8, 0x9D];
                 disconnect.push(properties.len() as u8);
                 disconnect.extend(properties);
@@ -726,19 +762,7 @@ async fn a_redirect_in_a_disconnect_moves_the_client_to_the_server_it_names() {
     init_tracing();
     let broker = Mosquitto::start();
     let mover = moving_listener(format!("127.0.0.1:{}", broker.port())).await;
-    let client_id = format!("moving-{}", &tars::new_id()[..8]);
-    let manifest_topic = tars::manifest::manifest_topic(&client_id);
-    let mut probe = Probe::start(broker.port(), &["moved/#", &manifest_topic]).await;
-    let config = tars::Config::builder(format!("mqtt://127.0.0.1:{mover}"), &client_id)
-        .mqtt_version(MqttVersion::V5)
-        .build()
-        .unwrap();
-    let manifest = tars::manifest::ServiceManifest::from_registry(&client_id, "1");
-    let client = Client::builder(config)
-        .announce(manifest)
-        .connect()
-        .await
-        .unwrap();
+    let (client, mut probe, manifest_topic) = announced_client(&broker, mover, "moving").await;
     // Sent while still on the listener, which never acknowledges it: it is sent again
     // on the server the DISCONNECT names.
     client
@@ -747,12 +771,7 @@ async fn a_redirect_in_a_disconnect_moves_the_client_to_the_server_it_names() {
         .unwrap();
     probe.expect_on("moved/there", WAIT).await;
     // Announced again on the server it moved to, naming it.
-    let announced = probe.expect_on(&manifest_topic, WAIT).await.json();
-    assert_eq!(
-        announced["data"]["broker"],
-        format!("mqtt://127.0.0.1:{}", broker.port()),
-        "{announced}"
-    );
+    expect_announced_on_mosquitto(&mut probe, &manifest_topic, &broker).await;
     client.shutdown().await.unwrap();
 }
 
@@ -761,29 +780,10 @@ async fn a_redirect_in_the_connack_is_followed_to_the_server_it_names() {
     init_tracing();
     let broker = Mosquitto::start();
     let redirector = redirecting_listener(format!("127.0.0.1:{}", broker.port())).await;
-    let client_id = format!("redirected-{}", &tars::new_id()[..8]);
-    let manifest_topic = tars::manifest::manifest_topic(&client_id);
-    let mut probe = Probe::start(broker.port(), &["moved/#", &manifest_topic]).await;
-    let config = tars::Config::builder(format!("mqtt://127.0.0.1:{redirector}"), &client_id)
-        .mqtt_version(MqttVersion::V5)
-        .build()
-        .unwrap();
-    let manifest = tars::manifest::ServiceManifest::from_registry(&client_id, "1");
-    let client = tokio::time::timeout(WAIT, Client::builder(config).announce(manifest).connect())
-        .await
-        .expect("connected through the redirect")
-        .unwrap();
+    let (client, mut probe, manifest_topic) =
+        announced_client(&broker, redirector, "redirected").await;
     // The manifest, announced on connecting, names the server the client is on.
-    let announced = probe.expect_on(&manifest_topic, WAIT).await.json();
-    let shown = announced["data"]["broker"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(
-        shown,
-        format!("mqtt://127.0.0.1:{}", broker.port()),
-        "{announced}"
-    );
+    expect_announced_on_mosquitto(&mut probe, &manifest_topic, &broker).await;
     client
         .publish_bytes("moved/here", QoS::AtLeastOnce, false, b"hello".to_vec())
         .await
