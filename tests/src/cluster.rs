@@ -62,6 +62,9 @@ impl Node {
 /// The running cluster.
 pub struct Cluster {
     pub nodes: Vec<Node>,
+    binary: PathBuf,
+    /// Every node's gRPC address, `id@127.0.0.1:port`, comma-separated.
+    peers: String,
 }
 
 impl Cluster {
@@ -69,7 +72,7 @@ impl Cluster {
     /// subscriber on every other one.
     pub async fn start(count: usize) -> Self {
         let binary = node_binary();
-        let mut nodes: Vec<Node> = (1..=count as u64)
+        let nodes: Vec<Node> = (1..=count as u64)
             .map(|id| Node {
                 id,
                 mqtt_port: free_port(),
@@ -81,55 +84,81 @@ impl Cluster {
             .iter()
             .map(|n| format!("{}@127.0.0.1:{}", n.id, n.grpc_port))
             .collect();
-        let peers = peers.join(",");
-        for node in &mut nodes {
-            let mut child = Command::new(&binary)
-                .args([
-                    node.id.to_string(),
-                    node.mqtt_port.to_string(),
-                    node.grpc_port.to_string(),
-                    peers.clone(),
-                ])
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap_or_else(|e| panic!("could not start an rmqtt node ({e})"));
-            let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-            // Generous: a loaded 2-core machine starts three nodes per test, three tests at once.
-            let ready = tokio::time::timeout(Duration::from_secs(90), async {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if line == "READY" {
-                        return true;
-                    }
-                }
-                false
-            })
-            .await;
-            assert_eq!(ready, Ok(true), "rmqtt node {} did not start", node.id);
-            node.child = Some(child);
+        let mut cluster = Self {
+            nodes,
+            binary,
+            peers: peers.join(","),
+        };
+        for index in 0..count {
+            cluster.spawn(index).await;
         }
-        let cluster = Self { nodes };
-        cluster.wait_until_routed().await;
+        assert!(
+            cluster.routed_within(Duration::from_secs(30)).await,
+            "the rmqtt nodes did not route to each other within 30 s"
+        );
         cluster
     }
 
-    /// Waits until a message published on each node reaches every other node.
-    async fn wait_until_routed(&self) {
-        let mut probes = Vec::new();
-        for node in &self.nodes {
-            probes.push(Probe::start(node.mqtt_port, &["cluster/ready/+"]).await);
+    /// Starts node `index`'s process on its ports and waits until it listens.
+    async fn spawn(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        let mut child = Command::new(&self.binary)
+            .args([
+                node.id.to_string(),
+                node.mqtt_port.to_string(),
+                node.grpc_port.to_string(),
+                self.peers.clone(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start an rmqtt node ({e})"));
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        // Generous: a loaded 2-core machine starts three nodes per test, three tests at once.
+        let ready = tokio::time::timeout(Duration::from_secs(90), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line == "READY" {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(ready, Ok(true), "rmqtt node {} did not start", node.id);
+        node.child = Some(child);
+    }
+
+    /// Starts node `index` again after [`Cluster::kill`], on the same ports and with the
+    /// same peers, and waits until it listens (not until it routes: see
+    /// [`Cluster::routed_within`]).
+    pub async fn restart(&mut self, index: usize) {
+        if self.nodes[index].child.is_none() {
+            self.spawn(index).await;
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        for (from, node) in self.nodes.iter().enumerate() {
+    }
+
+    /// Whether, within `timeout`, a message published on each running node reaches a
+    /// subscriber on every other running node.
+    pub async fn routed_within(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let running: Vec<&Node> = self.nodes.iter().filter(|n| n.is_running()).collect();
+        let mut probes = Vec::new();
+        for node in &running {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match Probe::try_start(node.mqtt_port, &["cluster/ready/+"], left).await {
+                Some(probe) => probes.push(probe),
+                None => return false,
+            }
+        }
+        for (from, node) in running.iter().enumerate() {
             let topic = format!("cluster/ready/{}", node.id);
             'routed: loop {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "the rmqtt nodes did not route to each other within 30 s"
-                );
+                if tokio::time::Instant::now() >= deadline {
+                    return false;
+                }
                 probes[from]
                     .publish(&topic, rumqttc::QoS::AtMostOnce, "ping")
                     .await;
@@ -143,6 +172,7 @@ impl Cluster {
                 break;
             }
         }
+        true
     }
 
     /// `MQTT_URL` listing every node, starting with node `first` (0-based).

@@ -283,8 +283,16 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Connects to `port` and subscribes to `filters` (QoS 1); returns once subscribed.
+    /// Connects to `port` and subscribes to `filters` (QoS 1); returns once subscribed,
+    /// failing the test after 10 s.
     pub async fn start(port: u16, filters: &[&str]) -> Self {
+        Self::try_start(port, filters, Duration::from_secs(10))
+            .await
+            .expect("probe subscribed within 10 s")
+    }
+
+    /// As [`Probe::start`], `None` when not subscribed `within` (a stalled broker).
+    pub async fn try_start(port: u16, filters: &[&str], within: Duration) -> Option<Self> {
         let id = format!("probe-{}", tars::new_id());
         let mut options = MqttOptions::new(id, ("127.0.0.1", port));
         options.set_keep_alive(30);
@@ -334,14 +342,14 @@ impl Probe {
                 }
             }
         });
-        tokio::time::timeout(Duration::from_secs(10), subscribed)
-            .await
-            .expect("probe subscribed within 10 s")
-            .expect("probe task alive");
-        Self {
+        let probe = Self {
             client,
             messages,
             task,
+        };
+        match tokio::time::timeout(within, subscribed).await {
+            Ok(Ok(())) => Some(probe),
+            _ => None,
         }
     }
 

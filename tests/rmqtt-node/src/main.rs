@@ -52,6 +52,9 @@ async fn main() -> rmqtt::Result<()> {
         .name("external/tcp")
         .laddr(([127, 0, 0, 1], mqtt_port).into())
         .allow_anonymous(true)
+        // A node killed by a test starts again on its port at once, beside the
+        // connections its death left closing.
+        .reuseaddr(Some(true))
         .max_inflight(std::num::NonZeroU16::new(16).expect("not zero"))
         // rmqtt drops what a session queues beyond 1,000 messages by default: a share
         // group member behind by more would lose jobs. Bounded, but far above any test.

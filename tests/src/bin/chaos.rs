@@ -1,7 +1,7 @@
 //! The chaos run from the command line:
 //!
 //! ```text
-//! cargo run -p tars-tests --bin chaos -- [--seed N] [--duration 90s|30m|1h] [--keep DIR]
+//! cargo run -p tars-tests --bin chaos -- [--seed N] [--duration 90s|30m|1h] [--cluster] [--keep DIR]
 //! ```
 //!
 //! Prints the seed first (a new one from the clock unless given), runs the fleet under
@@ -12,10 +12,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tars_tests::chaos::{check, plan, Options};
+use tars_tests::chaos::{check, plan, Brokers, Options};
 
-const USAGE: &str = "usage: chaos [--seed N] [--duration D] [--keep DIR]
+const USAGE: &str = "usage: chaos [--seed N] [--duration D] [--cluster] [--keep DIR]
   --duration D  how long faults are injected: 90s, 30m, 1h (default 3m)
+  --cluster     run the fleet on a 3-node rmqtt cluster (node deaths for broker faults)
   --keep DIR    write every process's output and what the observer saw into DIR";
 
 fn main() -> ExitCode {
@@ -26,10 +27,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let cluster = if options.brokers == Brokers::Cluster {
+        " --cluster"
+    } else {
+        ""
+    };
     println!(
-        "chaos run: seed {} for {:?} (replay: --seed {} --duration {}s)",
+        "chaos run: seed {} for {:?} on {} (replay: --seed {} --duration {}s{cluster})",
         options.seed,
         options.duration,
+        match options.brokers {
+            Brokers::Mosquitto => "mosquitto",
+            Brokers::Cluster => "a 3-node rmqtt cluster",
+        },
         options.seed,
         options.duration.as_secs()
     );
@@ -80,6 +90,7 @@ fn parse(
     let mut options = Options {
         seed: tars_tests::chaos::events::now_ms(),
         duration: Duration::from_secs(180),
+        brokers: Brokers::Mosquitto,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -92,6 +103,7 @@ fn parse(
             }
             "--duration" => options.duration = plan::parse_duration(&value("--duration")?)?,
             "--keep" => keep = Some(value("--keep")?.into()),
+            "--cluster" => options.brokers = Brokers::Cluster,
             "-h" | "--help" => {
                 return Err("help".to_owned()).or_else(|_| {
                     println!("{USAGE}");

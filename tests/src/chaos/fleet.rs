@@ -8,9 +8,10 @@ use tars::{Client, Message, QoS};
 use tokio::sync::Mutex;
 
 use super::events::{now_ms, Task, DEAD_LETTER_TOPIC};
-use super::plan::{schedule, Fault, Planned, SERVICES};
+use super::plan::{schedule, Brokers, Fault, Planned, CLUSTER_NODES, SERVICES};
 use super::record::{Applied, Incarnation, Observed, RunRecord};
 use super::{Options, BURST_BASE, HEARTBEAT, KEEPALIVE};
+use crate::cluster::Cluster;
 use crate::process::{cargo_build, target_dir, workspace_root, ServiceProcess};
 use crate::proxy::{FaultProxy, Mode};
 use crate::Mosquitto;
@@ -24,6 +25,9 @@ const STOP_BOUND: Duration = Duration::from_secs(20);
 const SETTLE_MAX: Duration = Duration::from_secs(90);
 /// The run is settled once nothing new was recorded for this long.
 const SETTLE_QUIET: Duration = Duration::from_secs(8);
+/// How long the cluster may take to route again after a node's restart (the surviving
+/// nodes stall for 10 to 50 s after a kill, docs/scaling.md).
+const CLUSTER_RECOVERY_BOUND: Duration = Duration::from_secs(120);
 
 /// The binary of each service, by its index in [`SERVICES`].
 fn binary_name(service: usize) -> &'static str {
@@ -54,11 +58,12 @@ fn build_binaries() -> PathBuf {
     target_dir().join("debug")
 }
 
-/// One service: its proxy, its running process and its past incarnations.
+/// One service: its proxies (one per broker node), its running process and its past
+/// incarnations.
 struct Service {
     index: usize,
     binary: PathBuf,
-    proxy: FaultProxy,
+    proxies: Vec<FaultProxy>,
     outbox: tempfile::TempDir,
     process: Option<ServiceProcess>,
     current: Option<Incarnation>,
@@ -71,7 +76,12 @@ impl Service {
         let name = SERVICES[self.index];
         let number = self.next_incarnation;
         self.next_incarnation += 1;
-        let url = self.proxy.url();
+        // Every node through its proxy, starting with a different node per service.
+        let count = self.proxies.len();
+        let url = (0..count)
+            .map(|i| self.proxies[(self.index + i) % count].url())
+            .collect::<Vec<_>>()
+            .join(",");
         let keepalive = KEEPALIVE.as_secs().to_string();
         let heartbeat = HEARTBEAT.as_secs().to_string();
         let incarnation = number.to_string();
@@ -137,6 +147,19 @@ impl Service {
         }
     }
 
+    /// Cuts every connection of the service, whatever node it is on.
+    fn cut_all(&self) {
+        for proxy in &self.proxies {
+            proxy.cut_all();
+        }
+    }
+
+    fn set_mode(&self, mode: Mode) {
+        for proxy in &self.proxies {
+            proxy.set_mode(mode);
+        }
+    }
+
     fn rss_kib(&self) -> Option<u64> {
         let pid = self.process.as_ref()?.pid()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -156,14 +179,25 @@ impl Service {
     }
 }
 
-/// The broker, with persistence on, and its folder for the persistence file.
-struct Broker {
-    mosquitto: Mosquitto,
-    _persistence: tempfile::TempDir,
+/// The brokers of a run: one mosquitto with persistence on (and its folder for the
+/// persistence file), or the rmqtt cluster.
+enum Bus {
+    Mosquitto {
+        mosquitto: Mosquitto,
+        _persistence: tempfile::TempDir,
+    },
+    Cluster(Cluster),
 }
 
-impl Broker {
-    fn start() -> Self {
+impl Bus {
+    async fn start(brokers: Brokers) -> Self {
+        match brokers {
+            Brokers::Mosquitto => Self::start_mosquitto(),
+            Brokers::Cluster => Self::Cluster(Cluster::start(CLUSTER_NODES).await),
+        }
+    }
+
+    fn start_mosquitto() -> Self {
         use std::os::unix::fs::PermissionsExt;
         let persistence = tempfile::tempdir().expect("a folder for mosquitto's persistence");
         // Writable by the `mosquitto` user, which mosquitto switches to when started as
@@ -174,25 +208,63 @@ impl Broker {
             "allow_anonymous true\nmax_queued_messages 0\npersistence true\npersistence_location {}/\n",
             persistence.path().display()
         );
-        Self {
+        Self::Mosquitto {
             mosquitto: Mosquitto::start_with(&config),
             _persistence: persistence,
         }
     }
 
-    fn signal(&self, signal: &str) {
-        if let Some(pid) = self.mosquitto.pid() {
+    /// Each node's MQTT port (mosquitto's alone).
+    fn ports(&self) -> Vec<u16> {
+        match self {
+            Bus::Mosquitto { mosquitto, .. } => vec![mosquitto.port()],
+            Bus::Cluster(cluster) => cluster.nodes.iter().map(|n| n.mqtt_port).collect(),
+        }
+    }
+
+    /// `MQTT_URL` for a client of the run's own, straight to the brokers.
+    fn url_from(&self, first: usize) -> String {
+        match self {
+            Bus::Mosquitto { mosquitto, .. } => format!("mqtt://127.0.0.1:{}", mosquitto.port()),
+            Bus::Cluster(cluster) => cluster.urls_from(first % cluster.nodes.len()),
+        }
+    }
+
+    fn mosquitto(&mut self, fault: Fault) -> &mut Mosquitto {
+        match self {
+            Bus::Mosquitto { mosquitto, .. } => mosquitto,
+            Bus::Cluster(_) => panic!("{fault} is a fault of mosquitto, not of the cluster"),
+        }
+    }
+
+    fn signal_mosquitto(&mut self, fault: Fault, signal: &str) {
+        if let Some(pid) = self.mosquitto(fault).pid() {
             let _ = std::process::Command::new("kill")
                 .arg(format!("-{signal}"))
                 .arg(pid.to_string())
                 .status();
         }
     }
+
+    /// Kills `node`, starts it again after `down` and waits until the cluster routes.
+    async fn node_death(&mut self, fault: Fault, node: usize, down: Duration) {
+        let Bus::Cluster(cluster) = self else {
+            panic!("{fault} is a fault of the cluster, not of mosquitto")
+        };
+        cluster.kill(node).await;
+        tokio::time::sleep(down).await;
+        cluster.restart(node).await;
+        assert!(
+            cluster.routed_within(CLUSTER_RECOVERY_BOUND).await,
+            "the rmqtt cluster did not route again within {CLUSTER_RECOVERY_BOUND:?} of node {}'s restart",
+            node + 1
+        );
+    }
 }
 
 /// What the run shares between its fault tasks.
 struct Fleet {
-    broker: Mutex<Broker>,
+    bus: Mutex<Bus>,
     services: Vec<Mutex<Service>>,
     burster: Client,
     burst_acked: StdMutex<Vec<u64>>,
@@ -207,30 +279,36 @@ impl Fleet {
         let mut started_ms = now_ms();
         match fault {
             Fault::BrokerRestart => {
-                let mut broker = self.broker.lock().await;
+                let mut bus = self.bus.lock().await;
                 started_ms = now_ms();
-                tokio::task::block_in_place(|| broker.mosquitto.restart_gracefully());
+                let mosquitto = bus.mosquitto(fault);
+                tokio::task::block_in_place(|| mosquitto.restart_gracefully());
             }
             Fault::BrokerPause(pause) => {
-                let broker = self.broker.lock().await;
+                let mut bus = self.bus.lock().await;
                 started_ms = now_ms();
-                broker.signal("STOP");
+                bus.signal_mosquitto(fault, "STOP");
                 tokio::time::sleep(pause).await;
-                broker.signal("CONT");
+                bus.signal_mosquitto(fault, "CONT");
+            }
+            Fault::NodeDeath(node, down) => {
+                let mut bus = self.bus.lock().await;
+                started_ms = now_ms();
+                bus.node_death(fault, node, down).await;
             }
             Fault::Cut(service) => {
                 let service = self.services[service].lock().await;
                 started_ms = now_ms();
-                service.proxy.cut_all();
+                service.cut_all();
             }
             Fault::BlackHole(service, hole) => {
                 let service = self.services[service].lock().await;
                 started_ms = now_ms();
-                service.proxy.set_mode(Mode::BlackHole);
+                service.set_mode(Mode::BlackHole);
                 tokio::time::sleep(hole).await;
-                service.proxy.set_mode(Mode::Pass);
+                service.set_mode(Mode::Pass);
                 // What was swallowed is gone: the connections must not carry on.
-                service.proxy.cut_all();
+                service.cut_all();
             }
             Fault::Kill(service, down) => {
                 let mut service = self.services[service].lock().await;
@@ -280,9 +358,9 @@ impl Fleet {
     }
 }
 
-/// A client of the run's own, straight to the broker, on a persistent session.
-async fn direct_client(port: u16, id: &str) -> tars::ClientBuilder {
-    let config = tars::Config::builder(format!("mqtt://127.0.0.1:{port}"), id)
+/// A client of the run's own, straight to the brokers (`url`), on a persistent session.
+fn direct_client(url: String, id: &str) -> tars::ClientBuilder {
+    let config = tars::Config::builder(url, id)
         .clean_session(false)
         .reconnect_delays(Duration::from_millis(100), Duration::from_millis(500))
         .mqtt_version(crate::mqtt_version())
@@ -292,8 +370,8 @@ async fn direct_client(port: u16, id: &str) -> tars::ClientBuilder {
 }
 
 /// Starts the observer: heartbeats, health and dead letters, as they arrive.
-async fn observe(port: u16, seen: Arc<StdMutex<Vec<Observed>>>) -> Client {
-    let mut builder = direct_client(port, "chaos-observer").await;
+async fn observe(url: String, seen: Arc<StdMutex<Vec<Observed>>>) -> Client {
+    let mut builder = direct_client(url, "chaos-observer");
     for (filter, qos) in [
         ("system/keepalive/+", QoS::AtMostOnce),
         ("system/health/+", QoS::AtLeastOnce),
@@ -317,24 +395,26 @@ async fn observe(port: u16, seen: Arc<StdMutex<Vec<Observed>>>) -> Client {
 /// Runs the fleet for `options.duration` under the seed's faults, heals it, lets it
 /// settle and returns what it recorded (the checker judges it).
 pub async fn run(options: Options) -> (Vec<Planned>, RunRecord) {
-    let plan = schedule(options.seed, options.duration, KEEPALIVE);
+    let plan = schedule(options.seed, options.duration, KEEPALIVE, options.brokers);
     let binaries = build_binaries();
-    let broker = Broker::start();
-    let port = broker.mosquitto.port();
+    let bus = Bus::start(options.brokers).await;
     let observed = Arc::new(StdMutex::new(Vec::new()));
-    let observer = observe(port, observed.clone()).await;
-    let burster = direct_client(port, "chaos-burster")
-        .await
+    let observer = observe(bus.url_from(0), observed.clone()).await;
+    let burster = direct_client(bus.url_from(1), "chaos-burster")
         .connect()
         .await
         .expect("the burster connects");
     // The consumers first, each subscribed (health `ready`) before anything is sent.
     let mut services = Vec::new();
     for index in 0..SERVICES.len() {
+        let mut proxies = Vec::new();
+        for port in bus.ports() {
+            proxies.push(FaultProxy::start(port).await);
+        }
         let service = Service {
             index,
             binary: binaries.join(binary_name(index)),
-            proxy: FaultProxy::start(port).await,
+            proxies,
             outbox: tempfile::tempdir().expect("a folder for the durable outbox"),
             process: None,
             current: None,
@@ -358,7 +438,7 @@ pub async fn run(options: Options) -> (Vec<Planned>, RunRecord) {
     }
     let services: Vec<Mutex<Service>> = services.into_iter().map(Mutex::new).collect();
     let fleet = Arc::new(Fleet {
-        broker: Mutex::new(broker),
+        bus: Mutex::new(bus),
         services,
         burster,
         burst_acked: StdMutex::new(Vec::new()),
@@ -386,7 +466,7 @@ pub async fn run(options: Options) -> (Vec<Planned>, RunRecord) {
     // Healed: every proxy forwards, every service runs.
     for service in &fleet.services {
         let mut service = service.lock().await;
-        service.proxy.set_mode(Mode::Pass);
+        service.set_mode(Mode::Pass);
         service.revive_if_exited().await;
     }
     let healed_ms = now_ms();
@@ -402,6 +482,7 @@ pub async fn run(options: Options) -> (Vec<Planned>, RunRecord) {
     let _ = observer.shutdown().await;
     let record = RunRecord {
         seed: options.seed,
+        brokers: options.brokers,
         started_ms,
         healed_ms,
         incarnations: fleet.incarnations().await,

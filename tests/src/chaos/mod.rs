@@ -1,9 +1,10 @@
-//! The chaos run: a fleet of service processes on mosquitto, each through a fault proxy
-//! of its own, under faults drawn from a seed (broker restarts and pauses, cuts, black
-//! holes, kills, graceful stops, bursts), then a checker that reads what every process
+//! The chaos run: a fleet of service processes on mosquitto or on a 3-node rmqtt
+//! cluster, each through fault proxies of its own, under faults drawn from a seed
+//! (broker restarts and pauses or node deaths, cuts, black holes, kills, graceful
+//! stops, bursts), then a checker that reads what every process
 //! printed and what the broker delivered, and states each invariant with its
 //! counterexample. `cargo run -p tars-tests --bin chaos -- --seed N --duration 90s`
-//! replays a run; `tests/tests/chaos.rs` runs fixed seeds in CI. See
+//! replays a run (`--cluster` on the cluster); `tests/tests/chaos.rs` runs fixed seeds in CI. See
 //! `docs/reliability.md` ("The chaos run").
 
 pub mod check;
@@ -15,6 +16,7 @@ pub mod record;
 use std::time::Duration;
 
 pub use fleet::run;
+pub use plan::Brokers;
 
 /// The numbers of one incarnation of a publishing process start at its incarnation
 /// times this, so that a restarted process never reuses one.
@@ -38,12 +40,17 @@ pub struct Options {
     pub seed: u64,
     /// How long faults are injected (the checks follow).
     pub duration: Duration,
+    /// The brokers the fleet is on.
+    pub brokers: Brokers,
 }
 
-/// The seeds CI runs (`tests/tests/chaos.rs`), [`CI_DURATION`] each: together they
-/// hold every kind of fault (a unit test checks it).
-pub const CI_SEEDS: [u64; 2] = [2, 11];
-/// How long CI runs each seed.
+/// The runs CI makes (`tests/tests/chaos.rs`), [`CI_DURATION`] each: together they
+/// hold every kind of mosquitto fault (a unit test checks it). The cluster is not among
+/// them yet: its persistent sessions do not follow a client to another node, and the
+/// checker does not yet tell those losses from tars's (docs/reliability.md, "On the
+/// cluster").
+pub const CI_RUNS: [(u64, Brokers); 2] = [(2, Brokers::Mosquitto), (11, Brokers::Mosquitto)];
+/// How long CI runs each seed (3 minutes of faults in all).
 pub const CI_DURATION: Duration = Duration::from_secs(90);
 
 /// The services' keepalive and heartbeat interval in the run.

@@ -17,6 +17,20 @@ pub const SERVICES: [&str; 8] = [
     "chaos-requester",
 ];
 
+/// The brokers a run's fleet is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Brokers {
+    /// One mosquitto, with persistence on.
+    #[default]
+    Mosquitto,
+    /// A cluster of [`CLUSTER_NODES`] rmqtt nodes (`tests/src/cluster.rs`); every
+    /// service lists them all, starting with a different one.
+    Cluster,
+}
+
+/// How many nodes the cluster has.
+pub const CLUSTER_NODES: usize = 3;
+
 /// One fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -34,6 +48,9 @@ pub enum Fault {
     Term(usize),
     /// A burst of tasks into the slow handler with retries.
     Burst(u32),
+    /// A cluster node killed (SIGKILL), started again after a while, and waited for
+    /// until the cluster routes again.
+    NodeDeath(usize, Duration),
 }
 
 impl Fault {
@@ -47,6 +64,7 @@ impl Fault {
             Fault::Kill(..) => "SIGKILL",
             Fault::Term(_) => "SIGTERM",
             Fault::Burst(_) => "burst",
+            Fault::NodeDeath(..) => "node death",
         }
     }
 
@@ -54,13 +72,20 @@ impl Fault {
     pub fn service(&self) -> Option<usize> {
         match *self {
             Fault::Cut(s) | Fault::BlackHole(s, _) | Fault::Kill(s, _) | Fault::Term(s) => Some(s),
-            Fault::BrokerRestart | Fault::BrokerPause(_) | Fault::Burst(_) => None,
+            Fault::BrokerRestart
+            | Fault::BrokerPause(_)
+            | Fault::Burst(_)
+            | Fault::NodeDeath(..) => None,
         }
     }
 
-    /// Whether it strikes every service at once (the broker).
+    /// Whether it strikes every service at once (the broker, or a cluster node: the
+    /// surviving nodes stall until the cluster routes again).
     pub fn is_broker(&self) -> bool {
-        matches!(self, Fault::BrokerRestart | Fault::BrokerPause(_))
+        matches!(
+            self,
+            Fault::BrokerRestart | Fault::BrokerPause(_) | Fault::NodeDeath(..)
+        )
     }
 }
 
@@ -74,6 +99,9 @@ impl fmt::Display for Fault {
             Fault::Kill(s, d) => write!(f, "SIGKILL {} (restart after {d:?})", SERVICES[s]),
             Fault::Term(s) => write!(f, "SIGTERM {}", SERVICES[s]),
             Fault::Burst(n) => write!(f, "burst of {n} tasks"),
+            Fault::NodeDeath(node, d) => {
+                write!(f, "death of node {} (restart after {d:?})", node + 1)
+            }
         }
     }
 }
@@ -116,22 +144,33 @@ impl Rng {
 /// How long after the last fault the run goes on without new ones (before the checks).
 pub const CALM: Duration = Duration::from_secs(5);
 
-/// The faults of a run of `duration` from `seed`, in order of their start: one every
-/// 1.5 to 6 s, faults of different targets overlapping.
-pub fn schedule(seed: u64, duration: Duration, keepalive: Duration) -> Vec<Planned> {
+/// The faults of a run of `duration` from `seed` on `brokers`, in order of their
+/// start: one every 1.5 to 6 s, faults of different targets overlapping. On the
+/// cluster, the broker's faults are node deaths (the mosquitto schedules of a seed do
+/// not change with this mode).
+pub fn schedule(
+    seed: u64,
+    duration: Duration,
+    keepalive: Duration,
+    brokers: Brokers,
+) -> Vec<Planned> {
     let mut rng = Rng::new(seed);
     let mut planned = Vec::new();
     let mut at = rng.millis(2_000, 5_000);
     let end = duration.saturating_sub(CALM);
     while at < end {
         let service = rng.below(0, SERVICES.len() as u64) as usize;
-        let fault = match rng.below(0, 100) {
-            0..8 => Fault::BrokerRestart,
-            8..14 => Fault::BrokerPause(keepalive * 2 + rng.millis(0, 1_000)),
-            14..34 => Fault::Cut(service),
-            34..50 => Fault::BlackHole(service, rng.millis(500, 4_000)),
-            50..70 => Fault::Kill(service, rng.millis(100, 2_000)),
-            70..85 => Fault::Term(service),
+        let fault = match (rng.below(0, 100), brokers) {
+            (0..14, Brokers::Cluster) => Fault::NodeDeath(
+                rng.below(0, CLUSTER_NODES as u64) as usize,
+                rng.millis(500, 3_000),
+            ),
+            (0..8, Brokers::Mosquitto) => Fault::BrokerRestart,
+            (8..14, Brokers::Mosquitto) => Fault::BrokerPause(keepalive * 2 + rng.millis(0, 1_000)),
+            (14..34, _) => Fault::Cut(service),
+            (34..50, _) => Fault::BlackHole(service, rng.millis(500, 4_000)),
+            (50..70, _) => Fault::Kill(service, rng.millis(100, 2_000)),
+            (70..85, _) => Fault::Term(service),
             _ => Fault::Burst(rng.below(100, 400) as u32),
         };
         planned.push(Planned { at, fault });
@@ -161,13 +200,13 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chaos::{CI_DURATION, CI_SEEDS, KEEPALIVE};
+    use crate::chaos::{CI_DURATION, CI_RUNS, KEEPALIVE};
 
     #[test]
     fn the_ci_seeds_hold_every_kind_of_fault() {
-        let kinds: std::collections::BTreeSet<&str> = CI_SEEDS
+        let kinds: std::collections::BTreeSet<&str> = CI_RUNS
             .iter()
-            .flat_map(|&seed| schedule(seed, CI_DURATION, KEEPALIVE))
+            .flat_map(|&(seed, brokers)| schedule(seed, CI_DURATION, KEEPALIVE, brokers))
             .map(|planned| planned.fault.kind())
             .collect();
         let every = [
@@ -202,11 +241,36 @@ mod tests {
     fn a_seed_gives_the_same_schedule_and_another_seed_another() {
         let run = Duration::from_secs(120);
         let keepalive = Duration::from_secs(2);
-        let first = schedule(7, run, keepalive);
-        assert_eq!(first, schedule(7, run, keepalive));
-        assert_ne!(first, schedule(8, run, keepalive));
+        let first = schedule(7, run, keepalive, Brokers::Mosquitto);
+        assert_eq!(first, schedule(7, run, keepalive, Brokers::Mosquitto));
+        assert_ne!(first, schedule(8, run, keepalive, Brokers::Mosquitto));
         assert!(first.len() > 10, "{first:?}");
         assert!(first.windows(2).all(|w| w[0].at < w[1].at));
         assert!(first.iter().all(|p| p.at < run - CALM));
+    }
+
+    #[test]
+    fn on_the_cluster_the_broker_faults_are_node_deaths() {
+        let run = Duration::from_secs(600);
+        let keepalive = Duration::from_secs(2);
+        let faults = schedule(7, run, keepalive, Brokers::Cluster);
+        assert!(faults
+            .iter()
+            .all(|p| !matches!(p.fault, Fault::BrokerRestart | Fault::BrokerPause(_))));
+        let deaths: Vec<usize> = faults
+            .iter()
+            .filter_map(|p| match p.fault {
+                Fault::NodeDeath(node, _) => Some(node),
+                _ => None,
+            })
+            .collect();
+        assert!(deaths.len() > 5, "{faults:?}");
+        assert!(deaths.iter().all(|&node| node < CLUSTER_NODES));
+        assert!((0..CLUSTER_NODES).all(|node| deaths.contains(&node)));
+        let mosquitto = schedule(7, run, keepalive, Brokers::Mosquitto);
+        assert!(mosquitto.iter().any(|p| p.fault.is_broker()));
+        assert!(mosquitto
+            .iter()
+            .all(|p| !matches!(p.fault, Fault::NodeDeath(..))));
     }
 }

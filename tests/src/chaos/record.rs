@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::plan::Fault;
+use super::plan::{Brokers, Fault};
 
 /// One incarnation of a service process.
 #[derive(Debug, Clone)]
@@ -53,6 +53,7 @@ pub struct Observed {
 #[derive(Debug, Clone, Default)]
 pub struct RunRecord {
     pub seed: u64,
+    pub brokers: Brokers,
     pub started_ms: u64,
     /// When faults stopped and the fleet was healed.
     pub healed_ms: u64,
