@@ -3,7 +3,7 @@
 //! the first violated invariant; replay it with `cargo run -p tars-tests --bin chaos --
 //! --seed N --duration 90s --keep DIR` (see docs/reliability.md, "The chaos run").
 
-use tars_tests::chaos::{check, run, Brokers, Options, CI_DURATION as DURATION, CI_RUNS};
+use tars_tests::chaos::{check, run, Options, CI_DURATION as DURATION, CI_RUNS};
 use tars_tests::init_tracing;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,23 +17,19 @@ async fn a_fleet_under_seeded_faults_keeps_every_invariant() {
         };
         let (schedule, record) = run(options).await;
         let verdict = check::check(&record);
-        let cluster = if brokers == Brokers::Cluster {
-            " --cluster"
-        } else {
-            ""
-        };
-        println!("seed {seed} on {brokers:?}:\n{}", verdict.report);
+        println!("seed {seed} on {brokers}:\n{}", verdict.report);
         if let Some(violation) = verdict.violations.first() {
             let schedule: Vec<String> = schedule
                 .iter()
                 .map(|p| format!("  {:>7.1} s  {}", p.at.as_secs_f64(), p.fault))
                 .collect();
             panic!(
-                "seed {seed} on {brokers:?}: {}\ncounterexample: {}\nfault schedule:\n{}\nreplay: cargo run -p tars-tests --bin chaos -- --seed {seed} --duration {}s{cluster} --keep /tmp/chaos",
+                "seed {seed} on {brokers}: {}\ncounterexample: {}\nfault schedule:\n{}\nreplay: cargo run -p tars-tests --bin chaos -- --seed {seed} --duration {}s{} --keep /tmp/chaos",
                 violation.invariant,
                 violation.counterexample,
                 schedule.join("\n"),
-                DURATION.as_secs()
+                DURATION.as_secs(),
+                brokers.replay_flag()
             );
         }
     }

@@ -27,21 +27,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cluster = if options.brokers == Brokers::Cluster {
-        " --cluster"
-    } else {
-        ""
-    };
     println!(
-        "chaos run: seed {} for {:?} on {} (replay: --seed {} --duration {}s{cluster})",
+        "chaos run: seed {} for {:?} on {} (replay: --seed {} --duration {}s{})",
         options.seed,
         options.duration,
-        match options.brokers {
-            Brokers::Mosquitto => "mosquitto",
-            Brokers::Cluster => "a 3-node rmqtt cluster",
-        },
+        options.brokers,
         options.seed,
-        options.duration.as_secs()
+        options.duration.as_secs(),
+        options.brokers.replay_flag()
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

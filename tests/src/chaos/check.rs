@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use super::events::{DEAD_LETTER_TOPIC, FAILING_EVERY};
-use super::plan::SERVICES;
+use super::plan::{Brokers, Fault, SERVICES};
 use super::record::{Applied, Incarnation, RunRecord};
 use super::MEMORY_BOUND_KIB;
 
@@ -201,13 +201,13 @@ fn losses(run: &RunRecord, facts: &Facts, violations: &mut Vec<Violation>, repor
     }
     let _ = writeln!(report, "lost: {lost}");
     match run.brokers {
-        super::plan::Brokers::Mosquitto => {
+        Brokers::Mosquitto => {
             let _ = writeln!(
                 report,
                 "dropped by mosquitto: {dropped_by_broker} jobs published while the share group subscribed again after a broker restart (its persistence does not keep shared subscriptions)"
             );
         }
-        super::plan::Brokers::Cluster => {
+        Brokers::Cluster => {
             let _ = writeln!(
                 report,
                 "lost with a dead node: {with_dead_node} published from {} s before a node's death until {} s after the cluster routed again",
@@ -239,7 +239,7 @@ fn just_after_broker_restart(run: &RunRecord, at: u64) -> bool {
     let publisher = SERVICES.iter().position(|s| *s == "chaos-publisher");
     run.faults
         .iter()
-        .filter(|a| matches!(a.fault, super::plan::Fault::BrokerRestart))
+        .filter(|a| matches!(a.fault, Fault::BrokerRestart))
         .any(|restart| {
             let from = run
                 .faults
@@ -263,7 +263,7 @@ fn just_after_broker_restart(run: &RunRecord, at: u64) -> bool {
 fn near_node_death(run: &RunRecord, at: u64) -> bool {
     run.faults
         .iter()
-        .filter(|a| matches!(a.fault, super::plan::Fault::NodeDeath(..)))
+        .filter(|a| matches!(a.fault, Fault::NodeDeath(..)))
         .any(|death| {
             death.started_ms.saturating_sub(NODE_HOLD_MS) <= at
                 && at <= death.ended_ms + RECOVERY_MS

@@ -28,6 +28,26 @@ pub enum Brokers {
     Cluster,
 }
 
+impl Brokers {
+    /// The chaos command's argument that selects them (empty for mosquitto), for a
+    /// replay line.
+    pub fn replay_flag(self) -> &'static str {
+        match self {
+            Brokers::Mosquitto => "",
+            Brokers::Cluster => " --cluster",
+        }
+    }
+}
+
+impl fmt::Display for Brokers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Brokers::Mosquitto => write!(f, "mosquitto"),
+            Brokers::Cluster => write!(f, "a {CLUSTER_NODES}-node rmqtt cluster"),
+        }
+    }
+}
+
 /// How many nodes the cluster has.
 pub const CLUSTER_NODES: usize = 3;
 
