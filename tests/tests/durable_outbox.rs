@@ -346,7 +346,17 @@ async fn publish_confirmed_goes_through_the_durable_outbox_and_leaves_it_empty()
             n
         );
     }
-    let metrics = tars::testing::MetricsSnapshot::parse(&client.metrics_text());
+    // The record leaves the outbox just after the PUBACK that resolved the publish:
+    // wait (bounded) for the gauges to see it gone.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let metrics = loop {
+        let metrics = tars::testing::MetricsSnapshot::parse(&client.metrics_text());
+        let empty = metrics.value("tars_outbox_durable_messages", &[]) == Some(0.0);
+        if empty || tokio::time::Instant::now() >= deadline {
+            break metrics;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(
         metrics.value("tars_outbox_durable_messages", &[]),
         Some(0.0)
