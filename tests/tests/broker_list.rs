@@ -1,6 +1,7 @@
 //! `MQTT_URL` listing several brokers, against two single mosquitto nodes: the first
-//! that answers is used, a lost broker fails over to the next one within the backoff,
-//! and subscriptions, health, the last will and the manifest follow to the new node.
+//! that answers is used, a cut connection comes back to the broker that keeps its
+//! session, a lost broker fails over to the next one within the backoff, and
+//! subscriptions, health, the last will and the manifest follow to the new node.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use tars::{Client, Config, QoS};
 use tars_tests::process::{example_binary, ServiceProcess};
+use tars_tests::proxy::FaultProxy;
 use tars_tests::{eventually, free_port, init_tracing, mqtt_version, Mosquitto, Probe};
 
 use tars_tests::WAIT;
@@ -44,6 +46,51 @@ async fn the_first_broker_that_answers_is_used() {
         handled.load(Ordering::SeqCst) == 1
     })
     .await;
+    client.disconnect().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_comes_back_to_the_same_broker_and_its_session() {
+    init_tracing();
+    let first = Mosquitto::start();
+    let second = Mosquitto::start();
+    let proxy = FaultProxy::start(first.port()).await;
+    let list = format!("{},{}", proxy.url(), second.url());
+    let config = Config::builder(&list, format!("cut-{}", &tars::new_id()[..8]))
+        .clean_session(false)
+        .reconnect_delays(Duration::from_secs(1), Duration::from_secs(2))
+        .mqtt_version(mqtt_version())
+        .build()
+        .unwrap();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let count = handled.clone();
+    let client = Client::builder(config)
+        .subscribe("jobs/#", QoS::AtLeastOnce, move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+            async {}
+        })
+        .connect()
+        .await
+        .expect("connected to the first broker");
+    let on_first = Probe::start(first.port(), &[]).await;
+
+    // The connection is cut on the way; the first broker stays up and keeps the session.
+    // A job published there meanwhile waits in it.
+    proxy.cut_all();
+    eventually(WAIT, "the client sees the cut", || !client.is_connected()).await;
+    on_first.publish("jobs/1", QoS::AtLeastOnce, "x").await;
+
+    eventually(
+        WAIT,
+        "the job kept by the first broker's session is handled",
+        || handled.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+    assert_eq!(
+        proxy.accepted_connections(),
+        2,
+        "the client came back through the first broker"
+    );
     client.disconnect().await.unwrap();
 }
 

@@ -1,7 +1,9 @@
 //! Which broker of the list (`MQTT_URL` may name several) the link tries next: the
-//! first at start; after a lost connection, the one after it, round the list. Within a
-//! pass over the list a failed attempt moves straight on to the next broker; a whole
-//! pass without success waits the usual jittered backoff before the next pass.
+//! first at start; after a lost connection, the lost one again first (a broker that is
+//! still up keeps the persistent session, which a cluster's other nodes may not carry
+//! over), then the ones after it, round the list. Within a pass over the list a failed
+//! attempt moves straight on to the next broker; a whole pass without success waits the
+//! usual jittered backoff before the next pass.
 
 /// The link's position in the broker list.
 #[derive(Debug, Clone)]
@@ -43,10 +45,9 @@ impl Failover {
         self.failed_in_pass = 0;
     }
 
-    /// The connection to the current broker was lost: the next pass starts with the one
-    /// after it and ends with it.
+    /// The connection to the current broker was lost: the next pass starts with it again
+    /// (a refused attempt moves on at once) and goes on round the list.
     pub(crate) fn on_lost(&mut self) {
-        self.next = (self.next + 1) % self.count;
         self.failed_in_pass = 0;
     }
 }
@@ -76,16 +77,21 @@ mod tests {
     }
 
     #[test]
-    fn after_a_loss_the_next_broker_comes_first_and_the_lost_one_last() {
+    fn after_a_loss_the_lost_broker_comes_first_then_the_ones_after_it() {
         let mut failover = Failover::new(3);
         assert!(!failover.on_failure());
         failover.on_connected(); // on broker 1
         failover.on_lost();
+        assert_eq!(
+            failover.current(),
+            1,
+            "the lost broker is tried again first"
+        );
+        assert!(!failover.on_failure());
         assert_eq!(failover.current(), 2);
         assert!(!failover.on_failure());
         assert_eq!(failover.current(), 0);
-        assert!(!failover.on_failure());
-        assert_eq!(failover.current(), 1, "the lost broker comes last");
-        assert!(failover.on_failure());
+        assert!(failover.on_failure(), "a whole pass failed: back off");
+        assert_eq!(failover.current(), 1);
     }
 }

@@ -1,8 +1,8 @@
 //! The task that keeps the connection: it opens the socket, sends CONNECT, runs one
 //! reader and one writer over the two halves of the socket, and when the connection
 //! fails it keeps what was in flight, waits an exponential, jittered backoff and starts
-//! again, on the next broker of the list when there are several (`failover.rs`). It
-//! stops on [`Command::Stop`], connected or not.
+//! again, on the same broker first and then the next ones of the list when there are
+//! several (`failover.rs`). It stops on [`Command::Stop`], connected or not.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
