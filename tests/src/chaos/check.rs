@@ -7,6 +7,7 @@ use std::fmt::Write;
 use super::events::{DEAD_LETTER_TOPIC, FAILING_EVERY};
 use super::plan::{Brokers, Fault, SERVICES};
 use super::record::{Applied, Incarnation, RunRecord};
+use super::sessions::{self, Dropped, SESSION_HOLD_MS, SUBSCRIBE_MS};
 use super::MEMORY_BOUND_KIB;
 
 /// How long after a fault ends its effects are still excused (reconnecting, restoring
@@ -167,6 +168,11 @@ fn losses(run: &RunRecord, facts: &Facts, violations: &mut Vec<Violation>, repor
     let mut lost = 0;
     let mut dropped_by_broker = 0;
     let mut with_dead_node = 0;
+    let mut session_not_kept = 0;
+    let dropped_sessions = match run.brokers {
+        Brokers::Cluster => sessions::dropped(run),
+        Brokers::Mosquitto => Vec::new(), // one broker: every session must be kept
+    };
     let mut first = None;
     for (kind, _) in KINDS {
         let (mut published, mut handled, mut dead) = (0, 0, 0);
@@ -185,6 +191,9 @@ fn losses(run: &RunRecord, facts: &Facts, violations: &mut Vec<Violation>, repor
                     dropped_by_broker += 1;
                 }
                 (false, _) if near_node_death(run, at) => with_dead_node += 1,
+                (false, _) if in_dropped_session(&dropped_sessions, kind, at) => {
+                    session_not_kept += 1;
+                }
                 (false, _) => {
                     lost += 1;
                     first.get_or_insert_with(|| {
@@ -213,6 +222,13 @@ fn losses(run: &RunRecord, facts: &Facts, violations: &mut Vec<Violation>, repor
                 "lost with a dead node: {with_dead_node} published from {} s before a node's death until {} s after the cluster routed again",
                 NODE_HOLD_MS / 1000,
                 RECOVERY_MS / 1000
+            );
+            let _ = writeln!(
+                report,
+                "lost with a session the cluster did not keep: {session_not_kept} published from {} s before a consumer's connection was lost until {} s after it connected to a node without its session ({} such connections)",
+                SESSION_HOLD_MS / 1000,
+                SUBSCRIBE_MS / 1000,
+                dropped_sessions.len()
             );
         }
     }
@@ -270,12 +286,26 @@ fn near_node_death(run: &RunRecord, at: u64) -> bool {
         })
 }
 
-/// The services a message of `kind` passes through.
-fn path_of(kind: &str) -> Vec<usize> {
-    let consumers = KINDS
+/// Whether a message of `kind` published at `at` may have been queued in a session of
+/// one of its consumers that a node did not keep ([`sessions::dropped`]).
+fn in_dropped_session(dropped: &[Dropped], kind: &str, at: u64) -> bool {
+    let consumers = consumers_of(kind);
+    dropped
+        .iter()
+        .any(|d| consumers.contains(&SERVICES[d.service]) && d.covers(at))
+}
+
+/// The services that handle messages of `kind`.
+fn consumers_of(kind: &str) -> &'static [&'static str] {
+    KINDS
         .iter()
         .find(|(k, _)| *k == kind)
-        .map_or(&[][..], |(_, c)| *c);
+        .map_or(&[][..], |(_, c)| *c)
+}
+
+/// The services a message of `kind` passes through.
+fn path_of(kind: &str) -> Vec<usize> {
+    let consumers = consumers_of(kind);
     SERVICES
         .iter()
         .enumerate()
@@ -757,6 +787,54 @@ mod tests {
                 "{}",
                 verdict.report
             );
+        }
+    }
+
+    /// A tracing line of the link at `at` ms, as the services log it.
+    fn logged(at: u64, message: &str) -> String {
+        let stamp = chrono::DateTime::from_timestamp_millis(at as i64)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        format!("{stamp}  INFO tars::connection::link: {message}\n")
+    }
+
+    #[test]
+    fn a_message_lost_with_a_session_the_cluster_did_not_keep_is_counted_apart_and_only_then() {
+        let lost = ["every acknowledged QoS 1 message is handled at least once, or dead-lettered"];
+        for (brokers, session_present, expected) in [
+            (crate::chaos::Brokers::Cluster, false, &[][..]),
+            (crate::chaos::Brokers::Cluster, true, &lost[..]),
+            (crate::chaos::Brokers::Mosquitto, false, &lost[..]),
+        ] {
+            let mut run = clean();
+            run.brokers = brokers;
+            // Task 1, published at T0 + 10, never handled: its consumer's connection was
+            // lost just before and came back to a node that had not kept its session.
+            run.incarnations[3].output = [
+                logged(T0 - 5_000, "connected to the broker broker=mqtt://a session_present=false"),
+                logged(T0 + 5, "connection lost; reconnecting broker=mqtt://a reason=cut kept=0"),
+                logged(
+                    T0 + 1_000,
+                    &format!("reconnected to the broker broker=mqtt://b session_present={session_present}"),
+                ),
+            ]
+            .concat();
+            let verdict = check(&run);
+            assert_eq!(
+                invariants(&run),
+                expected,
+                "{brokers}, session_present={session_present}: {}",
+                verdict.report
+            );
+            if expected.is_empty() {
+                assert!(
+                    verdict
+                        .report
+                        .contains("lost with a session the cluster did not keep: 1 "),
+                    "{}",
+                    verdict.report
+                );
+            }
         }
     }
 

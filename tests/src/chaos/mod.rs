@@ -12,6 +12,7 @@ pub mod events;
 mod fleet;
 pub mod plan;
 pub mod record;
+pub mod sessions;
 
 use std::time::Duration;
 
