@@ -43,9 +43,32 @@ impl Dropped {
     }
 }
 
-/// Every session of the run that a broker did not keep. A service's first connection
-/// is not one: it had no session before.
-pub fn dropped(run: &RunRecord) -> Vec<Dropped> {
+/// A service connecting again with its persistent session: after a lost connection, or
+/// as a new incarnation after the last one ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    pub service: usize,
+    /// When the connection before was lost, or the incarnation before ended.
+    pub gone_ms: u64,
+    pub at_ms: u64,
+    /// Whether the broker had kept the session.
+    pub session_present: bool,
+}
+
+impl Reconnect {
+    /// Whether a message handled at `handled_ms`, published at `published_ms`, may be
+    /// one the broker resent from the resumed session: published before the connection
+    /// was lost, handled within [`SUBSCRIBE_MS`] of the reconnect.
+    pub fn resends(&self, handled_ms: u64, published_ms: u64) -> bool {
+        published_ms <= self.gone_ms
+            && self.at_ms <= handled_ms
+            && handled_ms <= self.at_ms + SUBSCRIBE_MS
+    }
+}
+
+/// Every reconnect of the run, by service and time. A service's first connection is not
+/// one: it had no session before.
+pub fn reconnects(run: &RunRecord) -> Vec<Reconnect> {
     let mut found = Vec::new();
     for service in 0..SERVICES.len() {
         let mut events: Vec<(u64, Event)> = run
@@ -61,12 +84,12 @@ pub fn dropped(run: &RunRecord) -> Vec<Dropped> {
             match event {
                 Event::Gone => last_gone = Some(at),
                 Event::Connected { session_present } => {
-                    if connected_before && !session_present {
-                        let gone = last_gone.unwrap_or(at);
-                        found.push(Dropped {
+                    if connected_before {
+                        found.push(Reconnect {
                             service,
-                            from_ms: gone.saturating_sub(SESSION_HOLD_MS),
-                            to_ms: at + SUBSCRIBE_MS,
+                            gone_ms: last_gone.unwrap_or(at),
+                            at_ms: at,
+                            session_present,
                         });
                     }
                     connected_before = true;
@@ -75,6 +98,19 @@ pub fn dropped(run: &RunRecord) -> Vec<Dropped> {
         }
     }
     found
+}
+
+/// Every session of the run that a broker did not keep.
+pub fn dropped(run: &RunRecord) -> Vec<Dropped> {
+    reconnects(run)
+        .into_iter()
+        .filter(|r| !r.session_present)
+        .map(|r| Dropped {
+            service: r.service,
+            from_ms: r.gone_ms.saturating_sub(SESSION_HOLD_MS),
+            to_ms: r.at_ms + SUBSCRIBE_MS,
+        })
+        .collect()
 }
 
 /// One incarnation's connection events: its connects and lost connections (tracing
@@ -155,6 +191,15 @@ mod tests {
             ..RunRecord::default()
         };
         assert_eq!(dropped(&run), []);
+        assert_eq!(
+            reconnects(&run),
+            [Reconnect {
+                service: 2,
+                gone_ms: NOON + 30_000,
+                at_ms: NOON + 31_250,
+                session_present: true,
+            }]
+        );
     }
 
     #[test]
