@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::wire::{Delivery, PublishPacket};
+use super::wire::{Delivery, PublishPacket, Receipt};
 use crate::QoS;
 
 /// Where an in-flight publish is in its handshake.
@@ -49,9 +49,28 @@ pub(crate) struct Outbox {
     in_flight: BTreeMap<u16, InFlight>,
     /// Kept from a failed connection, first out on the next one.
     kept: VecDeque<PublishPacket>,
-    /// Durable outbox sequence numbers of publishes the broker is done with, for the
-    /// writer to report.
-    done_durable: Vec<u64>,
+    /// Durable publishes the broker is done with, for the writer to report.
+    done_durable: DurableDone,
+}
+
+/// Durable publishes the broker is done with: the writer lets the durable outbox drop
+/// them, then tells their waiting publishers, so that a confirmed publish is no longer
+/// in the durable outbox when its publisher hears of it.
+#[derive(Debug, Default)]
+pub(crate) struct DurableDone {
+    /// Their sequence numbers in the durable outbox.
+    pub(crate) seqs: Vec<u64>,
+    /// The news owed to the publishers waiting on some of them.
+    untold: Vec<(Receipt, Delivery)>,
+}
+
+impl DurableDone {
+    /// Tells every waiting publisher; call once the durable outbox has dropped them.
+    pub(crate) fn tell(self) {
+        for (receipt, delivery) in self.untold {
+            receipt.deliver(delivery);
+        }
+    }
 }
 
 impl Outbox {
@@ -66,7 +85,7 @@ impl Outbox {
             order: 0,
             in_flight: BTreeMap::new(),
             kept: VecDeque::new(),
-            done_durable: Vec::new(),
+            done_durable: DurableDone::default(),
         }
     }
 
@@ -185,32 +204,36 @@ impl Outbox {
     }
 
     /// The broker is done with the publish: it is counted, then its waiting publisher
-    /// is told how (`outcome`), so that one who reads the counters next sees it.
+    /// is told how (`outcome`), so that one who reads the counters next sees it; for a
+    /// durable publish, once the writer has let the durable outbox drop it.
     fn complete(
         &mut self,
         pkid: u16,
         counter: &AtomicU64,
         outcome: impl FnOnce(&InFlight) -> Delivery,
     ) -> bool {
-        let Some(entry) = self.in_flight.remove(&pkid) else {
+        let Some(mut entry) = self.in_flight.remove(&pkid) else {
             return false;
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if entry.publish.qos == QoS::ExactlyOnce {
             self.qos2_in_flight -= 1;
         }
-        if let Some(receipt) = &entry.publish.receipt {
-            receipt.deliver(outcome(&entry));
-        }
-        if let Some(seq) = entry.publish.durable {
-            self.done_durable.push(seq.get());
+        let told = entry.publish.receipt.take().map(|r| (r, outcome(&entry)));
+        match (entry.publish.durable, told) {
+            (Some(seq), told) => {
+                self.done_durable.seqs.push(seq.get());
+                self.done_durable.untold.extend(told);
+            }
+            (None, Some((receipt, delivery))) => receipt.deliver(delivery),
+            (None, None) => {}
         }
         true
     }
 
     /// The durable outbox's publishes the broker is done with since the last call.
-    pub(crate) fn take_done_durable(&mut self) -> Option<Vec<u64>> {
-        (!self.done_durable.is_empty()).then(|| std::mem::take(&mut self.done_durable))
+    pub(crate) fn take_done_durable(&mut self) -> Option<DurableDone> {
+        (!self.done_durable.seqs.is_empty()).then(|| std::mem::take(&mut self.done_durable))
     }
 
     /// PUBREC: the broker has a QoS 2 publish; a PUBREL is owed. False for an unknown
@@ -313,6 +336,30 @@ mod tests {
             receipt.delivered().await,
             Delivery::Refused("not authorized".into())
         );
+    }
+
+    #[tokio::test]
+    async fn a_durable_publishs_receipt_waits_until_the_durable_outbox_let_it_go() {
+        let mut outbox = Outbox::new(4, 4);
+        let receipt = super::super::wire::Receipt::default();
+        let mut p = publish(1, QoS::AtLeastOnce);
+        p.receipt = Some(receipt.clone());
+        p.durable = std::num::NonZeroU64::new(7);
+        outbox.track(&mut p);
+        assert!(outbox.on_puback(p.pkid, false, &AtomicU64::new(0)));
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(20), receipt.delivered());
+        assert!(
+            waiting.await.is_err(),
+            "told before the durable outbox let it go"
+        );
+        let done = outbox
+            .take_done_durable()
+            .expect("one durable publish done");
+        assert_eq!(done.seqs, [7]);
+        done.tell();
+        assert_eq!(receipt.delivered().await, Delivery::Acknowledged);
+        assert!(outbox.take_done_durable().is_none());
     }
 
     #[test]

@@ -124,7 +124,9 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         let keepalive = self.connection.config.keepalive();
         let mut keepalive_tick = interval_at(Instant::now() + keepalive, keepalive);
         keepalive_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // Publishes kept from the previous connection go out first.
+        // What the last connection's broker finished with is reported; publishes kept
+        // from it go out first.
+        self.report_durable_done();
         self.take_ready_publishes();
         self.write_buffer().await?;
         loop {
@@ -145,8 +147,8 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
                 Some(publish) = self.lanes.data.recv(), if data_open => self.push_publish(publish)?,
             }
             self.take_ready()?;
-            self.write_buffer().await?;
             self.report_durable_done();
+            self.write_buffer().await?;
             self.connection
                 .counters
                 .outbox
@@ -176,14 +178,16 @@ impl<'a, W: AsyncWrite + Unpin> Writer<'a, W> {
         Ok(())
     }
 
-    /// Tells the durable outbox which of its publishes the broker is done with.
+    /// Tells the durable outbox which of its publishes the broker is done with, then
+    /// their waiting publishers.
     fn report_durable_done(&mut self) {
-        if let (Some(done), Some(durable)) = (
-            self.lanes.outbox.take_done_durable(),
-            &self.connection.durable,
-        ) {
-            durable.done(&done);
+        let Some(done) = self.lanes.outbox.take_done_durable() else {
+            return;
+        };
+        if let Some(durable) = &self.connection.durable {
+            durable.done(&done.seqs);
         }
+        done.tell();
     }
 
     fn take_ready_publishes(&mut self) {
