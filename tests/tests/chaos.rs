@@ -1,7 +1,8 @@
-//! The chaos run in CI: two fixed seeds of 90 s each on mosquitto (3 minutes of
-//! faults), every invariant checked. A failure prints the seed, the fault schedule and
-//! the first violated invariant; replay it with `cargo run -p tars-tests --bin chaos --
-//! --seed N --duration 90s --keep DIR` (see docs/reliability.md, "The chaos run").
+//! The chaos run in CI: fixed seeds of 60 s each, two on mosquitto and one on the
+//! 3-node rmqtt cluster (3 minutes of faults), every invariant checked. A failure
+//! prints the seed, the fault schedule and the first violated invariant; replay it with
+//! `cargo run -p tars-tests --bin chaos -- --seed N --duration 60s [--cluster] --keep
+//! DIR` (see docs/reliability.md, "The chaos run").
 
 use tars_tests::chaos::{check, run, Options, CI_DURATION as DURATION, CI_RUNS};
 use tars_tests::init_tracing;

@@ -113,8 +113,8 @@ impl Facts {
             }
         }
         let tasks = published.entry("task").or_default();
-        for &n in &run.burst_acked {
-            tasks.entry(n).or_insert(run.started_ms);
+        for &(n, acked_ms) in &run.burst_acked {
+            tasks.entry(n).or_insert(acked_ms);
         }
         let mut dead: HashMap<u64, Vec<u64>> = HashMap::new();
         for observed in run.observed.iter().filter(|o| o.topic == DEAD_LETTER_TOPIC) {
@@ -910,6 +910,35 @@ mod tests {
             invariants(&run),
             ["the order holds within an ordered group"]
         );
+    }
+
+    #[test]
+    fn a_burst_task_is_judged_by_when_the_broker_acknowledged_it() {
+        let lost = ["every acknowledged QoS 1 message is handled at least once, or dead-lettered"];
+        let task = crate::chaos::BURST_BASE + 2; // not a multiple of 7: owed a handling
+        for (acked_ms, expected) in [(T0 + 10, &[][..]), (T0 + 30_000, &lost[..])] {
+            let mut run = clean();
+            run.brokers = crate::chaos::Brokers::Cluster;
+            run.burst_acked = vec![(task, acked_ms)];
+            // The retrying handler's session was not kept around T0.
+            run.incarnations[3].output = [
+                logged(
+                    T0 - 5_000,
+                    "connected to the broker broker=mqtt://a session_present=false",
+                ),
+                logged(
+                    T0 + 5,
+                    "connection lost; reconnecting broker=mqtt://a reason=cut kept=0",
+                ),
+                logged(
+                    T0 + 1_000,
+                    "reconnected to the broker broker=mqtt://b session_present=false",
+                ),
+                format!("chaos {} handled task 1\n", T0 + 1_001),
+            ]
+            .concat();
+            assert_eq!(invariants(&run), expected, "acknowledged at {acked_ms}");
+        }
     }
 
     #[test]

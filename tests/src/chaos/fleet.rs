@@ -267,7 +267,7 @@ struct Fleet {
     bus: Mutex<Bus>,
     services: Vec<Mutex<Service>>,
     burster: Client,
-    burst_acked: StdMutex<Vec<u64>>,
+    burst_acked: StdMutex<Vec<(u64, u64)>>,
     next_burst: std::sync::atomic::AtomicU64,
     applied: StdMutex<Vec<Applied>>,
 }
@@ -343,7 +343,7 @@ impl Fleet {
         }
         while let Some(sent) = sends.join_next().await {
             if let Ok(Ok(n)) = sent {
-                self.burst_acked.lock().unwrap().push(n);
+                self.burst_acked.lock().unwrap().push((n, now_ms()));
             }
         }
     }

@@ -237,6 +237,7 @@ mod tests {
             Fault::Kill(0, Duration::ZERO),
             Fault::Term(0),
             Fault::Burst(0),
+            Fault::NodeDeath(0, Duration::ZERO),
         ];
         for fault in every {
             assert!(

@@ -61,8 +61,8 @@ pub struct RunRecord {
     pub faults: Vec<Applied>,
     /// Heartbeats, health and dead letters, as the observer saw them.
     pub observed: Vec<Observed>,
-    /// Tasks of bursts the broker acknowledged.
-    pub burst_acked: Vec<u64>,
+    /// Tasks of bursts the broker acknowledged, and when (ms).
+    pub burst_acked: Vec<(u64, u64)>,
     /// The largest resident set seen per service, in KiB.
     pub max_rss_kib: Vec<u64>,
     /// The last health of each service before the final stop: (service, ok, event).
