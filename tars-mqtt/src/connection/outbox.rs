@@ -288,6 +288,14 @@ mod tests {
         PublishPacket::new(&format!("t/{n}"), qos, false, Bytes::from(vec![n]))
     }
 
+    /// A QoS 1 publish whose publisher waits on the returned receipt.
+    fn awaited() -> (PublishPacket, Receipt) {
+        let receipt = Receipt::default();
+        let mut p = publish(1, QoS::AtLeastOnce);
+        p.receipt = Some(receipt.clone());
+        (p, receipt)
+    }
+
     fn sent(outbox: &mut Outbox, n: u8, qos: QoS) -> u16 {
         let mut p = publish(n, qos);
         outbox.track(&mut p);
@@ -308,9 +316,7 @@ mod tests {
     #[tokio::test]
     async fn a_receipt_is_delivered_on_the_ack_even_after_a_resend() {
         let mut outbox = Outbox::new(4, 4);
-        let receipt = super::super::wire::Receipt::default();
-        let mut p = publish(1, QoS::AtLeastOnce);
-        p.receipt = Some(receipt.clone());
+        let (mut p, receipt) = awaited();
         outbox.track(&mut p);
         outbox.on_connection_lost();
         let mut again = outbox.next_kept().unwrap();
@@ -325,9 +331,7 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_reaches_the_receipt_and_frees_the_slot() {
         let mut outbox = Outbox::new(1, 1);
-        let receipt = super::super::wire::Receipt::default();
-        let mut p = publish(1, QoS::AtLeastOnce);
-        p.receipt = Some(receipt.clone());
+        let (mut p, receipt) = awaited();
         outbox.track(&mut p);
         assert!(!outbox.has_room());
         assert!(outbox.on_refused(p.pkid, "not authorized".into(), &AtomicU64::new(0)));
@@ -341,9 +345,7 @@ mod tests {
     #[tokio::test]
     async fn a_durable_publishs_receipt_waits_until_the_durable_outbox_let_it_go() {
         let mut outbox = Outbox::new(4, 4);
-        let receipt = super::super::wire::Receipt::default();
-        let mut p = publish(1, QoS::AtLeastOnce);
-        p.receipt = Some(receipt.clone());
+        let (mut p, receipt) = awaited();
         p.durable = std::num::NonZeroU64::new(7);
         outbox.track(&mut p);
         assert!(outbox.on_puback(p.pkid, false, &AtomicU64::new(0)));

@@ -823,6 +823,28 @@ mod tests {
         format!("{stamp}  INFO tars::connection::link: {message}\n")
     }
 
+    /// A consumer's log: connected at T0 − 5 s, its connection lost at `lost_at`, back
+    /// on another node at T0 + 1 s, which had the session or not.
+    fn reconnected(lost_at: u64, session_present: bool) -> String {
+        [
+            logged(
+                T0 - 5_000,
+                "connected to the broker broker=mqtt://a session_present=false",
+            ),
+            logged(
+                lost_at,
+                "connection lost; reconnecting broker=mqtt://a reason=cut kept=0",
+            ),
+            logged(
+                T0 + 1_000,
+                &format!(
+                    "reconnected to the broker broker=mqtt://b session_present={session_present}"
+                ),
+            ),
+        ]
+        .concat()
+    }
+
     #[test]
     fn a_message_lost_with_a_session_the_cluster_did_not_keep_is_counted_apart_and_only_then() {
         let lost = ["every acknowledged QoS 1 message is handled at least once, or dead-lettered"];
@@ -835,15 +857,7 @@ mod tests {
             run.brokers = brokers;
             // Task 1, published at T0 + 10, never handled: its consumer's connection was
             // lost just before and came back to a node that had not kept its session.
-            run.incarnations[3].output = [
-                logged(T0 - 5_000, "connected to the broker broker=mqtt://a session_present=false"),
-                logged(T0 + 5, "connection lost; reconnecting broker=mqtt://a reason=cut kept=0"),
-                logged(
-                    T0 + 1_000,
-                    &format!("reconnected to the broker broker=mqtt://b session_present={session_present}"),
-                ),
-            ]
-            .concat();
+            run.incarnations[3].output = reconnected(T0 + 5, session_present);
             let verdict = check(&run);
             assert_eq!(
                 invariants(&run),
@@ -921,22 +935,8 @@ mod tests {
             run.brokers = crate::chaos::Brokers::Cluster;
             run.burst_acked = vec![(task, acked_ms)];
             // The retrying handler's session was not kept around T0.
-            run.incarnations[3].output = [
-                logged(
-                    T0 - 5_000,
-                    "connected to the broker broker=mqtt://a session_present=false",
-                ),
-                logged(
-                    T0 + 5,
-                    "connection lost; reconnecting broker=mqtt://a reason=cut kept=0",
-                ),
-                logged(
-                    T0 + 1_000,
-                    "reconnected to the broker broker=mqtt://b session_present=false",
-                ),
-                format!("chaos {} handled task 1\n", T0 + 1_001),
-            ]
-            .concat();
+            run.incarnations[3].output =
+                reconnected(T0 + 5, false) + &format!("chaos {} handled task 1\n", T0 + 1_001);
             assert_eq!(invariants(&run), expected, "acknowledged at {acked_ms}");
         }
     }
@@ -953,17 +953,9 @@ mod tests {
             run.brokers = brokers;
             // Stream items 1 and 2 (published at T0 + 10) were in flight when the
             // connection was lost; the session resumed, they came back newest first.
-            run.incarnations[2].output = [
-                logged(T0 - 5_000, "connected to the broker broker=mqtt://a session_present=false"),
-                logged(T0 + 15, "connection lost; reconnecting broker=mqtt://a reason=cut kept=0"),
-                logged(
-                    T0 + 1_000,
-                    &format!("reconnected to the broker broker=mqtt://b session_present={session_present}"),
-                ),
-                format!("chaos {} handled stream 2\n", T0 + 1_001),
-                format!("chaos {} handled stream 1\n", T0 + 1_001),
-            ]
-            .concat();
+            run.incarnations[2].output = reconnected(T0 + 15, session_present)
+                + &format!("chaos {} handled stream 2\n", T0 + 1_001)
+                + &format!("chaos {} handled stream 1\n", T0 + 1_001);
             let verdict = check(&run);
             assert_eq!(
                 invariants(&run),

@@ -1,8 +1,10 @@
-//! The sessions a broker did not keep, read from the services' logs: a service with a
-//! persistent session that connects again (after a lost connection, or as a new
+//! The services' reconnects, read from their logs, and what they say of the persistent
+//! sessions: a service that connects again (after a lost connection, or as a new
 //! incarnation after a kill) and is told `session_present=false` has lost what the
-//! broker had queued for it. On a cluster, that is the node it landed on not having the
-//! session another node kept; tars asked for it and cannot fetch it.
+//! broker had queued for it (on a cluster, the node it landed on did not have the
+//! session another node kept; tars asked for it and cannot fetch it); one told `true`
+//! gets the session's unacknowledged messages again, in the order the broker resends
+//! them.
 
 use chrono::DateTime;
 
